@@ -1,0 +1,42 @@
+import { internalError } from '../errors.js';
+import type { PolicyStore } from '../policy/store.js';
+import { describe } from '../policy/wasm-policy.js';
+import type { Authorizer, Decision, DecisionRequest } from './types.js';
+
+export interface StaticAuthorizerDeps {
+  store: PolicyStore;
+  /** Called when an instance trapped and is being replaced; for the log. */
+  onRenew?: (err: unknown) => void;
+}
+
+/** Static mode: the compiled policy decides over its roles and bindings, the input as given. */
+export class StaticAuthorizer implements Authorizer {
+  readonly mode = 'static';
+
+  constructor(private readonly deps: StaticAuthorizerDeps) {}
+
+  ready(): boolean {
+    return this.deps.store.ready();
+  }
+
+  async decide(req: DecisionRequest): Promise<Decision> {
+    const doc = this.deps.store.current();
+    if (!doc) throw internalError('no policy is loaded');
+    const inputJson = req.input === undefined ? undefined : JSON.stringify(req.input);
+    try {
+      return doc.resolve(req.path, inputJson);
+    } catch (err) {
+      // A trap can leave the instance's heap inconsistent: serve the next request from a fresh one.
+      if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+        this.deps.onRenew?.(err);
+        await doc.renew();
+      }
+      throw evaluationError(err);
+    }
+  }
+}
+
+/** OPA's answer to an evaluation failure: 500 internal_error with the failure in `errors`. */
+export function evaluationError(err: unknown) {
+  return internalError('error(s) occurred while evaluating query', [{ code: 'eval_internal_error', message: describe(err) }], { cause: err });
+}

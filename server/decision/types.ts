@@ -1,0 +1,41 @@
+/** One decision request, already parsed and bounded by the HTTP layer. */
+export interface DecisionRequest {
+  /** Data API path segments, e.g. ["lokistack", "allow"]; [] for the whole data document. */
+  path: readonly string[];
+  /** The `input` document; `undefined` when the request carried none. */
+  input: unknown;
+  /** X-Forwarded-Access-Token, else the Authorization bearer token. Never logged. */
+  token?: string;
+  /** Request deadline and client disconnects. */
+  signal: AbortSignal;
+}
+
+/** What the Data API turns into `{"result": value}` or `{}`. */
+export type Decision = { defined: true; value: unknown } | { defined: false };
+
+export const UNDEFINED: Decision = Object.freeze({ defined: false });
+export const defined = (value: unknown): Decision => ({ defined: true, value });
+
+export interface Authorizer {
+  /** The mode's name, used as the `mode` label of decision metrics. */
+  readonly mode: string;
+  /** Whether the authorizer can decide (policy and data loaded); /ready reports it. */
+  ready(): boolean;
+  decide(req: DecisionRequest): Promise<Decision>;
+}
+
+/** How a decision counts in `decisions_total{result}`. */
+export type DecisionOutcome = 'allow' | 'deny' | 'undefined' | 'other';
+
+export function outcomeOf(decision: Decision): DecisionOutcome {
+  if (!decision.defined) return 'undefined';
+  const v = decision.value;
+  if (v === true) return 'allow';
+  if (v === false) return 'deny';
+  if (v !== null && typeof v === 'object' && 'allowed' in v) {
+    const allowed = (v as { allowed: unknown }).allowed;
+    if (allowed === 'true' || allowed === true) return 'allow';
+    if (allowed === 'false' || allowed === false) return 'deny';
+  }
+  return 'other';
+}

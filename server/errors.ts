@@ -1,0 +1,57 @@
+/**
+ * Typed errors with stable codes. Each carries the HTTP status the protocol asks for; one error
+ * handler (http/error-handler.ts) turns them into responses, and nothing else writes error bodies.
+ */
+
+/** An error a caller caused or must see, answered in OPA's envelope `{"code","message","errors"?}`. */
+export class DecisionError extends Error {
+  constructor(
+    readonly code: DecisionErrorCode,
+    readonly status: number,
+    message: string,
+    readonly details?: readonly EvalErrorDetail[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DecisionError';
+  }
+}
+
+/** OPA's error codes (v1/server/types), the ones this service answers with. */
+export type DecisionErrorCode = 'invalid_parameter' | 'internal_error' | 'undefined_document' | 'unauthorized';
+
+/** One entry of OPA's `errors` array, in its key order. */
+export interface EvalErrorDetail {
+  code: string;
+  message: string;
+}
+
+export const invalidParameter = (message: string, options?: { cause?: unknown }): DecisionError =>
+  new DecisionError('invalid_parameter', 400, message, undefined, options);
+
+export const internalError = (message: string, details?: readonly EvalErrorDetail[], options?: { cause?: unknown }): DecisionError =>
+  new DecisionError('internal_error', 500, message, details, options);
+
+/** A configuration fault found at startup or on reload: names the source, the field and the fault. */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    readonly fault: string,
+  ) {
+    super(field ? `${source}: ${field}: ${fault}` : `${source}: ${fault}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** A compiled policy that cannot serve: wrong ABI, missing entrypoint, not WebAssembly. */
+export class PolicyLoadError extends Error {
+  constructor(
+    readonly code: 'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PolicyLoadError';
+  }
+}

@@ -1,0 +1,48 @@
+import type { NextFunction, Request, Response } from 'express';
+import { DecisionError, internalError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+
+/**
+ * The one place errors become responses: OPA's envelope `{"code","message","errors"?}`, indented
+ * as OPA writes it. Anything that is not a DecisionError is a 500 whose details stay in the log.
+ */
+export function errorHandler(logger: Logger) {
+  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const e = err instanceof DecisionError ? err : fromUnknown(err);
+    if (e.status >= 500) {
+      logger.error({ err: err instanceof Error ? { message: err.message, name: err.name, cause: causeOf(err) } : String(err), path: req.path }, e.message);
+    } else {
+      logger.debug({ code: e.code, path: req.path }, e.message);
+    }
+    // A body left unread (over the limit) must not be parsed as the next request on this connection.
+    if (!req.complete) res.setHeader('Connection', 'close');
+    const envelope: Record<string, unknown> = { code: e.code, message: e.message };
+    if (e.details && e.details.length > 0) envelope.errors = e.details;
+    res.status(e.status).setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify(envelope, null, 2) + '\n');
+  };
+}
+
+function fromUnknown(err: unknown): DecisionError {
+  // body-parser style errors from express itself carry a status; keep client faults as 400s.
+  const status = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : 500;
+  if (status >= 400 && status < 500) {
+    return new DecisionError('invalid_parameter', 400, err instanceof Error ? err.message : 'bad request');
+  }
+  return internalError('internal error', undefined, { cause: err });
+}
+
+function causeOf(err: Error): string | undefined {
+  const c = err.cause;
+  if (c === undefined) return undefined;
+  return c instanceof Error ? c.message : typeof c === 'string' ? c : JSON.stringify(c);
+}
+
+/** Go's `404 page not found`, for every path no route serves. */
+export function notFound(_req: Request, res: Response): void {
+  res.status(404).set('X-Content-Type-Options', 'nosniff').type('text/plain; charset=utf-8').send('404 page not found\n');
+}

@@ -1,0 +1,53 @@
+import type { Request, Response } from 'express';
+
+/** A named check: resolves when healthy, rejects with the reason when not. */
+export type Check = () => Promise<void>;
+
+export interface HealthChecks {
+  /** Liveness: the process can serve at all. */
+  live: Record<string, Check>;
+  /** Readiness, on top of liveness: a policy and its data are loaded, and the process is not draining. */
+  ready: Record<string, Check>;
+}
+
+/**
+ * /live and /ready as opa-openshift serves them (metalmatze/signal): 200 or 503 with a JSON map of
+ * check name to "OK" or the failure, indented with four spaces; `?hide=1` answers `{}`.
+ * /health is OPA's: 200 `{}`, and with `?bundles` a 500 until the policy is loaded.
+ */
+export function healthHandlers(checks: HealthChecks) {
+  const run = async (req: Request, res: Response, sets: Array<Record<string, Check>>): Promise<void> => {
+    const results: Record<string, string> = {};
+    let ok = true;
+    for (const set of sets) {
+      for (const [name, check] of Object.entries(set)) {
+        try {
+          await check();
+          results[name] = 'OK';
+        } catch (err) {
+          ok = false;
+          results[name] = err instanceof Error ? err.message : String(err);
+        }
+      }
+    }
+    const body = req.query.hide !== undefined ? {} : results;
+    res.status(ok ? 200 : 503).type('application/json').send(JSON.stringify(body, null, 4) + '\n');
+  };
+  return {
+    live: (req: Request, res: Response) => run(req, res, [checks.live]),
+    ready: (req: Request, res: Response) => run(req, res, [checks.ready, checks.live]),
+    opaHealth: async (req: Request, res: Response): Promise<void> => {
+      if (req.query.bundles !== undefined || req.query.bundle !== undefined) {
+        for (const check of Object.values(checks.ready)) {
+          try {
+            await check();
+          } catch {
+            res.status(500).type('application/json').send(JSON.stringify({ error: 'one or more bundles are not activated' }) + '\n');
+            return;
+          }
+        }
+      }
+      res.status(200).type('application/json').send('{}\n');
+    },
+  };
+}

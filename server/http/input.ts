@@ -1,0 +1,68 @@
+import { parse as parseYaml } from 'yaml';
+import { invalidParameter } from '../errors.js';
+
+/** The parsed Data API request: the input document, and whether the request left it out. */
+export interface ParsedInput {
+  input: unknown;
+  /** POST only: OPA warns when `input` is missing, empty or null. */
+  missing: boolean;
+}
+
+/**
+ * Parses a POST /v1/data body as OPA does: JSON (YAML when the Content-Type says so), an object
+ * whose `input` key holds the input; other keys are ignored. Nesting deeper than `maxDepth` is
+ * refused before evaluation, so no input can exhaust a parser's stack.
+ */
+export function parsePostBody(body: Buffer, contentType: string | undefined, maxDepth: number): ParsedInput {
+  if (body.length === 0) return { input: undefined, missing: true };
+  let doc: unknown;
+  try {
+    doc = contentType?.includes('yaml') ? parseYaml(body.toString('utf8'), { maxAliasCount: 100 }) : JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw invalidParameter(`body contains malformed input document: ${reason(err)}`, { cause: err });
+  }
+  if (doc === null || doc === undefined) return { input: undefined, missing: true };
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw invalidParameter(`body contains malformed input document: the request must be a JSON object, got ${Array.isArray(doc) ? 'array' : typeof doc}`);
+  }
+  const input = (doc as { input?: unknown }).input;
+  if (input === undefined || input === null) return { input: undefined, missing: true };
+  checkDepth(input, maxDepth, 'body');
+  return { input, missing: false };
+}
+
+/** Parses GET /v1/data's `?input=` parameter (the last one wins, as in OPA). */
+export function parseInputParam(raw: string | undefined, maxDepth: number): ParsedInput {
+  if (raw === undefined) return { input: undefined, missing: false };
+  let input: unknown;
+  try {
+    input = JSON.parse(raw);
+  } catch (err) {
+    throw invalidParameter(`parameter contains malformed input document: ${reason(err)}`, { cause: err });
+  }
+  checkDepth(input, maxDepth, 'parameter');
+  return { input: input === null ? undefined : input, missing: false };
+}
+
+/** Refuses documents nested deeper than `max` arrays and objects, without recursing. */
+export function checkDepth(value: unknown, max: number, where: 'body' | 'parameter'): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) {
+      throw invalidParameter(`${where} contains malformed input document: nested deeper than ${max} levels`);
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+}
+
+/** Why a document did not parse, without quoting it: the body may carry a credential. */
+function reason(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/end of (JSON )?input|unexpected end/i.test(msg)) return 'unexpected EOF';
+  const at = /position (\d+)/.exec(msg) ?? /at line (\d+)/.exec(msg);
+  return at ? `invalid syntax at ${at[0]}` : 'invalid syntax';
+}

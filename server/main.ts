@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+import { FLAGS, loadConfig } from './config/config.js';
+import { FlagError, usage } from './config/flags.js';
+import { createLogger } from './observability/logger.js';
+import { startService } from './service.js';
+import { VERSION } from './version.js';
+
+async function main(argv: string[]): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(argv);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`lokistack-authz: ${err.message}\nRun with --help to list every flag.\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (loaded.help) {
+    process.stdout.write(usage('lokistack-authz', FLAGS));
+    return 0;
+  }
+  const { config } = loaded;
+  const logger = createLogger(config.log);
+  logger.info({ version: VERSION, mode: config.mode }, 'starting lokistack-authz');
+
+  let service;
+  try {
+    service = await startService(config, { logger });
+  } catch (err) {
+    logger.fatal({ reason: err instanceof Error ? err.message : String(err) }, 'cannot start');
+    logger.flush();
+    return 1;
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'draining in-flight requests, then exiting');
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await service.shutdown();
+  logger.info('stopped');
+  logger.flush();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`lokistack-authz: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

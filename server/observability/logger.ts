@@ -1,0 +1,59 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'logfmt' | 'json';
+export type { Logger };
+
+export interface LoggerOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Where lines go; stderr by default, as opa-openshift logs. */
+  destination?: DestinationStream;
+}
+
+/** Field paths a credential could reach; pino replaces them before anything is written. */
+const REDACT = [
+  'token',
+  '*.token',
+  'headers.authorization',
+  'headers["x-forwarded-access-token"]',
+  'req.headers.authorization',
+  'req.headers["x-forwarded-access-token"]',
+];
+
+export function createLogger(options: LoggerOptions): Logger {
+  const out = options.destination ?? pino.destination({ fd: 2, sync: false });
+  return pino(
+    {
+      level: options.level,
+      base: { name: 'lokistack-authz' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      messageKey: 'msg',
+      formatters: { level: (label) => ({ level: label }) },
+      redact: { paths: REDACT, censor: '[REDACTED]' },
+    },
+    options.format === 'json' ? out : logfmt(out),
+  );
+}
+
+/** Rewrites pino's JSON lines as logfmt: `name=… time=… level=… msg=… key=value`. */
+function logfmt(out: DestinationStream): DestinationStream {
+  return {
+    write(line: string) {
+      let record: Record<string, unknown>;
+      try {
+        record = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        out.write(line);
+        return;
+      }
+      const fields = Object.entries(record).map(([k, v]) => `${k}=${logfmtValue(v)}`);
+      out.write(fields.join(' ') + '\n');
+    },
+  };
+}
+
+function logfmtValue(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return /^[^\s"=\\]+$/.test(s) && s.length > 0 ? s : JSON.stringify(s);
+}

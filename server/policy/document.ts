@@ -1,0 +1,86 @@
+import { defined, UNDEFINED, type Decision } from '../decision/types.js';
+import type { CompiledPolicy, PolicyInstance } from './wasm-policy.js';
+
+/**
+ * The data document OPA would serve for a compiled policy and its base data: each entrypoint's
+ * value at its path, the base data elsewhere. A path at or below an entrypoint evaluates that
+ * entrypoint and walks into its value; a path above entrypoints gathers them into objects, over
+ * the base data, as OPA's virtual and base documents merge.
+ */
+export class PolicyDocument {
+  private readonly entries: ReadonlyArray<{ segments: string[]; id: number }>;
+
+  private constructor(
+    private readonly policy: CompiledPolicy,
+    private instance: PolicyInstance,
+    readonly data: unknown,
+  ) {
+    this.entries = [...policy.entrypoints]
+      .map(([name, id]) => ({ segments: name.split('/'), id }))
+      .sort((a, b) => b.segments.length - a.segments.length);
+  }
+
+  static async create(policy: CompiledPolicy, data: unknown): Promise<PolicyDocument> {
+    return new PolicyDocument(policy, await policy.instantiate(data), data);
+  }
+
+  /** A fresh instance over the same data, for after the old one trapped mid-evaluation. */
+  async renew(): Promise<void> {
+    this.instance = await this.policy.instantiate(this.data);
+  }
+
+  memoryBytes(): number {
+    return this.instance.memoryBytes();
+  }
+
+  /** The document at `path` for `inputJson`; throws what evaluation throws. */
+  resolve(path: readonly string[], inputJson: string | undefined): Decision {
+    const owner = this.entries.find((e) => isPrefix(e.segments, path));
+    if (owner) {
+      const value = this.evaluate(owner.id, inputJson);
+      return value.defined ? walk(value.value, path.slice(owner.segments.length)) : UNDEFINED;
+    }
+    let doc = walk(this.data, path);
+    for (const entry of this.entries) {
+      if (!isPrefix(path, entry.segments)) continue;
+      const value = this.evaluate(entry.id, inputJson);
+      if (value.defined) doc = defined(insert(doc.defined ? doc.value : {}, entry.segments.slice(path.length), value.value));
+    }
+    return doc;
+  }
+
+  private evaluate(id: number, inputJson: string | undefined): Decision {
+    const rs = this.instance.evaluate(id, inputJson);
+    return rs.length === 0 ? UNDEFINED : defined(rs[0]!.result);
+  }
+}
+
+function isPrefix(prefix: readonly string[], path: readonly string[]): boolean {
+  return prefix.length <= path.length && prefix.every((s, i) => s === path[i]);
+}
+
+/** Walks `segments` into `value`: object keys, and array indexes for all-digit segments as OPA does. */
+export function walk(value: unknown, segments: readonly string[]): Decision {
+  let cur = value;
+  for (const seg of segments) {
+    if (Array.isArray(cur)) {
+      if (!/^\d+$/.test(seg)) return UNDEFINED;
+      const i = Number(seg);
+      if (i >= cur.length) return UNDEFINED;
+      cur = cur[i];
+    } else if (cur !== null && typeof cur === 'object' && Object.hasOwn(cur, seg)) {
+      cur = (cur as Record<string, unknown>)[seg];
+    } else {
+      return UNDEFINED;
+    }
+  }
+  return cur === undefined ? UNDEFINED : defined(cur);
+}
+
+/** A copy of `target` with `value` set at `segments`, creating objects on the way. */
+function insert(target: unknown, segments: readonly string[], value: unknown): unknown {
+  if (segments.length === 0) return value;
+  const base = target !== null && typeof target === 'object' && !Array.isArray(target) ? (target as Record<string, unknown>) : {};
+  const [head, ...rest] = segments as [string, ...string[]];
+  return { ...base, [head]: insert(base[head], rest, value) };
+}

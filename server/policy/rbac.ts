@@ -1,0 +1,143 @@
+import { parseDocument } from 'yaml';
+import { ConfigError } from '../errors.js';
+
+/** Roles and role bindings: the static policy's data, in observatorium/api's rbac.yaml shape. */
+export interface Rbac {
+  roles: Role[];
+  roleBindings: RoleBinding[];
+}
+export interface Role {
+  name: string;
+  resources: string[];
+  tenants: string[];
+  permissions: Permission[];
+}
+export interface RoleBinding {
+  name: string;
+  roles: string[];
+  subjects: Subject[];
+}
+export interface Subject {
+  kind: 'user' | 'group';
+  name: string;
+}
+export type Permission = 'read' | 'write';
+
+export interface ParsedRbac {
+  rbac: Rbac;
+  /** Faults that do not stop serving (a binding to a role that does not exist grants nothing). */
+  warnings: string[];
+}
+
+/**
+ * Parses and validates an rbac file: observatorium/api's `{roles, roleBindings}`, or a LokiStack
+ * resource whose `spec.tenants.authorization` holds them. Every fault names the file, the field
+ * and what is wrong; unknown fields are faults, since a misspelt key would silently grant nothing.
+ */
+export function parseRbac(source: string, text: string): ParsedRbac {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, '', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  }
+  const root: unknown = doc.toJS({ maxAliasCount: 100 });
+  const v = new Validator(source);
+  if (root === null || root === undefined) {
+    return { rbac: { roles: [], roleBindings: [] }, warnings: [`${source}: the file is empty: no request will be allowed`] };
+  }
+  const { block, at } = authorizationBlock(v, root);
+  const obj = v.object(block, at, ['roles', 'roleBindings', ...(at ? ['opa'] : [])]);
+  const roles = v.list(obj.roles, `${at}roles`, (item, path) => parseRole(v, item, path));
+  const roleBindings = v.list(obj.roleBindings, `${at}roleBindings`, (item, path) => parseBinding(v, item, path));
+
+  const warnings: string[] = [];
+  const known = new Set(roles.map((r) => r.name));
+  roleBindings.forEach((b, i) =>
+    b.roles.forEach((r, j) => {
+      if (!known.has(r)) warnings.push(`${source}: ${at}roleBindings[${i}].roles[${j}]: role "${r}" does not exist; the binding grants nothing through it`);
+    }),
+  );
+  if (roleBindings.length === 0) warnings.push(`${source}: no roleBindings: no request will be allowed`);
+  return { rbac: { roles, roleBindings }, warnings };
+}
+
+/** The object that holds roles and roleBindings, and the path prefix that names it in errors. */
+function authorizationBlock(v: Validator, root: unknown): { block: unknown; at: string } {
+  if (isObject(root) && root.kind === 'LokiStack') {
+    const spec = isObject(root.spec) ? root.spec : v.fail('spec', 'a LokiStack needs spec.tenants.authorization');
+    const tenants = isObject(spec.tenants) ? spec.tenants : v.fail('spec.tenants', 'missing: a LokiStack needs spec.tenants.authorization');
+    if (!isObject(tenants.authorization)) v.fail('spec.tenants.authorization', 'missing: nothing to authorize with');
+    return { block: tenants.authorization, at: 'spec.tenants.authorization.' };
+  }
+  return { block: root, at: '' };
+}
+
+function parseRole(v: Validator, item: unknown, path: string): Role {
+  const o = v.object(item, path, ['name', 'resources', 'tenants', 'permissions']);
+  return {
+    name: v.name(o.name, `${path}.name`),
+    resources: v.strings(o.resources, `${path}.resources`),
+    tenants: v.strings(o.tenants, `${path}.tenants`),
+    permissions: v.strings(o.permissions, `${path}.permissions`).map((p, i) => {
+      if (p !== 'read' && p !== 'write') v.fail(`${path}.permissions[${i}]`, `must be "read" or "write", got ${JSON.stringify(p)}`);
+      return p;
+    }),
+  };
+}
+
+function parseBinding(v: Validator, item: unknown, path: string): RoleBinding {
+  const o = v.object(item, path, ['name', 'roles', 'subjects']);
+  return {
+    name: v.name(o.name, `${path}.name`),
+    roles: v.strings(o.roles, `${path}.roles`),
+    subjects: v.list(o.subjects, `${path}.subjects`, (s, sp) => {
+      const so = v.object(s, sp, ['kind', 'name']);
+      const kind = v.name(so.kind, `${sp}.kind`);
+      if (kind !== 'user' && kind !== 'group') v.fail(`${sp}.kind`, `must be "user" or "group", got ${JSON.stringify(kind)}`);
+      return { kind, name: v.name(so.name, `${sp}.name`) };
+    }),
+  };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+class Validator {
+  constructor(private readonly source: string) {}
+
+  fail(field: string, fault: string): never {
+    throw new ConfigError(this.source, field, fault);
+  }
+
+  object(x: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
+    if (!isObject(x)) this.fail(path || '(top level)', `must be a mapping, got ${kindOf(x)}`);
+    for (const key of Object.keys(x)) {
+      if (!allowed.includes(key)) this.fail(path ? `${path}.${key}` : key, `unknown field (expected one of ${allowed.join(', ')})`);
+    }
+    return x;
+  }
+
+  list<T>(x: unknown, path: string, item: (value: unknown, path: string) => T): T[] {
+    if (x === undefined || x === null) return [];
+    if (!Array.isArray(x)) this.fail(path, `must be a list, got ${kindOf(x)}`);
+    return x.map((value, i) => item(value, `${path}[${i}]`));
+  }
+
+  name(x: unknown, path: string): string {
+    if (typeof x !== 'string') this.fail(path, x === undefined ? 'missing' : `must be a string, got ${kindOf(x)}`);
+    if (x.length === 0) this.fail(path, 'must not be empty');
+    return x;
+  }
+
+  strings(x: unknown, path: string): string[] {
+    if (x === undefined || x === null) this.fail(path, 'missing: must be a list of strings');
+    return this.list(x, path, (value, p) => this.name(value, p));
+  }
+}
+
+function kindOf(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'a list';
+  if (typeof x === 'object') return 'a mapping';
+  return `${typeof x} ${JSON.stringify(x)}`;
+}

@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { PolicyLoadError } from '../errors.js';
+
+/** The OPA Wasm ABI major version @open-policy-agent/opa-wasm speaks. */
+const ABI_MAJOR = 1;
+const REQUIRED_EXPORTS = ['opa_wasm_abi_version', 'opa_wasm_abi_minor_version', 'entrypoints', 'builtins', 'opa_malloc', 'opa_json_dump', 'opa_heap_ptr_get'];
+const WASM_PAGE = 64 * 1024;
+
+/** Built-ins the runtime can run: native in Wasm or provided by the SDK in JavaScript. */
+const runtimeBuiltins: ReadonlySet<string> = (() => {
+  // The package does not export its capabilities.json; it sits at the package root, above src/.
+  const entry = createRequire(import.meta.url).resolve('@open-policy-agent/opa-wasm');
+  const caps = JSON.parse(readFileSync(join(dirname(entry), '..', 'capabilities.json'), 'utf8')) as { builtins: { name: string }[] };
+  return new Set(caps.builtins.map((b) => b.name));
+})();
+
+export interface MemoryLimits {
+  /** Upper bound on the policy's linear memory, in bytes: evaluation past it fails, never grows the process. */
+  maxBytes: number;
+}
+
+/**
+ * A compiled policy checked against the runtime: a WebAssembly module whose ABI, exports and
+ * built-ins the SDK can serve. It makes instances; each instance holds one data document.
+ */
+export class CompiledPolicy {
+  private constructor(
+    readonly source: string,
+    private readonly module: WebAssembly.Module,
+    readonly entrypoints: ReadonlyMap<string, number>,
+    private readonly limits: MemoryLimits,
+  ) {}
+
+  /**
+   * Compiles and checks `bytes`, naming `source` in every error. `required` entrypoints must exist.
+   */
+  static async load(source: string, bytes: Uint8Array<ArrayBuffer>, required: readonly string[], limits: MemoryLimits): Promise<CompiledPolicy> {
+    if (!WebAssembly.validate(bytes)) {
+      throw new PolicyLoadError('not_wasm', `${source}: not a WebAssembly module`);
+    }
+    const module = new WebAssembly.Module(bytes);
+    const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+    const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name));
+    if (missing.length > 0) {
+      throw new PolicyLoadError('missing_export', `${source}: not an OPA policy module: missing export ${missing.join(', ')}`);
+    }
+    if (!exported.has('opa_eval') && !exported.has('eval')) {
+      throw new PolicyLoadError('missing_export', `${source}: not an OPA policy module: exports neither opa_eval nor eval`);
+    }
+    const probe = await instantiate(source, module, limits);
+    const lacking = policyBuiltins(probe).filter((name) => !runtimeBuiltins.has(name));
+    if (lacking.length > 0) {
+      throw new PolicyLoadError(
+        'missing_builtin',
+        `${source}: the policy calls built-ins this runtime lacks: ${lacking.join(', ')} (build with the SDK's capabilities)`,
+      );
+    }
+    const entrypoints = new Map(Object.entries(probe.entrypoints as Record<string, number>));
+    const absent = required.filter((e) => !entrypoints.has(e));
+    if (absent.length > 0) {
+      throw new PolicyLoadError(
+        'missing_entrypoint',
+        `${source}: entrypoint ${absent.map((e) => `"${e}"`).join(', ')} not found; the policy has ${[...entrypoints.keys()].map((e) => `"${e}"`).join(', ') || 'none'}`,
+      );
+    }
+    return new CompiledPolicy(source, module, entrypoints, limits);
+  }
+
+  /** A new instance with `data` loaded. Instances are not reentrant; evaluation is synchronous. */
+  async instantiate(data: unknown): Promise<PolicyInstance> {
+    const loaded = await instantiate(this.source, this.module, this.limits);
+    loaded.setData(jsonBuffer(data ?? {}));
+    return new PolicyInstance(loaded, this.entrypoints);
+  }
+}
+
+/** One instance of a compiled policy with its data. */
+export class PolicyInstance {
+  constructor(
+    private readonly loaded: LoadedPolicy,
+    readonly entrypoints: ReadonlyMap<string, number>,
+  ) {}
+
+  /**
+   * Evaluates `entrypoint` over `inputJson` (serialized input, or undefined for no input).
+   * Returns the result set: `[]` when undefined, `[{result}]` when defined. Throws what the SDK
+   * throws (strings, RuntimeError, RangeError) on evaluation failure.
+   */
+  evaluate(entrypoint: number, inputJson: string | undefined): Array<{ result: unknown }> {
+    // An ArrayBuffer keeps falsy inputs (false, 0, "") as they are: the SDK drops them otherwise.
+    const input = inputJson === undefined ? undefined : textBuffer(inputJson);
+    return this.loaded.evaluate(input, entrypoint) as Array<{ result: unknown }>;
+  }
+
+  /** Bytes of linear memory the instance holds: memory grows on demand and never shrinks. */
+  memoryBytes(): number {
+    return this.loaded.mem.buffer.byteLength;
+  }
+}
+
+async function instantiate(source: string, module: WebAssembly.Module, limits: MemoryLimits): Promise<LoadedPolicy> {
+  const maximum = Math.max(2, Math.floor(limits.maxBytes / WASM_PAGE));
+  try {
+    // loadPolicy returns a bare Instance when given a Module.
+    return await loadPolicy(module, { initial: Math.min(32, maximum), maximum });
+  } catch (err) {
+    const abi = /^unsupported ABI version (\S+)/.exec(describe(err));
+    if (abi) {
+      throw new PolicyLoadError('abi_version', `${source}: OPA Wasm ABI version ${abi[1]} is not supported; this runtime speaks ${ABI_MAJOR}.x`);
+    }
+    throw new PolicyLoadError('instantiate', `${source}: cannot instantiate the policy: ${describe(err)}`, { cause: err });
+  }
+}
+
+/** Names of the built-ins the policy calls out to the host for (the module's `builtins` export). */
+function policyBuiltins(loaded: LoadedPolicy): string[] {
+  const exports = instanceExports(loaded);
+  const dump = exports.opa_json_dump as (addr: number) => number;
+  const builtins = exports.builtins as () => number;
+  const text = readCString(loaded.mem, dump(builtins()));
+  return Object.keys(JSON.parse(text) as Record<string, number>);
+}
+
+function instanceExports(loaded: LoadedPolicy): WebAssembly.Exports {
+  const inst = loaded.wasmInstance as WebAssembly.Instance | WebAssembly.WebAssemblyInstantiatedSource;
+  return ('instance' in inst ? inst.instance : inst).exports;
+}
+
+function readCString(mem: WebAssembly.Memory, addr: number): string {
+  const bytes = new Uint8Array(mem.buffer, addr);
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+}
+
+const encoder = new TextEncoder();
+
+function textBuffer(text: string): ArrayBuffer {
+  return encoder.encode(text).buffer as ArrayBuffer;
+}
+
+function jsonBuffer(value: unknown): ArrayBuffer {
+  return textBuffer(JSON.stringify(value));
+}
+
+/** A readable message for what the SDK throws: strings, Error objects or `{message}` objects. */
+export function describe(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  if (err !== null && typeof err === 'object' && 'message' in err) return String((err as { message: unknown }).message);
+  return String(err);
+}
