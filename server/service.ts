@@ -1,20 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
 import type { Config, ListenAddress } from './config/config.js';
-import { FileWatcher } from './config/file-watcher.js';
-import { StaticAuthorizer } from './decision/static.js';
 import { createInternalApp, createPublicApp } from './http/app.js';
 import type { HealthChecks } from './http/health.js';
+import { httpLivenessCheck } from './http/liveness.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { parseRbac } from './policy/rbac.js';
-import { PolicyStore } from './policy/store.js';
-import { CompiledPolicy } from './policy/wasm-policy.js';
 import { VERSION } from './version.js';
+import type { WiredMode } from './wiring/mode.js';
+import { wireOpenShiftMode } from './wiring/openshift-mode.js';
+import { wireStaticMode } from './wiring/static-mode.js';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -32,65 +29,26 @@ export interface Service {
 }
 
 /**
- * Builds the service from a validated Config: loads the policy and its data (failing startup with
- * the file and fault named), wires the mode, and starts both listeners.
+ * Builds the service from a validated Config: wires the mode (failing startup with the file and
+ * fault named), then starts both listeners.
  */
 export async function startService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const metrics = deps.metrics ?? new Metrics();
-  const entrypoint = config.decisionPath.join('/');
-
-  const policy = await CompiledPolicy.load(config.policy.wasmFile, readFileSync(config.policy.wasmFile), [entrypoint], {
-    maxBytes: config.policy.maxMemoryBytes,
-  });
-  const store = new PolicyStore(policy);
-
-  const rbacFile = config.rbac.file;
-  const applyRbac = async (text: string) => {
-    const { rbac, warnings } = parseRbac(rbacFile, text);
-    for (const w of warnings) logger.warn(w);
-    await store.setData(rbac);
-    metrics.policyMemory.set(store.current()!.memoryBytes());
-  };
-  const initialRbac = await readConfigFile(rbacFile);
-  await applyRbac(initialRbac);
-  markReload(metrics, 'rbac', true);
-  logger.info({ file: rbacFile, entrypoint }, 'loaded roles and bindings');
-
-  const watcher = new FileWatcher({
-    file: rbacFile,
-    intervalMs: config.rbac.reloadIntervalMs,
-    apply: applyRbac,
-    onApplied: () => {
-      markReload(metrics, 'rbac', true);
-      logger.info({ file: rbacFile }, 'reloaded roles and bindings');
-    },
-    onRejected: (err) => {
-      markReload(metrics, 'rbac', false);
-      logger.error({ file: rbacFile, reason: err instanceof Error ? err.message : String(err) }, 'rejected new roles and bindings; the previous ones keep serving');
-    },
-  });
-  watcher.start(initialRbac);
-
-  const authorizer = new StaticAuthorizer({
-    store,
-    onRenew: (err) => logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'policy instance trapped; replacing it'),
-  });
+  const mode: WiredMode = config.mode === 'static' ? await wireStaticMode(config, logger, metrics) : await wireOpenShiftMode(config, logger, metrics);
 
   let draining = false;
   const health: HealthChecks = {
     live: {},
     ready: {
-      policy: async () => {
-        if (!authorizer.ready()) throw new Error('no policy loaded');
-      },
+      ...mode.readyChecks,
       shutdown: async () => {
         if (draining) throw new Error('shutting down');
       },
     },
   };
   const publicApp = createPublicApp({
-    authorizer,
+    authorizer: mode.authorizer,
     metrics,
     logger,
     health,
@@ -103,30 +61,59 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   });
   const internalApp = createInternalApp({ metrics, logger, health });
 
-  const publicServer = await listen(makeServer(publicApp, config), config.web.listen, config);
-  const internalServer = await listen(createHttpServer(internalApp), config.web.internalListen, config);
+  const publicTls = config.tls.certFile && config.tls.keyFile ? { cert: config.tls.certFile, key: config.tls.keyFile } : undefined;
+  const internalTls = config.tls.internalCertFile && config.tls.internalKeyFile ? { cert: config.tls.internalCertFile, key: config.tls.internalKeyFile } : undefined;
+  const publicServer = await listen(makeServer(publicApp, publicTls, config), config.web.listen, config);
+  const internalServer = await listen(makeServer(internalApp, internalTls, config), config.web.internalListen, config);
   const publicAddress = publicServer.address() as AddressInfo;
   const internalAddress = internalServer.address() as AddressInfo;
-  logger.info({ address: `${publicAddress.address}:${publicAddress.port}`, tls: Boolean(config.tls.certFile), mode: config.mode }, 'serving the Data API');
-  logger.info({ address: `${internalAddress.address}:${internalAddress.port}` }, 'serving internal endpoints');
+
+  const healthUrl = defaultHealthUrl(config, publicAddress, Boolean(publicTls));
+  if (healthUrl) {
+    const check = httpLivenessCheck(healthUrl, config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {});
+    health.live.http = async () => {
+      try {
+        await check();
+        metrics.healthcheck.set({ name: 'http', check: 'live' }, 1);
+      } catch (err) {
+        metrics.healthcheck.set({ name: 'http', check: 'live' }, 0);
+        throw err;
+      }
+    };
+  }
+  logger.info({ address: `${publicAddress.address}:${publicAddress.port}`, tls: Boolean(publicTls), mode: config.mode }, 'serving the Data API');
+  logger.info({ address: `${internalAddress.address}:${internalAddress.port}`, tls: Boolean(internalTls) }, 'serving internal endpoints');
 
   return {
     publicAddress,
     internalAddress,
     metrics,
-    reload: () => watcher.check(),
+    reload: () => mode.reload(),
     async shutdown() {
       draining = true;
-      watcher.stop();
       await Promise.all([drain(publicServer, config.web.shutdownTimeoutMs), drain(internalServer, config.web.shutdownTimeoutMs)]);
+      await mode.close();
     },
   };
 }
 
-function makeServer(app: Express, config: Config): Server {
-  if (!config.tls.certFile || !config.tls.keyFile) return createHttpServer(app);
+/** --web.healthchecks.url as given, none when set empty, else this service's own public listener. */
+function defaultHealthUrl(config: Config, bound: AddressInfo, tls: boolean): string | undefined {
+  if (config.web.healthcheckUrl === null) return undefined;
+  if (config.web.healthcheckUrl !== undefined) return config.web.healthcheckUrl;
+  const host = bound.family === 'IPv6' ? (bound.address === '::' ? '[::1]' : `[${bound.address}]`) : bound.address === '0.0.0.0' ? '127.0.0.1' : bound.address;
+  return `${tls ? 'https' : 'http'}://${host}:${bound.port}/`;
+}
+
+function makeServer(app: RequestListener, tls: { cert: string; key: string } | undefined, config: Config): Server {
+  if (!tls) return createHttpServer(app);
   return createHttpsServer(
-    { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile), minVersion: config.tls.minVersion },
+    {
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+      minVersion: config.tls.minVersion,
+      ...(config.tls.ciphers ? { ciphers: config.tls.ciphers } : {}),
+    },
     app,
   );
 }
@@ -154,19 +141,4 @@ function drain(server: Server, timeoutMs: number): Promise<void> {
     });
     server.closeIdleConnections();
   });
-}
-
-function markReload(metrics: Metrics, config: string, ok: boolean): void {
-  metrics.configReloads.inc({ config, result: ok ? 'success' : 'failure' });
-  metrics.configLastReloadSuccessful.set({ config }, ok ? 1 : 0);
-  if (ok) metrics.configLastReloadSuccessTime.set({ config }, Date.now() / 1000);
-}
-
-async function readConfigFile(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { SecureVersion } from 'node:tls';
 import type { LogFormat, LogLevel } from '../observability/logger.js';
 import { FlagError, parseFlags, type FlagSpec, type FlagValues } from './flags.js';
+import { cipherList, TLS_VERSIONS } from './tls.js';
 
 /** Where the service listens: no host means every interface, as Go's `:8080`. */
 export interface ListenAddress {
@@ -10,8 +11,37 @@ export interface ListenAddress {
   port: number;
 }
 
+export type Mode = 'static' | 'openshift-logging' | 'openshift-network';
+
+/** The openshift modes' settings, opa-openshift's flags and ours. */
+export interface OpenShiftConfig {
+  mappings: ReadonlyMap<string, string>;
+  kubeconfig?: string;
+  matcherKeys: string[];
+  matcherOp: '' | 'and' | 'or';
+  skipTenants: Set<string>;
+  adminGroups: Set<string>;
+  ssar: boolean;
+  viaqToOtelMigration: boolean;
+  escapeNamespaces: boolean;
+  matchAllForClusterReaders: boolean;
+  reviewConcurrency: number;
+  debugToken?: string;
+  kube: { timeoutMs: number; maxConcurrentCalls: number; namespaceSource: 'projects' | 'namespaces' | 'auto' };
+  cache: {
+    enabled: boolean;
+    memcached: string[];
+    allowTtlMs: number;
+    denyTtlMs: number;
+    maxEntries: number;
+    maxBytes: number;
+    memcachedTimeoutMs: number;
+    memcachedDnsIntervalMs: number;
+  };
+}
+
 export interface Config {
-  mode: 'static';
+  mode: Mode;
   web: {
     listen: ListenAddress;
     internalListen: ListenAddress;
@@ -21,17 +51,28 @@ export interface Config {
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     shutdownTimeoutMs: number;
+    /** GET'ed by the liveness check, which expects 404 (opa-openshift's); null: no check;
+     *  undefined: the service's own public listener. */
+    healthcheckUrl?: string | null;
   };
   tls: {
     certFile?: string;
     keyFile?: string;
+    internalCertFile?: string;
+    internalKeyFile?: string;
+    /** CA the liveness check trusts for --web.healthchecks.url. */
+    internalCaFile?: string;
     minVersion: SecureVersion;
+    /** OpenSSL cipher list from --tls.cipher-suites; undefined for Node's defaults. */
+    ciphers?: string;
   };
-  log: { level: LogLevel; format: LogFormat };
+  log: { level: LogLevel; format: LogFormat; name: string };
   /** The decision path the gateway asks, e.g. ["lokistack", "allow"]; it must be an entrypoint. */
   decisionPath: string[];
   policy: { wasmFile: string; maxMemoryBytes: number };
-  rbac: { file: string; reloadIntervalMs: number };
+  /** Static mode's roles and bindings. */
+  rbac?: { file: string; reloadIntervalMs: number };
+  openshift?: OpenShiftConfig;
 }
 
 export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', import.meta.url));
@@ -39,7 +80,13 @@ export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', i
 const bundledWasm = (): string => (existsSync(BUNDLED_WASM) ? BUNDLED_WASM : fileURLToPath(new URL('../../../wasm/lokistack.wasm', import.meta.url)));
 
 export const FLAGS: readonly FlagSpec[] = [
-  { name: 'mode', type: 'string', default: 'static', choices: ['static'], help: 'How decisions are made: static roles and bindings evaluated by the compiled policy.' },
+  {
+    name: 'mode',
+    type: 'string',
+    default: 'static',
+    choices: ['static', 'openshift-logging', 'openshift-network'],
+    help: 'How decisions are made: static roles and bindings evaluated by the compiled policy, or Kubernetes access reviews (openshift-*). With --openshift.mappings and no --mode, an openshift mode.',
+  },
   { name: 'web.listen', type: 'string', default: ':8080', help: 'Address of the public listener (OPA Data API).' },
   { name: 'web.internal.listen', type: 'string', default: ':8081', help: 'Address of the internal listener (/live, /ready, /metrics, /health).' },
   { name: 'web.max-body-bytes', type: 'int', default: 1 << 20, help: 'Largest request body accepted, before and after gzip decoding.' },
@@ -50,7 +97,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'web.shutdown-timeout', type: 'duration', default: 30_000, help: 'On SIGTERM, how long in-flight requests may take before the process exits.' },
   { name: 'tls.server.cert-file', type: 'string', default: '', help: 'TLS certificate for the public listener (PEM).' },
   { name: 'tls.server.key-file', type: 'string', default: '', help: 'TLS key for the public listener (PEM).' },
-  { name: 'tls.min-version', type: 'string', default: 'VersionTLS13', choices: ['VersionTLS10', 'VersionTLS11', 'VersionTLS12', 'VersionTLS13'], help: 'Minimum TLS version.' },
+  { name: 'web.healthchecks.url', type: 'string', default: '', help: "URL the liveness check GETs, expecting 404 (opa-openshift's check); empty: this service's own public listener." },
+  { name: 'tls.min-version', type: 'string', default: 'VersionTLS13', choices: Object.keys(TLS_VERSIONS), help: 'Minimum TLS version, for both listeners.' },
+  { name: 'tls.cipher-suites', type: 'list', default: [], help: 'TLS 1.2 cipher suites (Go names), for both listeners; empty for the defaults.' },
+  { name: 'tls.internal.server.cert-file', type: 'string', default: '', help: 'TLS certificate for the internal listener (PEM).' },
+  { name: 'tls.internal.server.key-file', type: 'string', default: '', help: 'TLS key for the internal listener (PEM).' },
+  { name: 'tls.internal.server.ca-file', type: 'string', default: '', help: 'CA the liveness check trusts when it calls --web.healthchecks.url over TLS.' },
   { name: 'log.level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'Log level.' },
   { name: 'log.format', type: 'string', default: 'logfmt', choices: ['logfmt', 'json'], help: 'Log format.' },
   { name: 'opa.package', type: 'string', default: 'lokistack', help: 'Package of the decision rule; the gateway asks /v1/data/<package with / for .>/<rule>.' },
@@ -59,22 +111,46 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instance memory.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
+  { name: 'debug.name', type: 'string', default: 'lokistack-authz', help: 'The name= field of every log line.' },
+  { name: 'debug.token', type: 'string', default: '', help: 'Token used when none is forwarded (tests only).', hidden: true },
+  { name: 'openshift.mappings', type: 'list', default: [], help: 'tenant=apiGroup, repeatable or comma-separated: the API group of each tenant\'s access reviews. Required in the openshift modes.' },
+  { name: 'openshift.kubeconfig', type: 'string', default: '', help: 'Kubeconfig file; else $KUBECONFIG, else the in-cluster service account.' },
+  { name: 'opa.matcher', type: 'string', default: '', help: 'Comma-separated label names the namespace matchers are built for.' },
+  { name: 'opa.matcher-op', type: 'string', default: '', choices: ['', 'and', 'or'], help: 'How the gateway joins several matchers.' },
+  { name: 'opa.skip-tenants', type: 'string', default: '', help: 'Comma-separated tenants answered without matchers.' },
+  { name: 'opa.admin-groups', type: 'string', default: '', help: 'Comma-separated groups answered without matchers.' },
+  { name: 'opa.ssar', type: 'bool', default: false, help: "Review with SelfSubjectAccessReview and the user's token instead of SubjectAccessReview." },
+  { name: 'opa.viaq-to-otel-migration', type: 'bool', default: false, help: 'Serve queries by kubernetes_namespace_name or k8s_namespace_name, never both; needs both in --opa.matcher.' },
+  { name: 'opa.escape-namespaces', type: 'bool', default: true, help: 'Regex-escape namespace names in matcher values.' },
+  { name: 'opa.match-all-for-cluster-readers', type: 'bool', default: false, help: 'A cluster-wide reader whose query names no namespace gets a match-all matcher instead of every project (for very large clusters).' },
+  { name: 'opa.review-concurrency', type: 'int', default: 16, help: 'Per-namespace access reviews one decision runs at once.' },
+  { name: 'kube.timeout', type: 'duration', default: 5_000, help: 'Deadline for one Kubernetes API call.' },
+  { name: 'kube.max-concurrent-calls', type: 'int', default: 64, help: 'Kubernetes API calls in flight at once, for the whole process.' },
+  { name: 'kube.namespace-source', type: 'string', default: 'auto', choices: ['auto', 'projects', 'namespaces'], help: "Where a user's namespaces come from: OpenShift projects (user's token), every namespace (plain Kubernetes), or auto-detected." },
+  { name: 'cache.enabled', type: 'bool', default: true, help: 'Cache decisions of the openshift modes.' },
+  { name: 'cache.allow-ttl', type: 'duration', default: 0, help: 'How long an allow stays cached; 0: --memcached.expire.' },
+  { name: 'cache.deny-ttl', type: 'duration', default: 0, help: 'How long a deny stays cached; 0: --memcached.expire.' },
+  { name: 'cache.max-entries', type: 'int', default: 100_000, help: 'Most decisions the in-memory cache holds.' },
+  { name: 'cache.max-bytes', type: 'int', default: 64 << 20, help: 'Most bytes the in-memory cache holds.' },
+  { name: 'memcached', type: 'list', default: [], help: 'memcached servers (host:port, repeatable or comma-separated): a cache shared by replicas instead of the in-memory one.' },
+  { name: 'memcached.expire', type: 'int', default: 60, help: 'Seconds a cached decision lives (memcached and in-memory, as in opa-openshift).' },
+  { name: 'memcached.interval', type: 'int', default: 10, help: 'Seconds between DNS refreshes of the memcached servers; 0 disables.' },
+  { name: 'memcached.timeout', type: 'duration', default: 500, help: 'Deadline for one memcached call; past it the decision is made as on a miss.' },
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
 const RULE_RE = /^[_A-Za-z]\w*$/;
-const TLS_VERSIONS: Record<string, SecureVersion> = { VersionTLS10: 'TLSv1', VersionTLS11: 'TLSv1.1', VersionTLS12: 'TLSv1.2', VersionTLS13: 'TLSv1.3' };
 
 export type LoadResult = { help: true } | { help: false; config: Config };
 
 /** Parses and validates the command line into a Config; throws FlagError naming the flag at fault. */
 export function loadConfig(argv: readonly string[]): LoadResult {
-  const { values, help } = parseFlags(argv, FLAGS);
+  const { values, help, set } = parseFlags(argv, FLAGS);
   if (help) return { help: true };
-  return { help: false, config: toConfig(values) };
+  return { help: false, config: toConfig(values, set) };
 }
 
-function toConfig(v: FlagValues): Config {
+function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   const str = (name: string) => v[name] as string;
   const num = (name: string) => v[name] as number;
   const positive = (name: string) => {
@@ -87,18 +163,33 @@ function toConfig(v: FlagValues): Config {
   const rule = str('opa.rule');
   if (!RULE_RE.test(rule)) throw new FlagError(`--opa.rule ${JSON.stringify(rule)} is not a valid rule name`);
 
-  const certFile = str('tls.server.cert-file');
-  const keyFile = str('tls.server.key-file');
-  if ((certFile === '') !== (keyFile === '')) {
-    throw new FlagError('--tls.server.cert-file and --tls.server.key-file go together: set both or neither');
-  }
-  const rbacFile = str('rbac.config');
-  if (rbacFile === '') throw new FlagError('static mode needs --rbac.config: the file of roles and roleBindings to decide with');
+  const pair = (prefix: string) => {
+    const cert = str(`${prefix}.cert-file`);
+    const key = str(`${prefix}.key-file`);
+    if ((cert === '') !== (key === '')) throw new FlagError(`--${prefix}.cert-file and --${prefix}.key-file go together: set both or neither`);
+    return cert ? { cert, key } : undefined;
+  };
+  const publicTls = pair('tls.server');
+  const internalTls = pair('tls.internal.server');
 
-  const reload = num('rbac.reload-interval');
-  if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
+  const mappings = v['openshift.mappings'] as string[];
+  const mode = (set.has('mode') || mappings.length === 0 ? str('mode') : inferOpenShiftMode(str('opa.matcher'))) as Mode;
+  let rbac: Config['rbac'];
+  let openshift: OpenShiftConfig | undefined;
+  if (mode === 'static') {
+    const rbacFile = str('rbac.config');
+    if (rbacFile === '') throw new FlagError('static mode needs --rbac.config: the file of roles and roleBindings to decide with');
+    const reload = num('rbac.reload-interval');
+    if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
+    rbac = { file: rbacFile, reloadIntervalMs: reload };
+  } else {
+    openshift = openShiftConfig(v, mode);
+  }
+  const healthUrl = str('web.healthchecks.url');
+  if (healthUrl !== '' && !/^https?:\/\/[^\s]+$/.test(healthUrl)) throw new FlagError(`--web.healthchecks.url ${JSON.stringify(healthUrl)} is not an http(s) URL`);
+
   return {
-    mode: 'static',
+    mode,
     web: {
       listen: parseListen('web.listen', str('web.listen')),
       internalListen: parseListen('web.internal.listen', str('web.internal.listen')),
@@ -108,12 +199,86 @@ function toConfig(v: FlagValues): Config {
       headersTimeoutMs: positive('web.headers-timeout'),
       requestTimeoutMs: positive('web.request-timeout'),
       shutdownTimeoutMs: positive('web.shutdown-timeout'),
+      ...(set.has('web.healthchecks.url') ? { healthcheckUrl: healthUrl === '' ? null : healthUrl } : {}),
     },
-    tls: { ...(certFile ? { certFile, keyFile } : {}), minVersion: TLS_VERSIONS[str('tls.min-version')]! },
-    log: { level: str('log.level') as LogLevel, format: str('log.format') as LogFormat },
+    tls: {
+      ...(publicTls ? { certFile: publicTls.cert, keyFile: publicTls.key } : {}),
+      ...(internalTls ? { internalCertFile: internalTls.cert, internalKeyFile: internalTls.key } : {}),
+      ...(str('tls.internal.server.ca-file') ? { internalCaFile: str('tls.internal.server.ca-file') } : {}),
+      minVersion: TLS_VERSIONS[str('tls.min-version')]!,
+      ...(cipherList(v['tls.cipher-suites'] as string[]) ? { ciphers: cipherList(v['tls.cipher-suites'] as string[]) } : {}),
+    },
+    log: { level: str('log.level') as LogLevel, format: str('log.format') as LogFormat, name: str('debug.name') },
     decisionPath: [...(pkg === '' ? [] : pkg.split('.')), rule],
     policy: { wasmFile: str('policy.wasm') || bundledWasm(), maxMemoryBytes: positive('policy.max-memory-bytes') },
-    rbac: { file: rbacFile, reloadIntervalMs: reload },
+    ...(rbac ? { rbac } : {}),
+    ...(openshift ? { openshift } : {}),
+  };
+}
+
+/** Started with opa-openshift's arguments and no --mode: the network flavour when its labels are asked for. */
+function inferOpenShiftMode(matcher: string): Mode {
+  return /\b(SrcK8S_Namespace|DstK8S_Namespace)\b/.test(matcher) ? 'openshift-network' : 'openshift-logging';
+}
+
+const csv = (s: string): string[] => s.split(',').filter((x) => x !== '');
+
+function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
+  const str = (name: string) => v[name] as string;
+  const num = (name: string) => v[name] as number;
+  const positive = (name: string) => {
+    if (num(name) <= 0) throw new FlagError(`--${name} must be greater than zero, got ${num(name)}`);
+    return num(name);
+  };
+  const rawMappings = v['openshift.mappings'] as string[];
+  if (rawMappings.length === 0) throw new FlagError(`${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com)`);
+  const mappings = new Map<string, string>();
+  for (const m of rawMappings) {
+    const parts = m.split('=');
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') throw new FlagError(`--openshift.mappings: invalid mapping ${JSON.stringify(m)}: want tenant=apiGroup`);
+    mappings.set(parts[0]!, parts[1]!);
+  }
+  const matcherKeys = csv(str('opa.matcher'));
+  const viaq = v['opa.viaq-to-otel-migration'] as boolean;
+  if (viaq && !(matcherKeys.includes('kubernetes_namespace_name') && matcherKeys.includes('k8s_namespace_name'))) {
+    throw new FlagError('--opa.viaq-to-otel-migration needs --opa.matcher to name both kubernetes_namespace_name and k8s_namespace_name');
+  }
+  const expireMs = positive('memcached.expire') * 1000;
+  const ttl = (name: string) => (num(name) > 0 ? num(name) : expireMs);
+  const interval = num('memcached.interval');
+  if (interval < 0) throw new FlagError('--memcached.interval must not be negative');
+  const memcached = (v['memcached'] as string[]).filter((s) => s !== '');
+  for (const s of memcached) {
+    if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new FlagError(`--memcached: ${JSON.stringify(s)} is not host:port`);
+  }
+  return {
+    mappings,
+    ...(str('openshift.kubeconfig') ? { kubeconfig: str('openshift.kubeconfig') } : {}),
+    matcherKeys,
+    matcherOp: str('opa.matcher-op') as '' | 'and' | 'or',
+    skipTenants: new Set(csv(str('opa.skip-tenants'))),
+    adminGroups: new Set(csv(str('opa.admin-groups'))),
+    ssar: v['opa.ssar'] as boolean,
+    viaqToOtelMigration: viaq,
+    escapeNamespaces: v['opa.escape-namespaces'] as boolean,
+    matchAllForClusterReaders: v['opa.match-all-for-cluster-readers'] as boolean,
+    reviewConcurrency: positive('opa.review-concurrency'),
+    ...(str('debug.token') ? { debugToken: str('debug.token') } : {}),
+    kube: {
+      timeoutMs: positive('kube.timeout'),
+      maxConcurrentCalls: positive('kube.max-concurrent-calls'),
+      namespaceSource: str('kube.namespace-source') as 'projects' | 'namespaces' | 'auto',
+    },
+    cache: {
+      enabled: v['cache.enabled'] as boolean,
+      memcached,
+      allowTtlMs: ttl('cache.allow-ttl'),
+      denyTtlMs: ttl('cache.deny-ttl'),
+      maxEntries: positive('cache.max-entries'),
+      maxBytes: positive('cache.max-bytes'),
+      memcachedTimeoutMs: positive('memcached.timeout'),
+      memcachedDnsIntervalMs: interval * 1000,
+    },
   };
 }
 

@@ -29,7 +29,7 @@ export class StaticAuthorizer implements Authorizer {
       // A trap can leave the instance's heap inconsistent: serve the next request from a fresh one.
       if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
         this.deps.onRenew?.(err);
-        await doc.renew();
+        await doc.renew().catch((renewErr: unknown) => this.deps.onRenew?.(renewErr));
       }
       throw evaluationError(err);
     }

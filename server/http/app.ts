@@ -59,6 +59,8 @@ function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
       const labels = { code: String(res.statusCode), method: req.method.toLowerCase(), handler };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - end) / 1e9);
+      metrics.httpRequestSize.observe(labels, Number(req.headers['content-length'] ?? 0) || 0);
+      metrics.httpResponseSize.observe(labels, Number(res.getHeader('content-length') ?? 0) || 0);
     });
     next();
   };

@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { readBody, type BodyLimits } from './body.js';
 import { parseInputParam, parsePostBody, type ParsedInput } from './input.js';
 import { goStruct } from './json.js';
+import { sendJson } from './send.js';
 
 export interface DataApiOptions extends BodyLimits {
   /** Deepest nesting of arrays and objects accepted in `input`. */
@@ -76,9 +77,7 @@ export function dataApiHandler(deps: DataApiDeps) {
       ],
       params.pretty,
     );
-    // Exactly OPA's Content-Type: express would add a charset.
-    res.status(200).setHeader('Content-Type', 'application/json');
-    res.end(body + '\n');
+    sendJson(res, 200, body + '\n');
   };
 }
 

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { DecisionError, internalError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { sendJson } from './send.js';
 
 /**
  * The one place errors become responses: OPA's envelope `{"code","message","errors"?}`, indented
@@ -22,8 +23,7 @@ export function errorHandler(logger: Logger) {
     if (!req.complete) res.setHeader('Connection', 'close');
     const envelope: Record<string, unknown> = { code: e.code, message: e.message };
     if (e.details && e.details.length > 0) envelope.errors = e.details;
-    res.status(e.status).setHeader('Content-Type', 'application/json');
-    res.end(JSON.stringify(envelope, null, 2) + '\n');
+    sendJson(res, e.status, JSON.stringify(envelope, null, 2) + '\n');
   };
 }
 

@@ -7,6 +7,8 @@ export type { Logger };
 export interface LoggerOptions {
   level: LogLevel;
   format: LogFormat;
+  /** The name= field of every line (--debug.name). */
+  name?: string;
   /** Where lines go; stderr by default, as opa-openshift logs. */
   destination?: DestinationStream;
 }
@@ -26,7 +28,7 @@ export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
       level: options.level,
-      base: { name: 'lokistack-authz' },
+      base: { name: options.name ?? 'lokistack-authz' },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
       formatters: { level: (label) => ({ level: label }) },

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 
 /**
  * The service's metrics, on one registry per process (tests make their own). Names follow
@@ -54,6 +54,82 @@ export class Metrics {
   readonly policyMemory = new Gauge({
     name: 'policy_wasm_memory_bytes',
     help: 'Linear memory held by the serving policy instance.',
+    registers: [this.registry],
+  });
+
+  readonly httpRequestSize = new Summary({
+    name: 'http_request_size_bytes',
+    help: 'HTTP request body sizes by status code, method and handler.',
+    labelNames: ['code', 'method', 'handler'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpResponseSize = new Histogram({
+    name: 'http_response_size_bytes',
+    help: 'HTTP response body sizes by status code, method and handler.',
+    labelNames: ['code', 'method', 'handler'] as const,
+    buckets: [100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000],
+    registers: [this.registry],
+  });
+
+  // opa-openshift's cache metrics, for the same dashboards; here they count the memcached cache too.
+  readonly cacheRequests = new Counter({
+    name: 'opa_openshift_cache_requests_total',
+    help: 'Decision cache lookups by result (hit, miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheInserts = new Counter({
+    name: 'opa_openshift_cache_inserts_total',
+    help: 'Decisions stored in the cache.',
+    registers: [this.registry],
+  });
+
+  readonly cacheEvictions = new Counter({
+    name: 'opa_openshift_cache_evictions_total',
+    help: 'Decisions evicted from the in-memory cache to stay within its bounds.',
+    registers: [this.registry],
+  });
+
+  readonly cacheShared = new Counter({
+    name: 'decision_cache_shared_total',
+    help: 'Requests answered by joining an identical lookup already in flight, with no upstream call of their own.',
+    registers: [this.registry],
+  });
+
+  readonly cacheErrors = new Counter({
+    name: 'decision_cache_errors_total',
+    help: 'Cache store failures (memcached unreachable, corrupt entries); each decision was made as on a miss.',
+    registers: [this.registry],
+  });
+
+  readonly cacheEntries = new Gauge({
+    name: 'decision_cache_entries',
+    help: 'Decisions held by the in-memory cache.',
+    registers: [this.registry],
+  });
+
+  // opa-openshift's Kubernetes client metrics (client="openshift").
+  readonly upstreamRequests = new Counter({
+    name: 'client_api_requests_total',
+    help: 'Kubernetes API calls by status code (or "error" when no answer came), method and client.',
+    labelNames: ['code', 'method', 'client'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'request_duration_seconds',
+    help: 'Kubernetes API call latency by method and client.',
+    labelNames: ['method', 'client'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly healthcheck = new Gauge({
+    name: 'healthcheck',
+    help: 'Result of each health check (1 healthy, 0 failing).',
+    labelNames: ['name', 'check'] as const,
     registers: [this.registry],
   });
 

@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import type { CacheStore } from './store.js';
+
+export interface DecisionCacheOptions {
+  allowTtlMs: number;
+  denyTtlMs: number;
+}
+
+export interface CacheEvents {
+  hit(): void;
+  miss(): void;
+  insert(): void;
+  /** The store failed; the decision is made upstream as on a miss. */
+  storeError(err: unknown): void;
+  /** A caller joined a lookup already in flight for the same key. */
+  shared(): void;
+}
+
+/**
+ * Decisions cached under canonical keys. Concurrent misses of one key share one computation;
+ * only computed answers are stored, never errors; allow and deny answers keep for their own TTLs.
+ * A failing store (memcached gone) degrades to computing every decision, never to an error.
+ */
+export class DecisionCache<T> {
+  private readonly inflight = new Map<string, Promise<T>>();
+
+  constructor(
+    private readonly store: CacheStore,
+    private readonly options: DecisionCacheOptions,
+    private readonly events: CacheEvents,
+    private readonly codec: { encode(v: T): string; decode(s: string): T; allows(v: T): boolean },
+  ) {}
+
+  async get(key: string, compute: () => Promise<T>): Promise<T> {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.events.shared();
+      return running;
+    }
+    const p = this.lookup(key, compute).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  /** Lookups in flight now (bounded by the callers' concurrency). */
+  inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  private async lookup(key: string, compute: () => Promise<T>): Promise<T> {
+    let cached: string | undefined;
+    try {
+      cached = await this.store.get(key);
+    } catch (err) {
+      this.events.storeError(err);
+    }
+    if (cached !== undefined) {
+      try {
+        const value = this.codec.decode(cached);
+        this.events.hit();
+        return value;
+      } catch (err) {
+        // A corrupt entry (another version's format, a truncated value) is a miss, not an answer.
+        this.events.storeError(err);
+      }
+    }
+    this.events.miss();
+    const value = await compute();
+    const ttl = this.codec.allows(value) ? this.options.allowTtlMs : this.options.denyTtlMs;
+    if (ttl > 0) {
+      try {
+        await this.store.set(key, this.codec.encode(value), ttl);
+        this.events.insert();
+      } catch (err) {
+        this.events.storeError(err);
+      }
+    }
+    return value;
+  }
+}
+
+/**
+ * A canonical cache key: every part of the request that can change the answer, lists sorted,
+ * the token hashed (never stored in clear), the whole hashed again so keys are short and
+ * memcached-safe. Separators are length-prefixed so no two requests share a key by concatenation.
+ */
+export function cacheKey(parts: Record<string, string | boolean | readonly string[] | undefined>): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(parts).sort()) {
+    const v = parts[name];
+    const text = v === undefined ? '\u0000' : Array.isArray(v) ? JSON.stringify([...v].sort()) : JSON.stringify(v);
+    h.update(`${name.length}:${name}${text.length}:${text}`);
+  }
+  return h.digest('hex');
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

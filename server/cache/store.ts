@@ -1,0 +1,12 @@
+/**
+ * Where cached decisions live: in this process, or in memcached shared by replicas. Values are
+ * strings (serialized decisions); a store may lose any entry at any time.
+ */
+export interface CacheStore {
+  readonly kind: 'memory' | 'memcached';
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Entries held now, where the store can tell (memory). */
+  size(): number | undefined;
+  close(): Promise<void>;
+}

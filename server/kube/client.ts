@@ -1,0 +1,189 @@
+import {
+  ApiException,
+  AuthorizationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  ApisApi,
+  Observable,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import { KubeError, type AccessReview, type KubeAuthz } from './types.js';
+import type { Limiter } from './limiter.js';
+
+export type NamespaceSource = 'projects' | 'namespaces' | 'auto';
+
+export interface KubeClientOptions {
+  /** SelfSubjectAccessReview with the user's token, instead of SubjectAccessReview as the service. */
+  ssar: boolean;
+  /** Deadline for one call. */
+  timeoutMs: number;
+  /** projects: OpenShift's project list with the user's token; namespaces: every namespace, listed
+   *  as the service (plain Kubernetes); auto: projects when the cluster serves project.openshift.io. */
+  namespaceSource: NamespaceSource;
+}
+
+export interface KubeCallObserver {
+  /** One finished call: method (lower case), status code or "error", seconds. */
+  call(method: string, code: string, seconds: number): void;
+}
+
+/**
+ * The openshift modes' view of Kubernetes through @kubernetes/client-node: one set of API clients
+ * for the process, the user's token set per call, a timeout on every call, and a shared bound on
+ * concurrent calls. Calls made with the user's token go through a configuration without the
+ * service's credentials, so a client certificate never outranks the user's token.
+ */
+export class KubeClient implements KubeAuthz {
+  private readonly serviceAuthz: AuthorizationV1Api;
+  private readonly serviceCore: CoreV1Api;
+  private readonly serviceApis: ApisApi;
+  private readonly userAuthz: AuthorizationV1Api;
+  private readonly userCustom: CustomObjectsApi;
+  private detected: Promise<'projects' | 'namespaces'> | undefined;
+
+  constructor(
+    service: KubeConfig,
+    private readonly options: KubeClientOptions,
+    private readonly limiter: Limiter,
+    private readonly observer: KubeCallObserver,
+  ) {
+    const user = anonymous(service);
+    this.serviceAuthz = service.makeApiClient(AuthorizationV1Api);
+    this.serviceCore = service.makeApiClient(CoreV1Api);
+    this.serviceApis = service.makeApiClient(ApisApi);
+    this.userAuthz = user.makeApiClient(AuthorizationV1Api);
+    this.userCustom = user.makeApiClient(CustomObjectsApi);
+  }
+
+  async review(req: AccessReview, signal: AbortSignal): Promise<boolean> {
+    const resourceAttributes = {
+      ...(req.namespace ? { namespace: req.namespace } : {}),
+      verb: req.verb,
+      group: req.apiGroup,
+      resource: req.resource,
+      name: req.name,
+    };
+    if (this.options.ssar) {
+      const res = await this.call('post', signal, (opts) =>
+        this.userAuthz.createSelfSubjectAccessReview(
+          { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } } },
+          withToken(req.token, opts),
+        ),
+      );
+      return res.status?.allowed === true;
+    }
+    const res = await this.call('post', signal, (opts) =>
+      this.serviceAuthz.createSubjectAccessReview(
+        { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: req.user, groups: [...req.groups], resourceAttributes } } },
+        opts,
+      ),
+    );
+    return res.status?.allowed === true;
+  }
+
+  async listNamespaces(user: { token: string }, signal: AbortSignal): Promise<string[]> {
+    const source = await this.namespaceSource(signal);
+    if (source === 'projects') {
+      const list = (await this.call('get', signal, (opts) =>
+        this.userCustom.listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }, withToken(user.token, opts)),
+      )) as { items?: Array<{ metadata?: { name?: string } }> };
+      return names(list.items);
+    }
+    const list = await this.call('get', signal, (opts) => this.serviceCore.listNamespace({}, opts));
+    return names(list.items);
+  }
+
+  /** Which list answers "namespaces the user may see": decided once per process, on first use. */
+  private namespaceSource(signal: AbortSignal): Promise<'projects' | 'namespaces'> {
+    if (this.options.namespaceSource !== 'auto') return Promise.resolve(this.options.namespaceSource);
+    this.detected ??= this.call('get', signal, (opts) => this.serviceApis.getAPIVersions(opts)).then(
+      (groups) => (groups.groups.some((g) => g.name === 'project.openshift.io') ? 'projects' : 'namespaces'),
+      (err: unknown) => {
+        this.detected = undefined; // try again on the next request
+        throw err;
+      },
+    );
+    return this.detected;
+  }
+
+  private async call<T>(method: string, outer: AbortSignal, run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>): Promise<T> {
+    return this.limiter.run(async () => {
+      const timeout = AbortSignal.timeout(this.options.timeoutMs);
+      const signal = AbortSignal.any([outer, timeout]);
+      const started = process.hrtime.bigint();
+      const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+      try {
+        const res = await run(withSignal(signal));
+        this.observer.call(method, method === 'post' ? '201' : '200', seconds());
+        return res;
+      } catch (err) {
+        const e = toKubeError(err, timeout.aborted, this.options.timeoutMs, signal.aborted);
+        this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
+        throw e;
+      }
+    }, outer);
+  }
+}
+
+/** The service's cluster (server, CA) with no credentials: the user's token is added per call. */
+function anonymous(service: KubeConfig): KubeConfig {
+  const cluster = service.getCurrentCluster();
+  if (!cluster) throw new KubeError('kube_unreachable', 0, 'the kubeconfig names no current cluster');
+  const kc = new KubeConfig();
+  kc.loadFromClusterAndUser(cluster, { name: 'forwarded-user' });
+  return kc;
+}
+
+function middleware(pre: (ctx: RequestContext) => void): ObservableMiddleware {
+  return {
+    pre: (ctx: RequestContext) => {
+      pre(ctx);
+      return new Observable(Promise.resolve(ctx));
+    },
+    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
+  };
+}
+
+function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
+  return { middleware: [middleware((ctx) => ctx.setSignal(signal))], middlewareMergeStrategy: 'append' };
+}
+
+function withToken(token: string, opts: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    ...opts,
+    middleware: [...(opts.middleware ?? []), middleware((ctx) => ctx.setHeaderParam('Authorization', `Bearer ${token}`))],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+function names(items: ReadonlyArray<{ metadata?: { name?: string } }> | undefined): string[] {
+  return (items ?? []).map((i) => i.metadata?.name).filter((n): n is string => typeof n === 'string' && n !== '');
+}
+
+/** A KubeError whose message carries the API's Status message or the transport fault, never a token. */
+function toKubeError(err: unknown, timedOut: boolean, timeoutMs: number, aborted: boolean): KubeError {
+  if (err instanceof KubeError) return err;
+  if (err instanceof ApiException) {
+    return new KubeError('kube_status', err.code, statusMessage(err), { cause: err });
+  }
+  if (timedOut) return new KubeError('kube_timeout', 0, `no answer within ${timeoutMs}ms`, { cause: err });
+  if (aborted) return new KubeError('kube_aborted', 0, 'the request was cancelled', { cause: err });
+  const e = err as { code?: string; message?: string };
+  return new KubeError('kube_unreachable', 0, `the API server is unreachable: ${e.code ?? e.message ?? String(err)}`, { cause: err });
+}
+
+function statusMessage(err: ApiException<unknown>): string {
+  let message = '';
+  try {
+    const status = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { message?: unknown; reason?: unknown };
+    if (typeof status?.message === 'string') message = status.message;
+    else if (typeof status?.reason === 'string') message = status.reason;
+  } catch {
+    // not a Status object: the code says enough
+  }
+  return `${err.code}${message ? ` ${message}` : ''}`.slice(0, 500);
+}

@@ -1,0 +1,36 @@
+/** What the openshift modes ask Kubernetes: one interface, so the decision logic is testable alone. */
+export interface AccessReview {
+  /** The subject and groups the gateway asserts (SubjectAccessReview mode). */
+  user: string;
+  groups: readonly string[];
+  /** The user's bearer token (SelfSubjectAccessReview mode, and project lists). Never logged. */
+  token: string;
+  verb: 'get' | 'create';
+  apiGroup: string;
+  /** The tenant, as opa-openshift asks: resource = tenant, name = the input resource. */
+  resource: string;
+  name: string;
+  /** Empty for the cluster-wide review. */
+  namespace: string;
+}
+
+export interface KubeAuthz {
+  /** Whether the review allows; throws KubeError when the API cannot answer. */
+  review(req: AccessReview, signal: AbortSignal): Promise<boolean>;
+  /** Namespaces the user may see: OpenShift projects listed with the user's token, or on plain
+   *  Kubernetes the namespaces the user may `get` (listed with the service's identity). */
+  listNamespaces(user: { user: string; groups: readonly string[]; token: string }, signal: AbortSignal): Promise<string[]>;
+}
+
+/** A failed Kubernetes call: status is the API's HTTP status, or 0 when no answer came. */
+export class KubeError extends Error {
+  constructor(
+    readonly code: 'kube_status' | 'kube_timeout' | 'kube_unreachable' | 'kube_aborted',
+    readonly status: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'KubeError';
+  }
+}

@@ -1,0 +1,131 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { DecisionCache } from '../cache/decision-cache.js';
+import { MemcachedStore } from '../cache/memcached-store.js';
+import { MemoryStore } from '../cache/memory-store.js';
+import type { CacheStore } from '../cache/store.js';
+import type { Config } from '../config/config.js';
+import { OpenShiftAuthorizer, type OpenShiftResult } from '../decision/openshift.js';
+import { KubeClient } from '../kube/client.js';
+import { Limiter } from '../kube/limiter.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { WiredMode } from './mode.js';
+
+/** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
+export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
+  const o = config.openshift!;
+  const kubeConfig = loadKubeConfig(o.kubeconfig);
+  const kube = new KubeClient(kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, new Limiter(o.kube.maxConcurrentCalls), {
+    call: (method, code, seconds) => {
+      metrics.upstreamRequests.inc({ code, method, client: 'openshift' });
+      metrics.upstreamDuration.observe({ method, client: 'openshift' }, seconds);
+    },
+  });
+
+  let store: CacheStore | undefined;
+  if (o.cache.enabled) {
+    store =
+      o.cache.memcached.length > 0
+        ? new MemcachedStore({
+            servers: o.cache.memcached,
+            timeoutMs: o.cache.memcachedTimeoutMs,
+            dnsIntervalMs: o.cache.memcachedDnsIntervalMs,
+            onError: (err) => logger.warn({ reason: err.message }, 'memcached'),
+          })
+        : new MemoryStore({ maxEntries: o.cache.maxEntries, maxBytes: o.cache.maxBytes, onEvict: () => metrics.cacheEvictions.inc() });
+  }
+  const cache =
+    store &&
+    new DecisionCache<OpenShiftResult>(
+      store,
+      { allowTtlMs: o.cache.allowTtlMs, denyTtlMs: o.cache.denyTtlMs },
+      {
+        hit: () => metrics.cacheRequests.inc({ result: 'hit' }),
+        miss: () => metrics.cacheRequests.inc({ result: 'miss' }),
+        insert: () => {
+          metrics.cacheInserts.inc();
+          const size = store!.size();
+          if (size !== undefined) metrics.cacheEntries.set(size);
+        },
+        shared: () => metrics.cacheShared.inc(),
+        storeError: (err) => {
+          metrics.cacheErrors.inc();
+          logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'decision cache failed; deciding as on a miss');
+        },
+      },
+      {
+        encode: (v) => JSON.stringify(v),
+        decode: (s) => decodeResult(s),
+        allows: (v) => v === true || (typeof v === 'object' && v.allowed === 'true'),
+      },
+    );
+
+  logger.info(
+    {
+      mode: config.mode,
+      tenants: [...o.mappings.keys()].join(','),
+      matcher: o.matcherKeys.join(','),
+      ssar: o.ssar,
+      cache: store ? store.kind : 'off',
+      namespaceSource: o.kube.namespaceSource,
+    },
+    'configured access reviews',
+  );
+  const authorizer = new OpenShiftAuthorizer(
+    {
+      mode: config.mode as 'openshift-logging' | 'openshift-network',
+      decisionPath: config.decisionPath,
+      mappings: o.mappings,
+      matcher: { keys: o.matcherKeys, op: o.matcherOp },
+      skipTenants: o.skipTenants,
+      adminGroups: o.adminGroups,
+      viaqToOtelMigration: o.viaqToOtelMigration,
+      escapeNamespaces: o.escapeNamespaces,
+      matchAllForClusterReaders: o.matchAllForClusterReaders,
+      reviewConcurrency: o.reviewConcurrency,
+      decisionTimeoutMs: config.web.decisionTimeoutMs,
+      ...(o.debugToken ? { debugToken: o.debugToken } : {}),
+    },
+    { kube, logger, ...(cache ? { cache } : {}) },
+  );
+  return {
+    authorizer,
+    readyChecks: {},
+    reload: async () => {},
+    close: async () => store?.close(),
+  };
+}
+
+/** opa-openshift's order: --openshift.kubeconfig, else $KUBECONFIG, else the in-cluster service account. */
+export function loadKubeConfig(explicit: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (!explicit && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
+    throw new Error('no Kubernetes API to ask: not running in a cluster; set --openshift.kubeconfig or $KUBECONFIG');
+  }
+  try {
+    if (explicit) kc.loadFromFile(explicit);
+    else if (process.env.KUBECONFIG) kc.loadFromDefault();
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new Error(`cannot load the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}): ${(err as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new Error(`the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}) names no current cluster`);
+  }
+  return kc;
+}
+
+/** A cached value, checked: a foreign or corrupt entry must never decide. */
+function decodeResult(s: string): OpenShiftResult {
+  const v: unknown = JSON.parse(s);
+  if (typeof v === 'boolean') return v;
+  if (
+    v !== null &&
+    typeof v === 'object' &&
+    ((v as { allowed?: unknown }).allowed === 'true' || (v as { allowed?: unknown }).allowed === 'false') &&
+    typeof (v as { data?: unknown }).data === 'string'
+  ) {
+    return v as OpenShiftResult;
+  }
+  throw new Error('unexpected cached value');
+}
