@@ -136,12 +136,27 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** Milliseconds as a Go duration that parseDuration reads back: 10s, 500ms, 1m30s, 0s. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  let rest = ms;
+  let out = '';
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000], ['ms', 1]] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) {
+      out += `${n}${unit}`;
+      rest -= n * size;
+    }
+  }
+  return out;
+}
+
 /** The --help text: every visible flag with its type, default and meaning. */
 export function usage(program: string, specs: readonly FlagSpec[]): string {
   const lines = specs
     .filter((s) => !s.hidden)
     .map((s) => {
-      const def = Array.isArray(s.default) ? s.default.join(',') : String(s.default);
+      const def = Array.isArray(s.default) ? s.default.join(',') : s.type === 'duration' ? formatDuration(s.default as number) : String(s.default);
       const type = s.type === 'bool' ? '' : ` ${s.type}`;
       return `  --${s.name}${type}\n      ${s.help}${s.choices ? ` (one of ${s.choices.join(', ')})` : ''} (default ${JSON.stringify(def)})`;
     });

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+
+/** A real memcached (Debian's package) on a free loopback port, started and stopped by the test. */
+export interface MemcachedServer {
+  address: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function memcachedBinary(): string | undefined {
+  return ['/usr/bin/memcached', '/usr/local/bin/memcached'].find((p) => existsSync(p));
+}
+
+export async function startMemcached(binary: string, port?: number): Promise<MemcachedServer> {
+  const p = port ?? (await freePort());
+  const child: ChildProcess = spawn(binary, ['-l', '127.0.0.1', '-p', String(p), '-U', '0', '-m', '16', '-u', 'root'], { stdio: 'ignore' });
+  await waitForPort(p, 5000);
+  return {
+    address: `127.0.0.1:${p}`,
+    port: p,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`memcached did not listen on ${port} within ${timeoutMs}ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
