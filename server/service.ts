@@ -72,6 +72,8 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   if (healthUrl) {
     const check = httpLivenessCheck(healthUrl, config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {});
     health.live.http = async () => {
+      // While draining, the public listener is closed on purpose: the process is still alive.
+      if (draining) return;
       try {
         await check();
         metrics.healthcheck.set({ name: 'http', check: 'live' }, 1);
@@ -91,7 +93,9 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     reload: () => mode.reload(),
     async shutdown() {
       draining = true;
-      await Promise.all([drain(publicServer, config.web.shutdownTimeoutMs), drain(internalServer, config.web.shutdownTimeoutMs)]);
+      // The internal listener stays up while the public one drains, so probes see "not ready".
+      await drain(publicServer, config.web.shutdownTimeoutMs);
+      await drain(internalServer, config.web.shutdownTimeoutMs);
       await mode.close();
     },
   };

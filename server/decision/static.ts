@@ -1,4 +1,5 @@
 import { internalError } from '../errors.js';
+import { PolicyPathError } from '../policy/document.js';
 import type { PolicyStore } from '../policy/store.js';
 import { describe } from '../policy/wasm-policy.js';
 import type { Authorizer, Decision, DecisionRequest } from './types.js';
@@ -26,6 +27,7 @@ export class StaticAuthorizer implements Authorizer {
     try {
       return doc.resolve(req.path, inputJson);
     } catch (err) {
+      if (err instanceof PolicyPathError) throw internalError(err.message);
       // A trap can leave the instance's heap inconsistent: serve the next request from a fresh one.
       if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
         this.deps.onRenew?.(err);

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { sendJson } from './send.js';
 
 /** A named check: resolves when healthy, rejects with the reason when not. */
 export type Check = () => Promise<void>;
@@ -31,7 +32,7 @@ export function healthHandlers(checks: HealthChecks) {
       }
     }
     const body = req.query.hide !== undefined ? {} : results;
-    res.status(ok ? 200 : 503).type('application/json').send(JSON.stringify(body, null, 4) + '\n');
+    sendJson(res, ok ? 200 : 503, JSON.stringify(body, null, 4) + '\n');
   };
   return {
     live: (req: Request, res: Response) => run(req, res, [checks.live]),
@@ -42,12 +43,12 @@ export function healthHandlers(checks: HealthChecks) {
           try {
             await check();
           } catch {
-            res.status(500).type('application/json').send(JSON.stringify({ error: 'one or more bundles are not activated' }) + '\n');
+            sendJson(res, 500, JSON.stringify({ error: 'one or more bundles are not activated' }) + '\n');
             return;
           }
         }
       }
-      res.status(200).type('application/json').send('{}\n');
+      sendJson(res, 200, '{}\n');
     },
   };
 }

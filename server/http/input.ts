@@ -16,10 +16,11 @@ export interface ParsedInput {
 export function parsePostBody(body: Buffer, contentType: string | undefined, maxDepth: number): ParsedInput {
   if (body.length === 0) return { input: undefined, missing: true };
   let doc: unknown;
+  const text = body.toString('utf8');
   try {
-    doc = contentType?.includes('yaml') ? parseYaml(body.toString('utf8'), { maxAliasCount: 100 }) : JSON.parse(body.toString('utf8'));
+    doc = contentType?.includes('yaml') ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
   } catch (err) {
-    throw invalidParameter(`body contains malformed input document: ${reason(err)}`, { cause: err });
+    throw invalidParameter(`body contains malformed input document: ${reason(err, text.length)}`, { cause: err });
   }
   if (doc === null || doc === undefined) return { input: undefined, missing: true };
   if (typeof doc !== 'object' || Array.isArray(doc)) {
@@ -38,7 +39,7 @@ export function parseInputParam(raw: string | undefined, maxDepth: number): Pars
   try {
     input = JSON.parse(raw);
   } catch (err) {
-    throw invalidParameter(`parameter contains malformed input document: ${reason(err)}`, { cause: err });
+    throw invalidParameter(`parameter contains malformed input document: ${reason(err, raw.length)}`, { cause: err });
   }
   checkDepth(input, maxDepth, 'parameter');
   return { input: input === null ? undefined : input, missing: false };
@@ -60,9 +61,11 @@ export function checkDepth(value: unknown, max: number, where: 'body' | 'paramet
 }
 
 /** Why a document did not parse, without quoting it: the body may carry a credential. */
-function reason(err: unknown): string {
+function reason(err: unknown, length: number): string {
   const msg = err instanceof Error ? err.message : String(err);
   if (/end of (JSON )?input|unexpected end/i.test(msg)) return 'unexpected EOF';
-  const at = /position (\d+)/.exec(msg) ?? /at line (\d+)/.exec(msg);
-  return at ? `invalid syntax at ${at[0]}` : 'invalid syntax';
+  const position = /position (\d+)/.exec(msg);
+  if (position) return Number(position[1]) >= length ? 'unexpected EOF' : `invalid syntax at position ${position[1]}`;
+  const line = /line (\d+)/.exec(msg);
+  return line ? `invalid syntax at line ${line[1]}` : 'invalid syntax';
 }

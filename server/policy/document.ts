@@ -38,7 +38,11 @@ export class PolicyDocument {
     const owner = this.entries.find((e) => isPrefix(e.segments, path));
     if (owner) {
       const value = this.evaluate(owner.id, inputJson);
-      return value.defined ? walk(value.value, path.slice(owner.segments.length)) : UNDEFINED;
+      if (!value.defined) return UNDEFINED;
+      const rest = path.slice(owner.segments.length);
+      const found = walk(value.value, rest);
+      if (!found.defined) assertWalkable(value.value, rest, path);
+      return found;
     }
     let doc = walk(this.data, path);
     for (const entry of this.entries) {
@@ -52,6 +56,29 @@ export class PolicyDocument {
   private evaluate(id: number, inputJson: string | undefined): Decision {
     const rs = this.instance.evaluate(id, inputJson);
     return rs.length === 0 ? UNDEFINED : defined(rs[0]!.result);
+  }
+}
+
+/**
+ * OPA's type checker refuses a path that continues below a rule's scalar value (a boolean, a
+ * number) with a 500 rego_type_error; walking there is answered the same way, not with undefined.
+ */
+function assertWalkable(value: unknown, rest: readonly string[], path: readonly string[]): void {
+  let cur = value;
+  for (const seg of rest) {
+    if (cur === null || typeof cur !== 'object') {
+      throw new PolicyPathError(`1 error occurred: 1:1: rego_type_error: undefined ref: data.${path.join('.')}`);
+    }
+    cur = Array.isArray(cur) ? (/^\d+$/.test(seg) ? cur[Number(seg)] : undefined) : (cur as Record<string, unknown>)[seg];
+    if (cur === undefined) return;
+  }
+}
+
+/** A path the policy's types rule out. */
+export class PolicyPathError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PolicyPathError';
   }
 }
 

@@ -1,4 +1,4 @@
-import { parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
 
 /** Roles and role bindings: the static policy's data, in observatorium/api's rbac.yaml shape. */
@@ -35,17 +35,22 @@ export interface ParsedRbac {
  * and what is wrong; unknown fields are faults, since a misspelt key would silently grant nothing.
  */
 export function parseRbac(source: string, text: string): ParsedRbac {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(source, '', `invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`);
+  // Duplicate keys are found by our own walk, which can name the field they repeat.
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
+  const yamlError = doc.errors[0];
+  if (yamlError) {
+    // The pretty message's first line names the line and column; the rest quotes the file.
+    throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
   }
+  rejectDuplicateKeys(source, doc.contents, '', lineOf(text));
   const root: unknown = doc.toJS({ maxAliasCount: 100 });
   const v = new Validator(source);
   if (root === null || root === undefined) {
     return { rbac: { roles: [], roleBindings: [] }, warnings: [`${source}: the file is empty: no request will be allowed`] };
   }
-  const { block, at } = authorizationBlock(v, root);
-  const obj = v.object(block, at, ['roles', 'roleBindings', ...(at ? ['opa'] : [])]);
+  const { block, path } = authorizationBlock(v, root);
+  const at = path ? `${path}.` : '';
+  const obj = v.object(block, path, ['roles', 'roleBindings', ...(path ? ['opa'] : [])]);
   const roles = v.list(obj.roles, `${at}roles`, (item, path) => parseRole(v, item, path));
   const roleBindings = v.list(obj.roleBindings, `${at}roleBindings`, (item, path) => parseBinding(v, item, path));
 
@@ -61,14 +66,14 @@ export function parseRbac(source: string, text: string): ParsedRbac {
 }
 
 /** The object that holds roles and roleBindings, and the path prefix that names it in errors. */
-function authorizationBlock(v: Validator, root: unknown): { block: unknown; at: string } {
+function authorizationBlock(v: Validator, root: unknown): { block: unknown; path: string } {
   if (isObject(root) && root.kind === 'LokiStack') {
     const spec = isObject(root.spec) ? root.spec : v.fail('spec', 'a LokiStack needs spec.tenants.authorization');
     const tenants = isObject(spec.tenants) ? spec.tenants : v.fail('spec.tenants', 'missing: a LokiStack needs spec.tenants.authorization');
     if (!isObject(tenants.authorization)) v.fail('spec.tenants.authorization', 'missing: nothing to authorize with');
-    return { block: tenants.authorization, at: 'spec.tenants.authorization.' };
+    return { block: tenants.authorization, path: 'spec.tenants.authorization' };
   }
-  return { block: root, at: '' };
+  return { block: root, path: '' };
 }
 
 function parseRole(v: Validator, item: unknown, path: string): Role {
@@ -96,6 +101,29 @@ function parseBinding(v: Validator, item: unknown, path: string): RoleBinding {
       return { kind, name: v.name(so.name, `${sp}.name`) };
     }),
   };
+}
+
+/** Refuses a mapping that repeats a key, naming the repeated field and the line of its second use. */
+function rejectDuplicateKeys(source: string, node: unknown, path: string, line: (offset: number) => number): void {
+  if (isMap(node)) {
+    const seen = new Set<string>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const field = path ? `${path}.${key}` : key;
+      if (seen.has(key)) {
+        const offset = isScalar(pair.key) && pair.key.range ? pair.key.range[0] : undefined;
+        throw new ConfigError(source, field, `duplicate key${offset === undefined ? '' : ` (again at line ${line(offset)})`}`);
+      }
+      seen.add(key);
+      rejectDuplicateKeys(source, pair.value, field, line);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => rejectDuplicateKeys(source, item, `${path}[${i}]`, line));
+  }
+}
+
+function lineOf(text: string): (offset: number) => number {
+  return (offset) => text.slice(0, offset).split('\n').length;
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
