@@ -90,3 +90,41 @@ test_matched_role_binding_lists_every_match if {
 		with data.roleBindings as rbac.roleBindings
 	bindings == {1, 3}
 }
+
+claims_data := {
+	"roles": rbac.roles,
+	"roleBindings": [],
+	"claimRoleBindings": [{"name": "org-a", "claim": "organization", "values": ["org-a"], "roles": ["read-app"]}],
+	"tenantClaims": [{"claim": "groups", "prefix": "/tenants/", "resources": ["logs"], "permissions": ["read", "write"]}],
+}
+
+allowed_with_claims(overrides) if {
+	lokistack.allow with input as req(overrides)
+		with data.roles as claims_data.roles
+		with data.roleBindings as claims_data.roleBindings
+		with data.claimRoleBindings as claims_data.claimRoleBindings
+		with data.tenantClaims as claims_data.tenantClaims
+}
+
+test_claim_binding_string_claim if allowed_with_claims({"claims": {"organization": "org-a"}})
+
+test_claim_binding_list_claim if allowed_with_claims({"claims": {"organization": ["other", "org-a"]}})
+
+test_claim_binding_other_value_denies if not allowed_with_claims({"claims": {"organization": "org-b"}})
+
+test_claim_binding_still_checks_the_role if not allowed_with_claims({"claims": {"organization": "org-a"}, "tenant": "audit"})
+
+test_claim_binding_needs_claims_object if not allowed_with_claims({"claims": "organization=org-a"})
+
+test_tenant_claim_names_the_tenant if {
+	allowed_with_claims({"claims": {"groups": ["/tenants/team-a"]}, "tenant": "team-a"})
+	allowed_with_claims({"claims": {"groups": ["/tenants/team-a"]}, "tenant": "team-a", "permission": "write"})
+}
+
+test_tenant_claim_other_tenant_denies if not allowed_with_claims({"claims": {"groups": ["/tenants/team-a"]}, "tenant": "team-b"})
+
+test_tenant_claim_needs_the_prefix if not allowed_with_claims({"claims": {"groups": ["team-a"]}, "tenant": "team-a"})
+
+test_tenant_claim_checks_resource if not allowed_with_claims({"claims": {"groups": ["/tenants/team-a"]}, "tenant": "team-a", "resource": "metrics"})
+
+test_claims_ignored_without_claim_data if not allowed({"claims": {"organization": "org-a", "groups": ["/tenants/application"]}})

@@ -10,6 +10,7 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
 import type { WiredMode } from './wiring/mode.js';
+import { wireDynamicMode } from './wiring/dynamic-mode.js';
 import { wireOpenShiftMode } from './wiring/openshift-mode.js';
 import { wireStaticMode } from './wiring/static-mode.js';
 
@@ -35,7 +36,12 @@ export interface Service {
 export async function startService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const metrics = deps.metrics ?? new Metrics();
-  const mode: WiredMode = config.mode === 'static' ? await wireStaticMode(config, logger, metrics) : await wireOpenShiftMode(config, logger, metrics);
+  const mode: WiredMode =
+    config.mode === 'static'
+      ? await wireStaticMode(config, logger, metrics)
+      : config.mode === 'dynamic'
+        ? await wireDynamicMode(config, logger, metrics)
+        : await wireOpenShiftMode(config, logger, metrics);
 
   let draining = false;
   const health: HealthChecks = {

@@ -11,7 +11,14 @@ export interface ListenAddress {
   port: number;
 }
 
-export type Mode = 'static' | 'openshift-logging' | 'openshift-network';
+export type Mode = 'static' | 'dynamic' | 'openshift-logging' | 'openshift-network';
+
+/** Dynamic mode's settings. */
+export interface DynamicConfig {
+  tenantsFile: string;
+  acceptInputWithoutToken: boolean;
+  oidc: { timeoutMs: number; allowInsecureIssuers: boolean; maxTtlMs: number; maxEntries: number; clockToleranceSeconds: number };
+}
 
 /** The openshift modes' settings, opa-openshift's flags and ours. */
 export interface OpenShiftConfig {
@@ -73,6 +80,7 @@ export interface Config {
   /** Static mode's roles and bindings. */
   rbac?: { file: string; reloadIntervalMs: number };
   openshift?: OpenShiftConfig;
+  dynamic?: DynamicConfig;
 }
 
 export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', import.meta.url));
@@ -84,8 +92,8 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'mode',
     type: 'string',
     default: 'static',
-    choices: ['static', 'openshift-logging', 'openshift-network'],
-    help: 'How decisions are made: static roles and bindings evaluated by the compiled policy, or Kubernetes access reviews (openshift-*). With --openshift.mappings and no --mode, an openshift mode.',
+    choices: ['static', 'dynamic', 'openshift-logging', 'openshift-network'],
+    help: "How decisions are made: roles and bindings evaluated by the compiled policy (static), the same over identities verified with each tenant's OIDC provider (dynamic), or Kubernetes access reviews (openshift-*). With --openshift.mappings and no --mode, an openshift mode.",
   },
   { name: 'web.listen', type: 'string', default: ':8080', help: 'Address of the public listener (OPA Data API).' },
   { name: 'web.internal.listen', type: 'string', default: ':8081', help: 'Address of the internal listener (/live, /ready, /metrics, /health).' },
@@ -111,6 +119,13 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instance memory.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
+  { name: 'tenants.config', type: 'string', default: '', help: "Tenants and their OIDC providers (observatorium/api tenants.yaml). Required in dynamic mode." },
+  { name: 'dynamic.accept-input-without-token', type: 'bool', default: false, help: "Dynamic mode: decide on the input's subject and groups when no token is forwarded. Trusts the caller: off by default." },
+  { name: 'oidc.timeout', type: 'duration', default: 5_000, help: 'Deadline for one call to an OIDC provider.' },
+  { name: 'oidc.allow-insecure-issuers', type: 'bool', default: false, help: 'Accept http:// issuers (keys fetched over http can be forged; for tests).' },
+  { name: 'oidc.max-claims-ttl', type: 'duration', default: 300_000, help: 'Longest a verified identity is cached, even when its token lives longer.' },
+  { name: 'oidc.claims-cache-entries', type: 'int', default: 10_000, help: 'Most verified identities cached.' },
+  { name: 'oidc.clock-tolerance', type: 'duration', default: 30_000, help: 'Clock skew tolerated on token expiry.' },
   { name: 'debug.name', type: 'string', default: 'lokistack-authz', help: 'The name= field of every log line.' },
   { name: 'debug.token', type: 'string', default: '', help: 'Token used when none is forwarded (tests only).', hidden: true },
   { name: 'openshift.mappings', type: 'list', default: [], help: 'tenant=apiGroup, repeatable or comma-separated: the API group of each tenant\'s access reviews. Required in the openshift modes.' },
@@ -176,12 +191,14 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   const mode = (set.has('mode') || mappings.length === 0 ? str('mode') : inferOpenShiftMode(str('opa.matcher'))) as Mode;
   let rbac: Config['rbac'];
   let openshift: OpenShiftConfig | undefined;
-  if (mode === 'static') {
+  let dynamic: DynamicConfig | undefined;
+  if (mode === 'static' || mode === 'dynamic') {
     const rbacFile = str('rbac.config');
-    if (rbacFile === '') throw new FlagError('static mode needs --rbac.config: the file of roles and roleBindings to decide with');
+    if (rbacFile === '') throw new FlagError(`${mode} mode needs --rbac.config: the file of roles and roleBindings to decide with`);
     const reload = num('rbac.reload-interval');
     if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
     rbac = { file: rbacFile, reloadIntervalMs: reload };
+    if (mode === 'dynamic') dynamic = dynamicConfig(v);
   } else {
     openshift = openShiftConfig(v, mode);
   }
@@ -213,6 +230,28 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     policy: { wasmFile: str('policy.wasm') || bundledWasm(), maxMemoryBytes: positive('policy.max-memory-bytes') },
     ...(rbac ? { rbac } : {}),
     ...(openshift ? { openshift } : {}),
+    ...(dynamic ? { dynamic } : {}),
+  };
+}
+
+function dynamicConfig(v: FlagValues): DynamicConfig {
+  const tenantsFile = v['tenants.config'] as string;
+  if (tenantsFile === '') throw new FlagError("dynamic mode needs --tenants.config: the tenants and their OIDC providers (observatorium/api's tenants.yaml)");
+  const positive = (name: string) => {
+    const n = v[name] as number;
+    if (n <= 0) throw new FlagError(`--${name} must be greater than zero, got ${n}`);
+    return n;
+  };
+  return {
+    tenantsFile,
+    acceptInputWithoutToken: v['dynamic.accept-input-without-token'] as boolean,
+    oidc: {
+      timeoutMs: positive('oidc.timeout'),
+      allowInsecureIssuers: v['oidc.allow-insecure-issuers'] as boolean,
+      maxTtlMs: positive('oidc.max-claims-ttl'),
+      maxEntries: positive('oidc.claims-cache-entries'),
+      clockToleranceSeconds: Math.round((v['oidc.clock-tolerance'] as number) / 1000),
+    },
   };
 }
 

@@ -133,6 +133,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly oidcVerifications = new Counter({
+    name: 'oidc_token_verifications_total',
+    help: 'Dynamic mode identity checks by result (ok, no_token, expired, bad_signature, wrong_issuer, wrong_audience, inactive, provider_unreachable, ...).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly oidcRequests = new Counter({
+    name: 'oidc_provider_requests_total',
+    help: 'Calls to OIDC providers by tenant, endpoint (discovery, jwks, userinfo, introspection) and status code.',
+    labelNames: ['tenant', 'endpoint', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  readonly oidcClaimsCache = new Counter({
+    name: 'oidc_claims_cache_requests_total',
+    help: 'Lookups of verified identities in the claims cache by result (hit, miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

@@ -5,6 +5,22 @@ import { ConfigError } from '../errors.js';
 export interface Rbac {
   roles: Role[];
   roleBindings: RoleBinding[];
+  /** Dynamic mode only: roles bound by a verified claim's value. */
+  claimRoleBindings?: ClaimRoleBinding[];
+  /** Dynamic mode only: claims whose value names the tenant. */
+  tenantClaims?: TenantClaim[];
+}
+export interface ClaimRoleBinding {
+  name: string;
+  claim: string;
+  values: string[];
+  roles: string[];
+}
+export interface TenantClaim {
+  claim: string;
+  prefix: string;
+  resources: string[];
+  permissions: Permission[];
 }
 export interface Role {
   name: string;
@@ -34,7 +50,7 @@ export interface ParsedRbac {
  * resource whose `spec.tenants.authorization` holds them. Every fault names the file, the field
  * and what is wrong; unknown fields are faults, since a misspelt key would silently grant nothing.
  */
-export function parseRbac(source: string, text: string): ParsedRbac {
+export function parseRbac(source: string, text: string, options: { claims?: boolean } = {}): ParsedRbac {
   // Duplicate keys are found by our own walk, which can name the field they repeat.
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
   const yamlError = doc.errors[0];
@@ -50,19 +66,30 @@ export function parseRbac(source: string, text: string): ParsedRbac {
   }
   const { block, path } = authorizationBlock(v, root);
   const at = path ? `${path}.` : '';
-  const obj = v.object(block, path, ['roles', 'roleBindings', ...(path ? ['opa'] : [])]);
+  const obj = v.object(block, path, ['roles', 'roleBindings', 'claimRoleBindings', 'tenantClaims', ...(path ? ['opa'] : [])]);
   const roles = v.list(obj.roles, `${at}roles`, (item, path) => parseRole(v, item, path));
   const roleBindings = v.list(obj.roleBindings, `${at}roleBindings`, (item, path) => parseBinding(v, item, path));
+  for (const key of ['claimRoleBindings', 'tenantClaims'] as const) {
+    if (obj[key] !== undefined && !options.claims) v.fail(`${at}${key}`, 'binds on verified token claims, which only --mode=dynamic has');
+  }
+  const claimRoleBindings = v.list(obj.claimRoleBindings, `${at}claimRoleBindings`, (item, p) => parseClaimBinding(v, item, p));
+  const tenantClaims = v.list(obj.tenantClaims, `${at}tenantClaims`, (item, p) => parseTenantClaim(v, item, p));
 
   const warnings: string[] = [];
   const known = new Set(roles.map((r) => r.name));
-  roleBindings.forEach((b, i) =>
-    b.roles.forEach((r, j) => {
-      if (!known.has(r)) warnings.push(`${source}: ${at}roleBindings[${i}].roles[${j}]: role "${r}" does not exist; the binding grants nothing through it`);
-    }),
-  );
-  if (roleBindings.length === 0) warnings.push(`${source}: no roleBindings: no request will be allowed`);
-  return { rbac: { roles, roleBindings }, warnings };
+  const checkRoles = (list: ReadonlyArray<{ roles: string[] }>, key: string) =>
+    list.forEach((b, i) =>
+      b.roles.forEach((r, j) => {
+        if (!known.has(r)) warnings.push(`${source}: ${at}${key}[${i}].roles[${j}]: role "${r}" does not exist; the binding grants nothing through it`);
+      }),
+    );
+  checkRoles(roleBindings, 'roleBindings');
+  checkRoles(claimRoleBindings, 'claimRoleBindings');
+  if (roleBindings.length + claimRoleBindings.length + tenantClaims.length === 0) warnings.push(`${source}: no roleBindings: no request will be allowed`);
+  const rbac: Rbac = { roles, roleBindings };
+  if (obj.claimRoleBindings !== undefined) rbac.claimRoleBindings = claimRoleBindings;
+  if (obj.tenantClaims !== undefined) rbac.tenantClaims = tenantClaims;
+  return { rbac, warnings };
 }
 
 /** The object that holds roles and roleBindings, and the path prefix that names it in errors. */
@@ -82,11 +109,36 @@ function parseRole(v: Validator, item: unknown, path: string): Role {
     name: v.name(o.name, `${path}.name`),
     resources: v.strings(o.resources, `${path}.resources`),
     tenants: v.strings(o.tenants, `${path}.tenants`),
-    permissions: v.strings(o.permissions, `${path}.permissions`).map((p, i) => {
-      if (p !== 'read' && p !== 'write') v.fail(`${path}.permissions[${i}]`, `must be "read" or "write", got ${JSON.stringify(p)}`);
-      return p;
-    }),
+    permissions: permissions(v, o.permissions, `${path}.permissions`),
   };
+}
+
+function parseClaimBinding(v: Validator, item: unknown, path: string): ClaimRoleBinding {
+  const o = v.object(item, path, ['name', 'claim', 'values', 'roles']);
+  return {
+    name: v.name(o.name, `${path}.name`),
+    claim: v.name(o.claim, `${path}.claim`),
+    values: v.strings(o.values, `${path}.values`),
+    roles: v.strings(o.roles, `${path}.roles`),
+  };
+}
+
+function parseTenantClaim(v: Validator, item: unknown, path: string): TenantClaim {
+  const o = v.object(item, path, ['claim', 'prefix', 'resources', 'permissions']);
+  if (o.prefix !== undefined && typeof o.prefix !== 'string') v.fail(`${path}.prefix`, 'must be a string');
+  return {
+    claim: v.name(o.claim, `${path}.claim`),
+    prefix: (o.prefix as string | undefined) ?? '',
+    resources: v.strings(o.resources, `${path}.resources`),
+    permissions: permissions(v, o.permissions, `${path}.permissions`),
+  };
+}
+
+function permissions(v: Validator, x: unknown, path: string): Permission[] {
+  return v.strings(x, path).map((p, i) => {
+    if (p !== 'read' && p !== 'write') v.fail(`${path}[${i}]`, `must be "read" or "write", got ${JSON.stringify(p)}`);
+    return p;
+  });
 }
 
 function parseBinding(v: Validator, item: unknown, path: string): RoleBinding {

@@ -15,6 +15,8 @@ import type { WiredMode } from './mode.js';
  * fault named; later changes to the file are applied or rejected without interrupting service.
  */
 export async function wireStaticMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
+  // Dynamic mode evaluates the same policy; its data may also bind on verified claims.
+  const claims = config.mode === 'dynamic';
   const rbacConfig = config.rbac!;
   const entrypoint = config.decisionPath.join('/');
   const policy = await CompiledPolicy.load(config.policy.wasmFile, readFileSync(config.policy.wasmFile), [entrypoint], {
@@ -24,7 +26,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
 
   const file = rbacConfig.file;
   const apply = async (text: string) => {
-    const { rbac, warnings } = parseRbac(file, text);
+    const { rbac, warnings } = parseRbac(file, text, { claims });
     for (const w of warnings) logger.warn(w);
     await store.setData(rbac);
     metrics.policyMemory.set(store.current()!.memoryBytes());

@@ -1,0 +1,80 @@
+import type { Logger } from '../observability/logger.js';
+import { IdentityError, type Identity, type IdentityVerifier } from '../oidc/identity.js';
+import type { Authorizer, Decision, DecisionRequest } from './types.js';
+
+export interface DynamicOptions {
+  /** Decide on the input's own subject and groups when no token comes (gateways that forward none). */
+  acceptInputWithoutToken: boolean;
+}
+
+export interface DynamicDeps {
+  verifier: IdentityVerifier;
+  /** The compiled policy over roles and bindings: what decides once the identity is known. */
+  policy: Authorizer;
+  logger: Logger;
+  onVerification?: (result: string) => void;
+}
+
+/**
+ * Dynamic mode: the caller's token is verified with the tenant's OIDC provider, and the identity
+ * it proves (username, groups, claims) replaces what the input asserts before the policy decides.
+ * Without a proven identity the input keeps no subject, groups or claims, so nothing can allow.
+ */
+export class DynamicAuthorizer implements Authorizer {
+  readonly mode = 'dynamic';
+
+  constructor(
+    private readonly options: DynamicOptions,
+    private readonly deps: DynamicDeps,
+  ) {}
+
+  ready(): boolean {
+    return this.deps.policy.ready();
+  }
+
+  async decide(req: DecisionRequest): Promise<Decision> {
+    if (req.input === null || typeof req.input !== 'object' || Array.isArray(req.input)) {
+      return this.deps.policy.decide(req);
+    }
+    const input = req.input as Record<string, unknown>;
+    const identity = await this.identify(input, req);
+    return this.deps.policy.decide({ ...req, input: identity ? withIdentity(input, identity) : anonymous(input) });
+  }
+
+  private async identify(input: Record<string, unknown>, req: DecisionRequest): Promise<Identity | undefined> {
+    const tenant = typeof input.tenant === 'string' ? input.tenant : '';
+    if (!req.token) {
+      if (this.options.acceptInputWithoutToken) {
+        this.deps.onVerification?.('input_trusted');
+        const { claims: _forged, ...asserted } = input;
+        return { username: typeof asserted.subject === 'string' ? asserted.subject : '', groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [], claims: {} };
+      }
+      this.deps.onVerification?.('no_token');
+      this.deps.logger.info({ tenant, reason: 'no token: send X-Forwarded-Access-Token or Authorization: Bearer' }, 'denied: no identity');
+      return undefined;
+    }
+    try {
+      const identity = await this.deps.verifier.verify(tenant, req.token, req.signal);
+      this.deps.onVerification?.('ok');
+      if (typeof input.subject === 'string' && input.subject !== '' && input.subject !== identity.username) {
+        this.deps.logger.warn({ tenant, asserted: input.subject, verified: identity.username }, "the input's subject differs from the token's; deciding for the token's");
+      }
+      return identity;
+    } catch (err) {
+      const code = err instanceof IdentityError ? err.code : 'provider_error';
+      this.deps.onVerification?.(code);
+      this.deps.logger.info({ tenant, code, reason: err instanceof Error ? err.message : String(err) }, 'denied: no identity');
+      return undefined;
+    }
+  }
+}
+
+function withIdentity(input: Record<string, unknown>, identity: Identity): Record<string, unknown> {
+  return { ...input, subject: identity.username, groups: identity.groups, claims: identity.claims };
+}
+
+/** The input with every identity field removed: a policy can bind nothing to it. */
+function anonymous(input: Record<string, unknown>): Record<string, unknown> {
+  const { subject: _s, groups: _g, claims: _c, ...rest } = input;
+  return rest;
+}

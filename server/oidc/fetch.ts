@@ -1,0 +1,72 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** The fetch signature openid-client and jose accept as their custom fetch. */
+export interface FetchInit {
+  method?: string;
+  headers?: HeadersInit | Record<string, string>;
+  body?: unknown;
+  signal?: AbortSignal | null;
+  redirect?: string;
+}
+export type FetchLike = (url: string, init: FetchInit) => Promise<Response>;
+
+export interface ProviderFetchOptions {
+  /** PEM of a CA to trust for the provider's certificate (tenants' issuerCA). */
+  ca?: string;
+  /** Deadline for one call to the provider. */
+  timeoutMs: number;
+  /** Largest response body accepted from the provider. */
+  maxBytes: number;
+  /** Called for every finished call, for metrics. */
+  observe?: (url: URL, status: number | 'error') => void;
+}
+
+/**
+ * A fetch for calls to an identity provider: bounded in time and size, trusting a tenant's own CA
+ * when it has one (Node's global fetch cannot take a CA per call).
+ */
+export function providerFetch(options: ProviderFetchOptions): FetchLike {
+  return (input, init) =>
+    new Promise<Response>((resolve, reject) => {
+      const url = new URL(input);
+      const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
+      const headers: Record<string, string> = {};
+      new Headers(init.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
+      const req = send(url, { method: init.method ?? 'GET', headers, signal, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > options.maxBytes) {
+            res.destroy(new Error(`the provider's answer is over ${options.maxBytes} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('error', (err) => {
+          options.observe?.(url, 'error');
+          reject(err);
+        });
+        res.on('end', () => {
+          options.observe?.(url, res.statusCode ?? 0);
+          const h = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (typeof v === 'string') h.set(k, v);
+            else if (Array.isArray(v)) for (const x of v) h.append(k, x);
+          }
+          const status = res.statusCode ?? 502;
+          const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
+          resolve(new Response(body, { status, statusText: res.statusMessage ?? '', headers: h }));
+        });
+      });
+      req.on('error', (err) => {
+        options.observe?.(url, 'error');
+        reject(err);
+      });
+      const body = init.body;
+      if (body !== undefined && body !== null) req.end(typeof body === 'string' || body instanceof Uint8Array ? body : String(body));
+      else req.end();
+    });
+}

@@ -1,0 +1,52 @@
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config/config.js';
+import { parseTenants } from '../config/tenants.js';
+import { DynamicAuthorizer } from '../decision/dynamic.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { DEFAULT_ALGORITHMS, OidcVerifier } from '../oidc/verifier.js';
+import type { WiredMode } from './mode.js';
+import { wireStaticMode } from './static-mode.js';
+
+/** Dynamic mode: the static policy, deciding over identities each tenant's OIDC provider proves. */
+export async function wireDynamicMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
+  const d = config.dynamic!;
+  let text: string;
+  try {
+    text = await readFile(d.tenantsFile, 'utf8');
+  } catch (err) {
+    throw new Error(`${d.tenantsFile}: cannot read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+  const tenants = parseTenants(d.tenantsFile, text);
+  const policy = await wireStaticMode(config, logger, metrics);
+  const verifier = new OidcVerifier(
+    tenants,
+    {
+      timeoutMs: d.oidc.timeoutMs,
+      allowInsecureIssuers: d.oidc.allowInsecureIssuers,
+      algorithms: DEFAULT_ALGORITHMS,
+      clockToleranceSeconds: d.oidc.clockToleranceSeconds,
+      maxTtlMs: d.oidc.maxTtlMs,
+      maxEntries: d.oidc.maxEntries,
+      observe: (tenant, endpoint, status) => metrics.oidcRequests.inc({ tenant, endpoint, code: String(status) }),
+    },
+    {
+      hit: () => metrics.oidcClaimsCache.inc({ result: 'hit' }),
+      miss: () => metrics.oidcClaimsCache.inc({ result: 'miss' }),
+    },
+  );
+  if (d.acceptInputWithoutToken) {
+    logger.warn(
+      '--dynamic.accept-input-without-token is on: a request without a token is decided on the subject and groups its input asserts. Only the gateway must be able to reach this service.',
+    );
+  }
+  for (const t of tenants) {
+    if (t.oidc.issuerURL.startsWith('http:')) logger.warn({ tenant: t.name, issuer: t.oidc.issuerURL }, 'the issuer is not https: its keys can be forged in transit');
+  }
+  logger.info({ tenants: tenants.map((t) => t.name).join(','), file: d.tenantsFile }, 'configured OIDC tenants');
+  const authorizer = new DynamicAuthorizer(
+    { acceptInputWithoutToken: d.acceptInputWithoutToken },
+    { verifier, policy: policy.authorizer, logger, onVerification: (result) => metrics.oidcVerifications.inc({ result }) },
+  );
+  return { ...policy, authorizer };
+}
