@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -6,6 +7,7 @@ import type { Config, ListenAddress } from './config/config.js';
 import { createInternalApp, createPublicApp } from './http/app.js';
 import type { HealthChecks } from './http/health.js';
 import { httpLivenessCheck } from './http/liveness.js';
+import { DecisionLog } from './observability/decision-log.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
@@ -53,8 +55,10 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       },
     },
   };
+  const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics);
   const publicApp = createPublicApp({
     authorizer: mode.authorizer,
+    ...(decisionLog ? { decisionLog } : {}),
     metrics,
     logger,
     health,
@@ -103,8 +107,15 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       await drain(publicServer, config.web.shutdownTimeoutMs);
       await drain(internalServer, config.web.shutdownTimeoutMs);
       await mode.close();
+      await decisionLog?.close();
     },
   };
+}
+
+function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics): DecisionLog {
+  const labels = { id: randomUUID(), version: VERSION, ...c.labels };
+  const options = { mask: c.mask, labels, maxPending: c.maxPending, onDropped: () => metrics.decisionLogDropped.inc() };
+  return c.output === 'stdout' ? new DecisionLog(process.stdout, options) : DecisionLog.toFile(c.output, options);
 }
 
 /** --web.healthchecks.url as given, none when set empty, else this service's own public listener. */

@@ -81,6 +81,8 @@ export interface Config {
   rbac?: { file: string; reloadIntervalMs: number };
   openshift?: OpenShiftConfig;
   dynamic?: DynamicConfig;
+  /** OPA-style decision logs; absent when off. */
+  decisionLog?: { output: 'stdout' | string; mask: string[]; labels: Record<string, string>; maxPending: number };
 }
 
 export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', import.meta.url));
@@ -126,6 +128,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'oidc.max-claims-ttl', type: 'duration', default: 300_000, help: 'Longest a verified identity is cached, even when its token lives longer.' },
   { name: 'oidc.claims-cache-entries', type: 'int', default: 10_000, help: 'Most verified identities cached.' },
   { name: 'oidc.clock-tolerance', type: 'duration', default: 30_000, help: 'Clock skew tolerated on token expiry.' },
+  { name: 'decision-log.output', type: 'string', default: '', help: 'Decision logs in OPA\'s event format: "stdout", a file path to append to, or empty for none. Turns on decision_id in answers.' },
+  { name: 'decision-log.mask', type: 'list', default: ['/input/token'], help: 'JSON pointers erased from every decision log event (OPA erase-style), repeatable or comma-separated.' },
+  { name: 'decision-log.labels', type: 'list', default: [], help: 'key=value labels added to every decision log event.' },
+  { name: 'decision-log.max-pending', type: 'int', default: 10_000, help: 'Events waiting for a slow destination before new ones are dropped and counted.' },
   { name: 'debug.name', type: 'string', default: 'lokistack-authz', help: 'The name= field of every log line.' },
   { name: 'debug.token', type: 'string', default: '', help: 'Token used when none is forwarded (tests only).', hidden: true },
   { name: 'openshift.mappings', type: 'list', default: [], help: 'tenant=apiGroup, repeatable or comma-separated: the API group of each tenant\'s access reviews. Required in the openshift modes.' },
@@ -231,7 +237,26 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     ...(rbac ? { rbac } : {}),
     ...(openshift ? { openshift } : {}),
     ...(dynamic ? { dynamic } : {}),
+    ...decisionLogConfig(v),
   };
+}
+
+function decisionLogConfig(v: FlagValues): Pick<Config, 'decisionLog'> {
+  const output = v['decision-log.output'] as string;
+  if (output === '') return {};
+  const mask = (v['decision-log.mask'] as string[]).filter((m) => m !== '');
+  for (const m of mask) {
+    if (!m.startsWith('/') || m === '/') throw new FlagError(`--decision-log.mask: ${JSON.stringify(m)} is not a JSON pointer such as /input/token`);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of (v['decision-log.labels'] as string[]).filter((x) => x !== '')) {
+    const eq = l.indexOf('=');
+    if (eq <= 0) throw new FlagError(`--decision-log.labels: ${JSON.stringify(l)} is not key=value`);
+    labels[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  const maxPending = v['decision-log.max-pending'] as number;
+  if (maxPending <= 0) throw new FlagError('--decision-log.max-pending must be greater than zero');
+  return { decisionLog: { output, mask, labels, maxPending } };
 }
 
 function dynamicConfig(v: FlagValues): DynamicConfig {

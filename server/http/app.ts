@@ -1,5 +1,6 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Authorizer } from '../decision/types.js';
+import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { dataApiHandler, type DataApiOptions } from './data-api.js';
@@ -8,6 +9,7 @@ import { healthHandlers, type HealthChecks } from './health.js';
 
 export interface AppDeps {
   authorizer: Authorizer;
+  decisionLog?: DecisionLog;
   metrics: Metrics;
   logger: Logger;
   options: DataApiOptions;

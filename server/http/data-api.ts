@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { Request, Response } from 'express';
 import { outcomeOf, type Authorizer, type Decision } from '../decision/types.js';
-import { invalidParameter } from '../errors.js';
+import { DecisionError, invalidParameter } from '../errors.js';
+import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { readBody, type BodyLimits } from './body.js';
@@ -18,6 +19,8 @@ export interface DataApiOptions extends BodyLimits {
 
 export interface DataApiDeps {
   authorizer: Authorizer;
+  /** When set, every decision is logged and answered with its decision_id, as OPA does. */
+  decisionLog?: DecisionLog;
   metrics: Metrics;
   logger: Logger;
   options: DataApiOptions;
@@ -47,13 +50,26 @@ export function dataApiHandler(deps: DataApiDeps) {
     const parsedAt = process.hrtime.bigint();
 
     const signal = AbortSignal.any([AbortSignal.timeout(deps.options.decisionTimeoutMs), closedSignal(req, res)]);
+    const decisionId = deps.decisionLog?.newDecisionId();
+    const logDecision = (outcome: { result?: unknown; error?: { code: string; message: string } }) =>
+      deps.decisionLog?.write({
+        decision_id: decisionId!,
+        path: path.join('/'),
+        ...(parsed.input !== undefined ? { input: parsed.input } : {}),
+        ...outcome,
+        requested_by: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+        timestamp: new Date().toISOString(),
+        metrics: { timer_server_handler_ns: Number(process.hrtime.bigint() - started) },
+      });
     let decision: Decision;
     try {
       decision = await deps.authorizer.decide({ path, input: parsed.input, token: bearerToken(req), signal });
     } catch (err) {
       deps.metrics.decisions.inc({ mode: deps.authorizer.mode, result: 'error' });
+      logDecision({ error: err instanceof DecisionError ? { code: err.code, message: err.message } : { code: 'internal_error', message: 'internal error' } });
       throw err;
     }
+    logDecision(decision.defined ? { result: decision.value } : {});
     const outcome = outcomeOf(decision);
     deps.metrics.decisions.inc({ mode: deps.authorizer.mode, result: outcome });
     const done = process.hrtime.bigint();
@@ -74,6 +90,7 @@ export function dataApiHandler(deps: DataApiDeps) {
         ],
         ['result', decision.defined ? decision.value : undefined],
         ['warning', parsed.missing ? MISSING_INPUT_WARNING : undefined],
+        ['decision_id', decisionId],
       ],
       params.pretty,
     );

@@ -154,6 +154,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly decisionLogDropped = new Counter({
+    name: 'decision_logs_dropped_total',
+    help: 'Decision log events dropped because the destination could not keep up.',
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

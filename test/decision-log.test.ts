@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { DecisionLog, erase } from '../server/observability/decision-log.js';
+import { ALLOWED_INPUT, DENIED_INPUT, eventually, makeTempDir, metricValue, startTestService, type TestService } from './support/service.js';
+
+const TOKEN = 'sha256~decision-log-secret-token-7f3a';
+
+async function decide(svc: TestService, input: unknown, path = 'lokistack/allow') {
+  const res = await fetch(`${svc.publicUrl}/v1/data/${path}`, {
+    method: 'POST',
+    headers: { 'X-Forwarded-Access-Token': TOKEN, Authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({ input }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+function events(file: string): Array<Record<string, unknown>> {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+describe('decision logs', () => {
+  let svc: TestService;
+  let file: string;
+  before(async () => {
+    file = join(makeTempDir(), 'decisions.jsonl');
+    svc = await startTestService({ flags: [`--decision-log.output=${file}`, '--decision-log.labels=cluster=dev,app=lokistack', '--decision-log.mask=/input/token,/input/extras/selectors'] });
+  });
+  after(() => svc.stop());
+
+  it('answers with a decision_id that the logged event carries, in OPA event format', async () => {
+    const { status, body } = await decide(svc, { ...ALLOWED_INPUT, token: '' });
+    assert.equal(status, 200);
+    assert.equal(body.result, true);
+    assert.match(String(body.decision_id), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(await eventually(() => events(file).some((e) => e.decision_id === body.decision_id)));
+    const event = events(file).find((e) => e.decision_id === body.decision_id)!;
+    assert.equal(event.path, 'lokistack/allow');
+    assert.equal(event.result, true);
+    assert.deepEqual(event.input, ALLOWED_INPUT);
+    assert.match(String(event.timestamp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z$/);
+    assert.match(String(event.requested_by), /^127\.0\.0\.1:\d+$/);
+    assert.equal(typeof (event.metrics as Record<string, unknown>).timer_server_handler_ns, 'number');
+    const labels = event.labels as Record<string, string>;
+    assert.equal(labels.cluster, 'dev');
+    assert.equal(labels.app, 'lokistack');
+    assert.ok(labels.id && labels.version);
+  });
+
+  it('logs denials, undefined documents and errors too', async () => {
+    const denied = await decide(svc, DENIED_INPUT);
+    const undef = await decide(svc, {}, 'no/such/rule');
+    const failed = await decide(svc, {}, 'lokistack/allow/below');
+    assert.equal(failed.status, 500);
+    assert.ok(await eventually(() => events(file).some((e) => e.decision_id === undef.body.decision_id)));
+    const byId = new Map(events(file).map((e) => [e.decision_id, e]));
+    assert.equal(byId.get(denied.body.decision_id)?.result, false);
+    assert.ok(!('result' in byId.get(undef.body.decision_id)!), 'an undefined document has no result');
+    const error = [...byId.values()].find((e) => e.path === 'lokistack/allow/below');
+    assert.equal((error?.error as { code: string }).code, 'internal_error');
+  });
+
+  it('erases the masked fields and says which it erased', async () => {
+    const { body } = await decide(svc, { ...ALLOWED_INPUT, token: 'in-input-token', extras: { selectors: { kubernetes_namespace_name: ['ns-a'] }, metadataOnly: false } });
+    assert.ok(await eventually(() => events(file).some((e) => e.decision_id === body.decision_id)));
+    const event = events(file).find((e) => e.decision_id === body.decision_id)!;
+    const input = event.input as Record<string, unknown>;
+    assert.ok(!('token' in input));
+    assert.deepEqual(input.extras, { metadataOnly: false });
+    assert.deepEqual(event.erased, ['/input/token', '/input/extras/selectors']);
+  });
+
+  it('never writes a token from the headers or the input', async () => {
+    await decide(svc, { ...ALLOWED_INPUT, token: TOKEN });
+    await eventually(() => events(file).length >= 6);
+    assert.ok(!readFileSync(file, 'utf8').includes(TOKEN));
+    assert.ok(!readFileSync(file, 'utf8').includes('decision-log-secret'));
+  });
+
+  it('leaves decision_id out of answers when decision logging is off', async () => {
+    const plain = await startTestService();
+    try {
+      const { body } = await decide(plain, ALLOWED_INPUT);
+      assert.deepEqual(body, { result: true });
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it('drops and counts events instead of queueing without bound behind a slow destination', async () => {
+    const stuck = new PassThrough({ highWaterMark: 1 });
+    let dropped = 0;
+    const log = new DecisionLog(stuck, { mask: [], labels: {}, maxPending: 5, onDropped: () => dropped++ });
+    for (let i = 0; i < 20; i++) {
+      log.write({ decision_id: String(i), path: 'p', requested_by: '', timestamp: '', metrics: {} });
+    }
+    assert.equal(dropped, 15);
+  });
+
+  it('refuses a log file it cannot open, at startup', async () => {
+    await assert.rejects(startTestService({ flags: ['--decision-log.output=/nonexistent-dir/x/decisions.jsonl'] }), /cannot open for appending: ENOENT/);
+  });
+
+  it('counts dropped events in a metric', async () => {
+    const text = await (await fetch(`${svc.internalUrl}/metrics`)).text();
+    assert.equal(metricValue(text, 'decision_logs_dropped_total'), 0);
+  });
+
+  describe('erase', () => {
+    it('removes JSON pointers, with ~1 and ~0 escapes, and lists only those present', () => {
+      const { doc, erased } = erase({ input: { 'a/b': 1, 'c~d': 2, keep: 3 } }, ['/input/a~1b', '/input/c~0d', '/input/missing', '/nothing/here']);
+      assert.deepEqual(doc, { input: { keep: 3 } });
+      assert.deepEqual(erased, ['/input/a~1b', '/input/c~0d']);
+    });
+
+    it('does not change the document it was given', () => {
+      const original = { input: { token: 'x', a: 1 } };
+      erase(original, ['/input/token']);
+      assert.deepEqual(original, { input: { token: 'x', a: 1 } });
+    });
+  });
+});
