@@ -17,7 +17,7 @@ export type Mode = 'static' | 'dynamic' | 'openshift-logging' | 'openshift-netwo
 export interface DynamicConfig {
   tenantsFile: string;
   acceptInputWithoutToken: boolean;
-  oidc: { timeoutMs: number; allowInsecureIssuers: boolean; maxTtlMs: number; maxEntries: number; clockToleranceSeconds: number };
+  oidc: { timeoutMs: number; allowInsecureIssuers: boolean; maxTtlMs: number; maxEntries: number; clockToleranceSeconds: number; jwksCooldownMs: number };
 }
 
 /** The openshift modes' settings, opa-openshift's flags and ours. */
@@ -76,8 +76,9 @@ export interface Config {
   log: { level: LogLevel; format: LogFormat; name: string };
   /** The decision path the gateway asks, e.g. ["lokistack", "allow"]; it must be an entrypoint. */
   decisionPath: string[];
-  policy: { wasmFile: string; maxMemoryBytes: number };
-  /** Static mode's roles and bindings. */
+  /** The compiled policy: a bare module (the bundled one by default) or an opa build bundle. */
+  policy: { wasmFile: string; bundleFile?: string; dataFile?: string; maxMemoryBytes: number; reloadIntervalMs: number };
+  /** Static and dynamic modes' roles and bindings; absent when the data comes from --policy.data or a bundle. */
   rbac?: { file: string; reloadIntervalMs: number };
   openshift?: OpenShiftConfig;
   dynamic?: DynamicConfig;
@@ -117,7 +118,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'log.format', type: 'string', default: 'logfmt', choices: ['logfmt', 'json'], help: 'Log format.' },
   { name: 'opa.package', type: 'string', default: 'lokistack', help: 'Package of the decision rule; the gateway asks /v1/data/<package with / for .>/<rule>.' },
   { name: 'opa.rule', type: 'string', default: 'allow', help: 'Name of the decision rule.' },
-  { name: 'policy.wasm', type: 'string', default: '', help: 'Compiled policy (opa build -t wasm); empty for the bundled lokistack policy.' },
+  { name: 'policy.wasm', type: 'string', default: '', help: 'A compiled policy module (policy.wasm from opa build -t wasm); empty for the bundled lokistack policy. Watched and reloaded on change.' },
+  { name: 'policy.bundle', type: 'string', default: '', help: 'An opa build -t wasm bundle (bundle.tar.gz: policy.wasm, data.json, .manifest) to serve instead of the bundled policy. Watched and reloaded on change.' },
+  { name: 'policy.data', type: 'string', default: '', help: "The policy's data document (JSON or YAML), instead of --rbac.config; for your own policies. Watched and reloaded on change." },
   { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instance memory.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
@@ -127,6 +130,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'oidc.allow-insecure-issuers', type: 'bool', default: false, help: 'Accept http:// issuers (keys fetched over http can be forged; for tests).' },
   { name: 'oidc.max-claims-ttl', type: 'duration', default: 300_000, help: 'Longest a verified identity is cached, even when its token lives longer.' },
   { name: 'oidc.claims-cache-entries', type: 'int', default: 10_000, help: 'Most verified identities cached.' },
+  { name: 'oidc.jwks-refresh-cooldown', type: 'duration', default: 30_000, help: "Least time between refetches of an issuer's keys for unknown key IDs." },
   { name: 'oidc.clock-tolerance', type: 'duration', default: 30_000, help: 'Clock skew tolerated on token expiry.' },
   { name: 'decision-log.output', type: 'string', default: '', help: 'Decision logs in OPA\'s event format: "stdout", a file path to append to, or empty for none. Turns on decision_id in answers.' },
   { name: 'decision-log.mask', type: 'list', default: ['/input/token'], help: 'JSON pointers erased from every decision log event (OPA erase-style), repeatable or comma-separated.' },
@@ -198,12 +202,16 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   let rbac: Config['rbac'];
   let openshift: OpenShiftConfig | undefined;
   let dynamic: DynamicConfig | undefined;
+  const reload = num('rbac.reload-interval');
+  if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
+  if (str('policy.wasm') && str('policy.bundle')) throw new FlagError('--policy.wasm and --policy.bundle both name a policy: give one');
+  if (str('rbac.config') && str('policy.data')) throw new FlagError('--rbac.config and --policy.data both name the data: give one');
   if (mode === 'static' || mode === 'dynamic') {
     const rbacFile = str('rbac.config');
-    if (rbacFile === '') throw new FlagError(`${mode} mode needs --rbac.config: the file of roles and roleBindings to decide with`);
-    const reload = num('rbac.reload-interval');
-    if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
-    rbac = { file: rbacFile, reloadIntervalMs: reload };
+    if (rbacFile === '' && !str('policy.data') && !str('policy.bundle')) {
+      throw new FlagError(`${mode} mode needs --rbac.config: the file of roles and roleBindings to decide with (or --policy.data, or a --policy.bundle carrying data)`);
+    }
+    if (rbacFile !== '') rbac = { file: rbacFile, reloadIntervalMs: reload };
     if (mode === 'dynamic') dynamic = dynamicConfig(v);
   } else {
     openshift = openShiftConfig(v, mode);
@@ -233,7 +241,13 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     },
     log: { level: str('log.level') as LogLevel, format: str('log.format') as LogFormat, name: str('debug.name') },
     decisionPath: [...(pkg === '' ? [] : pkg.split('.')), rule],
-    policy: { wasmFile: str('policy.wasm') || bundledWasm(), maxMemoryBytes: positive('policy.max-memory-bytes') },
+    policy: {
+      wasmFile: str('policy.wasm') || bundledWasm(),
+      ...(str('policy.bundle') ? { bundleFile: str('policy.bundle') } : {}),
+      ...(str('policy.data') ? { dataFile: str('policy.data') } : {}),
+      maxMemoryBytes: positive('policy.max-memory-bytes'),
+      reloadIntervalMs: reload,
+    },
     ...(rbac ? { rbac } : {}),
     ...(openshift ? { openshift } : {}),
     ...(dynamic ? { dynamic } : {}),
@@ -276,6 +290,7 @@ function dynamicConfig(v: FlagValues): DynamicConfig {
       maxTtlMs: positive('oidc.max-claims-ttl'),
       maxEntries: positive('oidc.claims-cache-entries'),
       clockToleranceSeconds: Math.round((v['oidc.clock-tolerance'] as number) / 1000),
+      jwksCooldownMs: v['oidc.jwks-refresh-cooldown'] as number,
     },
   };
 }

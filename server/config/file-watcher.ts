@@ -27,9 +27,9 @@ export class FileWatcher {
 
   constructor(private readonly options: FileWatcherOptions) {}
 
-  /** Starts watching; `initialText` is what is serving now. */
-  start(initialText: string): void {
-    this.lastHash = hash(initialText);
+  /** Starts watching; `initial` is the content serving now. */
+  start(initial: string | Uint8Array): void {
+    this.lastHash = hash(initial);
     try {
       this.watcher = watch(dirname(this.options.file), { persistent: false }, () => this.schedule());
       this.watcher.on('error', () => this.schedule());
@@ -62,9 +62,9 @@ export class FileWatcher {
   }
 
   private async checkOnce(): Promise<void> {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(this.options.file, 'utf8');
+      bytes = await readFile(this.options.file);
     } catch (err) {
       // Gone or unreadable: keep serving what was loaded, and say so once per distinct fault.
       const h = `error:${(err as NodeJS.ErrnoException).code ?? String(err)}`;
@@ -74,11 +74,11 @@ export class FileWatcher {
       }
       return;
     }
-    const h = hash(text);
+    const h = hash(bytes);
     if (h === this.lastHash) return;
     this.lastHash = h;
     try {
-      await this.options.apply(text);
+      await this.options.apply(bytes.toString('utf8'));
       this.options.onApplied();
     } catch (err) {
       this.options.onRejected(err);
@@ -86,6 +86,6 @@ export class FileWatcher {
   }
 }
 
-function hash(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+function hash(content: string | Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
 }

@@ -17,6 +17,8 @@ export interface OidcVerifierOptions {
   /** Most claims kept per cache entry, and how long entries of tokens without exp live. */
   maxTtlMs: number;
   maxEntries: number;
+  /** Least time between two fetches of an issuer's keys triggered by unknown key IDs. */
+  jwksCooldownMs: number;
   observe?: (tenant: string, endpoint: string, status: number | 'error') => void;
 }
 
@@ -67,8 +69,9 @@ class Issuer {
     if (!meta.jwks_uri) throw new IdentityError('provider_error', `tenant ${this.tenant.name}: the issuer publishes no jwks_uri`);
     const jwks = createRemoteJWKSet(new URL(meta.jwks_uri), {
       timeoutDuration: this.options.timeoutMs,
-      // A token signed with an unknown key refetches the keys, at most every 30s: rotation is picked up.
-      cooldownDuration: 30_000,
+      // A token signed with an unknown key refetches the keys, at most once per cooldown: rotation
+      // is picked up, and a flood of forged key IDs cannot hammer the provider.
+      cooldownDuration: this.options.jwksCooldownMs,
       cacheMaxAge: 10 * 60_000,
       [joseFetch]: this.fetch,
     });

@@ -8,10 +8,16 @@ import type { CompiledPolicy } from './wasm-policy.js';
 export class PolicyStore {
   private doc: PolicyDocument | undefined;
 
-  constructor(private readonly policy: CompiledPolicy) {}
+  constructor(private policy: CompiledPolicy) {}
 
   get entrypoints(): ReadonlyMap<string, number> {
     return this.policy.entrypoints;
+  }
+
+  /** Serves a new compiled policy with its data, once both are ready. */
+  async replace(policy: CompiledPolicy, data: unknown): Promise<void> {
+    this.doc = await PolicyDocument.create(policy, data);
+    this.policy = policy;
   }
 
   current(): PolicyDocument | undefined {

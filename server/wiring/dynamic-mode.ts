@@ -28,6 +28,7 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
       clockToleranceSeconds: d.oidc.clockToleranceSeconds,
       maxTtlMs: d.oidc.maxTtlMs,
       maxEntries: d.oidc.maxEntries,
+      jwksCooldownMs: d.oidc.jwksCooldownMs,
       observe: (tenant, endpoint, status) => metrics.oidcRequests.inc({ tenant, endpoint, code: String(status) }),
     },
     {
