@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { runTestCommand } from './cli/test-command.js';
 import { FLAGS, loadConfig } from './config/config.js';
 import { FlagError, usage } from './config/flags.js';
 import { createLogger } from './observability/logger.js';
@@ -6,6 +7,9 @@ import { startService } from './service.js';
 import { VERSION } from './version.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'test') {
+    return runTestCommand(argv.slice(1), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+  }
   let loaded;
   try {
     loaded = loadConfig(argv);

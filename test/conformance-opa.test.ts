@@ -3,28 +3,16 @@
 // and document, and that document must be the fixture's. Cases marked peer_differs are where this
 // service deliberately answers otherwise; they are checked against the service alone elsewhere.
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Service } from '../server/service.js';
+import { findOpa, ROOT } from './support/tools.js';
 import { assertAnswer, comparable, loadFixtureSets, send } from './support/fixtures.js';
 import { startStatic } from './support/static-service.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const POLICY = fileURLToPath(new URL('../policies/lokistack.rego', import.meta.url));
-
-/** The pinned opa binary as scripts/ensure-tools.sh finds (or installs) it, or why there is none. */
-function findOpa(): { path: string } | { missing: string } {
-  try {
-    const out = execFileSync('bash', ['scripts/ensure-tools.sh'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const path = /^opa=(.+)$/m.exec(out)?.[1];
-    return path ? { path } : { missing: `scripts/ensure-tools.sh printed no opa= line: ${out.trim()}` };
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    return { missing: `scripts/ensure-tools.sh failed: ${stderr || (err as Error).message}` };
-  }
-}
 
 async function freePort(): Promise<number> {
   const srv = createServer();
