@@ -8,7 +8,8 @@ export interface GatewayInput {
   subject: string;
   tenant: string;
   extras: {
-    selectors: Record<string, string[]>;
+    /** A Map, so that any label name, "__proto__" included, is a label like the others. */
+    selectors: Map<string, string[]>;
     wildcardSelectors: boolean;
     metadataOnly: boolean;
   };
@@ -26,8 +27,8 @@ export function parseGatewayInput(input: unknown): GatewayInput {
   const obj = objectOrZero(input, fail);
   const extras = objectOrZero(field(obj, 'extras'), fail);
   const selectorsRaw = objectOrZero(field(extras, 'selectors'), fail);
-  const selectors: Record<string, string[]> = {};
-  for (const [label, values] of Object.entries(selectorsRaw)) selectors[label] = stringList(values, fail);
+  const selectors = new Map<string, string[]>();
+  for (const [label, values] of Object.entries(selectorsRaw)) selectors.set(label, stringList(values, fail));
   return {
     groups: stringList(field(obj, 'groups'), fail),
     permission: str(field(obj, 'permission'), fail),

@@ -38,7 +38,11 @@ export interface OpenShiftDeps {
   logger: Logger;
 }
 
-const VERBS: Record<string, 'get' | 'create'> = { read: 'get', write: 'create' };
+// A Map, not an object literal: a permission such as "__proto__" or "toString" must find nothing.
+const VERBS: ReadonlyMap<string, 'get' | 'create'> = new Map([
+  ['read', 'get'],
+  ['write', 'create'],
+]);
 
 /**
  * The openshift-logging and openshift-network modes: opa-openshift's decision, made with
@@ -67,7 +71,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     const apiGroup = o.mappings.get(input.tenant);
     if (apiGroup === undefined) throw new DecisionError('internal_error', 500, 'unknown tenant');
     if (input.resource === '') throw new DecisionError('invalid_parameter', 400, 'unknown resource');
-    const verb = VERBS[input.permission];
+    const verb = VERBS.get(input.permission);
     if (!verb) throw new DecisionError('invalid_parameter', 400, 'unknown permission');
 
     let token = req.token ?? '';
@@ -77,11 +81,14 @@ export class OpenShiftAuthorizer implements Authorizer {
       this.deps.logger.warn('using debug.token in production environments is not recommended.');
     }
 
-    const matcher = this.matcherFor(input);
-    if (input.extras.wildcardSelectors && matcher.keys.length > 0) {
+    // opa-openshift's order: the wildcard check (when a matcher applies), then the ViaQ/OTel check
+    // (for everyone, admins and skipped tenants included), then the OTel key choice.
+    const forRequest = this.matcherFor(input);
+    if (input.extras.wildcardSelectors && forRequest.keys.length > 0) {
       throw new DecisionError('invalid_parameter', 400, 'wildcard in query namespaces not allowed');
     }
-    const namespaces = [...new Set(Object.values(input.extras.selectors).flat())].sort();
+    const matcher = this.migrateViaqToOtel(forRequest, input);
+    const namespaces = [...new Set([...input.extras.selectors.values()].flat())].sort();
 
     const review = { user: input.subject, groups: input.groups, token, verb, apiGroup, resource: input.tenant, name: input.resource };
     const compute = () => this.authorize(review, matcher, namespaces, input.extras.metadataOnly);
@@ -103,23 +110,25 @@ export class OpenShiftAuthorizer implements Authorizer {
     return defined(await this.deps.cache.get(key, compute));
   }
 
-  /** The request's matcher: none for skipped tenants and admin groups; the ViaQ/OTel key chosen. */
+  /** The request's matcher: none for skipped tenants and admin groups. */
   private matcherFor(input: GatewayInput): MatcherConfig {
     const o = this.options;
     if (o.matcher.keys.length === 0 || o.skipTenants.has(input.tenant) || input.groups.some((g) => o.adminGroups.has(g))) {
       return { keys: [], op: o.matcher.op };
     }
-    let keys = [...o.matcher.keys];
-    if (o.viaqToOtelMigration) {
-      const viaq = input.extras.selectors.kubernetes_namespace_name ?? [];
-      const otel = input.extras.selectors.k8s_namespace_name ?? [];
-      if (viaq.length > 0 && otel.length > 0) {
-        throw new DecisionError('invalid_parameter', 400, "queries with both 'kubernetes_namespace_name' and 'k8s_namespace_name' selectors are not allowed");
-      }
-      const drop = otel.length > 0 ? 'kubernetes_namespace_name' : 'k8s_namespace_name';
-      keys = keys.filter((k) => k !== drop);
+    return { keys: [...o.matcher.keys], op: o.matcher.op };
+  }
+
+  /** --opa.viaq-to-otel-migration: never both namespace labels; the matcher keeps the one queried. */
+  private migrateViaqToOtel(matcher: MatcherConfig, input: GatewayInput): MatcherConfig {
+    if (!this.options.viaqToOtelMigration) return matcher;
+    const viaq = input.extras.selectors.get('kubernetes_namespace_name') ?? [];
+    const otel = input.extras.selectors.get('k8s_namespace_name') ?? [];
+    if (viaq.length > 0 && otel.length > 0) {
+      throw new DecisionError('invalid_parameter', 400, "queries with both 'kubernetes_namespace_name' and 'k8s_namespace_name' selectors are not allowed");
     }
-    return { keys, op: o.matcher.op };
+    const drop = otel.length > 0 ? 'kubernetes_namespace_name' : 'k8s_namespace_name';
+    return { keys: matcher.keys.filter((k) => k !== drop), op: matcher.op };
   }
 
   private async authorize(

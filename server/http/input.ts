@@ -26,10 +26,17 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, max
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw invalidParameter(`body contains malformed input document: the request must be a JSON object, got ${Array.isArray(doc) ? 'array' : typeof doc}`);
   }
-  const input = (doc as { input?: unknown }).input;
+  const input = inputField(doc as Record<string, unknown>);
   if (input === undefined || input === null) return { input: undefined, missing: true };
   checkDepth(input, maxDepth, 'body');
   return { input, missing: false };
+}
+
+/** The request's `input`: Go's decoder, in OPA and opa-openshift alike, also takes "Input", "INPUT", ... */
+function inputField(doc: Record<string, unknown>): unknown {
+  if (Object.hasOwn(doc, 'input')) return doc.input;
+  const key = Object.keys(doc).find((k) => k.toLowerCase() === 'input');
+  return key === undefined ? undefined : doc[key];
 }
 
 /** Parses GET /v1/data's `?input=` parameter (the last one wins, as in OPA). */

@@ -1,0 +1,711 @@
+/**
+ * The openshift modes beyond single decisions: which upstream calls a decision makes and as whom,
+ * the decision cache (in memory and in a real memcached shared by two instances), upstream faults
+ * and timeouts, bounded review concurrency, namespace escaping, match-all for cluster readers,
+ * plain Kubernetes, the Loki Operator's exact arguments, the internal endpoints and tokens in logs.
+ *
+ * Everything runs over real HTTP: the service in-process (startService + loadConfig), the fake
+ * Kubernetes API (test/support/fake-kube) reached through the real @kubernetes/client-node, and
+ * memcached as a real process. Upstream calls are read from the fake's request log.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOKISTACK_CLUSTER_YAML, LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type RecordedRequest } from './support/fake-kube/server.js';
+import { freePort, memcachedBinary, startMemcached, type MemcachedServer } from './support/memcached.js';
+import { loadOpenShiftSet, OPENSHIFT_FIXTURES } from './support/openshift-fixtures.js';
+import {
+  KUBECONFIG_PLACEHOLDER,
+  OPERATOR_LOGGING_ARGS,
+  OPERATOR_NETWORK_ARGS,
+  gatewayInput,
+  matcherValues,
+  postDecision,
+  selecting,
+  startAuthzOn,
+  type Answer,
+  type RunningAuthz,
+  type Who,
+} from './support/openshift.js';
+import { captureLogger, eventually, makeTempDir, metricValue } from './support/service.js';
+
+const GATEWAY_SA = LOKISTACK_IDENTITIES.gateway.username;
+
+/** The review a recorded access-review request asked about. */
+interface Reviewed {
+  namespace: string;
+  verb: string;
+  resource: string;
+  name: string;
+  group: string;
+  /** SubjectAccessReview only: the subject under review. */
+  user?: string;
+  groups?: string[];
+}
+
+function reviewed(r: RecordedRequest): Reviewed {
+  const spec = (r.body as { spec: { user?: string; groups?: string[]; resourceAttributes: Record<string, string | undefined> } }).spec;
+  const a = spec.resourceAttributes;
+  return {
+    namespace: a.namespace ?? '',
+    verb: a.verb ?? '',
+    resource: a.resource ?? '',
+    name: a.name ?? '',
+    group: a.group ?? '',
+    ...(spec.user !== undefined ? { user: spec.user } : {}),
+    ...(spec.groups !== undefined ? { groups: spec.groups } : {}),
+  };
+}
+
+const isReview = (r: RecordedRequest) => r.endpoint === 'subjectaccessreviews' || r.endpoint === 'selfsubjectaccessreviews';
+const isClusterReview = (r: RecordedRequest) => isReview(r) && reviewed(r).namespace === '';
+const isNamespacedReview = (r: RecordedRequest) => isReview(r) && reviewed(r).namespace !== '';
+
+/**
+ * Calls that decide (reviews, project and namespace lists). API discovery (`GET /apis`, made once
+ * per process to tell OpenShift from plain Kubernetes) is left out, so counts are per decision.
+ */
+function decisionCalls(fake: FakeKube): RecordedRequest[] {
+  return fake.requests.filter((r) => r.endpoint !== 'discovery');
+}
+
+/** One line per call, `<endpoint> <as user> <namespace?>`, for readable assertion failures. */
+function describeCalls(calls: RecordedRequest[]): string[] {
+  return calls.map((r) => `${r.endpoint ?? r.path} as ${r.user ?? '?'}${isReview(r) && reviewed(r).namespace ? ` in ${reviewed(r).namespace}` : ''}`);
+}
+
+/** The gateway's request for `who`, with the user's token in X-Forwarded-Access-Token. */
+type AskOptions = NonNullable<Parameters<typeof gatewayInput>[1]> & { token?: string };
+
+function ask(authz: RunningAuthz, who: Who, options: AskOptions = {}): Promise<Answer> {
+  const { token, ...input } = options;
+  return postDecision(authz.url, { input: gatewayInput(who, input), token: token ?? LOKISTACK_TOKENS[who] });
+}
+
+async function scrape(authz: RunningAuthz): Promise<string> {
+  const res = await fetch(`${authz.internalUrl}/metrics`);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+async function metric(authz: RunningAuthz, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricValue(await scrape(authz), name, labels) ?? 0;
+}
+
+function assertStatus(answer: Answer, status: number): void {
+  assert.equal(answer.status, status, answer.text);
+}
+
+function resultOf(answer: Answer): unknown {
+  assertStatus(answer, 200);
+  return (answer.body as { result: unknown }).result;
+}
+
+function errorMessage(answer: Answer, status: number): string {
+  assertStatus(answer, status);
+  return (answer.body as { message: string }).message;
+}
+
+/** Tracks how many requests matching `filter` the fake holds unanswered at once (its peak). */
+function trackInFlight(fake: FakeKube, filter: (r: RecordedRequest) => boolean): { peak(): number; stop(): void } {
+  let peak = 0;
+  const log = fake.requests;
+  // The fake records a request on arrival and sets its status when it answers, so at each arrival
+  // the matching entries without a status are the ones in flight. Wrapping push on this one array
+  // instance instruments the fake without changing it.
+  Object.defineProperty(log, 'push', {
+    configurable: true,
+    value(...items: RecordedRequest[]): number {
+      for (const item of items) {
+        if (!filter(item)) continue;
+        const open = log.filter((r) => filter(r) && r.status === undefined).length + 1;
+        peak = Math.max(peak, open);
+      }
+      return Array.prototype.push.apply(log, items);
+    },
+  });
+  return {
+    peak: () => peak,
+    stop: () => void delete (log as { push?: unknown }).push,
+  };
+}
+
+const IN_LOG_TEST_0 = { extras: selecting(['log-test-0']) };
+
+describe('openshift mode', function () {
+  let fake: FakeKube;
+  const running: RunningAuthz[] = [];
+
+  /** A service on the shared fake, stopped after the test. */
+  async function authzWith(flags: readonly string[], log?: ReturnType<typeof captureLogger>, on: FakeKube = fake): Promise<RunningAuthz> {
+    const a = await startAuthzOn(on, flags, log);
+    running.push(a);
+    return a;
+  }
+
+  // The fixture's tokens and a second token of bob's, to tell tokens apart in cache keys.
+  const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };
+
+  before(async () => {
+    fake = await startFakeKube(lokistackFakeKubeOptions({ tokens }));
+  });
+  after(async () => {
+    await fake.close();
+  });
+  beforeEach(() => {
+    fake.requests.length = 0;
+  });
+  afterEach(async () => {
+    fake.clearFaults();
+    await Promise.all(running.splice(0).map((a) => a.stop()));
+  });
+
+  describe('upstream calls per decision', () => {
+    it('a namespaced reader: the cluster-wide SAR first, then one SAR per query namespace, all made as the service', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const result = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-2', 'log-test-0', 'log-test-1']) }));
+      assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
+
+      const calls = decisionCalls(fake);
+      assert.equal(calls.length, 4, describeCalls(calls).join('\n'));
+      assert.ok(calls.every((r) => r.endpoint === 'subjectaccessreviews' && r.user === GATEWAY_SA), describeCalls(calls).join('\n'));
+      assert.equal(reviewed(calls[0]!).namespace, '', 'the cluster-wide review comes first');
+      assert.deepEqual(calls.slice(1).map((r) => reviewed(r).namespace).sort(), ['log-test-0', 'log-test-1', 'log-test-2']);
+      for (const r of calls) {
+        assert.deepEqual(
+          { ...reviewed(r), namespace: '' },
+          { namespace: '', verb: 'get', resource: 'application', name: 'logs', group: 'loki.grafana.com', user: 'bob', groups: ['system:authenticated:oauth', 'system:authenticated'] },
+        );
+      }
+    });
+
+    it('a write stops after the cluster-wide SAR, selectors or not', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      assert.equal(resultOf(await ask(authz, 'collector', { permission: 'write', tenant: 'infrastructure', extras: selecting(['log-test-0']) })), true);
+      assert.equal(resultOf(await ask(authz, 'bob', { permission: 'write', extras: selecting(['log-test-0']) })), false);
+      const calls = decisionCalls(fake);
+      assert.deepEqual(
+        calls.map((r) => [r.endpoint, r.user, reviewed(r).verb, reviewed(r).namespace, reviewed(r).user]),
+        [
+          ['subjectaccessreviews', GATEWAY_SA, 'create', '', 'system:serviceaccount:openshift-logging:logcollector'],
+          ['subjectaccessreviews', GATEWAY_SA, 'create', '', 'bob'],
+        ],
+      );
+    });
+
+    it('a cluster-wide reader: one SAR, then the project list with the user\'s own token; no namespaced SAR', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      resultOf(await ask(authz, 'alice'));
+      resultOf(await ask(authz, 'carol', { extras: selecting(['log-test-2', 'log-test-0']) }));
+      assert.deepEqual(describeCalls(decisionCalls(fake)), [
+        `subjectaccessreviews as ${GATEWAY_SA}`,
+        'projects as alice',
+        `subjectaccessreviews as ${GATEWAY_SA}`,
+        'projects as carol',
+      ]);
+    });
+
+    it('an admin-group member: the cluster-wide SAR and nothing else', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      assert.equal(resultOf(await ask(authz, 'admin', { extras: { metadataOnly: true } })), true);
+      assert.equal(resultOf(await ask(authz, 'admin', { tenant: 'audit', extras: selecting(['kube-system']) })), true);
+      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, `subjectaccessreviews as ${GATEWAY_SA}`]);
+    });
+
+    it('a metadata request of a namespaced reader: SAR, project list as the user, then one SAR per project', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const result = resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
+      assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
+      assert.deepEqual(describeCalls(decisionCalls(fake)), [
+        `subjectaccessreviews as ${GATEWAY_SA}`,
+        'projects as bob',
+        `subjectaccessreviews as ${GATEWAY_SA} in log-test-0`,
+        `subjectaccessreviews as ${GATEWAY_SA} in log-test-1`,
+      ]);
+    });
+
+    it('--opa.ssar: every review is a SelfSubjectAccessReview made with the user\'s token, naming no subject', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.ssar']);
+      const result = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-2']) }));
+      assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0' });
+      resultOf(await ask(authz, 'alice'));
+      const calls = decisionCalls(fake);
+      assert.deepEqual(describeCalls(calls), [
+        'selfsubjectaccessreviews as bob',
+        'selfsubjectaccessreviews as bob in log-test-0',
+        'selfsubjectaccessreviews as bob in log-test-2',
+        'selfsubjectaccessreviews as alice',
+        'projects as alice',
+      ]);
+      for (const r of calls.filter(isReview)) assert.equal(reviewed(r).user, undefined, 'an SSAR spec names no user');
+    });
+  });
+
+  describe('decision cache', () => {
+    it('answers a second identical request from the cache, with no upstream call; counts hits, misses and inserts', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const first = await ask(authz, 'bob', IN_LOG_TEST_0);
+      assert.ok(decisionCalls(fake).length > 0);
+      fake.requests.length = 0;
+      const second = await ask(authz, 'bob', IN_LOG_TEST_0);
+      assert.deepEqual(second.body, first.body);
+      assert.deepEqual(fake.requests, [], 'the hit made no upstream call');
+      assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1);
+      assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
+      assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1);
+    });
+
+    it('the order of namespaces in the selectors does not change the key', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const first = await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-2', 'log-test-1']) });
+      fake.requests.length = 0;
+      const second = await ask(authz, 'bob', { extras: selecting(['log-test-1', 'log-test-0', 'log-test-2', 'log-test-0']) });
+      assert.deepEqual(second.body, first.body);
+      assert.deepEqual(fake.requests, [], 'a hit');
+      assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
+    });
+
+    it('a different token, user, group set, tenant, verb or matcher key set is a miss', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      const variants: Array<[string, () => Promise<Answer>, (result: unknown) => void]> = [
+        ['another token of the same user', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-2' }), () => {}],
+        ['another user', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, subject: 'dave' }), (r) => assert.equal(r, false)],
+        // log-readers grants cluster-wide read: sharing bob's cached answer would be wrong both ways.
+        ['another group set', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, groups: ['log-readers', 'system:authenticated'] }), () => {}],
+        ['another tenant', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, tenant: 'infrastructure' }), (r) => assert.equal(r, false)],
+        ['another verb', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, permission: 'write' }), (r) => assert.equal(r, false)],
+        [
+          'the same namespace under the OTel label (another matcher key)',
+          () => ask(authz, 'bob', { extras: selecting(['log-test-0'], 'k8s_namespace_name') }),
+          (r) => assert.deepEqual(matcherValues(r).values, { k8s_namespace_name: 'log-test-0' }),
+        ],
+      ];
+      for (const [what, send, check] of variants) {
+        fake.requests.length = 0;
+        check(resultOf(await send()));
+        assert.ok(decisionCalls(fake).length > 0, `${what}: a miss, decided upstream`);
+      }
+      fake.requests.length = 0;
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      assert.deepEqual(fake.requests, [], 'the first request is still a hit');
+      assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1 + variants.length);
+    });
+
+    it('never caches an error: a failed review answers 401, the next request is decided upstream and succeeds', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
+      assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^cluster-wide SAR failed: /);
+      fake.requests.length = 0;
+      const ok = resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      assert.deepEqual(matcherValues(ok).values, { kubernetes_namespace_name: 'log-test-0' });
+      assert.ok(decisionCalls(fake).length > 0, 'decided upstream, not from the cache');
+      assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1, 'only the answer was stored');
+    });
+
+    it('--cache.deny-ttl shorter than --cache.allow-ttl: the deny expires, the allow stays', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms']);
+      assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      fake.requests.length = 0;
+      // The deny is decided upstream again once its TTL has passed ...
+      const expired = await eventually(async () => {
+        fake.requests.length = 0;
+        assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
+        return decisionCalls(fake).length > 0;
+      }, 100, 100);
+      assert.ok(expired, 'the deny left the cache');
+      // ... while the allow, cached at the same moment, is still a hit.
+      fake.requests.length = 0;
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      assert.deepEqual(fake.requests, [], 'the allow is still cached');
+    });
+
+    it('200 concurrent identical cold requests make one cluster-wide SAR; 199 share it', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      // Hold the cluster-wide review until every request has joined the one lookup in flight.
+      fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
+      const answers = Promise.all(Array.from({ length: 200 }, () => ask(authz, 'bob', IN_LOG_TEST_0)));
+      const joined = await eventually(async () => (await metric(authz, 'decision_cache_shared_total')) === 199, 400, 10);
+      fake.clearFaults();
+      const all = await answers;
+      assert.ok(joined, `decision_cache_shared_total reached 199 (is ${await metric(authz, 'decision_cache_shared_total')})`);
+      for (const a of all) assert.deepEqual(matcherValues(resultOf(a)).values, { kubernetes_namespace_name: 'log-test-0' });
+      assert.equal(fake.requests.filter(isClusterReview).length, 1, 'one cluster-wide SAR');
+      assert.equal(fake.requests.filter(isNamespacedReview).length, 1, 'one namespaced SAR');
+      assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1);
+    });
+  });
+
+  describe('memcached shared by two instances', function () {
+    const binary = memcachedBinary();
+    let memcached: MemcachedServer | undefined;
+
+    before(function () {
+      if (!binary) this.skip();
+    });
+    afterEach(async () => {
+      await memcached?.stop();
+      memcached = undefined;
+    });
+
+    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms'];
+
+    it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
+      memcached = await startMemcached(binary!);
+      const a = await authzWith(flagsFor(memcached));
+      const b = await authzWith(flagsFor(memcached));
+      const fromA = await ask(a, 'bob', { extras: { metadataOnly: true } });
+      assert.ok(decisionCalls(fake).length > 0);
+      fake.requests.length = 0;
+      const fromB = await ask(b, 'bob', { extras: { metadataOnly: true } });
+      assert.deepEqual(fromB.body, fromA.body);
+      assert.deepEqual(fake.requests, [], 'B answered from memcached');
+      assert.equal(await metric(b, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
+      assert.equal(await metric(b, 'opa_openshift_cache_requests_total', { result: 'miss' }), 0);
+    });
+
+    it('memcached killed mid-run: decisions are still answered (as misses); after a restart the cache is shared again', async () => {
+      memcached = await startMemcached(binary!);
+      const port = memcached.port;
+      const a = await authzWith(flagsFor(memcached));
+      const b = await authzWith(flagsFor(memcached));
+      resultOf(await ask(a, 'bob', IN_LOG_TEST_0));
+
+      await memcached.stop();
+      for (const authz of [a, b, a]) {
+        fake.requests.length = 0;
+        const result = resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+        assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0' });
+        assert.ok(decisionCalls(fake).length > 0, 'decided upstream while memcached is down');
+      }
+      assert.ok((await metric(a, 'decision_cache_errors_total')) > 0, 'the failures were counted');
+
+      memcached = await startMemcached(binary!, port);
+      fake.requests.length = 0;
+      resultOf(await ask(a, 'carol', { extras: { metadataOnly: true } }));
+      assert.ok(decisionCalls(fake).length > 0, 'a miss on the empty restarted memcached');
+      fake.requests.length = 0;
+      resultOf(await ask(b, 'carol', { extras: { metadataOnly: true } }));
+      assert.deepEqual(fake.requests, [], 'B hits what A stored after the restart');
+    });
+  });
+
+  describe('upstream faults and timeouts', () => {
+    const faults: Array<[string, Parameters<FakeKube['setFaults']>[0]]> = [
+      ['hang (past --kube.timeout)', { endpoint: 'subjectaccessreviews', hang: true }],
+      ['connection reset', { endpoint: 'subjectaccessreviews', reset: true }],
+      ['status 500', { endpoint: 'subjectaccessreviews', status: 500 }],
+    ];
+    for (const [name, fault] of faults) {
+      it(`cluster-wide SAR ${name}: 401 "cluster-wide SAR failed: ..."; nothing cached`, async () => {
+        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+        fake.setFaults(fault);
+        // For the hang, the answer arrives while the fake still holds the review: the timeout, not
+        // the fault clearing, ended it.
+        assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^cluster-wide SAR failed: /);
+        fake.clearFaults();
+        fake.requests.length = 0;
+        assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', IN_LOG_TEST_0))).values, { kubernetes_namespace_name: 'log-test-0' });
+        assert.ok(decisionCalls(fake).some(isClusterReview), 'decided upstream again: the failure was not cached');
+        assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1);
+      });
+    }
+
+    it('a hanging project list: 401 "failed to access api server: ..."', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+      fake.setFaults({ endpoint: 'projects', hang: true });
+      assert.match(errorMessage(await ask(authz, 'alice'), 401), /^failed to access api server: /);
+    });
+
+    it('a hanging namespaced SAR: 401 "namespaced SAR failed: ..."', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+      fake.setFaults({ endpoint: 'subjectaccessreviews', times: 1 }, { endpoint: 'subjectaccessreviews', hang: true });
+      assert.match(errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1']) }), 401), /^namespaced SAR failed: /);
+    });
+  });
+
+  describe('bounded review concurrency', () => {
+    const tenNamespaces = Array.from({ length: 10 }, (_, i) => `team-${i}`);
+
+    async function peakNamespacedReviews(flags: string[]): Promise<number> {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, ...flags]);
+      // Latency keeps each review in flight long enough for overlaps to show at the fake.
+      fake.setFaults({ endpoint: 'subjectaccessreviews', latencyMs: 40 });
+      const tracker = trackInFlight(fake, isNamespacedReview);
+      try {
+        assert.equal(resultOf(await ask(authz, 'dave', { extras: selecting(tenNamespaces) })), false);
+      } finally {
+        tracker.stop();
+      }
+      assert.deepEqual(fake.requests.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(), tenNamespaces);
+      return tracker.peak();
+    }
+
+    it('--opa.review-concurrency=2: a query with 10 namespaces never has more than 2 namespaced SARs in flight', async () => {
+      assert.equal(await peakNamespacedReviews(['--opa.review-concurrency=2']), 2);
+    });
+
+    it('--kube.max-concurrent-calls=1 bounds them for the whole process', async () => {
+      assert.equal(await peakNamespacedReviews(['--opa.review-concurrency=16', '--kube.max-concurrent-calls=1']), 1);
+    });
+
+    it('the measure sees overlap: with the default concurrency more than 2 run at once', async () => {
+      assert.ok((await peakNamespacedReviews([])) > 2);
+    });
+  });
+
+  describe('namespace names in matchers', () => {
+    // Kubernetes names are DNS labels ([a-z0-9-]), none a regex metacharacter, so no allowed
+    // namespace can carry one; query namespaces can, and reviews deny them.
+    it('names that look like patterns are reviewed as names and denied; real names pass unescaped, escaping on or off', async () => {
+      const query = selecting(['log-test-.*', 'a.b', 'log-test-1', 'log-test-0', '.+']);
+      const values: unknown[] = [];
+      for (const flags of [[], ['--opa.escape-namespaces=false']]) {
+        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, ...flags]);
+        fake.requests.length = 0;
+        values.push(matcherValues(resultOf(await ask(authz, 'bob', { extras: query }))).values);
+        assert.deepEqual(
+          fake.requests.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(),
+          ['.+', 'a.b', 'log-test-.*', 'log-test-0', 'log-test-1'],
+          'every query namespace was reviewed by name',
+        );
+      }
+      assert.deepEqual(values, [{ kubernetes_namespace_name: 'log-test-0|log-test-1' }, { kubernetes_namespace_name: 'log-test-0|log-test-1' }]);
+    });
+
+    it('a cluster-wide reader\'s pattern-like names are dropped by the project list, not matched', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const result = resultOf(await ask(authz, 'alice', { extras: selecting(['log-test-.*', 'a.b', 'log-test-2']) }));
+      assert.deepEqual(matcherValues(result), { allowed: 'true', values: { kubernetes_namespace_name: 'log-test-2' } });
+      const none = resultOf(await ask(authz, 'alice', { extras: selecting(['log-.*']) }));
+      assert.deepEqual(matcherValues(none), { allowed: 'false', values: { kubernetes_namespace_name: '' } });
+    });
+  });
+
+  describe('--opa.match-all-for-cluster-readers', () => {
+    it('a cluster-wide reader with no namespace in the query gets a match-all matcher and no project list call', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
+      const result = resultOf(await ask(authz, 'alice'));
+      assert.deepEqual(JSON.parse((result as { data: string }).data), { matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: '.+' }] });
+      assert.equal((result as { allowed: string }).allowed, 'true');
+      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`]);
+    });
+
+    it('with namespaces in the query, or for a namespaced reader, nothing changes', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'carol', { extras: selecting(['log-test-0', 'log-test-2']) }))).values, {
+        kubernetes_namespace_name: 'log-test-2',
+      });
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }))).values, {
+        kubernetes_namespace_name: 'log-test-0|log-test-1',
+      });
+      assert.equal(decisionCalls(fake).filter((r) => r.endpoint === 'projects').length, 2);
+    });
+
+    it('without the flag, the regex of every listed project', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'alice'))).values, {
+        kubernetes_namespace_name: 'kube-system|log-test-0|log-test-1|log-test-2|openshift-logging',
+      });
+      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, 'projects as alice']);
+    });
+  });
+
+  describe('plain Kubernetes (no project.openshift.io)', () => {
+    // What deploy/overlays/openshift-sidecar/rbac.yaml asks for on plain Kubernetes: the service lists namespaces itself.
+    const GATEWAY_LISTS_NAMESPACES = `
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: lokistack-dev-gateway-namespaces}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}
+subjects:
+  - {kind: ServiceAccount, name: lokistack-dev-gateway, namespace: openshift-logging}
+`;
+    let vanilla: FakeKube;
+    before(async () => {
+      vanilla = await startFakeKube(lokistackFakeKubeOptions({ openshift: false, objects: LOKISTACK_CLUSTER_YAML + GATEWAY_LISTS_NAMESPACES }));
+    });
+    after(async () => {
+      await vanilla.close();
+    });
+    beforeEach(() => {
+      vanilla.requests.length = 0;
+    });
+
+    for (const source of ['auto', 'namespaces'] as const) {
+      it(`--kube.namespace-source=${source}: bob's metadata request lists namespaces as the service and reviews bob in each`, async () => {
+        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--kube.namespace-source=${source}`], undefined, vanilla);
+        const result = resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
+        assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
+        const discovery = vanilla.requests.filter((r) => r.endpoint === 'discovery');
+        assert.equal(discovery.length, source === 'auto' ? 1 : 0, 'API discovery only when asked to detect');
+        assert.ok(discovery.every((r) => r.user === GATEWAY_SA));
+        const calls = decisionCalls(vanilla);
+        assert.deepEqual(
+          calls.filter((r) => !isNamespacedReview(r)).map((r) => `${r.endpoint} as ${r.user}`),
+          [`subjectaccessreviews as ${GATEWAY_SA}`, `namespaces as ${GATEWAY_SA}`],
+        );
+        assert.deepEqual(
+          calls.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(),
+          ['kube-system', 'log-test-0', 'log-test-1', 'log-test-2', 'openshift-logging'],
+        );
+        assert.ok(calls.filter(isNamespacedReview).every((r) => reviewed(r).user === 'bob'));
+
+        // The detection is made once per process.
+        vanilla.requests.length = 0;
+        resultOf(await ask(authz, 'dave', { extras: { metadataOnly: true } }));
+        assert.equal(vanilla.requests.filter((r) => r.endpoint === 'discovery').length, 0);
+      });
+    }
+
+    it('on OpenShift with auto, projects are listed with the user\'s token', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=auto']);
+      resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
+      assert.deepEqual(
+        fake.requests.filter((r) => !isReview(r)).map((r) => `${r.endpoint} as ${r.user}`),
+        [`discovery as ${GATEWAY_SA}`, 'projects as bob'],
+      );
+    });
+
+    it('a service account that may not list namespaces answers 401 "failed to access api server: ..."', async () => {
+      const locked = await startFakeKube(lokistackFakeKubeOptions({ openshift: false }));
+      try {
+        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=namespaces'], undefined, locked);
+        assert.match(errorMessage(await ask(authz, 'bob', { extras: { metadataOnly: true } }), 401), /^failed to access api server: /);
+      } finally {
+        await locked.close();
+      }
+    });
+  });
+
+  describe("the Loki Operator's exact arguments", () => {
+    it('the fixture sets run with them (kept in step with reference §3)', () => {
+      const kubeconfig = `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`;
+      assert.deepEqual(loadOpenShiftSet(join(OPENSHIFT_FIXTURES, 'lokistack-logging'), 'lokistack-logging').flags, [...OPERATOR_LOGGING_ARGS, kubeconfig]);
+      assert.deepEqual(loadOpenShiftSet(join(OPENSHIFT_FIXTURES, 'lokistack-network'), 'lokistack-network').flags, [...OPERATOR_NETWORK_ARGS, kubeconfig]);
+    });
+
+    it('openshift-logging: no --mode needed; opa-openshift\'s answers', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      assert.equal(authz.config.mode, 'openshift-logging');
+      assert.deepEqual(authz.config.decisionPath, ['lokistack', 'allow']);
+      assert.equal(
+        (resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } })) as { data: string }).data,
+        '{"matchers":[{"Type":2,"Name":"kubernetes_namespace_name","Value":"log-test-0|log-test-1"}]}',
+      );
+      assert.equal(resultOf(await ask(authz, 'admin', IN_LOG_TEST_0)), true);
+      assert.equal(resultOf(await ask(authz, 'alice', { tenant: 'audit' })), true);
+      assert.equal(resultOf(await ask(authz, 'collector', { permission: 'write', tenant: 'infrastructure' })), true);
+      assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
+      assert.equal(errorMessage(await ask(authz, 'bob', { extras: { ...selecting(['x']), wildcardSelectors: true } }), 400), 'wildcard in query namespaces not allowed');
+      assert.equal(errorMessage(await ask(authz, 'bob', { tenant: 'network' }), 500), 'unknown tenant');
+    });
+
+    it('openshift-network: no --mode needed; opa-openshift\'s answers', async () => {
+      const networkCluster = readFileSync(join(OPENSHIFT_FIXTURES, 'lokistack-network', 'cluster.yaml'), 'utf8');
+      const options: FakeKubeOptions = lokistackFakeKubeOptions({ objects: `${LOKISTACK_CLUSTER_YAML}\n---\n${networkCluster}` });
+      const netFake = await startFakeKube(options);
+      try {
+        const authz = await authzWith(OPERATOR_NETWORK_ARGS, undefined, netFake);
+        assert.equal(authz.config.mode, 'openshift-network');
+        assert.equal(
+          (resultOf(await ask(authz, 'bob', { tenant: 'network', extras: selecting(['log-test-0', 'log-test-1'], 'SrcK8S_Namespace') })) as { data: string }).data,
+          '{"matchers":[{"Type":2,"Name":"SrcK8S_Namespace","Value":"log-test-0"},{"Type":2,"Name":"DstK8S_Namespace","Value":"log-test-0"}],"matcherOp":"or"}',
+        );
+        assert.equal(resultOf(await ask(authz, 'admin', { tenant: 'network' })), true);
+        assert.equal(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 500), 'unknown tenant');
+      } finally {
+        await netFake.close();
+      }
+    });
+  });
+
+  describe('internal endpoints', () => {
+    it('/live GETs --web.healthchecks.url on the public listener and expects 404: {"http": "OK"}', async () => {
+      const port = await freePort();
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--web.listen=127.0.0.1:${port}`, `--web.healthchecks.url=http://127.0.0.1:${port}`]);
+      const live = await fetch(`${authz.internalUrl}/live`);
+      assert.equal(live.status, 200);
+      assert.equal(await live.text(), '{\n    "http": "OK"\n}\n');
+      const ready = await fetch(`${authz.internalUrl}/ready`);
+      assert.equal(ready.status, 200);
+      assert.equal((JSON.parse(await ready.text()) as Record<string, string>).http, 'OK');
+      assert.equal(await metric(authz, 'healthcheck', { name: 'http', check: 'live' }), 1);
+    });
+
+    it('/live and /ready answer 503 when the health URL does not answer 404', async () => {
+      // The fake API answers 401 to a request without a token.
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--web.healthchecks.url=${fake.url}/apis`]);
+      for (const path of ['/live', '/ready']) {
+        const res = await fetch(`${authz.internalUrl}${path}`);
+        assert.equal(res.status, 503, path);
+        assert.match((JSON.parse(await res.text()) as Record<string, string>).http!, /401/);
+      }
+    });
+
+    it('/metrics: client_api_requests_total{client="openshift"} and request_duration_seconds by method', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } })); // SAR, projects, 2 SARs
+      fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500 });
+      errorMessage(await ask(authz, 'alice'), 401);
+      const text = await scrape(authz);
+      assert.equal(metricValue(text, 'client_api_requests_total', { client: 'openshift', method: 'post', code: '201' }), 3);
+      assert.equal(metricValue(text, 'client_api_requests_total', { client: 'openshift', method: 'get', code: '200' }), 2, 'discovery and projects');
+      assert.equal(metricValue(text, 'client_api_requests_total', { client: 'openshift', method: 'post', code: '500' }), 1);
+      assert.equal(metricValue(text, 'request_duration_seconds_count', { client: 'openshift', method: 'post' }), 4);
+      assert.equal(metricValue(text, 'request_duration_seconds_count', { client: 'openshift', method: 'get' }), 2);
+      assert.ok(metricValue(text, 'request_duration_seconds_bucket', { client: 'openshift', method: 'post', le: '+Inf' }) === 4);
+    });
+  });
+
+  describe('tokens stay out of logs', () => {
+    it('at --log.level=debug, no token (valid, unknown, failing, in any header or the body) appears in any log line or answer', async () => {
+      const secrets = {
+        bob: 'sha256~SECRET-bob-7f3a9c',
+        alice: 'sha256~SECRET-alice-91c2e4',
+        expired: 'sha256~SECRET-expired-55aa01',
+        header: 'sha256~SECRET-authorization-3b8d',
+        body: 'sha256~SECRET-in-body-0c6e',
+      };
+      fake.setTokens({ ...tokens, [secrets.bob]: LOKISTACK_IDENTITIES.bob, [secrets.alice]: LOKISTACK_IDENTITIES.alice, [secrets.header]: LOKISTACK_IDENTITIES.bob });
+      const log = captureLogger('debug', 'logfmt');
+      try {
+        // Decision logs are logs too: the gateway's input carries a `token` field.
+        const decisionLogFile = join(makeTempDir(), 'decisions.log');
+        const sar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', `--decision-log.output=${decisionLogFile}`], log);
+        const ssar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1'], log);
+        const answers: Answer[] = [];
+        for (const authz of [sar, ssar]) {
+          answers.push(await ask(authz, 'bob', { extras: { metadataOnly: true }, token: secrets.bob }));
+          answers.push(await ask(authz, 'alice', { token: secrets.alice }));
+          answers.push(await ask(authz, 'alice', { token: secrets.expired }));
+          answers.push(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: secrets.expired }));
+          answers.push(await postDecision(authz.url, { input: gatewayInput('bob', { extras: { metadataOnly: true } }), headers: { Authorization: `Bearer ${secrets.header}` } }));
+          answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), token: secrets.body }, token: secrets.bob }));
+          answers.push(await postDecision(authz.url, { rawBody: `{"input":{"token":"${secrets.body}",`, token: secrets.bob }));
+          answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), tenant: 'nowhere' }, token: secrets.bob }));
+          fake.setFaults({ endpoint: '*', status: 500, message: 'upstream down' });
+          answers.push(await ask(authz, 'carol', { token: secrets.alice }));
+          fake.clearFaults();
+        }
+        assert.ok(answers.some((a) => a.status === 200) && answers.some((a) => a.status === 401) && answers.some((a) => a.status >= 400 && a.status !== 401));
+        assert.match(log.text(), /cluster-scoped AccessReview/, 'debug lines were written');
+        const tokenCores = Object.values(secrets).map((t) => t.replace('sha256~', ''));
+        await sar.stop(); // flushes and closes the decision log
+        const decisions = readFileSync(decisionLogFile, 'utf8').split('\n').filter((l) => l !== '');
+        assert.ok(decisions.length >= 8, 'decisions were logged');
+        for (const line of [...log.lines, ...decisions]) {
+          for (const t of tokenCores) assert.ok(!line.includes(t), `a log line holds a token: ${line}`);
+        }
+        for (const a of answers) {
+          for (const t of tokenCores) assert.ok(!a.text.includes(t), `an answer holds a token: ${a.text}`);
+        }
+      } finally {
+        fake.setTokens(tokens);
+      }
+    });
+  });
+});
