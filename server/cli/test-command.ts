@@ -9,7 +9,7 @@ import { Metrics } from '../observability/metrics.js';
 import { startService } from '../service.js';
 
 /** Keys the project's own suites read (tokens to mint, flags to start with): such cases need those runners. */
-const RUNNER_KEYS = ['token', 'flags', 'differs_from_opa_openshift'];
+const RUNNER_KEYS = ['token', 'flags', 'faults', 'differs_from_opa_openshift'];
 
 export interface TestCommandIO {
   out: (text: string) => void;
