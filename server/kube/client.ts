@@ -11,6 +11,8 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { KubeError, type AccessReview, type KubeAuthz } from './types.js';
 import type { Limiter } from './limiter.js';
 
@@ -44,6 +46,9 @@ export class KubeClient implements KubeAuthz {
   private readonly userAuthz: AuthorizationV1Api;
   private readonly userCustom: CustomObjectsApi;
   private detected: Promise<'projects' | 'namespaces'> | undefined;
+  // The client builds a new agent for every call, so no connection would ever be reused: each call's
+  // agent is swapped for one long-lived keep-alive agent with the same TLS options.
+  private readonly agents = new Map<'service' | 'user', HttpAgent>();
 
   constructor(
     service: KubeConfig,
@@ -68,7 +73,7 @@ export class KubeClient implements KubeAuthz {
       name: req.name,
     };
     if (this.options.ssar) {
-      const res = await this.call('post', signal, (opts) =>
+      const res = await this.call('post', signal, 'user', (opts) =>
         this.userAuthz.createSelfSubjectAccessReview(
           { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } } },
           withToken(req.token, opts),
@@ -76,7 +81,7 @@ export class KubeClient implements KubeAuthz {
       );
       return res.status?.allowed === true;
     }
-    const res = await this.call('post', signal, (opts) =>
+    const res = await this.call('post', signal, 'service', (opts) =>
       this.serviceAuthz.createSubjectAccessReview(
         { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: req.user, groups: [...req.groups], resourceAttributes } } },
         opts,
@@ -88,19 +93,43 @@ export class KubeClient implements KubeAuthz {
   async listNamespaces(user: { token: string }, signal: AbortSignal): Promise<string[]> {
     const source = await this.namespaceSource(signal);
     if (source === 'projects') {
-      const list = (await this.call('get', signal, (opts) =>
+      const list = (await this.call('get', signal, 'user', (opts) =>
         this.userCustom.listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }, withToken(user.token, opts)),
       )) as { items?: Array<{ metadata?: { name?: string } }> };
       return names(list.items);
     }
-    const list = await this.call('get', signal, (opts) => this.serviceCore.listNamespace({}, opts));
+    const list = await this.call('get', signal, 'service', (opts) => this.serviceCore.listNamespace({}, opts));
     return names(list.items);
+  }
+
+    /** Closes the kept-alive connections. */
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  /** This call's deadline, and the long-lived agent of its identity in place of a new one. */
+  private perCall(signal: AbortSignal, as: 'service' | 'user'): ConfigurationOptions<ObservableMiddleware> {
+    return {
+      middleware: [
+        middleware((ctx) => {
+          ctx.setSignal(signal);
+          let agent = this.agents.get(as);
+          if (!agent) {
+            agent = keepAliveAgent(ctx.getAgent() as HttpAgent | undefined, this.limiter.limit);
+            if (agent) this.agents.set(as, agent);
+          }
+          if (agent) ctx.setAgent(agent);
+        }),
+      ],
+      middlewareMergeStrategy: 'append',
+    };
   }
 
   /** Which list answers "namespaces the user may see": decided once per process, on first use. */
   private namespaceSource(signal: AbortSignal): Promise<'projects' | 'namespaces'> {
     if (this.options.namespaceSource !== 'auto') return Promise.resolve(this.options.namespaceSource);
-    this.detected ??= this.call('get', signal, (opts) => this.serviceApis.getAPIVersions(opts)).then(
+    this.detected ??= this.call('get', signal, 'service', (opts) => this.serviceApis.getAPIVersions(opts)).then(
       (groups) => (groups.groups.some((g) => g.name === 'project.openshift.io') ? 'projects' : 'namespaces'),
       (err: unknown) => {
         this.detected = undefined; // try again on the next request
@@ -110,14 +139,19 @@ export class KubeClient implements KubeAuthz {
     return this.detected;
   }
 
-  private async call<T>(method: string, outer: AbortSignal, run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>): Promise<T> {
+  private async call<T>(
+    method: string,
+    outer: AbortSignal,
+    as: 'service' | 'user',
+    run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
+  ): Promise<T> {
     return this.limiter.run(async () => {
       const timeout = AbortSignal.timeout(this.options.timeoutMs);
       const signal = AbortSignal.any([outer, timeout]);
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        const res = await run(withSignal(signal));
+        const res = await run(this.perCall(signal, as));
         this.observer.call(method, method === 'post' ? '201' : '200', seconds());
         return res;
       } catch (err) {
@@ -127,6 +161,19 @@ export class KubeClient implements KubeAuthz {
       }
     }, outer);
   }
+}
+
+/**
+ * A keep-alive agent with the TLS options (CA, client certificate) the client chose for this call.
+ * Proxy agents are kept as they are: they carry their own connection handling.
+ */
+function keepAliveAgent(template: HttpAgent | undefined, limit: number): HttpAgent | undefined {
+  const common = { keepAlive: true, maxSockets: limit, maxFreeSockets: limit, timeout: 60_000 };
+  if (template?.constructor === HttpsAgent) {
+    return new HttpsAgent({ ...(template as HttpAgent & { options: HttpsAgentOptions }).options, ...common });
+  }
+  if (template?.constructor === HttpAgent) return new HttpAgent(common);
+  return template;
 }
 
 /** The service's cluster (server, CA) with no credentials: the user's token is added per call. */
@@ -148,9 +195,6 @@ function middleware(pre: (ctx: RequestContext) => void): ObservableMiddleware {
   };
 }
 
-function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
-  return { middleware: [middleware((ctx) => ctx.setSignal(signal))], middlewareMergeStrategy: 'append' };
-}
 
 function withToken(token: string, opts: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
   return {

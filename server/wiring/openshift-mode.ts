@@ -92,7 +92,10 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
     authorizer,
     readyChecks: {},
     reload: async () => {},
-    close: async () => store?.close(),
+    close: async () => {
+      kube.close();
+      await store?.close();
+    },
   };
 }
 
