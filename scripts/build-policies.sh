@@ -4,7 +4,7 @@
 # The output is deterministic: CI rebuilds it and fails when it differs from what is committed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-opa=$(bash scripts/ensure-tools.sh | sed -n 's/^opa=//p')
+opa=$(bash scripts/ensure-tools.sh opa | sed -n 's/^opa=//p')
 caps=node_modules/@open-policy-agent/opa-wasm/capabilities.json
 [ -f "$caps" ] || { echo "build-policies: $caps is missing: run npm ci first" >&2; exit 1; }
 

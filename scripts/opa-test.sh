@@ -4,7 +4,7 @@
 # summary line per run, and opa's output in full for a failing run; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-opa=$(bash scripts/ensure-tools.sh | sed -n 's/^opa=//p')
+opa=$(bash scripts/ensure-tools.sh opa | sed -n 's/^opa=//p')
 [ -n "$opa" ] || { echo "opa-test: no opa binary (scripts/ensure-tools.sh failed)" >&2; exit 1; }
 
 failed=0

@@ -6,7 +6,7 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The pinned opa binary as scripts/ensure-tools.sh finds (or installs) it, or why there is none. */
 export function findOpa(): { path: string } | { missing: string } {
   try {
-    const out = execFileSync('bash', ['scripts/ensure-tools.sh'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync('bash', ['scripts/ensure-tools.sh', 'opa'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const path = /^opa=(.+)$/m.exec(out)?.[1];
     return path ? { path } : { missing: `scripts/ensure-tools.sh printed no opa= line: ${out.trim()}` };
   } catch (err) {
