@@ -32,13 +32,24 @@ allow if {
 }
 
 # A claim that names the tenant itself: a verified claim value equal to the prefix followed by the
-# request's tenant grants the listed resources and permissions on that tenant.
+# request's tenant ID (the X-Scope-OrgID, which dynamic mode sets from tenants.yaml), or its name
+# where the rule says field: tenant, grants the listed resources and permissions on that tenant.
 allow if {
 	some rule in data.tenantClaims
 	some value in claim_values(rule.claim)
-	value == concat("", [rule.prefix, input.tenant])
+	value == concat("", [rule.prefix, tenant_named_by(rule)])
 	input.resource in rule.resources
 	input.permission in rule.permissions
+}
+
+tenant_named_by(rule) := input.tenantID if {
+	rule.field == "tenantID"
+	is_string(input.tenantID)
+}
+
+tenant_named_by(rule) := input.tenant if {
+	rule.field == "tenant"
+	is_string(input.tenant)
 }
 
 role_grants(role_name) if {

@@ -95,7 +95,10 @@ claims_data := {
 	"roles": rbac.roles,
 	"roleBindings": [],
 	"claimRoleBindings": [{"name": "org-a", "claim": "organization", "values": ["org-a"], "roles": ["read-app"]}],
-	"tenantClaims": [{"claim": "groups", "prefix": "/tenants/", "resources": ["logs"], "permissions": ["read", "write"]}],
+	"tenantClaims": [
+		{"claim": "groups", "prefix": "/tenants/", "field": "tenant", "resources": ["logs"], "permissions": ["read", "write"]},
+		{"claim": "orgs", "prefix": "", "field": "tenantID", "resources": ["logs"], "permissions": ["read"]},
+	],
 }
 
 allowed_with_claims(overrides) if {
@@ -128,3 +131,10 @@ test_tenant_claim_needs_the_prefix if not allowed_with_claims({"claims": {"group
 test_tenant_claim_checks_resource if not allowed_with_claims({"claims": {"groups": ["/tenants/team-a"]}, "tenant": "team-a", "resource": "metrics"})
 
 test_claims_ignored_without_claim_data if not allowed({"claims": {"organization": "org-a", "groups": ["/tenants/application"]}})
+
+test_tenant_claim_by_id if {
+	allowed_with_claims({"claims": {"orgs": ["0a1b2c"]}, "tenant": "team-a", "tenantID": "0a1b2c"})
+	not allowed_with_claims({"claims": {"orgs": ["team-a"]}, "tenant": "team-a", "tenantID": "0a1b2c"})
+	not allowed_with_claims({"claims": {"orgs": ["0a1b2c"]}, "tenant": "team-a"})
+	not allowed_with_claims({"claims": {"orgs": ["0a1b2c"]}, "tenant": "team-a", "tenantID": "0a1b2c", "permission": "write"})
+}

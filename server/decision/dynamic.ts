@@ -5,6 +5,8 @@ import type { Authorizer, Decision, DecisionRequest } from './types.js';
 export interface DynamicOptions {
   /** Decide on the input's own subject and groups when no token comes (gateways that forward none). */
   acceptInputWithoutToken: boolean;
+  /** tenant name -> tenant ID (X-Scope-OrgID) from tenants.yaml: the input's tenantID is set from it. */
+  tenantIds: ReadonlyMap<string, string>;
 }
 
 export interface DynamicDeps {
@@ -36,7 +38,11 @@ export class DynamicAuthorizer implements Authorizer {
     if (req.input === null || typeof req.input !== 'object' || Array.isArray(req.input)) {
       return this.deps.policy.decide(req);
     }
-    const input = req.input as Record<string, unknown>;
+    const asserted = req.input as Record<string, unknown>;
+    // The tenant ID is configuration, not the caller's word: a policy naming tenants by ID (a claim
+    // that names the X-Scope-OrgID) must see the ID the gateway will route to.
+    const id = typeof asserted.tenant === 'string' ? this.options.tenantIds.get(asserted.tenant) : undefined;
+    const input = id === undefined ? asserted : { ...asserted, tenantID: id };
     const identity = await this.identify(input, req);
     return this.deps.policy.decide({ ...req, input: identity ? withIdentity(input, identity) : anonymous(input) });
   }
@@ -50,7 +56,7 @@ export class DynamicAuthorizer implements Authorizer {
         return { username: typeof asserted.subject === 'string' ? asserted.subject : '', groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [], claims: {} };
       }
       this.deps.onVerification?.('no_token');
-      this.deps.logger.info({ tenant, reason: 'no token: send X-Forwarded-Access-Token or Authorization: Bearer' }, 'denied: no identity');
+      this.deps.logger.info({ tenant, code: 'no_token', reason: 'no token: send X-Forwarded-Access-Token or Authorization: Bearer' }, 'denied: no identity');
       return undefined;
     }
     try {

@@ -110,7 +110,11 @@ export class OidcVerifier implements IdentityVerifier {
     }
     if (cached) this.cache.delete(key);
     const running = this.inflight.get(key);
-    if (running) return running;
+    if (running) {
+      // A join costs the provider nothing, as a hit does.
+      this.events.hit();
+      return running;
+    }
     this.events.miss();
     const p = this.resolve(issuer, token, signal)
       .then((identity) => {

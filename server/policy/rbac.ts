@@ -19,6 +19,8 @@ export interface ClaimRoleBinding {
 export interface TenantClaim {
   claim: string;
   prefix: string;
+  /** What the claim names: the tenant's ID (X-Scope-OrgID, the default) or its name. */
+  field: 'tenantID' | 'tenant';
   resources: string[];
   permissions: Permission[];
 }
@@ -124,11 +126,13 @@ function parseClaimBinding(v: Validator, item: unknown, path: string): ClaimRole
 }
 
 function parseTenantClaim(v: Validator, item: unknown, path: string): TenantClaim {
-  const o = v.object(item, path, ['claim', 'prefix', 'resources', 'permissions']);
+  const o = v.object(item, path, ['claim', 'prefix', 'field', 'resources', 'permissions']);
   if (o.prefix !== undefined && typeof o.prefix !== 'string') v.fail(`${path}.prefix`, 'must be a string');
+  if (o.field !== undefined && o.field !== 'tenantID' && o.field !== 'tenant') v.fail(`${path}.field`, `must be "tenantID" or "tenant", got ${JSON.stringify(o.field)}`);
   return {
     claim: v.name(o.claim, `${path}.claim`),
     prefix: (o.prefix as string | undefined) ?? '',
+    field: (o.field as 'tenantID' | 'tenant' | undefined) ?? 'tenantID',
     resources: v.strings(o.resources, `${path}.resources`),
     permissions: permissions(v, o.permissions, `${path}.permissions`),
   };

@@ -46,7 +46,7 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
   }
   logger.info({ tenants: tenants.map((t) => t.name).join(','), file: d.tenantsFile }, 'configured OIDC tenants');
   const authorizer = new DynamicAuthorizer(
-    { acceptInputWithoutToken: d.acceptInputWithoutToken },
+    { acceptInputWithoutToken: d.acceptInputWithoutToken, tenantIds: new Map(tenants.map((t) => [t.name, t.id])) },
     { verifier, policy: policy.authorizer, logger, onVerification: (result) => metrics.oidcVerifications.inc({ result }) },
   );
   return { ...policy, authorizer };

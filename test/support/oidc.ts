@@ -96,7 +96,9 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   const audience = options.audience ?? 'lokistack-authz';
   const defaultTtl = options.accessTokenTtlSeconds ?? 3600;
   const seed = options.keys === 'fixed' ? FIXED_SEED : randomBytes(32);
-  let keys = [signingKey(seed, 0)];
+  // Generations only grow: after dropOldKeys a rotation must not reuse a kid still remembered.
+  let generation = 0;
+  let keys = [signingKey(seed, generation)];
   const storage = new Map<string, { payload: AdapterPayload; expiresAt: number }>();
   const log: OidcRequest[] = [];
   // Per-token options reach the provider's hooks (ttl, extraTokenClaims, customizers) through this
@@ -233,7 +235,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
     async rotateKeys() {
       await mintQueue;
       // New key first: oidc-provider signs with the first key that fits the algorithm.
-      keys = [signingKey(seed, keys.length), ...keys];
+      keys = [signingKey(seed, ++generation), ...keys];
       build();
     },
     async dropOldKeys() {
