@@ -11,8 +11,8 @@ import { DecisionLog } from './observability/decision-log.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
-import type { WiredMode } from './wiring/mode.js';
 import { wireDynamicMode } from './wiring/dynamic-mode.js';
+import type { WiredMode } from './wiring/mode.js';
 import { wireOpenShiftMode } from './wiring/openshift-mode.js';
 import { wireStaticMode } from './wiring/static-mode.js';
 
@@ -38,12 +38,7 @@ export interface Service {
 export async function startService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const metrics = deps.metrics ?? new Metrics();
-  const mode: WiredMode =
-    config.mode === 'static'
-      ? await wireStaticMode(config, logger, metrics)
-      : config.mode === 'dynamic'
-        ? await wireDynamicMode(config, logger, metrics)
-        : await wireOpenShiftMode(config, logger, metrics);
+  const mode = await wireMode(config, logger, metrics);
 
   let draining = false;
   const health: HealthChecks = {
@@ -110,6 +105,18 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       await decisionLog?.close();
     },
   };
+}
+
+async function wireMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
+  switch (config.mode) {
+    case 'static':
+      return wireStaticMode(config, logger, metrics);
+    case 'dynamic':
+      return wireDynamicMode(config, logger, metrics);
+    case 'openshift-logging':
+    case 'openshift-network':
+      return wireOpenShiftMode(config, logger, metrics);
+  }
 }
 
 function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics): DecisionLog {

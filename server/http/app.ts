@@ -1,10 +1,11 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Authorizer } from '../decision/types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { dataApiHandler, type DataApiOptions } from './data-api.js';
-import { errorHandler, notFound } from './error-handler.js';
+import { dataApiHandler, isDataApiPath, type DataApiOptions } from './data-api.js';
+import { errorHandler, notFound, writeError } from './error-handler.js';
 import { healthHandlers, type HealthChecks } from './health.js';
 
 export interface AppDeps {
@@ -17,16 +18,28 @@ export interface AppDeps {
   version: string;
 }
 
-/** The public listener: OPA's Data API and /health. Everything else is Go's 404, as OPA and opa-openshift answer. */
-export function createPublicApp(deps: AppDeps): Express {
+/**
+ * The public listener: OPA's Data API and /health. Everything else is Go's 404, as OPA and
+ * opa-openshift answer. The Data API, the hot path, runs on Node's request and response directly;
+ * express serves the rest.
+ */
+export function createPublicApp(deps: AppDeps): RequestListener {
   const app = baseApp();
-  app.use(instrument(deps.metrics, (req) => (req.path === '/v1/data' || req.path.startsWith('/v1/data/') ? 'data' : req.path === '/health' ? 'health' : 'other')));
-  const data = dataApiHandler(deps);
-  app.all(['/v1/data', '/v1/data/{*path}'], data);
+  app.use(instrument(deps.metrics, (req) => (req.path === '/health' ? 'health' : 'other')));
   app.get('/health', healthHandlers(deps.health).opaHealth);
   app.use(notFound);
   app.use(errorHandler(deps.logger));
-  return app;
+
+  const data = dataApiHandler(deps);
+  const observe = observer(deps.metrics, 'data');
+  return (req, res) => {
+    if (!isDataApiPath(req.url ?? '')) {
+      app(req, res);
+      return;
+    }
+    observe(req, res);
+    data(req, res).catch((err: unknown) => writeError(deps.logger, req, res, err));
+  };
 }
 
 /** The internal listener: /live, /ready, /metrics and OPA's /health. */
@@ -55,15 +68,20 @@ function baseApp(): Express {
 /** Counts and times every request by status code, lower-case method and handler. */
 function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const end = process.hrtime.bigint();
-    const handler = handlerOf(req);
+    observer(metrics, handlerOf(req))(req, res);
+    next();
+  };
+}
+
+function observer(metrics: Metrics, handler: string) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const start = process.hrtime.bigint();
     res.once('finish', () => {
-      const labels = { code: String(res.statusCode), method: req.method.toLowerCase(), handler };
+      const labels = { code: String(res.statusCode), method: (req.method ?? '').toLowerCase(), handler };
       metrics.httpRequests.inc(labels);
-      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - end) / 1e9);
+      metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequestSize.observe(labels, Number(req.headers['content-length'] ?? 0) || 0);
       metrics.httpResponseSize.observe(labels, Number(res.getHeader('content-length') ?? 0) || 0);
     });
-    next();
   };
 }

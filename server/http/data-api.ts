@@ -1,5 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
-import type { Request, Response } from 'express';
+import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import { outcomeOf, type Authorizer, type Decision } from '../decision/types.js';
 import { DecisionError, invalidParameter } from '../errors.js';
 import type { DecisionLog } from '../observability/decision-log.js';
@@ -30,26 +31,41 @@ export interface DataApiDeps {
 const PREFIX = '/v1/data';
 const MISSING_INPUT_WARNING = { code: 'api_usage_warning', message: "'input' key missing from the request" };
 
-/** OPA's Data API v1: GET and POST /v1/data/{path}, answered as OPA answers them. */
+/** Whether a request path (query excluded) is the Data API's. */
+export function isDataApiPath(url: string): boolean {
+  return url.startsWith(PREFIX) && (url.length === PREFIX.length || url[PREFIX.length] === '/' || url[PREFIX.length] === '?');
+}
+
+/**
+ * OPA's Data API v1: GET and POST /v1/data/{path}, answered as OPA answers them. It runs on Node's
+ * own request and response, not express's: this is the hot path. Throws DecisionError for the
+ * caller's one error handler to answer.
+ */
 export function dataApiHandler(deps: DataApiDeps) {
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
-    const rawPath = req.originalUrl.split('?', 1)[0]!;
-    if (redirectUnclean(rawPath, req, res)) return;
+    const url = req.url ?? PREFIX;
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const query = q < 0 ? {} : parseQuery(url.slice(q + 1));
+    if (redirectUnclean(rawPath, url.slice(rawPath.length), res)) return;
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
       // OPA's write API (PUT, PATCH, DELETE) is not served: documents come from configuration.
-      res.status(405).end();
+      res.writeHead(405).end();
       return;
     }
-    const params = queryParams(req);
+    const params = queryParams(query);
     const path = parsePath(rawPath);
     const parsed: ParsedInput =
       req.method === 'POST'
         ? parsePostBody(await readBody(req, deps.options), req.headers['content-type'], deps.options.maxDepth)
-        : parseInputParam(lastValue(req.query.input), deps.options.maxDepth);
+        : parseInputParam(lastValue(query.input), deps.options.maxDepth);
     const parsedAt = process.hrtime.bigint();
 
-    const signal = AbortSignal.any([AbortSignal.timeout(deps.options.decisionTimeoutMs), closedSignal(req, res)]);
+    // Made on first use: static decisions never wait, and a timer plus listeners per request is
+    // measurable work on the hot path.
+    let signal: AbortSignal | undefined;
+    const lazySignal = () => (signal ??= AbortSignal.any([AbortSignal.timeout(deps.options.decisionTimeoutMs), closedSignal(req, res)]));
     const decisionId = deps.decisionLog?.newDecisionId();
     const logDecision = (outcome: { result?: unknown; error?: { code: string; message: string } }) =>
       deps.decisionLog?.write({
@@ -63,7 +79,14 @@ export function dataApiHandler(deps: DataApiDeps) {
       });
     let decision: Decision;
     try {
-      decision = await deps.authorizer.decide({ path, input: parsed.input, token: bearerToken(req), signal });
+      decision = await deps.authorizer.decide({
+        path,
+        input: parsed.input,
+        token: bearerToken(req),
+        get signal() {
+          return lazySignal();
+        },
+      });
     } catch (err) {
       deps.metrics.decisions.inc({ mode: deps.authorizer.mode, result: 'error' });
       logDecision({ error: err instanceof DecisionError ? { code: err.code, message: err.message } : { code: 'internal_error', message: 'internal error' } });
@@ -102,22 +125,12 @@ export function dataApiHandler(deps: DataApiDeps) {
  * Go's ServeMux answers an unclean path with a redirect: 307 to the cleaned path (`//`, `.`, `..`),
  * then 301 to drop a trailing slash. OPA clients see the same here.
  */
-function redirectUnclean(rawPath: string, req: Request, res: Response): boolean {
-  const query = req.originalUrl.slice(rawPath.length);
+function redirectUnclean(rawPath: string, query: string, res: ServerResponse): boolean {
   const cleaned = posix.normalize(rawPath);
-  if (cleaned !== rawPath) {
-    res.redirect(307, cleaned + query);
-    return true;
-  }
-  if (rawPath.length > PREFIX.length + 1 && rawPath.endsWith('/')) {
-    res.redirect(301, rawPath.slice(0, -1) + query);
-    return true;
-  }
-  if (rawPath === PREFIX + '/') {
-    res.redirect(301, PREFIX + query);
-    return true;
-  }
-  return false;
+  const to = cleaned !== rawPath ? [307, cleaned] : rawPath.endsWith('/') ? [301, rawPath.slice(0, -1)] : undefined;
+  if (!to) return false;
+  res.writeHead(to[0] as number, { Location: `${to[1] as string}${query}` }).end();
+  return true;
 }
 
 /** Path segments after /v1/data, each URL-unescaped on its own (so %2F stays inside a segment). */
@@ -142,15 +155,15 @@ interface DataParams {
   provenance: boolean;
 }
 
-function queryParams(req: Request): DataParams {
-  const explain = lastValue(req.query.explain);
+function queryParams(query: ParsedUrlQuery): DataParams {
+  const explain = lastValue(query.explain);
   if (explain !== undefined && explain.toLowerCase() !== 'off') {
     throw invalidParameter('explain is not supported: policies are evaluated from WebAssembly, which keeps no trace');
   }
   return {
-    pretty: boolParam(req.query.pretty),
-    metrics: boolParam(req.query.metrics) || boolParam(req.query.instrument),
-    provenance: boolParam(req.query.provenance),
+    pretty: boolParam(query.pretty),
+    metrics: boolParam(query.metrics) || boolParam(query.instrument),
+    provenance: boolParam(query.provenance),
   };
 }
 
@@ -166,7 +179,7 @@ function lastValue(v: unknown): string | undefined {
 }
 
 /** The caller's token: X-Forwarded-Access-Token, else an Authorization bearer token. */
-function bearerToken(req: Request): string | undefined {
+function bearerToken(req: IncomingMessage): string | undefined {
   const forwarded = req.headers['x-forwarded-access-token'];
   if (typeof forwarded === 'string' && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
@@ -175,7 +188,7 @@ function bearerToken(req: Request): string | undefined {
 }
 
 /** Aborts when the client goes away before the answer is written. */
-function closedSignal(req: Request, res: Response): AbortSignal {
+function closedSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const ac = new AbortController();
   res.once('close', () => {
     if (!res.writableFinished) ac.abort(new Error('client closed the connection'));

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { DecisionError, internalError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -13,18 +14,28 @@ export function errorHandler(logger: Logger) {
       next(err);
       return;
     }
-    const e = err instanceof DecisionError ? err : fromUnknown(err);
-    if (e.status >= 500) {
-      logger.error({ err: err instanceof Error ? { message: err.message, name: err.name, cause: causeOf(err) } : String(err), path: req.path }, e.message);
-    } else {
-      logger.debug({ code: e.code, path: req.path }, e.message);
-    }
-    // A body left unread (over the limit) must not be parsed as the next request on this connection.
-    if (!req.complete) res.setHeader('Connection', 'close');
-    const envelope: Record<string, unknown> = { code: e.code, message: e.message };
-    if (e.details && e.details.length > 0) envelope.errors = e.details;
-    sendJson(res, e.status, JSON.stringify(envelope, null, 2) + '\n');
+    writeError(logger, req, res, err);
   };
+}
+
+/** Answers `err`; for the express routes through errorHandler, for the Data API directly. */
+export function writeError(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const e = err instanceof DecisionError ? err : fromUnknown(err);
+  const path = (req.url ?? '').split('?', 1)[0];
+  if (e.status >= 500) {
+    logger.error({ err: err instanceof Error ? { message: err.message, name: err.name, cause: causeOf(err) } : String(err), path }, e.message);
+  } else {
+    logger.debug({ code: e.code, path }, e.message);
+  }
+  // A body left unread (over the limit) must not be parsed as the next request on this connection.
+  if (!req.complete) res.setHeader('Connection', 'close');
+  const envelope: Record<string, unknown> = { code: e.code, message: e.message };
+  if (e.details && e.details.length > 0) envelope.errors = e.details;
+  sendJson(res, e.status, JSON.stringify(envelope, null, 2) + '\n');
 }
 
 function fromUnknown(err: unknown): DecisionError {

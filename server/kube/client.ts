@@ -1,15 +1,13 @@
-import {
-  ApiException,
+import type {
   AuthorizationV1Api,
+  ApisApi,
+  ConfigurationOptions,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
-  ApisApi,
-  Observable,
-  type ConfigurationOptions,
-  type ObservableMiddleware,
-  type RequestContext,
-  type ResponseContext,
+  ObservableMiddleware,
+  RequestContext,
+  ResponseContext,
 } from '@kubernetes/client-node';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
@@ -26,6 +24,16 @@ export interface KubeClientOptions {
   /** projects: OpenShift's project list with the user's token; namespaces: every namespace, listed
    *  as the service (plain Kubernetes); auto: projects when the cluster serves project.openshift.io. */
   namespaceSource: NamespaceSource;
+}
+
+/**
+ * The @kubernetes/client-node module, loaded by the openshift modes alone (loadKubeClientModule):
+ * imported, it adds some 60 MiB of resident memory to a process that never calls Kubernetes.
+ */
+export type K8sModule = typeof import('@kubernetes/client-node');
+
+export function loadKubeClientModule(): Promise<K8sModule> {
+  return import('@kubernetes/client-node');
 }
 
 export interface KubeCallObserver {
@@ -51,17 +59,18 @@ export class KubeClient implements KubeAuthz {
   private readonly agents = new Map<'service' | 'user', HttpAgent>();
 
   constructor(
+    private readonly k8s: K8sModule,
     service: KubeConfig,
     private readonly options: KubeClientOptions,
     private readonly limiter: Limiter,
     private readonly observer: KubeCallObserver,
   ) {
-    const user = anonymous(service);
-    this.serviceAuthz = service.makeApiClient(AuthorizationV1Api);
-    this.serviceCore = service.makeApiClient(CoreV1Api);
-    this.serviceApis = service.makeApiClient(ApisApi);
-    this.userAuthz = user.makeApiClient(AuthorizationV1Api);
-    this.userCustom = user.makeApiClient(CustomObjectsApi);
+    const user = anonymous(k8s, service);
+    this.serviceAuthz = service.makeApiClient(k8s.AuthorizationV1Api);
+    this.serviceCore = service.makeApiClient(k8s.CoreV1Api);
+    this.serviceApis = service.makeApiClient(k8s.ApisApi);
+    this.userAuthz = user.makeApiClient(k8s.AuthorizationV1Api);
+    this.userCustom = user.makeApiClient(k8s.CustomObjectsApi);
   }
 
   async review(req: AccessReview, signal: AbortSignal): Promise<boolean> {
@@ -76,7 +85,7 @@ export class KubeClient implements KubeAuthz {
       const res = await this.call('post', signal, 'user', (opts) =>
         this.userAuthz.createSelfSubjectAccessReview(
           { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } } },
-          withToken(req.token, opts),
+          withToken(this.k8s, req.token, opts),
         ),
       );
       return res.status?.allowed === true;
@@ -94,7 +103,7 @@ export class KubeClient implements KubeAuthz {
     const source = await this.namespaceSource(signal);
     if (source === 'projects') {
       const list = (await this.call('get', signal, 'user', (opts) =>
-        this.userCustom.listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }, withToken(user.token, opts)),
+        this.userCustom.listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }, withToken(this.k8s, user.token, opts)),
       )) as { items?: Array<{ metadata?: { name?: string } }> };
       return names(list.items);
     }
@@ -112,7 +121,7 @@ export class KubeClient implements KubeAuthz {
   private perCall(signal: AbortSignal, as: 'service' | 'user'): ConfigurationOptions<ObservableMiddleware> {
     return {
       middleware: [
-        middleware((ctx) => {
+        middleware(this.k8s, (ctx) => {
           ctx.setSignal(signal);
           let agent = this.agents.get(as);
           if (!agent) {
@@ -155,7 +164,7 @@ export class KubeClient implements KubeAuthz {
         this.observer.call(method, method === 'post' ? '201' : '200', seconds());
         return res;
       } catch (err) {
-        const e = toKubeError(err, timeout.aborted, this.options.timeoutMs, signal.aborted);
+        const e = toKubeError(this.k8s, err, timeout.aborted, this.options.timeoutMs, signal.aborted);
         this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
         throw e;
       }
@@ -177,29 +186,28 @@ function keepAliveAgent(template: HttpAgent | undefined, limit: number): HttpAge
 }
 
 /** The service's cluster (server, CA) with no credentials: the user's token is added per call. */
-function anonymous(service: KubeConfig): KubeConfig {
+function anonymous(k8s: K8sModule, service: KubeConfig): KubeConfig {
   const cluster = service.getCurrentCluster();
   if (!cluster) throw new KubeError('kube_unreachable', 0, 'the kubeconfig names no current cluster');
-  const kc = new KubeConfig();
+  const kc = new k8s.KubeConfig();
   kc.loadFromClusterAndUser(cluster, { name: 'forwarded-user' });
   return kc;
 }
 
-function middleware(pre: (ctx: RequestContext) => void): ObservableMiddleware {
+function middleware(k8s: K8sModule, pre: (ctx: RequestContext) => void): ObservableMiddleware {
   return {
     pre: (ctx: RequestContext) => {
       pre(ctx);
-      return new Observable(Promise.resolve(ctx));
+      return new k8s.Observable(Promise.resolve(ctx));
     },
-    post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
+    post: (res: ResponseContext) => new k8s.Observable(Promise.resolve(res)),
   };
 }
 
-
-function withToken(token: string, opts: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
+function withToken(k8s: K8sModule, token: string, opts: ConfigurationOptions<ObservableMiddleware>): ConfigurationOptions<ObservableMiddleware> {
   return {
     ...opts,
-    middleware: [...(opts.middleware ?? []), middleware((ctx) => ctx.setHeaderParam('Authorization', `Bearer ${token}`))],
+    middleware: [...(opts.middleware ?? []), middleware(k8s, (ctx) => ctx.setHeaderParam('Authorization', `Bearer ${token}`))],
     middlewareMergeStrategy: 'append',
   };
 }
@@ -209,9 +217,9 @@ function names(items: ReadonlyArray<{ metadata?: { name?: string } }> | undefine
 }
 
 /** A KubeError whose message carries the API's Status message or the transport fault, never a token. */
-function toKubeError(err: unknown, timedOut: boolean, timeoutMs: number, aborted: boolean): KubeError {
+function toKubeError(k8s: K8sModule, err: unknown, timedOut: boolean, timeoutMs: number, aborted: boolean): KubeError {
   if (err instanceof KubeError) return err;
-  if (err instanceof ApiException) {
+  if (err instanceof k8s.ApiException) {
     return new KubeError('kube_status', err.code, statusMessage(err), { cause: err });
   }
   if (timedOut) return new KubeError('kube_timeout', 0, `no answer within ${timeoutMs}ms`, { cause: err });
@@ -220,7 +228,7 @@ function toKubeError(err: unknown, timedOut: boolean, timeoutMs: number, aborted
   return new KubeError('kube_unreachable', 0, `the API server is unreachable: ${e.code ?? e.message ?? String(err)}`, { cause: err });
 }
 
-function statusMessage(err: ApiException<unknown>): string {
+function statusMessage(err: InstanceType<K8sModule['ApiException']>): string {
   let message = '';
   try {
     const status = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body) as { message?: unknown; reason?: unknown };

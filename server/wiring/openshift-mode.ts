@@ -1,11 +1,11 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { DecisionCache } from '../cache/decision-cache.js';
 import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
 import type { Config } from '../config/config.js';
 import { OpenShiftAuthorizer, type OpenShiftResult } from '../decision/openshift.js';
-import { KubeClient } from '../kube/client.js';
+import { KubeClient, loadKubeClientModule, type K8sModule } from '../kube/client.js';
 import { Limiter } from '../kube/limiter.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -14,8 +14,9 @@ import type { WiredMode } from './mode.js';
 /** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
 export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
   const o = config.openshift!;
-  const kubeConfig = loadKubeConfig(o.kubeconfig);
-  const kube = new KubeClient(kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, new Limiter(o.kube.maxConcurrentCalls), {
+  const k8s = await loadKubeClientModule();
+  const kubeConfig = loadKubeConfig(k8s, o.kubeconfig);
+  const kube = new KubeClient(k8s, kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, new Limiter(o.kube.maxConcurrentCalls), {
     call: (method, code, seconds) => {
       metrics.upstreamRequests.inc({ code, method, client: 'openshift' });
       metrics.upstreamDuration.observe({ method, client: 'openshift' }, seconds);
@@ -100,8 +101,8 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
 }
 
 /** opa-openshift's order: --openshift.kubeconfig, else $KUBECONFIG, else the in-cluster service account. */
-export function loadKubeConfig(explicit: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(k8s: K8sModule, explicit: string | undefined): KubeConfig {
+  const kc = new k8s.KubeConfig();
   if (!explicit && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
     throw new Error('no Kubernetes API to ask: not running in a cluster; set --openshift.kubeconfig or $KUBECONFIG');
   }
