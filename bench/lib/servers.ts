@@ -1,0 +1,203 @@
+/**
+ * The servers under test: ours (the compiled service, as production runs it), the real OPA server
+ * and the real opa-openshift, each built or found as pinned, each started in its own process.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, spawnProc, waitReady, type Proc } from './procs.js';
+
+const run = promisify(execFile);
+
+/** opa-openshift is pinned to the commit the protocol notes (shared/reference) were read from. */
+export const OPA_OPENSHIFT_MODULE = 'github.com/observatorium/opa-openshift';
+export const OPA_OPENSHIFT_REF = 'dbb77e0a9e2e';
+
+export interface OursBuild {
+  /** argv before the service's flags: [node, (--import tsx)?, entry] */
+  command: string;
+  args: string[];
+  how: string;
+  why: string;
+}
+
+/**
+ * Compiles server/ with the project's tsconfig.build.json (what `npm run build` runs) into
+ * bench/.build/dist, a private copy laid out as the package is (wasm/ and package.json beside
+ * dist/ as symlinks), so `node bench/.build/dist/server/main.js` runs exactly the JavaScript
+ * production runs, and a concurrent `npm run build` or edit by someone else cannot swap files under
+ * a running benchmark. When tsc emits nothing usable, the service runs from source with tsx.
+ */
+export async function buildOurs(root: string): Promise<OursBuild> {
+  const buildDir = join(root, 'bench/.build');
+  const outDir = join(buildDir, 'dist');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  for (const [link, target] of [
+    ['wasm', '../../wasm'],
+    ['package.json', '../../package.json'],
+  ] as const) {
+    const at = join(buildDir, link);
+    rmSync(at, { force: true, recursive: false });
+    symlinkSync(target, at);
+  }
+  let tscNote = '';
+  try {
+    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root, maxBuffer: 16 << 20 });
+  } catch (err) {
+    const out = String((err as { stdout?: string }).stdout ?? '').trim();
+    const errors = out.split('\n').filter((l) => /error TS\d+/.test(l));
+    tscNote = ` (tsc reported ${errors.length} type error(s) in the working tree, first: ${errors[0] ?? out.slice(0, 200)}; the emitted JavaScript was used)`;
+  }
+  const entry = join(outDir, 'server/main.js');
+  if (existsSync(entry)) {
+    return {
+      command: process.execPath,
+      args: [entry],
+      how: `node bench/.build/dist/server/main.js (compiled with tsc -p tsconfig.build.json)${tscNote}`,
+      why: 'production runs the compiled dist/ with plain node; tsx would add its loader and on-the-fly transpilation to the startup and memory measured. Built into a private outDir so that other builds cannot change it mid-run.',
+    };
+  }
+  return {
+    command: process.execPath,
+    args: ['--import', 'tsx', join(root, 'server/main.ts')],
+    how: 'node --import tsx server/main.ts',
+    why: `the compiled build was not usable${tscNote}; running from source instead (numbers include tsx's loader)`,
+  };
+}
+
+export interface Running {
+  proc: Proc;
+  /** http://127.0.0.1:PORT of the public listener */
+  base: string;
+  /** http://127.0.0.1:PORT of the internal listener (metrics), when the server has one */
+  internal?: string;
+}
+
+/** Starts ours with `flags` (listeners added here) and waits for /ready. */
+export async function startOurs(build: OursBuild, flags: string[], logFile: string, nodeFlags: string[] = []): Promise<Running> {
+  const port = await freePort();
+  const internalPort = await freePort();
+  const proc = spawnProc(
+    'ours',
+    build.command,
+    [...nodeFlags, ...build.args, `--web.listen=127.0.0.1:${port}`, `--web.internal.listen=127.0.0.1:${internalPort}`, ...flags],
+    logFile,
+  );
+  const internal = `http://127.0.0.1:${internalPort}`;
+  await waitReady(proc, `${internal}/ready`);
+  return { proc, base: `http://127.0.0.1:${port}`, internal };
+}
+
+export type Found = { path: string; version: string } | { unavailable: string };
+
+/** The pinned OPA CLI, as scripts/ensure-tools.sh finds or installs it. */
+export async function findOpa(root: string): Promise<Found> {
+  try {
+    const { stdout } = await run('bash', ['scripts/ensure-tools.sh', 'opa'], { cwd: root, timeout: 600_000 });
+    const path = /^opa=(.+)$/m.exec(stdout)?.[1];
+    if (!path) return { unavailable: `scripts/ensure-tools.sh printed no opa= line: ${stdout.trim()}` };
+    const version = (await run(path, ['version'])).stdout.match(/^Version: (.+)$/m)?.[1] ?? 'unknown';
+    return { path, version };
+  } catch (err) {
+    return { unavailable: `scripts/ensure-tools.sh failed: ${firstLine(String((err as { stderr?: string }).stderr ?? (err as Error).message))}` };
+  }
+}
+
+export async function startOpa(opa: string, policy: string, dataFile: string, logFile: string): Promise<Running> {
+  const port = await freePort();
+  const proc = spawnProc('opa', opa, ['run', '--server', '--addr', `127.0.0.1:${port}`, '--skip-version-check', '--log-level', 'error', policy, dataFile], logFile);
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(proc, `${base}/health`);
+  return { proc, base };
+}
+
+/**
+ * opa-openshift built with `go install module@ref` into the tools cache (as scripts/ensure-tools.sh
+ * does for OPA); the build's own error when it cannot be built (e.g. the module proxy refuses it).
+ */
+export async function findOpaOpenshift(): Promise<Found> {
+  const toolsDir = process.env.LOKISTACK_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lokistack-authz/tools');
+  const binDir = join(toolsDir, `opa-openshift-${OPA_OPENSHIFT_REF}`);
+  const bin = join(binDir, 'opa-openshift');
+  const version = `${OPA_OPENSHIFT_MODULE}@${OPA_OPENSHIFT_REF}`;
+  if (existsSync(bin)) return { path: bin, version };
+  try {
+    await run('go', ['version']);
+  } catch {
+    return { unavailable: 'Go is not installed, so `go install` cannot build it' };
+  }
+  try {
+    mkdirSync(binDir, { recursive: true });
+    await run('go', ['install', version], {
+      env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+      timeout: 600_000,
+      maxBuffer: 16 << 20,
+    });
+  } catch (err) {
+    const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
+    return { unavailable: `\`go install ${version}\` failed: ${stderr.split('\n').map((l) => l.trim()).filter(Boolean).slice(-2).join(' ')}` };
+  }
+  return existsSync(bin) ? { path: bin, version } : { unavailable: `go install ${version} produced no binary at ${bin}` };
+}
+
+/** opa-openshift with the Loki Operator's openshift-logging arguments, pointed at `kubeconfig`. */
+export async function startOpaOpenshift(bin: string, kubeconfig: string, logFile: string): Promise<Running> {
+  const port = await freePort();
+  const internalPort = await freePort();
+  const proc = spawnProc('opa-openshift', bin, [...loggingArgs(port), `--web.internal.listen=127.0.0.1:${internalPort}`, `--openshift.kubeconfig=${kubeconfig}`], logFile);
+  const internal = `http://127.0.0.1:${internalPort}`;
+  await waitReady(proc, `${internal}/ready`);
+  return { proc, base: `http://127.0.0.1:${port}`, internal };
+}
+
+/**
+ * The opa-openshift container arguments the Loki Operator renders for openshift-logging
+ * (shared/reference/opa-openshift-protocol.md §3), listeners aside: loopback ports here, and the
+ * health check URL on 127.0.0.1 (the operator's `localhost` can resolve to ::1 first in Node).
+ */
+export function loggingArgs(port: number): string[] {
+  return [
+    '--log.level=warn',
+    `--web.listen=127.0.0.1:${port}`,
+    `--web.healthchecks.url=http://127.0.0.1:${port}`,
+    '--opa.skip-tenants=audit,infrastructure',
+    '--opa.package=lokistack',
+    '--opa.admin-groups=system:cluster-admins,cluster-admin,dedicated-admin',
+    '--opa.matcher=kubernetes_namespace_name,k8s_namespace_name',
+    '--opa.viaq-to-otel-migration=true',
+    '--openshift.mappings=application=loki.grafana.com',
+    '--openshift.mappings=infrastructure=loki.grafana.com',
+    '--openshift.mappings=audit=loki.grafana.com',
+  ];
+}
+
+/** Ours with the same logging arguments; `startOurs` adds the listeners, so --web.listen is dropped here. */
+export function oursLoggingFlags(kubeconfig: string, extra: string[] = []): string[] {
+  return [...loggingArgs(0).filter((a) => !a.startsWith('--web.listen=') && !a.startsWith('--web.healthchecks.url=')), `--openshift.kubeconfig=${kubeconfig}`, ...extra];
+}
+
+/** One sample of a Prometheus text exposition (name{labels} value), or undefined. */
+export function metricValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of exposition.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have[l[1]!] = l[2]!;
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+export async function scrape(running: Running): Promise<string> {
+  if (!running.internal) return '';
+  const res = await fetch(`${running.internal}/metrics`);
+  return res.text();
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n')[0] ?? '';
+}

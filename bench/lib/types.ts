@@ -1,0 +1,107 @@
+/** The shape of bench/results/latest.json. */
+import type { LoadResult } from './load.js';
+import type { ProfileSummary } from './profile.js';
+
+export type ServerName = 'ours' | 'opa' | 'opa-openshift';
+
+export interface Memory {
+  /** VmRSS when the measured load started. */
+  startRssBytes: number;
+  /** VmRSS when it ended. */
+  endRssBytes: number;
+  /** VmHWM at the end: the process's peak RSS over its life (it is started per scenario). */
+  peakRssBytes: number;
+}
+
+export interface Upstream {
+  /** Requests the fake Kubernetes API received during the measured load. */
+  total: number;
+  /** total / 2xx decisions. */
+  perDecision: number;
+  byEndpoint: Record<string, number>;
+  reviews: { clusterWide: number; namespaced: number };
+}
+
+export interface RunStats {
+  server: ServerName;
+  /** Set when the server could not be run: why. No numbers then. */
+  unavailable?: string;
+  load?: LoadResult;
+  memory?: Memory;
+  upstream?: Upstream;
+  /** CPU the server (and the fake Kubernetes API) used during the measured load, from /proc/<pid>/stat. */
+  cpu?: { serverSec: number; serverMsPerRequest: number; fakeKubeSec?: number };
+  /** Ours' decision cache during the measured load (from /metrics). */
+  cache?: { hits: number; misses: number; sharedInFlight: number };
+  /** Body bytes of one answer (the scenario's first request). */
+  responseBytes?: number;
+  notes?: string[];
+}
+
+export interface Ratio {
+  peer: ServerName;
+  unavailable?: string;
+  /** ours / peer: above 1, ours serves more. */
+  rps?: number;
+  /** ours / peer: below 1, ours answers faster. */
+  p50?: number;
+  p99?: number;
+  /** ours / peer: below 1, ours uses less memory. */
+  peakRss?: number;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ScalingPoint {
+  size: number;
+  responseBytes: number;
+  /** Namespaces in the answer's matcher. */
+  namespacesInAnswer: number;
+  cold?: RunStats;
+  warm?: RunStats;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  what: string;
+  settings: Record<string, string | number | boolean>;
+  runs: RunStats[];
+  ratios: Ratio[];
+  checks: Check[];
+  scaling?: { xLabel: string; points: ScalingPoint[] };
+  extra?: Record<string, unknown>;
+  error?: string;
+  /** Set when this scenario was carried over from an earlier run (--only). */
+  carriedFrom?: string;
+  /** The code this scenario measured (git commit, uncommitted changes). */
+  code?: string;
+}
+
+export interface Report {
+  generatedAt: string;
+  quick: boolean;
+  only?: string[];
+  settings: { durationSec: number; connections: number; scalingConnections: number; warmupSec: number };
+  environment: {
+    node: string;
+    cpus: number;
+    cpuModel: string;
+    memoryBytes: number;
+    loadAverageStart: number[];
+    loadAverageEnd: number[];
+    git: string;
+    note: string;
+  };
+  ours: { how: string; why: string };
+  peers: {
+    opa: { version?: string; path?: string; unavailable?: string };
+    opaOpenshift: { version?: string; path?: string; unavailable?: string };
+  };
+  scenarios: Scenario[];
+  profile?: ProfileSummary & { why: string; loadDuringProfile?: LoadResult; code?: string; generatedAt?: string };
+}

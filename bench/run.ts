@@ -1,0 +1,859 @@
+/**
+ * `npm run bench`: every scenario against our service and, in the same run, against the real peers
+ * (OPA server for static decisions, opa-openshift for the openshift ones), with the same requests,
+ * connections and duration; writes bench/results/latest.md, latest.json and scaling.svg.
+ *
+ *   npm run bench                          full run (BENCH_DURATION s per measurement, default 10)
+ *   npm run bench -- --quick               smoke run: 2 s per measurement, smaller sizes
+ *   npm run bench -- --only static,herd    some scenarios; the others are carried over from the
+ *                                          previous latest.json when it was the same kind of run
+ *   BENCH_CONNECTIONS=32 BENCH_SCALING_CONNECTIONS=4 BENCH_DURATION=10   (or --connections, --duration)
+ *   BENCH_ROUNDS=3                         static: alternating rounds of ours and OPA (quick: 1)
+ *   --no-profile                           skip the CPU profile of ours on static decisions
+ *   --report-only                          re-render latest.md and scaling.svg from latest.json
+ *   --out DIR                              write the report there instead of bench/results
+ *
+ * Processes: each server under test and the fake Kubernetes API run in child processes of their
+ * own; the loader (autocannon) runs here. See bench/README.md.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CLUSTER_READER, NS_READER, namespaceName } from './lib/cluster.js';
+import { herd } from './lib/herd.js';
+import { runLoad, TokenSequence, type LoadOptions, type RequestTemplate } from './lib/load.js';
+import { diffCounts, sleep, startFakeKubeProc, type FakeKubeProc } from './lib/procs.js';
+import { summarizeProfile } from './lib/profile.js';
+import { fmtBytes, fmtMs, markdown } from './lib/report.js';
+import {
+  buildOurs,
+  findOpa,
+  findOpaOpenshift,
+  metricValue,
+  oursLoggingFlags,
+  scrape,
+  startOpa,
+  startOpaOpenshift,
+  startOurs,
+  type Found,
+  type OursBuild,
+  type Running,
+} from './lib/servers.js';
+import { scalingSvg } from './lib/svg.js';
+import type { Check, Ratio, Report, RunStats, ScalingPoint, Scenario, ServerName } from './lib/types.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const TMP = join(ROOT, 'bench/results/tmp'); // git-ignored: logs, kubeconfigs, profiles
+const DECISION_PATH = '/v1/data/lokistack/allow';
+
+const SCENARIO_IDS = ['static', 'openshift-hit', 'openshift-cold', 'herd', 'namespaces', 'projects', 'tokens'] as const;
+type ScenarioId = (typeof SCENARIO_IDS)[number];
+
+// ---------------------------------------------------------------- options
+
+function option(name: string): string | undefined {
+  const args = process.argv.slice(2);
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = args[i]!;
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
+}
+const flag = (name: string) => process.argv.slice(2).includes(`--${name}`);
+
+// Where latest.md, latest.json and scaling.svg go: bench/results, or --out DIR (e.g. a smoke run
+// that must not replace the committed report).
+const RESULTS = option('out') ? resolve(option('out')!) : join(ROOT, 'bench/results');
+
+const QUICK = flag('quick');
+const positiveNumber = (what: string, raw: string | undefined, fallback: number): number => {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${what}: ${JSON.stringify(raw)} is not a positive number`);
+  return n;
+};
+const DURATION = positiveNumber('BENCH_DURATION / --duration', option('duration') ?? (QUICK ? undefined : process.env.BENCH_DURATION), QUICK ? 2 : 10);
+const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS / --connections', option('connections') ?? process.env.BENCH_CONNECTIONS, 32));
+const SCALING_CONNECTIONS = Math.round(positiveNumber('BENCH_SCALING_CONNECTIONS', process.env.BENCH_SCALING_CONNECTIONS, 4));
+const WARMUP = QUICK ? 1 : 2;
+const PROFILE = !flag('no-profile');
+const ONLY = option('only')
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+for (const id of ONLY ?? []) {
+  if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown scenario ${JSON.stringify(id)}; known: ${SCENARIO_IDS.join(', ')}`);
+}
+const NS_SIZES = QUICK ? [1, 10, 100] : [1, 10, 100, 1000];
+const PROJECT_SIZES = QUICK ? [10, 100, 1000] : [10, 100, 1000, 10_000];
+const TOKENS = QUICK ? 10_000 : 100_000;
+const HERD = 200;
+const STATIC_ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', process.env.BENCH_ROUNDS, QUICK ? 1 : 3));
+const CACHE_MAX_ENTRIES_DEFAULT = 100_000;
+
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ---------------------------------------------------------------- inputs (the gateway's real shapes)
+
+const OAUTH_GROUPS = ['system:authenticated:oauth', 'system:authenticated'];
+
+/** observatorium/api's field order: groups, permission, resource, subject, tenant, tenantID, token, extras. */
+function gatewayInput(subject: string, groups: string[], permission: 'read' | 'write', tenant: string, extras: Record<string, unknown> = {}, resource = 'logs') {
+  return { input: { groups, permission, resource, subject, tenant, tenantID: tenant, token: '', extras } };
+}
+
+/** Static mode with deploy/examples/rbac.yaml: four allowed, four denied. */
+const STATIC_INPUTS = [
+  { note: 'user binding allows', want: true, body: gatewayInput('alice@example.com', ['staff'], 'read', 'application') },
+  { note: 'group developers allows', want: true, body: gatewayInput('bob@example.com', ['developers'], 'read', 'application') },
+  { note: 'group sre reads audit', want: true, body: gatewayInput('carol@example.com', ['staff', 'sre'], 'read', 'audit') },
+  {
+    note: 'collector writes',
+    want: true,
+    body: gatewayInput('system:serviceaccount:openshift-logging:logcollector', ['system:serviceaccounts', 'system:serviceaccounts:openshift-logging', 'system:authenticated'], 'write', 'infrastructure'),
+  },
+  { note: 'wrong tenant', want: false, body: gatewayInput('alice@example.com', ['staff'], 'read', 'audit') },
+  { note: 'read-only role, write asked', want: false, body: gatewayInput('mallory@example.com', ['developers'], 'write', 'application') },
+  { note: 'no binding', want: false, body: gatewayInput('eve@example.com', [], 'read', 'application') },
+  { note: 'resource not granted', want: false, body: gatewayInput('dave@example.com', ['sre'], 'read', 'application', {}, 'metrics') },
+];
+
+/** The openshift-logging mix on the fixture cluster (test/support/fake-kube/fixtures/lokistack-cluster.yaml). */
+const OPENSHIFT_MIX = [
+  { who: 'alice', note: 'cluster-wide reader, no namespace: regex of her projects', body: gatewayInput('alice', OAUTH_GROUPS, 'read', 'application') },
+  { who: 'bob', note: 'namespaced reader, two namespaces', body: gatewayInput('bob', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0', 'log-test-1'] } }) },
+  { who: 'carol', note: 'cluster-wide via group, one namespace', body: gatewayInput('carol', ['log-readers', ...OAUTH_GROUPS], 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-2'] } }) },
+  { who: 'dave', note: 'no grant: denied', body: gatewayInput('dave', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0'] } }) },
+] as const;
+const FIXTURE_IDENTITY: Record<string, { username: string; groups: string[] }> = {
+  alice: { username: 'alice', groups: ['system:authenticated:oauth'] },
+  bob: { username: 'bob', groups: ['system:authenticated:oauth'] },
+  carol: { username: 'carol', groups: ['log-readers', 'system:authenticated:oauth'] },
+  dave: { username: 'dave', groups: ['system:authenticated:oauth'] },
+};
+
+// ---------------------------------------------------------------- measuring
+
+interface Ctx {
+  build: OursBuild;
+  opa: Found;
+  opaOpenshift: Found;
+}
+
+async function post(base: string, body: string, token?: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${base}${DECISION_PATH}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...(token ? { 'x-forwarded-access-token': token } : {}) },
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+/** Warm-up (discarded), then the measured load, with RSS and upstream calls around it. */
+async function measure(server: ServerName, running: Running, load: Omit<LoadOptions, 'url'>, fake?: FakeKubeProc, warmupSec = 0): Promise<RunStats> {
+  if (warmupSec > 0) await runLoad({ ...load, url: running.base, durationSec: warmupSec, amount: undefined });
+  if (fake) await settle(fake);
+  const before = fake ? await fake.counts() : undefined;
+  const metricsBefore = fake && running.internal && server === 'ours' ? await scrape(running) : undefined;
+  const startMem = running.proc.memory();
+  const cpu0 = running.proc.cpuSeconds();
+  const fakeCpu0 = fake?.proc.cpuSeconds();
+  log(`  ${server}: ${load.amount ? `${load.amount} requests` : `${load.durationSec ?? DURATION} s`} × ${load.connections} connections`);
+  const result = await runLoad({ ...load, url: running.base });
+  const endMem = running.proc.memory();
+  const cpu1 = running.proc.cpuSeconds();
+  const fakeCpu1 = fake?.proc.cpuSeconds();
+  const stats: RunStats = { server, load: result };
+  if (cpu0 !== undefined && cpu1 !== undefined) {
+    stats.cpu = { serverSec: cpu1 - cpu0, serverMsPerRequest: result.completed > 0 ? ((cpu1 - cpu0) * 1000) / result.completed : NaN };
+    if (fakeCpu0 !== undefined && fakeCpu1 !== undefined) stats.cpu.fakeKubeSec = fakeCpu1 - fakeCpu0;
+  }
+  if (startMem && endMem) stats.memory = { startRssBytes: startMem.rssBytes, endRssBytes: endMem.rssBytes, peakRssBytes: endMem.peakRssBytes };
+  if (fake && before) {
+    // Decisions still computing when the loader stopped finish their upstream calls: count them too,
+    // and divide by the decisions computed (cache misses), not only by those answered in time.
+    await settle(fake);
+    const d = diffCounts(await fake.counts(), before);
+    const ok = Object.entries(result.errors.statusCodes).reduce((s, [c, n]) => (c.startsWith('2') ? s + n : s), 0);
+    let decisions = ok;
+    if (metricsBefore !== undefined) {
+      const after = await scrape(running);
+      const delta = (result: string) => (metricValue(after, 'opa_openshift_cache_requests_total', { result }) ?? 0) - (metricValue(metricsBefore, 'opa_openshift_cache_requests_total', { result }) ?? 0);
+      const misses = delta('miss');
+      stats.cache = { hits: delta('hit'), misses, sharedInFlight: (metricValue(after, 'decision_cache_shared_total') ?? 0) - (metricValue(metricsBefore, 'decision_cache_shared_total') ?? 0) };
+      if (misses > 0) decisions = misses;
+    }
+    stats.upstream = { total: d.total, perDecision: decisions > 0 ? d.total / decisions : NaN, byEndpoint: d.byEndpoint, reviews: d.reviews };
+  }
+  log(
+    `    ${Math.round(result.rps)} req/s, p50 ${fmtMs(result.latencyMs.p50)}, p99 ${fmtMs(result.latencyMs.p99)}, errors ${result.errors.total}` +
+      (stats.upstream ? `, upstream ${stats.upstream.total}` : '') +
+      (stats.memory ? `, peak RSS ${fmtBytes(stats.memory.peakRssBytes)}` : '') +
+      (stats.cpu ? `, CPU ${stats.cpu.serverMsPerRequest.toFixed(3)} ms/request${stats.cpu.fakeKubeSec !== undefined ? ` (fake kube ${stats.cpu.fakeKubeSec.toFixed(1)} s)` : ''}` : ''),
+  );
+  return stats;
+}
+
+/** Waits until the fake API has had no new request for 200 ms (earlier decisions have finished), at most 60 s. */
+async function settle(fake: FakeKubeProc): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = (await fake.counts()).total;
+  while (Date.now() < deadline) {
+    await sleep(200);
+    const now = (await fake.counts()).total;
+    if (now === last) return;
+    last = now;
+  }
+}
+
+/** The round with the median req/s, its peak RSS the highest of all rounds, every round listed in its notes. */
+function medianRound(rounds: RunStats[]): RunStats {
+  const sorted = [...rounds].sort((a, b) => (a.load?.rps ?? 0) - (b.load?.rps ?? 0));
+  const median = { ...sorted[Math.floor((sorted.length - 1) / 2)]! };
+  if (rounds.length > 1) {
+    median.notes = [
+      ...(median.notes ?? []),
+      `${rounds.length} rounds (req/s, p50, p99): ${rounds.map((r) => `${Math.round(r.load?.rps ?? 0)}, ${fmtMs(r.load?.latencyMs.p50)}, ${fmtMs(r.load?.latencyMs.p99)}`).join(' | ')}; the median round is shown`,
+    ];
+    const peak = Math.max(...rounds.map((r) => r.memory?.peakRssBytes ?? 0));
+    if (median.memory) median.memory = { ...median.memory, peakRssBytes: peak };
+  }
+  return median;
+}
+
+function ratio(ours: RunStats, peer: RunStats): Ratio {
+  if (peer.unavailable) return { peer: peer.server, unavailable: peer.unavailable };
+  const div = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
+  const r: Ratio = { peer: peer.server };
+  const rps = div(ours.load?.rps, peer.load?.rps);
+  const p50 = div(ours.load?.latencyMs.p50, peer.load?.latencyMs.p50);
+  const p99 = div(ours.load?.latencyMs.p99, peer.load?.latencyMs.p99);
+  const rss = div(ours.memory?.peakRssBytes, peer.memory?.peakRssBytes);
+  if (rps !== undefined) r.rps = rps;
+  if (p50 !== undefined) r.p50 = p50;
+  if (p99 !== undefined) r.p99 = p99;
+  if (rss !== undefined) r.peakRss = rss;
+  return r;
+}
+
+function unavailable(server: ServerName, found: Found): RunStats | undefined {
+  return 'unavailable' in found ? { server, unavailable: found.unavailable } : undefined;
+}
+
+const logFile = (name: string) => join(TMP, `${name}.log`);
+
+async function withProcs<T>(fn: (track: <R extends { proc: { stop(): Promise<void> } }>(r: R) => R) => Promise<T>): Promise<T> {
+  const started: Array<{ proc: { stop(): Promise<void> } }> = [];
+  try {
+    return await fn((r) => {
+      started.push(r);
+      return r;
+    });
+  } finally {
+    await Promise.all(started.map((r) => r.proc.stop().catch(() => {})));
+  }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
+  const rbac = join(ROOT, 'deploy/examples/rbac.yaml');
+  const policy = join(ROOT, 'policies/lokistack.rego');
+  const templates: RequestTemplate[] = STATIC_INPUTS.map((c) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(c.body) }));
+  const load = { connections: CONNECTIONS, durationSec: DURATION, requests: templates };
+  const scenario: Scenario = {
+    id: 'static',
+    title: 'static decision',
+    what:
+      'POST /v1/data/lokistack/allow with the gateway\'s input shape (groups, permission, resource, subject, tenant, tenantID, token, extras), a mix of four allowed and four denied inputs, cycled per connection. Ours: `--rbac.config=deploy/examples/rbac.yaml`. Peer: `opa run --server policies/lokistack.rego deploy/examples/rbac.yaml` (same Rego, same data). Both answer every input identically (checked first).',
+    settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, inputs: templates.length, rounds: STATIC_ROUNDS },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const oursFlags = ['--log.level=warn', `--rbac.config=${rbac}`];
+  await withProcs(async (track) => {
+    const ours = track(await startOurs(ctx.build, oursFlags, logFile('static-ours')));
+    const opa = 'path' in ctx.opa ? track(await startOpa(ctx.opa.path, policy, rbac, logFile('static-opa'))) : undefined;
+    // Same answers before measuring.
+    const mismatches: string[] = [];
+    let bytesSame = 0;
+    for (const c of STATIC_INPUTS) {
+      const body = JSON.stringify(c.body);
+      const a = await post(ours.base, body);
+      const wantText = JSON.stringify({ result: c.want });
+      if (a.status !== 200 || JSON.stringify(JSON.parse(a.text)) !== wantText) mismatches.push(`ours on "${c.note}": ${a.status} ${a.text.trim()}, want ${wantText}`);
+      if (opa) {
+        const b = await post(opa.base, body);
+        if (b.status !== a.status || JSON.stringify(JSON.parse(b.text)) !== JSON.stringify(JSON.parse(a.text))) mismatches.push(`"${c.note}": ours ${a.status} ${a.text.trim()}, OPA ${b.status} ${b.text.trim()}`);
+        else if (a.text === b.text) bytesSame++;
+      }
+    }
+    scenario.checks.push({
+      name: opa ? 'ours and OPA answer every input identically' : 'ours answers every input as expected (OPA unavailable)',
+      ok: mismatches.length === 0,
+      detail: mismatches.length === 0 ? `${STATIC_INPUTS.length} inputs, 4 allowed and 4 denied${opa ? `; byte-identical bodies for ${bytesSame}/${STATIC_INPUTS.length}` : ''}` : mismatches.join('; '),
+    });
+    // Rounds alternate ours and OPA, so a burst of other work on this shared machine lands on both;
+    // each server's median round (by req/s) is reported, every round in its notes.
+    const oursRounds: RunStats[] = [];
+    const opaRounds: RunStats[] = [];
+    for (let round = 1; round <= STATIC_ROUNDS; round++) {
+      log(`static: round ${round}/${STATIC_ROUNDS}: ours`);
+      oursRounds.push(await measure('ours', ours, load, undefined, WARMUP));
+      if (opa) {
+        log(`static: round ${round}/${STATIC_ROUNDS}: opa`);
+        opaRounds.push(await measure('opa', opa, load, undefined, WARMUP));
+      }
+    }
+    await Promise.all([ours.proc.stop(), opa?.proc.stop()]);
+    const oursRun = medianRound(oursRounds);
+    scenario.runs.push(oursRun);
+    const opaRun = opa ? medianRound(opaRounds) : unavailable('opa', ctx.opa);
+    if (opaRun) {
+      scenario.runs.push(opaRun);
+      scenario.ratios.push(ratio(oursRun, opaRun));
+    }
+    const behind = opaRun?.load && oursRun.load && oursRun.load.rps < opaRun.load.rps;
+    if (behind && PROFILE) {
+      log('static: ours is behind OPA; profiling ours');
+      const profDir = join(TMP, `profile-${Date.now()}`);
+      mkdirSync(profDir, { recursive: true });
+      const profiled = await startOurs(ctx.build, oursFlags, logFile('static-ours-profile'), ['--cpu-prof', '--cpu-prof-dir', profDir]);
+      let loadDuringProfile;
+      try {
+        await runLoad({ ...load, url: profiled.base, durationSec: 1 });
+        loadDuringProfile = await runLoad({ ...load, url: profiled.base, durationSec: Math.max(5, Math.min(DURATION, 10)) });
+      } finally {
+        await profiled.proc.stop(30_000);
+      }
+      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      if (file) {
+        const summary = summarizeProfile(join(profDir, file));
+        report.profile = {
+          ...summary,
+          file: join(profDir, file).slice(ROOT.length),
+          why: `Ours served ${Math.round(oursRun.load!.rps)} req/s against OPA's ${Math.round(opaRun!.load!.rps)} (${(oursRun.load!.rps / opaRun!.load!.rps).toFixed(2)}×), so ours was run again under the same load with \`node --cpu-prof\` (warm-up discarded from the load numbers, not from the profile).`,
+          loadDuringProfile,
+        };
+      }
+    }
+  });
+  return scenario;
+}
+
+/** Ours (and opa-openshift when it can run) against one fake cluster; `body` runs the measurements. */
+async function openshiftPair(
+  ctx: Ctx,
+  name: string,
+  latencyMs: number,
+  run: (server: ServerName, running: Running, fake: FakeKubeProc) => Promise<RunStats>,
+  prepare?: (fake: FakeKubeProc) => Promise<void>,
+): Promise<RunStats[]> {
+  const runs: RunStats[] = [];
+  for (const server of ['ours', 'opa-openshift'] as const) {
+    if (server === 'opa-openshift' && 'unavailable' in ctx.opaOpenshift) {
+      runs.push({ server, unavailable: ctx.opaOpenshift.unavailable });
+      continue;
+    }
+    await withProcs(async (track) => {
+      const fake = track(await startFakeKubeProc(ROOT, TMP, logFile(`${name}-fake-kube-${server}`)));
+      await fake.latency(latencyMs);
+      if (prepare) await prepare(fake);
+      const running =
+        server === 'ours'
+          ? track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile(`${name}-${server}`)))
+          : track(await startOpaOpenshift((ctx.opaOpenshift as { path: string }).path, fake.kubeconfig, logFile(`${name}-${server}`)));
+      log(`${name}: ${server}`);
+      runs.push(await run(server, running, fake));
+    });
+  }
+  return runs;
+}
+
+async function scenarioOpenshiftHit(ctx: Ctx): Promise<Scenario> {
+  const templates: RequestTemplate[] = OPENSHIFT_MIX.map((m) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(m.body), token: `token-${m.who}` }));
+  const scenario: Scenario = {
+    id: 'openshift-hit',
+    title: 'openshift decision, cache hit',
+    what:
+      "openshift-logging with the Loki Operator's arguments (`--opa.matcher=kubernetes_namespace_name,k8s_namespace_name --opa.viaq-to-otel-migration=true --opa.skip-tenants=audit,infrastructure --opa.admin-groups=… --openshift.mappings=…`), `--openshift.kubeconfig` pointing at the fake Kubernetes API (fixture cluster). A mix of four users with their own tokens (alice: cluster-wide reader, no namespace; bob: two namespaces; carol: cluster-wide via a group, one namespace; dave: denied). Every decision is answered once first, so the measured load is all cache hits.",
+    settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, upstreamLatencyMs: 0 },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const answers: Record<string, string> = {};
+  scenario.runs = await openshiftPair(ctx, 'openshift-hit', 0, async (server, running, fake) => {
+    for (const [i, t] of templates.entries()) {
+      const a = await post(running.base, t.body!, t.token as string);
+      answers[`${server} ${OPENSHIFT_MIX[i]!.who}`] = `${a.status} ${a.text.trim()}`;
+    }
+    const stats = await measure(server, running, { connections: CONNECTIONS, durationSec: DURATION, requests: templates }, fake, WARMUP);
+    stats.responseBytes = Buffer.byteLength((await post(running.base, templates[0]!.body!, templates[0]!.token as string)).text);
+    if (server === 'ours') {
+      const m = await scrape(running);
+      scenario.checks.push({
+        name: 'no upstream call while measuring (all cache hits)',
+        ok: stats.upstream?.total === 0,
+        detail: `${stats.upstream?.total} calls to the fake API; opa_openshift_cache_requests_total hit=${metricValue(m, 'opa_openshift_cache_requests_total', { result: 'hit' })}, miss=${metricValue(m, 'opa_openshift_cache_requests_total', { result: 'miss' })}`,
+      });
+    }
+    return stats;
+  });
+  scenario.extra = { answers };
+  const ours = scenario.runs.find((r) => r.server === 'ours')!;
+  for (const r of scenario.runs) if (r.server !== 'ours') scenario.ratios.push(ratio(ours, r));
+  return scenario;
+}
+
+async function scenarioOpenshiftCold(ctx: Ctx): Promise<Scenario> {
+  const pool = Math.max(20_000, Math.ceil(DURATION * 3_000));
+  const sequences: TokenSequence[] = [];
+  const scenario: Scenario = {
+    id: 'openshift-cold',
+    title: 'openshift cold decisions, 5 ms upstream',
+    what:
+      'The same mix and arguments as the cache-hit scenario, but every request carries a new token (the cache key hashes the token), so every decision misses and goes to the Kubernetes API; the fake answers every endpoint after 5 ms. alice and carol cost a cluster-wide review and a project list, bob a cluster-wide and two namespaced reviews, dave a cluster-wide and one namespaced review.',
+    settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, upstreamLatencyMs: 5, tokensPerUser: pool },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  scenario.runs = await openshiftPair(
+    ctx,
+    'openshift-cold',
+    5,
+    async (server, running, fake) => {
+      const templates: RequestTemplate[] = OPENSHIFT_MIX.map((m) => {
+        const seq = new TokenSequence(`cold-${m.who}-`, pool);
+        sequences.push(seq);
+        return { method: 'POST', path: DECISION_PATH, body: JSON.stringify(m.body), token: seq.next };
+      });
+      const stats = await measure(server, running, { connections: CONNECTIONS, durationSec: DURATION, requests: templates }, fake, WARMUP);
+      const wrapped = sequences.reduce((s, q) => s + q.wrapped, 0);
+      if (wrapped > 0) (stats.notes ??= []).push(`the token pool (${pool} per user) wrapped ${wrapped} time(s): some decisions may have hit the cache`);
+      if (server === 'ours') {
+        const m = await scrape(running);
+        const hits = metricValue(m, 'opa_openshift_cache_requests_total', { result: 'hit' }) ?? 0;
+        scenario.checks.push({ name: 'every decision missed the cache', ok: hits === 0, detail: `cache hits ${hits}, misses ${metricValue(m, 'opa_openshift_cache_requests_total', { result: 'miss' })}` });
+      }
+      return stats;
+    },
+    async (fake) => {
+      for (const m of OPENSHIFT_MIX) await fake.tokens(`cold-${m.who}-`, pool, FIXTURE_IDENTITY[m.who]!);
+    },
+  );
+  const ours = scenario.runs.find((r) => r.server === 'ours')!;
+  for (const r of scenario.runs) if (r.server !== 'ours') scenario.ratios.push(ratio(ours, r));
+  return scenario;
+}
+
+async function scenarioHerd(ctx: Ctx): Promise<Scenario> {
+  const scenario: Scenario = {
+    id: 'herd',
+    title: `${HERD} concurrent identical cold requests`,
+    what: `A freshly started server; ${HERD} sockets are connected, then the same request with one new token is written on all of them in the same tick, with 5 ms latency on every fake endpoint (so all ${HERD} arrive while the first decision is being computed). The fake API's request log is then read: how many upstream calls, of which kind, the ${HERD} decisions cost. Two requests: alice (cluster-wide reader, no namespace: cluster-wide review + project list) and bob (namespaced, two namespaces: cluster-wide review + two namespaced reviews).`,
+    settings: { concurrent: HERD, upstreamLatencyMs: 5 },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const variants = [
+    { who: 'alice' as const, mix: OPENSHIFT_MIX[0], token: 'herd-alice-0' },
+    { who: 'bob' as const, mix: OPENSHIFT_MIX[1], token: 'herd-bob-0' },
+  ];
+  const extra: Record<string, unknown> = {};
+  scenario.runs = await openshiftPair(
+    ctx,
+    'herd',
+    5,
+    async (server, running, fake) => {
+      const stats: RunStats = { server, notes: [] };
+      for (const v of variants) {
+        const before = await fake.counts();
+        const m0 = await scrape(running);
+        const startMem = running.proc.memory();
+        const res = await herd(running.base, HERD, DECISION_PATH, JSON.stringify(v.mix.body), { 'X-Forwarded-Access-Token': v.token });
+        await settle(fake);
+        const d = diffCounts(await fake.counts(), before);
+        const m1 = await scrape(running);
+        const delta = (name: string, labels: Record<string, string> = {}) => (metricValue(m1, name, labels) ?? 0) - (metricValue(m0, name, labels) ?? 0);
+        const endMem = running.proc.memory();
+        const summary = {
+          answeredInMs: Math.round(res.ms * 10) / 10,
+          statuses: res.statuses,
+          distinctAnswers: res.distinctBodies.length,
+          answer: res.distinctBodies[0]?.trim().slice(0, 300),
+          failures: res.failures.slice(0, 5),
+          upstream: { total: d.total, byEndpoint: d.byEndpoint, reviews: d.reviews },
+          ...(server === 'ours'
+            ? {
+                cache: {
+                  misses: delta('opa_openshift_cache_requests_total', { result: 'miss' }),
+                  hits: delta('opa_openshift_cache_requests_total', { result: 'hit' }),
+                  sharedInFlight: delta('decision_cache_shared_total'),
+                  inserts: delta('opa_openshift_cache_inserts_total'),
+                },
+              }
+            : {}),
+        };
+        extra[`${server} ${v.who}`] = summary;
+        stats.notes!.push(
+          `${v.who}: ${HERD} answers in ${summary.answeredInMs} ms, statuses ${JSON.stringify(res.statuses)}, ${res.distinctBodies.length} distinct answer(s); upstream ${d.total}: ${Object.entries(d.byEndpoint)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')} (cluster-wide reviews ${d.reviews.clusterWide}, namespaced ${d.reviews.namespaced})`,
+        );
+        const wantNamespaced = v.who === 'bob' ? 2 : 0;
+        scenario.checks.push({
+          name: `${server}, ${v.who}: exactly 1 cluster-wide access review for ${HERD} identical requests`,
+          ok: d.reviews.clusterWide === 1,
+          detail: `cluster-wide reviews ${d.reviews.clusterWide}; also ${Object.entries(d.byEndpoint)
+            .filter(([k]) => k !== 'subjectaccessreviews')
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ') || 'nothing else'}${wantNamespaced ? `, namespaced reviews ${d.reviews.namespaced} (want ${wantNamespaced}: one per namespace)` : ''}`,
+        });
+        scenario.checks.push({
+          name: `${server}, ${v.who}: all ${HERD} answered 200 with the same answer`,
+          ok: res.statuses['200'] === HERD && res.distinctBodies.length === 1,
+          detail: `statuses ${JSON.stringify(res.statuses)}, ${res.distinctBodies.length} distinct bodies${res.failures.length ? `, failures: ${res.failures.slice(0, 3).join('; ')}` : ''}`,
+        });
+        if (startMem && endMem) stats.memory = { startRssBytes: stats.memory?.startRssBytes ?? startMem.rssBytes, endRssBytes: endMem.rssBytes, peakRssBytes: endMem.peakRssBytes };
+        const byEndpoint = { ...(stats.upstream?.byEndpoint ?? {}) };
+        for (const [k, n] of Object.entries(d.byEndpoint)) byEndpoint[k] = (byEndpoint[k] ?? 0) + n;
+        stats.upstream = {
+          total: (stats.upstream?.total ?? 0) + d.total,
+          perDecision: NaN,
+          byEndpoint,
+          reviews: {
+            clusterWide: (stats.upstream?.reviews.clusterWide ?? 0) + d.reviews.clusterWide,
+            namespaced: (stats.upstream?.reviews.namespaced ?? 0) + d.reviews.namespaced,
+          },
+        };
+      }
+      if (stats.upstream) stats.upstream.perDecision = stats.upstream.total / (HERD * variants.length);
+      return stats;
+    },
+    async (fake) => {
+      await fake.tokens('herd-alice-', 1, FIXTURE_IDENTITY.alice!);
+      await fake.tokens('herd-bob-', 1, FIXTURE_IDENTITY.bob!);
+    },
+  );
+  scenario.extra = extra;
+  return scenario;
+}
+
+/** Namespaces in the first matcher of an openshift answer. */
+function namespacesInAnswer(text: string): number {
+  try {
+    const result = (JSON.parse(text) as { result?: unknown }).result;
+    if (typeof result !== 'object' || result === null) return 0;
+    const data = JSON.parse((result as { data: string }).data) as { matchers?: Array<{ Value: string }> };
+    const v = data.matchers?.[0]?.Value ?? '';
+    return v === '' ? 0 : v.split('|').length;
+  } catch {
+    return NaN;
+  }
+}
+
+async function scalingScenario(
+  ctx: Ctx,
+  id: 'namespaces' | 'projects',
+  sizes: number[],
+  setup: (fake: FakeKubeProc) => Promise<void>,
+  perSize: (fake: FakeKubeProc, size: number) => Promise<{ body: string; coldToken: () => string; warmToken: string; notes?: string[] }>,
+): Promise<ScalingPoint[]> {
+  const points: ScalingPoint[] = [];
+  await withProcs(async (track) => {
+    const fake = track(await startFakeKubeProc(ROOT, TMP, logFile(`${id}-fake-kube`)));
+    await setup(fake);
+    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile(`${id}-ours`)));
+    for (const [i, size] of sizes.entries()) {
+      log(`${id}: ${size}`);
+      const { body, coldToken, warmToken } = await perSize(fake, size);
+      const first = await post(ours.base, body, warmToken);
+      const point: ScalingPoint = { size, responseBytes: Buffer.byteLength(first.text), namespacesInAnswer: namespacesInAnswer(first.text) };
+      if (first.status !== 200) throw new Error(`${id} ${size}: ours answered ${first.status} ${first.text.slice(0, 300)}`);
+      const base = { connections: SCALING_CONNECTIONS, durationSec: DURATION };
+      point.cold = await measure('ours', ours, { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: coldToken }], timeoutSec: 30 }, fake, i === 0 ? WARMUP : 0);
+      point.warm = await measure('ours', ours, { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: warmToken }], timeoutSec: 30 }, fake);
+      point.cold.responseBytes = point.responseBytes;
+      point.warm.responseBytes = point.responseBytes;
+      points.push(point);
+    }
+  });
+  return points;
+}
+
+async function scenarioNamespaces(ctx: Ctx): Promise<Scenario> {
+  const max = Math.max(...NS_SIZES);
+  const scenario: Scenario = {
+    id: 'namespaces',
+    title: 'namespaces per query',
+    what: `A namespaced user (ns-reader: a RoleBinding in each of ${max} generated namespaces, nothing cluster-wide) queries k namespaces (\`extras.selectors.kubernetes_namespace_name\`): one cluster-wide review (denied) and k namespaced reviews (at most \`--opa.review-concurrency\`=16 at once), answered with a matcher over the k namespaces. Cold: a new token per request (every decision misses); warm: one token, cache hits. Upstream latency 0 (loopback only). Ours with the Loki Operator's logging arguments.`,
+    settings: { connections: SCALING_CONNECTIONS, durationSec: DURATION, clusterNamespaces: max, sizes: NS_SIZES.join('/') },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const points = await scalingScenario(
+    ctx,
+    'namespaces',
+    NS_SIZES,
+    async (fake) => {
+      await fake.cluster({ kind: 'generated', namespaces: max });
+      await fake.tokens('nsq-', 1, NS_READER); // tokens are only checked for project lists; registered for realism
+    },
+    async (_fake, k) => {
+      const names = Array.from({ length: k }, (_, i) => namespaceName(i));
+      const seq = new TokenSequence(`nsq-cold-${k}-`);
+      return {
+        body: JSON.stringify(gatewayInput(NS_READER.username, OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: names } })),
+        coldToken: seq.next,
+        warmToken: `nsq-warm-${k}`,
+      };
+    },
+  );
+  scenario.scaling = { xLabel: 'namespaces in the query', points };
+  for (const p of points) {
+    scenario.checks.push({ name: `${p.size} namespaces: answer names all ${p.size}`, ok: p.namespacesInAnswer === p.size, detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}` });
+    const per = p.cold?.upstream?.perDecision;
+    if (per !== undefined) scenario.checks.push({ name: `${p.size} namespaces cold: ${p.size + 1} upstream calls per decision`, ok: Math.abs(per - (p.size + 1)) < 0.5, detail: `${per.toFixed(2)} per decision` });
+  }
+  scenario.runs.push({ server: 'opa-openshift', unavailable: 'unavailable' in ctx.opaOpenshift ? ctx.opaOpenshift.unavailable : 'not run in the scaling scenarios' });
+  return scenario;
+}
+
+async function scenarioProjects(ctx: Ctx): Promise<Scenario> {
+  const pool = Math.max(20_000, Math.ceil(DURATION * 5_000));
+  const scenario: Scenario = {
+    id: 'projects',
+    title: 'projects per user',
+    what: `A cluster-wide reader (cluster-reader: a ClusterRoleBinding for application logs and one to list namespaces) queries with no namespace selector, so the answer is a regex of every project the user can list: P projects (the fake cluster is regenerated with P namespaces for each size). Cold (a new token per request): one cluster-wide review and one project list with the user's token; warm: cache hits. Upstream latency 0.`,
+    settings: { connections: SCALING_CONNECTIONS, durationSec: DURATION, sizes: PROJECT_SIZES.join('/'), tokensPerSize: pool },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const points = await scalingScenario(
+    ctx,
+    'projects',
+    PROJECT_SIZES,
+    async () => {},
+    async (fake, p) => {
+      await fake.cluster({ kind: 'generated', namespaces: p });
+      await fake.tokens(`proj-cold-${p}-`, pool, CLUSTER_READER);
+      await fake.tokens(`proj-warm-${p}-`, 1, CLUSTER_READER);
+      const seq = new TokenSequence(`proj-cold-${p}-`, pool);
+      return { body: JSON.stringify(gatewayInput(CLUSTER_READER.username, OAUTH_GROUPS, 'read', 'application')), coldToken: seq.next, warmToken: `proj-warm-${p}-0` };
+    },
+  );
+  scenario.scaling = { xLabel: 'projects per user', points };
+  for (const p of points) {
+    scenario.checks.push({ name: `${p.size} projects: answer names all ${p.size}`, ok: p.namespacesInAnswer === p.size, detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}` });
+  }
+  scenario.runs.push({ server: 'opa-openshift', unavailable: 'unavailable' in ctx.opaOpenshift ? ctx.opaOpenshift.unavailable : 'not run in the scaling scenarios' });
+  return scenario;
+}
+
+async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
+  const overflow = Math.round(TOKENS / 10);
+  const scenario: Scenario = {
+    id: 'tokens',
+    title: `${TOKENS.toLocaleString('en-US')} distinct tokens`,
+    what: `${TOKENS.toLocaleString('en-US')} decisions, each with a new token (bob reading log-test-0: a cluster-wide and a namespaced review, answered with a matcher), through ours with \`--cache.max-entries\` at its default (${CACHE_MAX_ENTRIES_DEFAULT.toLocaleString('en-US')}) and \`--cache.max-bytes\` at its default (64 MiB); then ${overflow.toLocaleString('en-US')} more new tokens. RSS before and after, and \`decision_cache_entries\` from /metrics: the cache stays within its bound.`,
+    settings: { connections: CONNECTIONS, tokens: TOKENS, overflowTokens: overflow, cacheMaxEntries: CACHE_MAX_ENTRIES_DEFAULT },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  await withProcs(async (track) => {
+    const fake = track(await startFakeKubeProc(ROOT, TMP, logFile('tokens-fake-kube')));
+    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile('tokens-ours')));
+    const body = JSON.stringify(OPENSHIFT_MIX[1].body).replace('"log-test-0","log-test-1"', '"log-test-0"');
+    await runLoad({ url: ours.base, connections: 4, amount: 200, requests: [{ method: 'POST', path: DECISION_PATH, body, token: 'token-bob' }] });
+    const seq = new TokenSequence('t100k-');
+    const rssBefore = ours.proc.memory();
+    log(`tokens: ${TOKENS} distinct tokens`);
+    const run = await measure('ours', ours, { connections: CONNECTIONS, amount: TOKENS, requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }], timeoutSec: 30 }, fake);
+    const m1 = await scrape(ours);
+    const rssAfter = ours.proc.memory();
+    log(`tokens: ${overflow} more`);
+    const over = await runLoad({ url: ours.base, connections: CONNECTIONS, amount: overflow, requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }], timeoutSec: 30 });
+    const m2 = await scrape(ours);
+    const rssOverflow = ours.proc.memory();
+    const entries1 = metricValue(m1, 'decision_cache_entries') ?? NaN;
+    const entries2 = metricValue(m2, 'decision_cache_entries') ?? NaN;
+    const ev1 = metricValue(m1, 'opa_openshift_cache_evictions_total') ?? 0;
+    const ev2 = metricValue(m2, 'opa_openshift_cache_evictions_total') ?? 0;
+    const inserts2 = metricValue(m2, 'opa_openshift_cache_inserts_total') ?? NaN;
+    const ok1 = run.load!.errors.total === 0;
+    scenario.runs.push(run);
+    const perEntry = rssBefore && rssAfter && entries1 > 0 ? (rssAfter.rssBytes - rssBefore.rssBytes) / entries1 : NaN;
+    scenario.extra = {
+      rssBeforeBytes: rssBefore?.rssBytes,
+      rssAfterBytes: rssAfter?.rssBytes,
+      rssAfterOverflowBytes: rssOverflow?.rssBytes,
+      peakRssBytes: rssOverflow?.peakRssBytes,
+      rssGrowthPerEntryBytes: Math.round(perEntry),
+      decisionCacheEntries: { afterTokens: entries1, afterOverflow: entries2 },
+      evictions: { afterTokens: ev1, afterOverflow: ev2 },
+      inserts: inserts2,
+      overflowLoad: { rps: over.rps, p50: over.latencyMs.p50, p99: over.latencyMs.p99, errors: over.errors.total },
+    };
+    scenario.checks.push({
+      name: `decision_cache_entries stays within --cache.max-entries (${CACHE_MAX_ENTRIES_DEFAULT.toLocaleString('en-US')})`,
+      ok: entries1 <= CACHE_MAX_ENTRIES_DEFAULT && entries2 <= CACHE_MAX_ENTRIES_DEFAULT,
+      detail: `${entries1.toLocaleString('en-US')} after ${TOKENS.toLocaleString('en-US')} tokens, ${entries2.toLocaleString('en-US')} after ${overflow.toLocaleString('en-US')} more; evictions ${ev1} then ${ev2}; inserts ${inserts2}`,
+    });
+    if (TOKENS + overflow > CACHE_MAX_ENTRIES_DEFAULT) {
+      scenario.checks.push({
+        name: 'past the bound, the least recently used entries are evicted',
+        ok: ev2 > 0 && entries2 === CACHE_MAX_ENTRIES_DEFAULT,
+        detail: `${ev2} evictions, ${entries2} entries`,
+      });
+    } else {
+      scenario.checks.push({ name: 'the bound was not reached in this (quick) run', ok: true, detail: `${TOKENS + overflow} tokens < ${CACHE_MAX_ENTRIES_DEFAULT}` });
+    }
+    scenario.checks.push({
+      name: 'RSS growth over the run',
+      ok: ok1,
+      detail: `RSS ${fmtBytes(rssBefore?.rssBytes)} before, ${fmtBytes(rssAfter?.rssBytes)} after ${TOKENS.toLocaleString('en-US')} tokens (${Number.isFinite(perEntry) ? `${Math.round(perEntry)} B per cached decision, GC state included` : '–'}), ${fmtBytes(rssOverflow?.rssBytes)} after the overflow; peak ${fmtBytes(rssOverflow?.peakRssBytes)}${ok1 ? '' : `; ${run.load!.errors.total} errors`}`,
+    });
+  });
+  return scenario;
+}
+
+// ---------------------------------------------------------------- main
+
+function gitDescription(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'policies', 'wasm'], { cwd: ROOT, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean).length;
+    return `commit ${head}${dirty ? ` plus ${dirty} uncommitted change(s) in server/, policies/ or wasm/ (the working tree is what was measured)` : ''}`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
+}
+
+function writeReport(report: Report): void {
+  const svg = scalingSvg(
+    report.scenarios.find((s) => s.id === 'namespaces'),
+    report.scenarios.find((s) => s.id === 'projects'),
+    `${report.scenarios.find((s) => s.id === 'namespaces' || s.id === 'projects')?.carriedFrom ?? report.generatedAt}${report.quick ? ' (quick run)' : ''}; ${report.settings.scalingConnections} connections, ${report.settings.durationSec} s per point; opa-openshift: ${report.peers.opaOpenshift.unavailable ? 'unavailable, not plotted' : 'not run in scaling'}. Indicative (shared 2-core machine).`,
+  );
+  writeFileSync(join(RESULTS, 'scaling.svg'), svg);
+  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(join(RESULTS, 'latest.md'), markdown(report));
+}
+
+async function main(): Promise<void> {
+  mkdirSync(TMP, { recursive: true });
+  mkdirSync(RESULTS, { recursive: true });
+  if (flag('report-only')) {
+    // Re-renders latest.md and scaling.svg from latest.json (after a change to the report's layout).
+    writeReport(JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as Report);
+    log('re-rendered bench/results/latest.md and scaling.svg from latest.json');
+    return;
+  }
+  const loadStart = loadavg();
+  log(`${QUICK ? 'quick' : 'full'} run: ${DURATION} s per measurement, ${CONNECTIONS} connections (scaling ${SCALING_CONNECTIONS})${ONLY ? `, only ${ONLY.join(',')}` : ''}`);
+  log('building ours; finding OPA and opa-openshift');
+  // What the build compiles: read before it, so later commits or edits by others do not relabel it.
+  const git = gitDescription();
+  const [build, opa, opaOpenshift] = await Promise.all([buildOurs(ROOT), findOpa(ROOT), findOpaOpenshift()]);
+  log(`ours: ${build.how}`);
+  log(`opa: ${'path' in opa ? `${opa.version} ${opa.path}` : `unavailable: ${opa.unavailable}`}`);
+  log(`opa-openshift: ${'path' in opaOpenshift ? `${opaOpenshift.version}` : `unavailable: ${opaOpenshift.unavailable}`}`);
+  const ctx: Ctx = { build, opa, opaOpenshift };
+
+  const report: Report = {
+    generatedAt: new Date().toISOString(),
+    quick: QUICK,
+    ...(ONLY ? { only: ONLY } : {}),
+    settings: { durationSec: DURATION, connections: CONNECTIONS, scalingConnections: SCALING_CONNECTIONS, warmupSec: WARMUP },
+    environment: {
+      node: process.version,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryBytes: totalmem(),
+      loadAverageStart: loadStart,
+      loadAverageEnd: [],
+      git,
+      note: "This machine is shared with other engineers' test runs while benchmarking, so absolute numbers move between runs; compare ratios taken in the same run.",
+    },
+    ours: { how: build.how, why: build.why },
+    peers: {
+      opa: 'path' in opa ? { version: opa.version, path: opa.path } : { unavailable: opa.unavailable },
+      opaOpenshift: 'path' in opaOpenshift ? { version: opaOpenshift.version, path: opaOpenshift.path } : { unavailable: opaOpenshift.unavailable },
+    },
+    scenarios: [],
+  };
+
+  const runners: Record<ScenarioId, () => Promise<Scenario>> = {
+    static: () => scenarioStatic(ctx, report),
+    'openshift-hit': () => scenarioOpenshiftHit(ctx),
+    'openshift-cold': () => scenarioOpenshiftCold(ctx),
+    herd: () => scenarioHerd(ctx),
+    namespaces: () => scenarioNamespaces(ctx),
+    projects: () => scenarioProjects(ctx),
+    tokens: () => scenarioTokens(ctx),
+  };
+  const previous = ONLY ? readPrevious() : undefined;
+  for (const id of SCENARIO_IDS) {
+    if (ONLY && !ONLY.includes(id)) {
+      const carried = previous?.scenarios.find((s) => s.id === id);
+      if (carried) report.scenarios.push({ ...carried, carriedFrom: carried.carriedFrom ?? previous!.generatedAt, code: carried.code ?? previous!.environment.git });
+      if (id === 'static' && previous?.profile && carried) report.profile = previousProfile(previous);
+      continue;
+    }
+    const started = Date.now();
+    try {
+      report.scenarios.push({ ...(await runners[id]()), code: report.environment.git });
+    } catch (err) {
+      log(`${id} failed: ${err instanceof Error ? err.stack : String(err)}`);
+      report.scenarios.push({ id, title: id, what: '', settings: {}, runs: [], ratios: [], checks: [], error: err instanceof Error ? err.message : String(err) });
+    }
+    log(`${id}: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  }
+  report.environment.loadAverageEnd = loadavg();
+  // A static run where ours kept up with OPA makes no profile: keep the last one, marked with its code.
+  if (!report.profile && ONLY?.includes('static') && previous?.profile) report.profile = previousProfile(previous);
+  if (report.profile) {
+    report.profile.code ??= report.environment.git;
+    report.profile.generatedAt ??= report.generatedAt;
+  }
+
+  writeReport(report);
+  writeFileSync(join(TMP, `run-${report.generatedAt.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
+  const failed = report.scenarios.filter((s) => s.error || s.checks.some((c) => !c.ok));
+  log(`wrote ${RESULTS.slice(ROOT.length) || RESULTS}/latest.md, latest.json, scaling.svg${failed.length ? `; scenarios with failed checks or errors: ${failed.map((s) => s.id).join(', ')}` : ''}`);
+}
+
+function previousProfile(previous: Report): NonNullable<Report['profile']> {
+  const p = previous.profile!;
+  return { ...p, code: p.code ?? previous.environment.git, generatedAt: p.generatedAt ?? previous.generatedAt };
+}
+
+/** The previous latest.json, when it was the same kind of run (quick or full), for --only. */
+function readPrevious(): Report | undefined {
+  const file = join(RESULTS, 'latest.json');
+  if (!existsSync(file)) return undefined;
+  try {
+    const prev = JSON.parse(readFileSync(file, 'utf8')) as Report;
+    return prev.quick === QUICK ? prev : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);
