@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpServer, ServerResponse, type IncomingMessage, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config, ListenAddress } from './config/config.js';
@@ -68,8 +68,9 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
 
   const publicTls = config.tls.certFile && config.tls.keyFile ? { cert: config.tls.certFile, key: config.tls.keyFile } : undefined;
   const internalTls = config.tls.internalCertFile && config.tls.internalKeyFile ? { cert: config.tls.internalCertFile, key: config.tls.internalKeyFile } : undefined;
-  const publicServer = await listen(makeServer(publicApp, publicTls, config), config.web.listen, config);
-  const internalServer = await listen(makeServer(internalApp, internalTls, config), config.web.internalListen, config);
+  const isDraining = () => draining;
+  const publicServer = await listen(makeServer(publicApp, publicTls, config, isDraining), config.web.listen, config);
+  const internalServer = await listen(makeServer(internalApp, internalTls, config, isDraining), config.web.internalListen, config);
   const publicAddress = publicServer.address() as AddressInfo;
   const internalAddress = internalServer.address() as AddressInfo;
 
@@ -133,16 +134,31 @@ function defaultHealthUrl(config: Config, bound: AddressInfo, tls: boolean): str
   return `${tls ? 'https' : 'http'}://${host}:${bound.port}/`;
 }
 
-function makeServer(app: RequestListener, tls: { cert: string; key: string } | undefined, config: Config): Server {
-  if (!tls) return createHttpServer(app);
+function makeServer(app: RequestListener, tls: { cert: string; key: string } | undefined, config: Config, draining: () => boolean): Server {
+  // Node checks the headers and request timeouts on this timer (30s by default): without it a
+  // slow client outlives a 1s timeout by up to 30s.
+  const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(Math.min(config.web.headersTimeoutMs, config.web.requestTimeoutMs) / 4)));
+  // While draining, every answer written says Connection: close, in-flight ones included, so that
+  // no keep-alive client sends a request on a connection about to close (as Go's Server.Shutdown).
+  class DrainAwareResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override writeHead(statusCode: number, ...rest: any[]): this {
+      if (draining() && !this.headersSent) this.shouldKeepAlive = false;
+      return super.writeHead(statusCode, ...(rest as []));
+    }
+  }
+  const listener: RequestListener = app;
+  const common = { connectionsCheckingInterval, ServerResponse: DrainAwareResponse };
+  if (!tls) return createHttpServer(common, listener);
   return createHttpsServer(
     {
       cert: readFileSync(tls.cert),
       key: readFileSync(tls.key),
       minVersion: config.tls.minVersion,
       ...(config.tls.ciphers ? { ciphers: config.tls.ciphers } : {}),
+      ...common,
     },
-    app,
+    listener,
   );
 }
 

@@ -35,8 +35,8 @@ const OIDC_FIELDS = ['issuerURL', 'clientID', 'clientSecret', 'issuerCA', 'issue
  * path and the fault; unknown fields are faults. `readFile` resolves issuerCAPath.
  */
 export function parseTenants(source: string, text: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Tenant[] {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const yamlError = doc.errors[0];
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
+  const yamlError = doc.errors[0] ?? doc.warnings[0];
   if (yamlError) throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
   const root: unknown = doc.toJS({ maxAliasCount: 100 });
   const fail = (field: string, fault: string): never => {

@@ -25,30 +25,39 @@ export function parseGatewayInput(input: unknown): GatewayInput {
     throw new DecisionError('internal_error', 500, 'failed to unmarshal JSON');
   };
   const obj = objectOrZero(input, fail);
-  const extras = objectOrZero(field(obj, 'extras'), fail);
-  const selectorsRaw = objectOrZero(field(extras, 'selectors'), fail);
+  // Several keys decoding into one struct merge into it, later fields over earlier ones.
+  const extras = Object.assign({}, ...fieldValues(obj, 'extras').map((v) => objectOrZero(v, fail))) as Record<string, unknown>;
   const selectors = new Map<string, string[]>();
-  for (const [label, values] of Object.entries(selectorsRaw)) selectors.set(label, stringList(values, fail));
+  for (const raw of fieldValues(extras, 'selectors')) {
+    for (const [label, values] of Object.entries(objectOrZero(raw, fail))) selectors.set(label, stringList(values, fail));
+  }
+  const last = <T>(name: string, from: Record<string, unknown>, parse: (v: unknown, fail: () => never) => T, zero: T): T =>
+    fieldValues(from, name)
+      .map((v) => parse(v, fail))
+      .reduce((_, v) => v, zero);
   return {
-    groups: stringList(field(obj, 'groups'), fail),
-    permission: str(field(obj, 'permission'), fail),
-    resource: str(field(obj, 'resource'), fail),
-    subject: str(field(obj, 'subject'), fail),
-    tenant: str(field(obj, 'tenant'), fail),
+    groups: last('groups', obj, stringList, []),
+    permission: last('permission', obj, str, ''),
+    resource: last('resource', obj, str, ''),
+    subject: last('subject', obj, str, ''),
+    tenant: last('tenant', obj, str, ''),
     extras: {
       selectors,
-      wildcardSelectors: bool(field(extras, 'wildcardSelectors'), fail),
-      metadataOnly: bool(field(extras, 'metadataOnly'), fail),
+      wildcardSelectors: last('wildcardSelectors', extras, bool, false),
+      metadataOnly: last('metadataOnly', extras, bool, false),
     },
   };
 }
 
-/** Go matches JSON keys to struct fields exactly first, then case-insensitively. */
-function field(obj: Record<string, unknown>, name: string): unknown {
-  if (Object.hasOwn(obj, name)) return obj[name];
+/**
+ * Every value Go's encoding/json decodes into a struct field, in document order: each key that
+ * matches the field's name case-insensitively. Each must be of the field's type; the last wins.
+ */
+function fieldValues(obj: Record<string, unknown>, name: string): unknown[] {
   const lower = name.toLowerCase();
-  const key = Object.keys(obj).find((k) => k.toLowerCase() === lower);
-  return key === undefined ? undefined : obj[key];
+  return Object.keys(obj)
+    .filter((key) => key.toLowerCase() === lower)
+    .map((key) => obj[key]);
 }
 
 function objectOrZero(v: unknown, fail: () => never): Record<string, unknown> {

@@ -18,7 +18,7 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, max
   let doc: unknown;
   const text = body.toString('utf8');
   try {
-    doc = contentType?.includes('yaml') ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
+    doc = contentType?.includes('yaml') ? parseYaml(text, { maxAliasCount: 100, logLevel: 'error' }) : JSON.parse(text);
   } catch (err) {
     throw invalidParameter(`body contains malformed input document: ${reason(err, text.length)}`, { cause: err });
   }

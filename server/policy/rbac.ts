@@ -54,8 +54,9 @@ export interface ParsedRbac {
  */
 export function parseRbac(source: string, text: string, options: { claims?: boolean } = {}): ParsedRbac {
   // Duplicate keys are found by our own walk, which can name the field they repeat.
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false });
-  const yamlError = doc.errors[0];
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, logLevel: 'error' });
+  // A warning (an unknown tag, say) means the file does not say what its author meant: a fault.
+  const yamlError = doc.errors[0] ?? doc.warnings[0];
   if (yamlError) {
     // The pretty message's first line names the line and column; the rest quotes the file.
     throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);

@@ -116,7 +116,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
 function parseDataDocument(file: string, text: string): Record<string, unknown> {
   let doc: unknown;
   try {
-    doc = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100 }) : JSON.parse(text);
+    doc = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100, logLevel: 'error' }) : JSON.parse(text);
   } catch (err) {
     throw new ConfigError(file, '', `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}`);
   }
