@@ -1104,37 +1104,46 @@ function openshiftWellFormed(): fc.Arbitrary<{ wire: Wire; check: (r: Reply) => 
 }
 
 /** The canonical gateway input in a parsed body, if it is one (exact keys, right types). */
+/**
+ * The input as opa-openshift's Go struct decodes it, independently written: every key matching a
+ * field case-insensitively is decoded into it in document order (the last wins; several `extras`
+ * merge); undefined when a matching member has the wrong type (goTypeFault covers those).
+ */
 function canonicalGateway(input: unknown): GwInput | undefined {
   if (!isRecord(input)) return undefined;
-  const keys = Object.keys(input);
-  for (const k of keys) if (keys.some((o) => o !== k && o.toLowerCase() === k.toLowerCase())) return undefined;
+  const matches = (obj: Record<string, unknown>, name: string) => Object.keys(obj).filter((k) => k.toLowerCase() === name.toLowerCase()).map((k) => obj[k]);
+  const last = (obj: Record<string, unknown>, name: string) => matches(obj, name).reduce<unknown>((_, v) => v, undefined);
   // Go decodes a null member of a []string as "".
   const strs = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.every((s) => typeof s === 'string' || s === null));
   const list = (v: unknown): string[] => ((v as Array<string | null> | null | undefined) ?? []).map((x) => x ?? '');
   const str = (v: unknown) => v === undefined || v === null || typeof v === 'string';
-  for (const k of keys) {
-    const lower = k.toLowerCase();
-    if (['groups', 'permission', 'resource', 'subject', 'tenant', 'extras'].includes(lower) && k !== lower) return undefined;
+  for (const [name, ok] of [
+    ['groups', strs],
+    ['permission', str],
+    ['resource', str],
+    ['subject', str],
+    ['tenant', str],
+  ] as const) {
+    if (!matches(input, name).every(ok)) return undefined;
   }
-  if (!strs(input.groups) || !str(input.permission) || !str(input.resource) || !str(input.subject) || !str(input.tenant)) return undefined;
-  const extras = input.extras ?? {};
-  if (!isRecord(extras)) return undefined;
-  const sel = extras.selectors ?? {};
-  if (!isRecord(sel) || !Object.values(sel).every(strs)) return undefined;
-  if (![undefined, null, true, false].includes(extras.wildcardSelectors as boolean) || ![undefined, null, true, false].includes(extras.metadataOnly as boolean)) return undefined;
-  for (const k of Object.keys(extras)) if (Object.keys(extras).some((o) => o !== k && o.toLowerCase() === k.toLowerCase())) return undefined;
-  if (Object.keys(extras).some((k) => ['selectors', 'wildcardselectors', 'metadataonly'].includes(k.toLowerCase()) && !['selectors', 'wildcardSelectors', 'metadataOnly'].includes(k))) return undefined;
+  const extrasList = matches(input, 'extras');
+  if (!extrasList.every((e) => e === null || isRecord(e))) return undefined;
+  const extras = Object.assign({}, ...extrasList.filter(isRecord)) as Record<string, unknown>;
+  const selList = matches(extras, 'selectors');
+  if (!selList.every((x) => x === null || (isRecord(x) && Object.values(x).every(strs)))) return undefined;
+  const bools = (v: unknown) => [undefined, null, true, false].includes(v as boolean);
+  if (!matches(extras, 'wildcardSelectors').every(bools) || !matches(extras, 'metadataOnly').every(bools)) return undefined;
   // No prototype: a "__proto__" label is a label like the others.
   const selectors = Object.create(null) as Record<string, string[]>;
-  for (const [k, v] of Object.entries(sel)) selectors[k] = list(v);
+  for (const sel of selList.filter(isRecord)) for (const [k, v] of Object.entries(sel)) selectors[k] = list(v);
   const s = (v: unknown) => (typeof v === 'string' ? v : '');
   return {
-    groups: list(input.groups),
-    permission: s(input.permission),
-    resource: s(input.resource),
-    subject: s(input.subject),
-    tenant: s(input.tenant),
-    extras: { selectors, wildcardSelectors: extras.wildcardSelectors === true, metadataOnly: extras.metadataOnly === true },
+    groups: list(last(input, 'groups')),
+    permission: s(last(input, 'permission')),
+    resource: s(last(input, 'resource')),
+    subject: s(last(input, 'subject')),
+    tenant: s(last(input, 'tenant')),
+    extras: { selectors, wildcardSelectors: last(extras, 'wildcardSelectors') === true, metadataOnly: last(extras, 'metadataOnly') === true },
   };
 }
 
