@@ -14,7 +14,7 @@
  *
  * Settings (environment): SOAK_MINUTES (10), SOAK_RATE (300 req/s), SOAK_CONNECTIONS (16, the most
  * the loader opens), SOAK_SAMPLE_SECONDS (10), SOAK_CACHE_TTL (5s, allow and deny),
- * SOAK_CACHE_MAX_ENTRIES (2000), SOAK_UPSTREAM_LATENCY_MS (3), per user SOAK_TOKEN_POOL (1000),
+ * SOAK_CACHE_MAX_ENTRIES (500: below the ~700 decisions alive within the TTL, so the LRU evicts as well as expires), SOAK_UPSTREAM_LATENCY_MS (3), per user SOAK_TOKEN_POOL (1000),
  * SOAK_ACTIVE_TOKENS (100) and SOAK_LOGINS_PER_SEC (5); the verdict's limits SOAK_RSS_GROWTH_PCT
  * (10), SOAK_HEAP_GROWTH_PCT (10), SOAK_SOCKET_SLACK (8); SOAK_IDLE_SECONDS (12), SOAK_SEED (1),
  * SOAK_TRACE_GC (1; 0 runs the service without --trace-gc and judges no heap), SOAK_OUT or --out.
@@ -64,7 +64,7 @@ const RATE = positive('SOAK_RATE', 300);
 const CONNECTIONS = positive('SOAK_CONNECTIONS', 16, true);
 const SAMPLE_SEC = positive('SOAK_SAMPLE_SECONDS', 10);
 const TTL = process.env.SOAK_CACHE_TTL || '5s';
-const MAX_ENTRIES = positive('SOAK_CACHE_MAX_ENTRIES', 2000, true);
+const MAX_ENTRIES = positive('SOAK_CACHE_MAX_ENTRIES', 500, true);
 const UPSTREAM_LATENCY_MS = process.env.SOAK_UPSTREAM_LATENCY_MS === '0' ? 0 : positive('SOAK_UPSTREAM_LATENCY_MS', 3);
 /** Per user: tokens in the pool (cycled), tokens active at once, new logins per second. */
 const TOKEN_POOL = positive('SOAK_TOKEN_POOL', 1000, true);

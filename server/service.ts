@@ -69,8 +69,18 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   const publicTls = config.tls.certFile && config.tls.keyFile ? { cert: config.tls.certFile, key: config.tls.keyFile } : undefined;
   const internalTls = config.tls.internalCertFile && config.tls.internalKeyFile ? { cert: config.tls.internalCertFile, key: config.tls.internalKeyFile } : undefined;
   const isDraining = () => draining;
-  const publicServer = await listen(makeServer(publicApp, publicTls, config, isDraining), config.web.listen, config);
-  const internalServer = await listen(makeServer(internalApp, internalTls, config, isDraining), config.web.internalListen, config);
+  let publicServer: Server | undefined;
+  let internalServer: Server;
+  try {
+    publicServer = await listen(makeServer(publicApp, publicTls, config, isDraining), config.web.listen, config);
+    internalServer = await listen(makeServer(internalApp, internalTls, config, isDraining), config.web.internalListen, config);
+  } catch (err) {
+    // Half started is not started: nothing may keep listening or watching after a failed start.
+    publicServer?.close();
+    await mode.close();
+    await decisionLog?.close();
+    throw err;
+  }
   const publicAddress = publicServer.address() as AddressInfo;
   const internalAddress = internalServer.address() as AddressInfo;
 

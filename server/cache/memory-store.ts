@@ -36,7 +36,9 @@ export class MemoryStore implements CacheStore {
     this.lru.set(key, value, { ttl: ttlMs });
   }
 
+  /** Unexpired entries: expired ones are dropped first, since nothing else purges them. */
   size(): number {
+    this.lru.purgeStale();
     return this.lru.size;
   }
 

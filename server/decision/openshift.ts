@@ -1,5 +1,6 @@
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { cacheKey, hashToken } from '../cache/decision-cache.js';
+import { deadline } from '../deadline.js';
 import { DecisionError } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -137,7 +138,21 @@ export class OpenShiftAuthorizer implements Authorizer {
     queryNamespaces: readonly string[],
     metadataOnly: boolean,
   ): Promise<OpenShiftResult> {
-    const signal = AbortSignal.timeout(this.options.decisionTimeoutMs);
+    const limit = deadline(this.options.decisionTimeoutMs);
+    try {
+      return await this.authorizeWithin(limit.signal, base, matcher, queryNamespaces, metadataOnly);
+    } finally {
+      limit.release();
+    }
+  }
+
+  private async authorizeWithin(
+    signal: AbortSignal,
+    base: Omit<AccessReview, 'namespace'>,
+    matcher: MatcherConfig,
+    queryNamespaces: readonly string[],
+    metadataOnly: boolean,
+  ): Promise<OpenShiftResult> {
     const kube = this.deps.kube;
     const clusterAllow = await kube
       .review({ ...base, namespace: '' }, signal)

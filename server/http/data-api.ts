@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import { outcomeOf, type Authorizer, type Decision } from '../decision/types.js';
+import { deadline } from '../deadline.js';
 import { DecisionError, invalidParameter } from '../errors.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
@@ -65,7 +66,14 @@ export function dataApiHandler(deps: DataApiDeps) {
     // Made on first use: static decisions never wait, and a timer plus listeners per request is
     // measurable work on the hot path.
     let signal: AbortSignal | undefined;
-    const lazySignal = () => (signal ??= AbortSignal.any([AbortSignal.timeout(deps.options.decisionTimeoutMs), closedSignal(req, res)]));
+    const lazySignal = () => {
+      if (!signal) {
+        const limit = deadline(deps.options.decisionTimeoutMs, closedSignal(req, res));
+        res.once('close', () => limit.release());
+        signal = limit.signal;
+      }
+      return signal;
+    };
     const decisionId = deps.decisionLog?.newDecisionId();
     const logDecision = (outcome: { result?: unknown; error?: { code: string; message: string } }) =>
       deps.decisionLog?.write({

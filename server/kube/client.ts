@@ -12,6 +12,7 @@ import type {
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { KubeError, type AccessReview, type KubeAuthz } from './types.js';
+import { deadline } from '../deadline.js';
 import type { Limiter } from './limiter.js';
 
 export type NamespaceSource = 'projects' | 'namespaces' | 'auto';
@@ -155,8 +156,8 @@ export class KubeClient implements KubeAuthz {
     run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
   ): Promise<T> {
     return this.limiter.run(async () => {
-      const timeout = AbortSignal.timeout(this.options.timeoutMs);
-      const signal = AbortSignal.any([outer, timeout]);
+      const limit = deadline(this.options.timeoutMs, outer);
+      const signal = limit.signal;
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
@@ -164,9 +165,11 @@ export class KubeClient implements KubeAuthz {
         this.observer.call(method, method === 'post' ? '201' : '200', seconds());
         return res;
       } catch (err) {
-        const e = toKubeError(this.k8s, err, timeout.aborted, this.options.timeoutMs, signal.aborted);
+        const e = toKubeError(this.k8s, err, limit.timedOut(), this.options.timeoutMs, signal.aborted);
         this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
         throw e;
+      } finally {
+        limit.release();
       }
     }, outer);
   }

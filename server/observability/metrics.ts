@@ -104,11 +104,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private cacheSize: (() => number | undefined) | undefined;
+
   readonly cacheEntries = new Gauge({
     name: 'decision_cache_entries',
-    help: 'Decisions held by the in-memory cache.',
+    help: 'Unexpired decisions held by the in-memory cache, read at each scrape.',
     registers: [this.registry],
+    collect: () => {
+      const size = this.cacheSize?.();
+      if (size !== undefined) this.cacheEntries.set(size);
+    },
   });
+
+  /** Where decision_cache_entries reads the cache's size at each scrape. */
+  observeCacheSize(size: () => number | undefined): void {
+    this.cacheSize = size;
+  }
 
   // opa-openshift's Kubernetes client metrics (client="openshift").
   readonly upstreamRequests = new Counter({

@@ -1,5 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { deadline } from '../deadline.js';
 
 /** The fetch signature openid-client and jose accept as their custom fetch. */
 export interface FetchInit {
@@ -31,7 +32,8 @@ export function providerFetch(options: ProviderFetchOptions): FetchLike {
     new Promise<Response>((resolve, reject) => {
       const url = new URL(input);
       const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-      const signal = init.signal ? AbortSignal.any([init.signal, AbortSignal.timeout(options.timeoutMs)]) : AbortSignal.timeout(options.timeoutMs);
+      const limit = deadline(options.timeoutMs, init.signal ?? undefined);
+      const signal = limit.signal;
       const headers: Record<string, string> = {};
       new Headers(init.headers as HeadersInit | undefined).forEach((v, k) => (headers[k] = v));
       const req = send(url, { method: init.method ?? 'GET', headers, signal, ...(options.ca ? { ca: options.ca } : {}) }, (res) => {
@@ -46,10 +48,12 @@ export function providerFetch(options: ProviderFetchOptions): FetchLike {
           chunks.push(c);
         });
         res.on('error', (err) => {
+          limit.release();
           options.observe?.(url, 'error');
           reject(err);
         });
         res.on('end', () => {
+          limit.release();
           options.observe?.(url, res.statusCode ?? 0);
           const h = new Headers();
           for (const [k, v] of Object.entries(res.headers)) {
@@ -62,6 +66,7 @@ export function providerFetch(options: ProviderFetchOptions): FetchLike {
         });
       });
       req.on('error', (err) => {
+        limit.release();
         options.observe?.(url, 'error');
         reject(err);
       });

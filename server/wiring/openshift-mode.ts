@@ -35,6 +35,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
           })
         : new MemoryStore({ maxEntries: o.cache.maxEntries, maxBytes: o.cache.maxBytes, onEvict: () => metrics.cacheEvictions.inc() });
   }
+  if (store) metrics.observeCacheSize(() => store!.size());
   const cache =
     store &&
     new DecisionCache<OpenShiftResult>(
@@ -43,11 +44,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
       {
         hit: () => metrics.cacheRequests.inc({ result: 'hit' }),
         miss: () => metrics.cacheRequests.inc({ result: 'miss' }),
-        insert: () => {
-          metrics.cacheInserts.inc();
-          const size = store!.size();
-          if (size !== undefined) metrics.cacheEntries.set(size);
-        },
+        insert: () => metrics.cacheInserts.inc(),
         shared: () => metrics.cacheShared.inc(),
         storeError: (err) => {
           metrics.cacheErrors.inc();
