@@ -16,7 +16,7 @@
  * Processes: each server under test and the fake Kubernetes API run in child processes of their
  * own; the loader (autocannon) runs here. See bench/README.md.
  */
-import { execFileSync } from 'node:child_process';
+import { gitDescription } from './lib/git.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -727,18 +727,6 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
 
 // ---------------------------------------------------------------- main
 
-function gitDescription(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'policies', 'wasm'], { cwd: ROOT, encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean).length;
-    return `commit ${head}${dirty ? ` plus ${dirty} uncommitted change(s) in server/, policies/ or wasm/ (the working tree is what was measured)` : ''}`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 function writeReport(report: Report): void {
   const svg = scalingSvg(
     report.scenarios.find((s) => s.id === 'namespaces'),
@@ -763,7 +751,7 @@ async function main(): Promise<void> {
   log(`${QUICK ? 'quick' : 'full'} run: ${DURATION} s per measurement, ${CONNECTIONS} connections (scaling ${SCALING_CONNECTIONS})${ONLY ? `, only ${ONLY.join(',')}` : ''}`);
   log('building ours; finding OPA and opa-openshift');
   // What the build compiles: read before it, so later commits or edits by others do not relabel it.
-  const git = gitDescription();
+  const git = gitDescription(ROOT);
   const [build, opa, opaOpenshift] = await Promise.all([buildOurs(ROOT), findOpa(ROOT), findOpaOpenshift()]);
   log(`ours: ${build.how}`);
   log(`opa: ${'path' in opa ? `${opa.version} ${opa.path}` : `unavailable: ${opa.unavailable}`}`);

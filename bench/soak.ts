@@ -23,7 +23,7 @@
  * bench/.build) and the fake Kubernetes API (bench/fake-kube-server.ts) run as child processes;
  * the loader (bench/lib/pacer.ts) and the sampler run here. See bench/README.md.
  */
-import { execFileSync } from 'node:child_process';
+import { gitDescription } from './lib/git.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -32,8 +32,7 @@ import { GcLog } from './lib/gclog.js';
 import { errorCount, Pacer, type PacedRequest } from './lib/pacer.js';
 import { sleep, startFakeKubeProc, type FakeCounts, type FakeKubeProc } from './lib/procs.js';
 import { fmtBytes, fmtMs } from './lib/report.js';
-import { metricValue, oursLoggingFlags, scrape, startOurs, type Running } from './lib/servers.js';
-import { buildOursInto } from './lib/soak-build.js';
+import { buildOurs, metricValue, oursLoggingFlags, scrape, startOurs, type Running } from './lib/servers.js';
 import { flatness, soakMarkdown, soakSvg, thirds, type Check, type Flatness, type SoakReport, type SoakSample } from './lib/soak-report.js';
 import { countSockets, type SocketRoles } from './lib/sockets.js';
 
@@ -304,18 +303,6 @@ async function takeSample(
 
 // ---------------------------------------------------------------- main
 
-function gitDescription(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'server', 'policies', 'wasm'], { cwd: ROOT, encoding: 'utf8' })
-      .split('\n')
-      .filter(Boolean).length;
-    return `commit ${head}${dirty ? ` plus ${dirty} uncommitted change(s) in server/, policies/ or wasm/ (the working tree is what was measured)` : ''}`;
-  } catch {
-    return 'unknown (not a git checkout)';
-  }
-}
-
 function writeReport(report: SoakReport): void {
   const caption = `${report.generatedAt}; ${report.parameters.minutes} min, ${report.parameters.rate} req/s, cache TTL ${report.parameters['cache TTL (allow and deny)']}, at most ${report.parameters['cache max entries']} entries. Dashed lines: the middle and last thirds start. Indicative (shared machine).`;
   writeFileSync(join(OUT, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -344,9 +331,9 @@ async function main(): Promise<number> {
   const loadStart = loadavg();
   const durationSec = MINUTES * 60;
   log(`${MINUTES} min at ${RATE} req/s over at most ${CONNECTIONS} connections; cache TTL ${TTL}, max ${MAX_ENTRIES} entries; upstream latency ${UPSTREAM_LATENCY_MS} ms; sample every ${SAMPLE_SEC} s`);
-  const git = gitDescription();
+  const git = gitDescription(ROOT);
   log('building ours into bench/.build/soak');
-  const build = await buildOursInto(ROOT);
+  const build = await buildOurs(ROOT, 'bench/.build/soak');
   log(`ours: ${build.how}`);
 
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -30,18 +30,18 @@ export interface OursBuild {
  * production runs, and a concurrent `npm run build` or edit by someone else cannot swap files under
  * a running benchmark. When tsc emits nothing usable, the service runs from source with tsx.
  */
-export async function buildOurs(root: string): Promise<OursBuild> {
-  const buildDir = join(root, 'bench/.build');
+export async function buildOurs(root: string, relDir = 'bench/.build'): Promise<OursBuild> {
+  // Each caller its own directory (the soak uses bench/.build/soak): buildOurs empties its outDir
+  // first, so a soak and `npm run bench` may run at the same time.
+  const buildDir = join(root, relDir);
   const outDir = join(buildDir, 'dist');
+  const up = relDir.split('/').map(() => '..').join('/');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(buildDir, { recursive: true });
-  for (const [link, target] of [
-    ['wasm', '../../wasm'],
-    ['package.json', '../../package.json'],
-  ] as const) {
+  for (const link of ['wasm', 'package.json']) {
     const at = join(buildDir, link);
     rmSync(at, { force: true, recursive: false });
-    symlinkSync(target, at);
+    symlinkSync(`${up}/${link}`, at);
   }
   let tscNote = '';
   try {
@@ -56,7 +56,7 @@ export async function buildOurs(root: string): Promise<OursBuild> {
     return {
       command: process.execPath,
       args: [entry],
-      how: `node bench/.build/dist/server/main.js (compiled with tsc -p tsconfig.build.json)${tscNote}`,
+      how: `node ${relDir}/dist/server/main.js (compiled with tsc -p tsconfig.build.json)${tscNote}`,
       why: 'production runs the compiled dist/ with plain node; tsx would add its loader and on-the-fly transpilation to the startup and memory measured. Built into a private outDir so that other builds cannot change it mid-run.',
     };
   }
