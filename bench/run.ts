@@ -42,7 +42,7 @@ import {
   type Running,
 } from './lib/servers.js';
 import { scalingSvg } from './lib/svg.js';
-import type { Check, Ratio, Report, RunStats, ScalingPoint, Scenario, ServerName } from './lib/types.js';
+import type { Ratio, Report, RunStats, ScalingPoint, Scenario, ServerName } from './lib/types.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TMP = join(ROOT, 'bench/results/tmp'); // git-ignored: logs, kubeconfigs, profiles

@@ -7,10 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Service } from '../server/service.js';
-import { findOpa, ROOT } from './support/tools.js';
+import { findOpa } from './support/tools.js';
 import { assertAnswer, comparable, loadFixtureSets, send } from './support/fixtures.js';
-import { startStatic } from './support/static-service.js';
+import { startTestService, type TestService } from './support/service.js';
 
 const POLICY = fileURLToPath(new URL('../policies/lokistack.rego', import.meta.url));
 
@@ -83,20 +82,19 @@ describe('decision fixtures: same answers as real OPA', function () {
   for (const set of loadFixtureSets()) {
     describe(`set ${set.name}`, () => {
       let opa: OpaServer | undefined;
-      let service: Service | undefined;
-      let serviceBase = '';
+      let svc: TestService | undefined;
 
       before(async () => {
         opa = await startOpa(found.path, set.rbacFile);
-        ({ service, base: serviceBase } = await startStatic(set.rbacFile));
+        svc = await startTestService({ rbacFile: set.rbacFile });
       });
       after(async () => {
-        await Promise.all([opa?.stop(), service?.shutdown()]);
+        await Promise.all([opa?.stop(), svc?.stop()]);
       });
 
       for (const c of set.cases.filter((k) => k.peerDiffers === undefined)) {
         it(`${set.name}: ${c.note}`, async () => {
-          const [fromOpa, fromService] = await Promise.all([send(opa!.base, c), send(serviceBase, c)]);
+          const [fromOpa, fromService] = await Promise.all([send(opa!.base, c), send(svc!.publicUrl, c)]);
           assertAnswer(fromOpa, c, 'real OPA');
           assertAnswer(fromService, c, 'service');
           assert.deepStrictEqual(comparable(fromService, c), comparable(fromOpa, c), 'service and real OPA differ');
