@@ -131,6 +131,24 @@ describe('decision cache', () => {
       assert.equal(calls, 3, 'the deny expired and was computed again; the allow was still cached');
     });
 
+    it('decodes a stored answer once: later hits return the same frozen value', async () => {
+      const { events } = counting();
+      const objectCodec = {
+        encode: (v: { allowed: string; data: string }) => JSON.stringify(v),
+        decode: (s: string) => JSON.parse(s) as { allowed: string; data: string },
+        allows: (v: { allowed: string }) => v.allowed === 'true',
+      };
+      const cache = new DecisionCache(new MemoryStore({ maxEntries: 10, maxBytes: 1 << 20 }), { allowTtlMs: 60_000, denyTtlMs: 60_000 }, events, objectCodec);
+      const answer = { allowed: 'true', data: '{"matchers":[{"Type":2,"Name":"ns","Value":"a|b"}]}' };
+      const computed = await cache.get('k', async () => answer);
+      const first = await cache.get('k', async () => assert.fail('a hit computes nothing'));
+      const second = await cache.get('k', async () => assert.fail('a hit computes nothing'));
+      assert.deepEqual(computed, answer);
+      assert.deepEqual(first, answer);
+      assert.equal(second, first, 'the same decoded value serves every hit');
+      assert.ok(Object.isFrozen(first), 'shared between requests, so nothing may change it');
+    });
+
     it('stays within its entry bound, evicting the least recently used', async () => {
       let evictions = 0;
       const store = new MemoryStore({ maxEntries: 100, maxBytes: 1 << 20, onEvict: () => evictions++ });

@@ -123,6 +123,15 @@ describe('goStruct: top-level fields in struct order', () => {
     assert.equal(goStruct([]), '{}');
   });
 
+  it('a frozen (cached, shared) value encodes exactly as a fresh copy of it, pretty or not', () => {
+    const value = Object.freeze({ data: 'a<b', allowed: 'true', '10': 1, '9': 2 });
+    const fresh = { ...value };
+    for (const pretty of [false, true, false]) {
+      assert.equal(goStruct([['result', value]], pretty), goStruct([['result', fresh]], pretty));
+    }
+    assert.equal(goStruct([['result', value]]), '{"result":{"10":1,"9":2,"allowed":"true","data":"a\\u003cb"}}');
+  });
+
   it('a defined null field is written', () => {
     assert.equal(goStruct([['result', null]]), '{"result":null}');
   });

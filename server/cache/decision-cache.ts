@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { CacheStore } from './store.js';
 
 export interface DecisionCacheOptions {
@@ -23,6 +24,9 @@ export interface CacheEvents {
  */
 export class DecisionCache<T> {
   private readonly inflight = new Map<string, Promise<T>>();
+  // Decoded entries by their stored text: a hit on a large answer (a regex of 10,000 projects) is
+  // then a lookup, not a parse. Values are frozen, so the JSON encoder may reuse their encoding.
+  private readonly decoded = new LRUCache<string, NonNullable<T>>({ max: 1024, maxSize: 16 << 20, sizeCalculation: (_v, text) => Math.max(1, text.length) });
 
   constructor(
     private readonly store: CacheStore,
@@ -47,6 +51,14 @@ export class DecisionCache<T> {
     return this.inflight.size;
   }
 
+  private decode(text: string): T {
+    const known = this.decoded.get(text);
+    if (known !== undefined) return known;
+    const value = this.codec.decode(text);
+    if (value !== null && value !== undefined) this.decoded.set(text, (typeof value === 'object' ? Object.freeze(value) : value) as NonNullable<T>);
+    return value;
+  }
+
   private async lookup(key: string, compute: () => Promise<T>): Promise<T> {
     let cached: string | undefined;
     try {
@@ -56,7 +68,7 @@ export class DecisionCache<T> {
     }
     if (cached !== undefined) {
       try {
-        const value = this.codec.decode(cached);
+        const value = this.decode(cached);
         this.events.hit();
         return value;
       } catch (err) {

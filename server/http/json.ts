@@ -11,8 +11,21 @@ export function goJson(value: unknown, pretty = false): string {
 export function goStruct(fields: ReadonlyArray<readonly [string, unknown]>, pretty = false): string {
   const nl = pretty ? '\n' : '';
   const inner = nl ? nl + '  ' : '';
-  const parts = fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${inner}${str(k)}:${nl ? ' ' : ''}${encode(v, inner)}`);
+  const parts = fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${inner}${str(k)}:${nl ? ' ' : ''}${nl ? encode(v, inner) : compact(v)}`);
   return parts.length === 0 ? '{}' : `{${parts.join(',')}${nl}}`;
+}
+
+// Frozen values (cached decisions, shared by every hit) are encoded once.
+const encoded = new WeakMap<object, string>();
+
+function compact(value: unknown): string {
+  if (value === null || typeof value !== 'object' || !Object.isFrozen(value)) return encode(value, '');
+  let text = encoded.get(value);
+  if (text === undefined) {
+    text = encode(value, '');
+    encoded.set(value, text);
+  }
+  return text;
 }
 
 /** `nl` is '' when compact, else a newline followed by the current indentation. */
