@@ -16,6 +16,7 @@
  * Processes: each server under test and the fake Kubernetes API run in child processes of their
  * own; the loader (autocannon) runs here. See bench/README.md.
  */
+import { flag, option } from './lib/args.js';
 import { gitDescription } from './lib/git.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -53,14 +54,6 @@ type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 // ---------------------------------------------------------------- options
 
-function option(name: string): string | undefined {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return undefined;
-  const a = args[i]!;
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
-}
-const flag = (name: string) => process.argv.slice(2).includes(`--${name}`);
 
 // Where latest.md, latest.json and scaling.svg go: bench/results, or --out DIR (e.g. a smoke run
 // that must not replace the committed report).

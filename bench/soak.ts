@@ -23,6 +23,7 @@
  * bench/.build) and the fake Kubernetes API (bench/fake-kube-server.ts) run as child processes;
  * the loader (bench/lib/pacer.ts) and the sampler run here. See bench/README.md.
  */
+import { option } from './lib/args.js';
 import { gitDescription } from './lib/git.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -42,13 +43,6 @@ const DECISION_PATH = '/v1/data/lokistack/allow';
 
 // ---------------------------------------------------------------- options
 
-function option(name: string): string | undefined {
-  const args = process.argv.slice(2);
-  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
-  if (i < 0) return undefined;
-  const a = args[i]!;
-  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
-}
 
 function positive(env: string, fallback: number, integer = false): number {
   const raw = process.env[env];

@@ -179,18 +179,8 @@ export function oursLoggingFlags(kubeconfig: string, extra: string[] = []): stri
   return [...loggingArgs(0).filter((a) => !a.startsWith('--web.listen=') && !a.startsWith('--web.healthchecks.url=')), `--openshift.kubeconfig=${kubeconfig}`, ...extra];
 }
 
-/** One sample of a Prometheus text exposition (name{labels} value), or undefined. */
-export function metricValue(exposition: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of exposition.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) have[l[1]!] = l[2]!;
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
+// One parser of the Prometheus exposition for the suites and the benchmarks.
+export { metricValue } from '../../test/support/service.js';
 
 export async function scrape(running: Running): Promise<string> {
   if (!running.internal) return '';
