@@ -8,6 +8,19 @@ export interface DecisionRequest {
   token?: string;
   /** Request deadline and client disconnects. */
   signal: AbortSignal;
+  /** Filled by the authorizer for the decision log: what it evaluated, when not the input as sent. */
+  audit?: DecisionAudit;
+}
+
+/**
+ * What an authorizer tells the decision log about a decision. The event's `input` must be what was
+ * evaluated (a verified identity, not the asserted one); what the caller asserted goes beside it.
+ */
+export interface DecisionAudit {
+  /** The input the policy evaluated, when it differs from the request's. */
+  input?: unknown;
+  /** The identity check: its result code, and the asserted identity when it differs from the verified one. */
+  identity?: { check: string; asserted?: { subject?: unknown; groups?: unknown } };
 }
 
 /** What the Data API turns into `{"result": value}` or `{}`. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
-import { outcomeOf, type Authorizer, type Decision } from '../decision/types.js';
+import { outcomeOf, type Authorizer, type Decision, type DecisionAudit } from '../decision/types.js';
 import { deadline } from '../deadline.js';
 import { DecisionError, invalidParameter } from '../errors.js';
 import type { DecisionLog } from '../observability/decision-log.js';
@@ -75,11 +75,13 @@ export function dataApiHandler(deps: DataApiDeps) {
       return signal;
     };
     const decisionId = deps.decisionLog?.newDecisionId();
+    const audit: DecisionAudit = {};
     const logDecision = (outcome: { result?: unknown; error?: { code: string; message: string } }) =>
       deps.decisionLog?.write({
         decision_id: decisionId!,
         path: path.join('/'),
-        ...(parsed.input !== undefined ? { input: parsed.input } : {}),
+        ...(audit.input !== undefined ? { input: audit.input } : parsed.input !== undefined ? { input: parsed.input } : {}),
+        ...(audit.identity ? { identity: audit.identity } : {}),
         ...outcome,
         requested_by: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
         timestamp: new Date().toISOString(),
@@ -91,6 +93,7 @@ export function dataApiHandler(deps: DataApiDeps) {
         path,
         input: parsed.input,
         token: bearerToken(req),
+        audit,
         get signal() {
           return lazySignal();
         },

@@ -7,6 +7,8 @@ export interface DecisionEvent {
   decision_id: string;
   path: string;
   input?: unknown;
+  /** lokistack-authz: the identity check's result code, and the asserted identity when it differs. */
+  identity?: { check: string; asserted?: { subject?: unknown; groups?: unknown } };
   result?: unknown;
   error?: { code: string; message: string };
   requested_by: string;
