@@ -44,6 +44,12 @@ async function main(argv: string[]): Promise<number> {
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // Node's default for SIGHUP is to exit at once, without draining: a terminal closing or a
+    // supervisor's "reload" must not cut in-flight decisions. It re-reads the watched files instead.
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 're-reading the watched files');
+      service.reload().catch((err: unknown) => logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'reload on SIGHUP failed'));
+    });
   });
   await service.shutdown();
   logger.info('stopped');

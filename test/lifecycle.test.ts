@@ -510,3 +510,22 @@ describe('lifecycle: --kube.max-concurrent-calls=4 bounds upstream calls (opensh
     }
   });
 });
+
+describe('lifecycle: SIGHUP (the real entry point)', function () {
+  this.timeout(30_000);
+
+  it('does not kill the process: it re-reads the watched files, keeps answering, and SIGTERM still drains to exit 0', async () => {
+    const child = await serve([`--rbac.config=${EXAMPLE_RBAC}`]);
+    const agent = new Agent({ keepAlive: false });
+    try {
+      child.proc.kill('SIGHUP');
+      assert.ok(await eventually(() => child.stderr().includes('re-reading the watched files'), 200, 25), 'the reload is logged');
+      assert.equal(child.proc.exitCode, null, 'still running');
+      const o = await post(child.publicPort, agent, ALLOWED);
+      assert.equal(o.kind === 'answer' && o.status === 200 && o.body, '{"result":true}\n');
+    } finally {
+      child.proc.kill('SIGTERM');
+    }
+    assert.deepEqual(await child.exited, { code: 0, signal: null });
+  });
+});
