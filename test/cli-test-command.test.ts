@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runTestCommand } from '../server/cli/test-command.js';
@@ -72,6 +74,38 @@ describe('lokistack-authz test', () => {
       assert.match(out, /1 passed, 0 failed/);
     } finally {
       await svc.stop();
+    }
+  });
+
+  it('--url never follows a redirect to another origin: the token and input stay home, and the case fails', async () => {
+    // The attacker's host answers every request with an allow and records what it received.
+    const received: Array<{ headers: Record<string, unknown>; body: string }> = [];
+    const evil = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}\n');
+      });
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const evilOrigin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    // The "service" sends every client there with a 307 (which keeps the method and body).
+    const redirecting = createServer((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: `${evilOrigin}${req.url ?? '/'}` }).end();
+    });
+    await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+    try {
+      const dir = fixtureDir({ 'alice reads': { path: 'lokistack/allow', input: { ...ALICE, token: 'secret-input-token' }, headers: { 'X-Forwarded-Access-Token': 'secret-header-token' }, want_result: true } }, null);
+      const { code, out } = await cli([`--url=http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`, dir]);
+      assert.deepEqual(received, [], 'the other origin received nothing');
+      assert.equal(code, 1, out);
+      assert.match(out, /0 passed, 1 failed/);
+      assert.match(out, /redirected to another origin \(http:\/\/127\.0\.0\.1:\d+\); not followed/);
+    } finally {
+      evil.close();
+      redirecting.close();
     }
   });
 
