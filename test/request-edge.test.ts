@@ -10,7 +10,9 @@ import { connect, type AddressInfo, type Socket } from 'node:net';
 import request from 'supertest';
 import type { Authorizer, DecisionRequest } from '../server/decision/types.js';
 import { createPublicApp } from '../server/http/app.js';
+import { Writable } from 'node:stream';
 import { ByteBudget } from '../server/http/byte-budget.js';
+import { DecisionLog } from '../server/observability/decision-log.js';
 import { Metrics } from '../server/observability/metrics.js';
 import { ALLOWED_INPUT, DENIED_INPUT, captureLogger, eventually, metricValue, rawRequest, startTestService, type TestService } from './support/service.js';
 
@@ -228,5 +230,30 @@ describe('request edge: log lines', () => {
     assert.equal(line.split('\n').length, 2, 'one line');
     assert.doesNotMatch(line, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
     assert.match(line, /path="\/v1\/data\/\\u001b\[31mred\\u0000\\u009b\\u007f\\u202e"/);
+  });
+});
+
+describe('request edge: the decision log keeps a bounded input', () => {
+  it('an input past the bound is logged truncated, shape kept, and marked; a small one whole', async () => {
+    const lines: string[] = [];
+    const out = new Writable({
+      write(chunk: Buffer, _e, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const log = new DecisionLog(out, { mask: [], labels: {}, maxPending: 10, maxInputBytes: 1000 });
+    const base = { decision_id: 'd', path: 'lokistack/allow', requested_by: 'x', timestamp: 't', metrics: {} };
+    const groups = Array.from({ length: 10_000 }, (_, i) => `group-${i}`.padEnd(256, 'g'));
+    log.write({ ...base, input: { ...ALLOWED_INPUT, groups } });
+    log.write({ ...base, input: ALLOWED_INPUT });
+    await new Promise((r) => setImmediate(r));
+    const [big, small] = lines.map((l) => JSON.parse(l) as { input: { groups: string[]; subject: string }; truncated?: string[] });
+    assert.ok(lines[0]!.length < 3000, `event of ${lines[0]!.length} bytes`);
+    assert.deepEqual(big!.truncated, ['/input']);
+    assert.equal(big!.input.subject, ALLOWED_INPUT.subject);
+    assert.match(String(big!.input.groups.at(-1)), /truncated/);
+    assert.deepEqual(small!.input, ALLOWED_INPUT);
+    assert.equal(small!.truncated, undefined);
   });
 });
