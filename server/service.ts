@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Config, ListenAddress } from './config/config.js';
 import { createInternalApp, createPublicApp } from './http/app.js';
+import { ByteBudget } from './http/byte-budget.js';
 import type { HealthChecks } from './http/health.js';
 import { httpLivenessCheck } from './http/liveness.js';
 import { DecisionLog } from './observability/decision-log.js';
@@ -58,9 +59,15 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     logger,
     health,
     version: VERSION,
+    bodyBudget: new ByteBudget(config.web.maxBufferedBytes),
     options: {
       maxBytes: config.web.maxBodyBytes,
       maxDepth: config.web.maxDepth,
+      maxNodes: config.web.maxNodes,
+      maxArrayLength: config.web.maxArrayLength,
+      maxStringBytes: config.web.maxStringBytes,
+      maxDecodedBytes: config.web.maxInputBytes,
+      maxYamlNodes: config.web.maxYamlNodes,
       decisionTimeoutMs: config.web.decisionTimeoutMs,
     },
   });

@@ -336,10 +336,24 @@ function modelPost(body: Buffer, headers: Record<string, string>): Parsed {
   }
   if (doc === null) return { refused: false, input: undefined, missing: true };
   if (!isRecord(doc)) return { refused: 400, why: 'the request must be a JSON object' };
-  const input = doc.input;
+  // OPA decodes the envelope into a Go struct: `input` matches case-insensitively and the last
+  // occurrence in the body wins. JSON.parse keeps no order across case variants, so with more than
+  // one variant present this model cannot tell (test/go-decode.test.ts checks those against Go).
+  const variants = Object.keys(doc).filter((k) => /^input$/i.test(k.replace(/\u017f/g, 's').replace(/\u212a/g, 'k')));
+  if (variants.length > 1) return { refused: 'unknown' };
+  const input = variants.length === 1 ? doc[variants[0]!] : undefined;
   if (input === undefined || input === null) return { refused: false, input: undefined, missing: true };
   if (depthOf(input) > MAX_DEPTH) return { refused: 400, why: 'nested deeper than' };
+  // The decoded-input bounds at their defaults (README, docs/operations.md "Input bounds").
+  if (longestString(input) > 65_536) return { refused: 400, why: 'web.max-input-string-bytes' };
   return { refused: false, input, missing: false };
+}
+
+function longestString(v: unknown): number {
+  if (typeof v === 'string') return Buffer.byteLength(v);
+  if (v === null || typeof v !== 'object') return 0;
+  const items = Array.isArray(v) ? v : Object.entries(v).flat();
+  return items.reduce((m: number, x) => Math.max(m, longestString(x)), 0);
 }
 
 /** Bodies no gateway sends. */

@@ -54,6 +54,15 @@ export interface Config {
     internalListen: ListenAddress;
     maxBodyBytes: number;
     maxDepth: number;
+    /** Bounds on the decoded input (http/input-limits.ts). */
+    maxNodes: number;
+    maxArrayLength: number;
+    maxStringBytes: number;
+    maxInputBytes: number;
+    /** Nodes a YAML body may hold before it is parsed at all. */
+    maxYamlNodes: number;
+    /** Body bytes held across all requests at once. */
+    maxBufferedBytes: number;
     decisionTimeoutMs: number;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
@@ -102,6 +111,12 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'web.internal.listen', type: 'string', default: ':8081', help: 'Address of the internal listener (/live, /ready, /metrics, /health).' },
   { name: 'web.max-body-bytes', type: 'int', default: 1 << 20, help: 'Largest request body accepted, before and after gzip decoding.' },
   { name: 'web.max-input-depth', type: 'int', default: 64, help: 'Deepest nesting of arrays and objects accepted in input.' },
+  { name: 'web.max-input-nodes', type: 'int', default: 200_000, help: 'Most values (objects, arrays, scalars; YAML aliases counted expanded) accepted in a decoded input.' },
+  { name: 'web.max-input-array-length', type: 'int', default: 100_000, help: 'Longest array accepted in a decoded input.' },
+  { name: 'web.max-input-string-bytes', type: 'int', default: 65_536, help: 'Longest string or object key accepted in a decoded input, in UTF-8 bytes.' },
+  { name: 'web.max-input-bytes', type: 'int', default: 4 << 20, help: 'Largest decoded input: UTF-8 bytes of its strings and keys plus one per value, YAML aliases counted expanded.' },
+  { name: 'web.max-yaml-nodes', type: 'int', default: 20_000, help: 'Most YAML nodes parsed in a YAML body (YAML parsing costs about 20µs a node; the gateway sends JSON).' },
+  { name: 'web.max-buffered-bytes', type: 'int', default: 64 << 20, help: 'Request body bytes held across all requests, compressed and decompressed; past it a request is answered 503 with Retry-After.' },
   { name: 'web.decision-timeout', type: 'duration', default: 10_000, help: 'Deadline for one decision, upstream calls included.' },
   { name: 'web.headers-timeout', type: 'duration', default: 10_000, help: 'Time a client has to send its request headers.' },
   { name: 'web.request-timeout', type: 'duration', default: 30_000, help: 'Time a client has to send its whole request.' },
@@ -226,6 +241,12 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       internalListen: parseListen('web.internal.listen', str('web.internal.listen')),
       maxBodyBytes: positive('web.max-body-bytes'),
       maxDepth: positive('web.max-input-depth'),
+      maxNodes: positive('web.max-input-nodes'),
+      maxArrayLength: positive('web.max-input-array-length'),
+      maxStringBytes: positive('web.max-input-string-bytes'),
+      maxInputBytes: positive('web.max-input-bytes'),
+      maxYamlNodes: positive('web.max-yaml-nodes'),
+      maxBufferedBytes: positive('web.max-buffered-bytes'),
       decisionTimeoutMs: positive('web.decision-timeout'),
       headersTimeoutMs: positive('web.headers-timeout'),
       requestTimeoutMs: positive('web.request-timeout'),

@@ -4,6 +4,7 @@ import type { Authorizer } from '../decision/types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ByteBudget } from './byte-budget.js';
 import { dataApiHandler, isDataApiPath, type DataApiOptions } from './data-api.js';
 import { errorHandler, notFound, writeError } from './error-handler.js';
 import { healthHandlers, type HealthChecks } from './health.js';
@@ -16,6 +17,8 @@ export interface AppDeps {
   options: DataApiOptions;
   health: HealthChecks;
   version: string;
+  /** Body bytes held across all Data API requests (--web.max-buffered-bytes). */
+  bodyBudget?: ByteBudget;
 }
 
 /**
@@ -76,12 +79,18 @@ function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
 function observer(metrics: Metrics, handler: string) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
-    res.once('finish', () => {
-      const labels = { code: String(res.statusCode), method: (req.method ?? '').toLowerCase(), handler };
+    let counted = false;
+    const count = (code: string) => {
+      if (counted) return;
+      counted = true;
+      const labels = { code, method: (req.method ?? '').toLowerCase(), handler };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequestSize.observe(labels, Number(req.headers['content-length'] ?? 0) || 0);
       metrics.httpResponseSize.observe(labels, Number(res.getHeader('content-length') ?? 0) || 0);
-    });
+    };
+    res.once('finish', () => count(String(res.statusCode)));
+    // A client that went away before its answer was written: nginx's 499, client closed request.
+    res.once('close', () => count('499'));
   };
 }

@@ -8,11 +8,13 @@ import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { readBody, type BodyLimits } from './body.js';
-import { parseInputParam, parsePostBody, type ParsedInput } from './input.js';
+import type { ByteBudget } from './byte-budget.js';
+import { lastQueryBytes, parseInputParam, parsePostBody, type InputOptions, type ParsedInput } from './input.js';
+import { DEFAULT_INPUT_LIMITS } from './input-limits.js';
 import { goStruct } from './json.js';
 import { sendJson } from './send.js';
 
-export interface DataApiOptions extends BodyLimits {
+export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, 'maxDepth'>> {
   /** Deepest nesting of arrays and objects accepted in `input`. */
   maxDepth: number;
   /** Deadline for one decision, upstream calls included. */
@@ -27,6 +29,8 @@ export interface DataApiDeps {
   logger: Logger;
   options: DataApiOptions;
   version: string;
+  /** Body bytes held across all requests; unbounded when absent. */
+  bodyBudget?: ByteBudget;
 }
 
 const PREFIX = '/v1/data';
@@ -43,6 +47,7 @@ export function isDataApiPath(url: string): boolean {
  * caller's one error handler to answer.
  */
 export function dataApiHandler(deps: DataApiDeps) {
+  const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options) };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const url = req.url ?? PREFIX;
@@ -57,10 +62,15 @@ export function dataApiHandler(deps: DataApiDeps) {
     }
     const params = queryParams(query);
     const path = parsePath(rawPath);
-    const parsed: ParsedInput =
-      req.method === 'POST'
-        ? parsePostBody(await readBody(req, deps.options), req.headers['content-type'], deps.options.maxDepth)
-        : parseInputParam(lastValue(query.input), deps.options.maxDepth);
+    let parsed: ParsedInput;
+    if (req.method === 'POST') {
+      const lease = deps.bodyBudget?.lease();
+      // The bytes stay taken while the request lives (its decoded input is at least as large).
+      if (lease) res.once('close', () => lease.release());
+      parsed = parsePostBody(await readBody(req, deps.options, lease), req.headers['content-type'], limits);
+    } else {
+      parsed = parseInputParam(q < 0 ? undefined : lastQueryBytes(url.slice(q + 1), 'input'), limits);
+    }
     const parsedAt = process.hrtime.bigint();
 
     // Made on first use: static decisions never wait, and a timer plus listeners per request is
@@ -135,13 +145,36 @@ export function dataApiHandler(deps: DataApiDeps) {
 /**
  * Go's ServeMux answers an unclean path with a redirect: 307 to the cleaned path (`//`, `.`, `..`),
  * then 301 to drop a trailing slash. OPA clients see the same here.
+ *
+ * The Location is written as Go's url.URL.String writes a path: every byte outside the path's
+ * safe set percent-encoded. That is what keeps `/v1/data/../../\evil.example` from redirecting to
+ * `/\evil.example`, which browsers read as `//evil.example`, another host: Go sends `/%5Cevil.example`.
  */
 function redirectUnclean(rawPath: string, query: string, res: ServerResponse): boolean {
   const cleaned = posix.normalize(rawPath);
-  const to = cleaned !== rawPath ? [307, cleaned] : rawPath.endsWith('/') ? [301, rawPath.slice(0, -1)] : undefined;
+  const to = cleaned !== rawPath ? ([307, cleaned] as const) : rawPath.endsWith('/') ? ([301, rawPath.slice(0, -1)] as const) : undefined;
   if (!to) return false;
-  res.writeHead(to[0] as number, { Location: `${to[1] as string}${query}` }).end();
+  const location = escapeLocationPath(to[1]);
+  // Cleaning leaves no `//` and escaping no `\`; should either ever appear, refuse rather than redirect off-site.
+  if (!location.startsWith('/') || /^\/[\/\\]/.test(location)) throw invalidParameter('invalid path');
+  res.writeHead(to[0], { Location: `${location}${escapeLocationQuery(query)}` }).end();
   return true;
+}
+
+// Go's shouldEscape(c, encodePath) keeps these; `%` stays too, as the path is still escaped.
+const PATH_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@\/%]/g;
+const QUERY_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@\/?%]/g;
+
+function escapeLocationPath(path: string): string {
+  return path.replace(PATH_UNSAFE, (c) => encodeURIComponent(c).replace(/[!'()*]/g, (x) => `%${x.charCodeAt(0).toString(16).toUpperCase()}`));
+}
+
+function escapeLocationQuery(query: string): string {
+  return query.replace(QUERY_UNSAFE, (c) => encodeURIComponent(c));
+}
+
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** Path segments after /v1/data, each URL-unescaped on its own (so %2F stays inside a segment). */
@@ -189,10 +222,14 @@ function lastValue(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The caller's token: X-Forwarded-Access-Token, else an Authorization bearer token. */
+/**
+ * The caller's token: X-Forwarded-Access-Token, else an Authorization bearer token. Of several
+ * X-Forwarded-Access-Token headers the first is used, as opa-openshift's Header.Get does (Node
+ * would join them with ", " and send that upstream as one token).
+ */
 function bearerToken(req: IncomingMessage): string | undefined {
-  const forwarded = req.headers['x-forwarded-access-token'];
-  if (typeof forwarded === 'string' && forwarded !== '') return forwarded;
+  const forwarded = req.headersDistinct['x-forwarded-access-token']?.[0];
+  if (forwarded !== undefined && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   return m ? m[1] : undefined;

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { DecisionError, internalError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { ClientAbortError } from './body.js';
+import { BusyError } from './byte-budget.js';
 import { sendJson } from './send.js';
 
 /**
@@ -24,9 +26,18 @@ export function writeError(logger: Logger, req: IncomingMessage, res: ServerResp
     res.destroy();
     return;
   }
-  const e = err instanceof DecisionError ? err : fromUnknown(err);
   const path = (req.url ?? '').split('?', 1)[0];
-  if (e.status >= 500) {
+  if (err instanceof ClientAbortError) {
+    // The client is gone: nothing to answer, and not the service's fault (counted as code 499).
+    logger.debug({ path }, err.message);
+    res.destroy();
+    return;
+  }
+  const e = err instanceof DecisionError ? err : fromUnknown(err);
+  if (e instanceof BusyError) {
+    res.setHeader('Retry-After', String(e.retryAfterSeconds));
+    logger.debug({ code: e.code, path }, e.message);
+  } else if (e.status >= 500) {
     logger.error({ err: err instanceof Error ? { message: err.message, name: err.name, cause: causeOf(err) } : String(err), path }, e.message);
   } else {
     logger.debug({ code: e.code, path }, e.message);

@@ -1,5 +1,7 @@
-import { parse as parseYaml } from 'yaml';
 import { invalidParameter } from '../errors.js';
+import { goField, goUtf8, parseGoJson } from './go-json.js';
+import { checkInput, type InputLimits } from './input-limits.js';
+import { parseYamlBounded } from './yaml-input.js';
 
 /** The parsed Data API request: the input document, and whether the request left it out. */
 export interface ParsedInput {
@@ -8,64 +10,87 @@ export interface ParsedInput {
   missing: boolean;
 }
 
+export interface InputOptions extends InputLimits {
+  /** YAML nodes parsed at most (yaml-input.ts). */
+  maxYamlNodes: number;
+}
+
 /**
- * Parses a POST /v1/data body as OPA does: JSON (YAML when the Content-Type says so), an object
- * whose `input` key holds the input; other keys are ignored. Nesting deeper than `maxDepth` is
- * refused before evaluation, so no input can exhaust a parser's stack.
+ * Parses a POST /v1/data body as OPA does: JSON (YAML when the Content-Type says so and the body is
+ * not JSON), an object whose `input` key holds the input; other keys are ignored. The input is
+ * decoded as Go decodes it (go-json.ts) and refused past its bounds before anything evaluates it.
  */
-export function parsePostBody(body: Buffer, contentType: string | undefined, maxDepth: number): ParsedInput {
+export function parsePostBody(body: Buffer, contentType: string | undefined, options: InputOptions): ParsedInput {
   if (body.length === 0) return { input: undefined, missing: true };
+  const text = goUtf8(body);
   let doc: unknown;
-  const text = body.toString('utf8');
+  let yaml = false;
   try {
-    doc = contentType?.includes('yaml') ? parseYaml(text, { maxAliasCount: 100, logLevel: 'error' }) : JSON.parse(text);
+    doc = parseGoJson(text);
   } catch (err) {
-    throw invalidParameter(`body contains malformed input document: ${reason(err, text.length)}`, { cause: err });
+    // OPA's util.Unmarshal decodes a body that is valid JSON as JSON, whatever the Content-Type.
+    if (!contentType?.includes('yaml')) {
+      throw invalidParameter(`body contains malformed input document: ${reason(err, text.length)}`, { cause: err });
+    }
+    yaml = true;
   }
+  if (yaml) doc = parseYamlBounded(text, options);
   if (doc === null || doc === undefined) return { input: undefined, missing: true };
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw invalidParameter(`body contains malformed input document: the request must be a JSON object, got ${Array.isArray(doc) ? 'array' : typeof doc}`);
   }
-  const input = inputField(doc as Record<string, unknown>);
+  // Go decodes the request into a struct: `input`, `Input`, `INPUT`... the last one in the body wins.
+  const input = goField(doc as Record<string, unknown>, 'input').value;
   if (input === undefined || input === null) return { input: undefined, missing: true };
-  checkDepth(input, maxDepth, 'body');
+  checkInput(input, options, 'body');
   return { input, missing: false };
 }
 
-/** The request's `input`: Go's decoder, in OPA and opa-openshift alike, also takes "Input", "INPUT", ... */
-function inputField(doc: Record<string, unknown>): unknown {
-  if (Object.hasOwn(doc, 'input')) return doc.input;
-  const key = Object.keys(doc).find((k) => k.toLowerCase() === 'input');
-  return key === undefined ? undefined : doc[key];
-}
-
-/** Parses GET /v1/data's `?input=` parameter (the last one wins, as in OPA). */
-export function parseInputParam(raw: string | undefined, maxDepth: number): ParsedInput {
+/** Parses GET /v1/data's `?input=` parameter, given as raw bytes (the last one wins, as in OPA). */
+export function parseInputParam(raw: Buffer | undefined, options: InputLimits): ParsedInput {
   if (raw === undefined) return { input: undefined, missing: false };
+  const text = goUtf8(raw);
   let input: unknown;
   try {
-    input = JSON.parse(raw);
+    input = parseGoJson(text);
   } catch (err) {
-    throw invalidParameter(`parameter contains malformed input document: ${reason(err, raw.length)}`, { cause: err });
+    throw invalidParameter(`parameter contains malformed input document: ${reason(err, text.length)}`, { cause: err });
   }
-  checkDepth(input, maxDepth, 'parameter');
+  checkInput(input, options, 'parameter');
   return { input: input === null ? undefined : input, missing: false };
 }
 
-/** Refuses documents nested deeper than `max` arrays and objects, without recursing. */
-export function checkDepth(value: unknown, max: number, where: 'body' | 'parameter'): void {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (depth > max) {
-      throw invalidParameter(`${where} contains malformed input document: nested deeper than ${max} levels`);
-    }
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
-    }
+/**
+ * The last value of `name` in a raw query string, percent-decoded to bytes as Go's url.ParseQuery
+ * does (`+` is a space), so that invalid UTF-8 in it is replaced as Go replaces it.
+ */
+export function lastQueryBytes(query: string, name: string): Buffer | undefined {
+  let found: string | undefined;
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = eq < 0 ? pair : pair.slice(0, eq);
+    if (unescape(key).toString('latin1') === name) found = eq < 0 ? '' : pair.slice(eq + 1);
   }
+  return found === undefined ? undefined : unescape(found);
 }
+
+/** Query unescaping to bytes: `+` is a space, `%XX` a byte; a malformed `%` stays as it is. */
+function unescape(s: string): Buffer {
+  if (!s.includes('%') && !s.includes('+')) return Buffer.from(s, 'utf8');
+  const out: number[] = [];
+  const raw = Buffer.from(s, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i]!;
+    if (c === 0x2b) out.push(0x20);
+    else if (c === 0x25 && i + 2 < raw.length && isHex(raw[i + 1]!) && isHex(raw[i + 2]!)) {
+      out.push(parseInt(String.fromCharCode(raw[i + 1]!, raw[i + 2]!), 16));
+      i += 2;
+    } else out.push(c);
+  }
+  return Buffer.from(out);
+}
+
+const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 
 /** Why a document did not parse, without quoting it: the body may carry a credential. */
 function reason(err: unknown, length: number): string {

@@ -23,7 +23,12 @@ export interface DecisionLogOptions {
   /** Events waiting for a slow destination before new ones are dropped (and counted). */
   maxPending: number;
   onDropped?: () => void;
+  /** Bytes of `input` (as JSON) an event keeps; past them it is truncated and marked. Default 64 KiB. */
+  maxInputBytes?: number;
 }
+
+export const DEFAULT_MAX_LOGGED_INPUT_BYTES = 64 * 1024;
+const MARK = '…[truncated]';
 
 /**
  * Writes OPA-style decision log events, one JSON line each, with the configured fields erased.
@@ -66,7 +71,15 @@ export class DecisionLog {
       return;
     }
     const { doc, erased } = erase({ ...event }, this.options.mask);
-    const line = JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}) }) + '\n';
+    // An input can be megabytes (the input bounds allow it); one event must not be.
+    const max = this.options.maxInputBytes ?? DEFAULT_MAX_LOGGED_INPUT_BYTES;
+    let truncated = false;
+    if (doc.input !== undefined && JSON.stringify(doc.input).length > max) {
+      doc.input = truncate(doc.input, { left: max });
+      truncated = true;
+    }
+    const line =
+      JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) }) + '\n';
     this.pending++;
     this.out.write(line, () => {
       this.pending--;
@@ -111,4 +124,49 @@ function removeAt(value: unknown, parts: readonly string[]): unknown {
   }
   const child = removeAt(obj[head], rest);
   return child === obj[head] ? value : { ...obj, [head]: child };
+}
+
+/**
+ * A copy of `value` within about `budget.left` characters of JSON: the shape kept, strings cut and
+ * arrays and objects ended early, each cut marked with "…[truncated]". Depth is bounded by the
+ * input bounds already.
+ */
+export function truncate(value: unknown, budget: { left: number }): unknown {
+  if (typeof value === 'string') {
+    if (value.length + 2 <= budget.left) {
+      budget.left -= value.length + 2;
+      return value;
+    }
+    const keep = Math.max(0, budget.left - MARK.length - 2);
+    budget.left = 0;
+    return value.slice(0, keep) + MARK;
+  }
+  if (value === null || typeof value !== 'object') {
+    budget.left -= String(value).length;
+    return value;
+  }
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (let i = 0; i < value.length; i++) {
+      if (budget.left <= 0) {
+        out.push(`${MARK} ${value.length - i} more`);
+        break;
+      }
+      out.push(truncate(value[i], budget));
+      budget.left -= 1;
+    }
+    return out;
+  }
+  const out: Record<string, unknown> = {};
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (budget.left <= 0) {
+      Object.defineProperty(out, MARK, { value: `${keys.length - i} more keys`, enumerable: true, writable: true, configurable: true });
+      break;
+    }
+    budget.left -= k.length + 3;
+    Object.defineProperty(out, k, { value: truncate((value as Record<string, unknown>)[k], budget), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }

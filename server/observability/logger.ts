@@ -49,13 +49,22 @@ function logfmt(out: DestinationStream): DestinationStream {
         out.write(line);
         return;
       }
-      const fields = Object.entries(record).map(([k, v]) => `${k}=${logfmtValue(v)}`);
+      const fields = Object.entries(record).map(([k, v]) => `${logfmtValue(k)}=${logfmtValue(v)}`);
       out.write(fields.join(' ') + '\n');
     },
   };
 }
 
-function logfmtValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v);
-  return /^[^\s"=\\]+$/.test(s) && s.length > 0 ? s : JSON.stringify(s);
+// Characters a terminal or log viewer acts on, or that fake a line or field: C0 and C1 controls
+// (ESC starts terminal escape sequences, NUL truncates in some tools), DEL, line and paragraph
+// separators and bidirectional overrides (which reorder what a reader sees).
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** A logfmt value: bare when it can be, else quoted with every unsafe character escaped as \uXXXX. */
+export function logfmtValue(v: unknown): string {
+  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  UNSAFE.lastIndex = 0;
+  const bare = s.length > 0 && /^[^\s"=\\]+$/.test(s) && !UNSAFE.test(s);
+  if (bare) return s;
+  return JSON.stringify(s).replace(UNSAFE, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

@@ -1,0 +1,3 @@
+module gopkg.in/check.v1
+
+go 1.15
