@@ -34,7 +34,7 @@ function buildOracle(ctx: Mocha.Context): string {
     ctx.skip();
   }
   const out = join(makeTempDir('go-decode-'), 'go-decode');
-  execFileSync('go', ['build', '-o', out, '.'], { cwd: SOURCE, env: { ...process.env, GOFLAGS: '-mod=mod', GOPROXY: process.env.GOPROXY ?? 'off' }, stdio: 'pipe' });
+  execFileSync('go', ['build', '-o', out, '.'], { cwd: SOURCE, env: { ...process.env, GOFLAGS: '-mod=mod' }, stdio: 'pipe' });
   return out;
 }
 
