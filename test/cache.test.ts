@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { AuthenticatedStore, type RejectReason } from '../server/cache/authenticated-store.js';
 import { DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
+import { parseKeyring, type Keyring } from '../server/cache/hmac-keys.js';
+import { KeyringFile } from '../server/cache/keyring-file.js';
 import { MemcachedStore } from '../server/cache/memcached-store.js';
 import { MemoryStore } from '../server/cache/memory-store.js';
 import type { CacheStore } from '../server/cache/store.js';
+import { loadConfig } from '../server/config/config.js';
+import { ConfigError } from '../server/errors.js';
+import { lokistackFakeKubeOptions, LOKISTACK_TOKENS } from './support/fake-kube/fixtures.js';
+import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { memcachedBinary, startMemcached, type MemcachedServer } from './support/memcached.js';
+import { gatewayInput, OPERATOR_LOGGING_ARGS, postDecision, selecting, startAuthzOn, type RunningAuthz } from './support/openshift.js';
+import { metricValue, writeTempFile } from './support/service.js';
 
 type Counts = Record<keyof CacheEvents, number>;
 
@@ -284,4 +296,283 @@ describe('decision cache', () => {
       }
     });
   });
+
+  describe('AuthenticatedStore: memcached entries only this service can write (issue 9 item 3)', function () {
+    const binary = memcachedBinary();
+    let server: MemcachedServer;
+    const open: CacheStore[] = [];
+    before(async function () {
+      if (!binary) {
+        if (process.env.CI) throw new Error('memcached is not installed (.ci/run installs Debian memcached)');
+        this.skip();
+      }
+      server = await startMemcached(binary);
+    });
+    after(async () => server?.stop());
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.close();
+    });
+
+    const secret = () => randomBytes(32).toString('base64');
+    const ring = (...lines: string[]): Keyring => parseKeyring('keys', lines.join('\n'));
+    const OLD = `old=${secret()}`;
+    const NEW = `new=${secret()}`;
+
+    /** What an attacker with network access to memcached has: a plain client. */
+    const rawStore = () => {
+      const s = new MemcachedStore({ servers: [server.address], timeoutMs: 1000, dnsIntervalMs: 0 });
+      open.push(s);
+      return s;
+    };
+    const clock = { t: Date.UTC(2026, 0, 1) };
+    const signedStore = (keys: Keyring, rejected: RejectReason[] = []) => {
+      const s = new AuthenticatedStore(rawStore(), { keyring: () => keys, now: () => clock.t, onReject: (r) => void rejected.push(r) });
+      return s;
+    };
+
+    type Answer = boolean | { allowed: string; data: string };
+    const codec = {
+      encode: (v: Answer) => JSON.stringify(v),
+      decode: (s: string) => {
+        const v = JSON.parse(s) as Answer;
+        if (typeof v !== 'boolean' && (typeof v !== 'object' || v === null || typeof v.data !== 'string')) throw new Error('unexpected cached value');
+        return v;
+      },
+      allows: (v: Answer) => v === true || (typeof v === 'object' && v.allowed === 'true'),
+    };
+    const MATCH_ALL: Answer = { allowed: 'true', data: JSON.stringify({ matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: '.+' }] }) };
+    const BOB: Answer = { allowed: 'true', data: JSON.stringify({ matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: 'log-test-0' }] }) };
+    const DENY: Answer = { allowed: 'false', data: '' };
+    const cacheOver = (store: CacheStore) => {
+      const { events, counts } = counting();
+      return { cache: new DecisionCache<Answer>(store, { allowTtlMs: 60_000, denyTtlMs: 60_000 }, events, codec), counts };
+    };
+    const upstream = (answer: Answer) => {
+      const calls = { n: 0 };
+      return { calls, compute: async () => (calls.n++, answer) };
+    };
+    const key = () => randomBytes(32).toString('hex');
+
+    it('a forged allow written straight into memcached is a miss, counted, and decided upstream', async () => {
+      const k = key();
+      const attacker = rawStore();
+      // The premise: without entry authentication (the code before this fix), the forgery is served.
+      await attacker.set(k, JSON.stringify(MATCH_ALL), 3_600_000);
+      const unprotected = upstream(DENY);
+      assert.deepEqual(await cacheOver(rawStore()).cache.get(k, unprotected.compute), MATCH_ALL);
+      assert.equal(unprotected.calls.n, 0);
+
+      // Forgeries: the bare value, and envelopes with a made-up MAC, under a listed and an unknown key ID.
+      const forgeries: Array<[string, RejectReason]> = [
+        [JSON.stringify(MATCH_ALL), 'format'],
+        [`lsa1.old.${clock.t + 3_600_000}.${randomBytes(32).toString('base64url')}.${JSON.stringify(MATCH_ALL)}`, 'mac'],
+        [`lsa1.other.${clock.t + 3_600_000}.${randomBytes(32).toString('base64url')}.${JSON.stringify(MATCH_ALL)}`, 'key'],
+      ];
+      for (const [forged, reason] of forgeries) {
+        await attacker.set(k, forged, 3_600_000);
+        const rejected: RejectReason[] = [];
+        const { cache, counts } = cacheOver(signedStore(ring(OLD), rejected));
+        const up = upstream(DENY);
+        assert.deepEqual(await cache.get(k, up.compute), DENY, forged.slice(0, 20));
+        assert.equal(up.calls.n, 1, 'decided upstream');
+        assert.deepEqual(rejected, [reason]);
+        assert.deepEqual([counts.hit, counts.miss], [0, 1]);
+      }
+    });
+
+    it("a genuine entry copied to another user's key is a miss", async () => {
+      const keys = ring(OLD);
+      const wide = key(); // a cluster reader's decision
+      const mine = key(); // the attacker's own request
+      const { cache } = cacheOver(signedStore(keys));
+      await cache.get(wide, async () => MATCH_ALL);
+      const attacker = rawStore();
+      await attacker.set(mine, (await attacker.get(wide))!, 3_600_000);
+
+      const rejected: RejectReason[] = [];
+      const reader = cacheOver(signedStore(keys, rejected));
+      const up = upstream(BOB);
+      assert.deepEqual(await reader.cache.get(mine, up.compute), BOB);
+      assert.equal(up.calls.n, 1);
+      assert.deepEqual(rejected, ['mac']);
+      // The entry where it belongs is still good.
+      assert.deepEqual(await reader.cache.get(wide, async () => assert.fail('a hit')), MATCH_ALL);
+    });
+
+    it('a genuine entry replayed past its TTL (rewritten with a long memcached TTL) is a miss', async () => {
+      const keys = ring(OLD);
+      const k = key();
+      const { cache } = cacheOver(signedStore(keys)); // allows live 60s
+      await cache.get(k, async () => MATCH_ALL);
+      const attacker = rawStore();
+      const genuine = (await attacker.get(k))!;
+
+      clock.t += 60_001; // the decision's TTL is over (memcached would have dropped it)
+      try {
+        await attacker.set(k, genuine, 3_600_000);
+        const rejected: RejectReason[] = [];
+        const reader = cacheOver(signedStore(keys, rejected));
+        const up = upstream(DENY); // the access was revoked meanwhile
+        assert.deepEqual(await reader.cache.get(k, up.compute), DENY);
+        assert.equal(up.calls.n, 1);
+        assert.deepEqual(rejected, ['expired']);
+      } finally {
+        clock.t -= 60_001;
+      }
+      // Within its TTL the same bytes are a hit: the expiry, not the bytes, made the difference.
+      await attacker.set(k, genuine, 3_600_000);
+      assert.deepEqual(await cacheOver(signedStore(keys)).cache.get(k, async () => assert.fail('a hit')), MATCH_ALL);
+    });
+
+    it('rotation: old entries stay valid while the old key is listed; new ones are signed with the first key', async () => {
+      const before = key();
+      await cacheOver(signedStore(ring(OLD))).cache.get(before, async () => BOB);
+
+      // Step 1 of a rotation: the new key first (it signs), the old one still listed (it verifies).
+      const rotated = cacheOver(signedStore(ring(NEW, OLD)));
+      assert.deepEqual(await rotated.cache.get(before, async () => assert.fail('still a hit')), BOB);
+      const after = key();
+      await rotated.cache.get(after, async () => MATCH_ALL);
+      const raw = (await rawStore().get(after))!;
+      assert.match(raw, /^lsa1\.new\./);
+
+      // Step 2: the old key dropped: what it signed no longer verifies.
+      const rejected: RejectReason[] = [];
+      const dropped = cacheOver(signedStore(ring(NEW), rejected));
+      const up = upstream(BOB);
+      assert.deepEqual(await dropped.cache.get(before, up.compute), BOB);
+      assert.equal(up.calls.n, 1);
+      assert.deepEqual(rejected, ['key']);
+      assert.deepEqual(await dropped.cache.get(after, async () => assert.fail('a hit')), MATCH_ALL);
+    });
+
+    it('the key file is watched: a rotation applies without a restart; a bad file keeps the old keys', async () => {
+      const file = writeTempFile('memcached-keys', `# rotated monthly\n${OLD}\n`);
+      const events: string[] = [];
+      const keys = await KeyringFile.open(file, { intervalMs: 0, settleMs: 1, onApplied: () => events.push('applied'), onRejected: (e) => events.push(String(e)) });
+      try {
+        assert.equal(keys.current().signer.id, 'old');
+        writeFileSync(file, `${NEW}\n${OLD}\n`);
+        await keys.check();
+        assert.equal(keys.current().signer.id, 'new');
+        assert.deepEqual([...keys.current().byId.keys()], ['new', 'old']);
+        const short = randomBytes(16).toString('base64');
+        writeFileSync(file, `new=${short}\n`);
+        await keys.check();
+        assert.equal(keys.current().signer.id, 'new');
+        assert.equal(keys.current().byId.size, 2, 'the old keys keep serving');
+        assert.match(events.at(-1)!, /line 1: key "new": the secret is 16 bytes; at least 32/);
+        assert.ok(!events.join('\n').includes(short), 'the secret is never in a message');
+      } finally {
+        keys.stop();
+      }
+    });
+
+    it('end to end: an attacker overwrites every memcached entry with a match-all allow; only --memcached.insecure-no-hmac serves it', async function () {
+      this.timeout(20_000);
+      const fake: FakeKube = await startFakeKube(lokistackFakeKubeOptions());
+      const running: RunningAuthz[] = [];
+      try {
+        const keyFile = writeTempFile('memcached-keys', `${OLD}\n`);
+        const base = [...OPERATOR_LOGGING_ARGS, `--memcached=${server.address}`, '--memcached.interval=0', '--memcached.timeout=1s'];
+        // log-test-2 is not bob's: the genuine answer has no namespace in it.
+        const ask = (authz: RunningAuthz) =>
+          postDecision(authz.url, { input: gatewayInput('bob', { extras: selecting(['log-test-2']) }), token: LOKISTACK_TOKENS.bob });
+        const forgeAll = async () => {
+          for (const k of await memcachedKeys(server.port)) await rawStore().set(k, JSON.stringify(MATCH_ALL), 3_600_000);
+        };
+
+        for (const [flags, forgedServed] of [
+          [['--memcached.insecure-no-hmac'], true],
+          [[`--memcached.hmac-key-file=${keyFile}`], false],
+        ] as const) {
+          await memcachedCommand(server.port, 'flush_all');
+          const authz = await startAuthzOn(fake, [...base, ...flags]);
+          running.push(authz);
+          const genuine = await ask(authz);
+          assert.equal(genuine.status, 200, genuine.text);
+          assert.equal((genuine.body as { result: unknown }).result, false);
+          await forgeAll();
+          fake.requests.length = 0;
+          const after = await ask(authz);
+          assert.equal(after.status, 200, after.text);
+          const result = (after.body as { result: unknown }).result;
+          const metrics = await (await fetch(`${authz.internalUrl}/metrics`)).text();
+          if (forgedServed) {
+            assert.deepEqual(result, MATCH_ALL, 'the premise: unauthenticated entries can be forged');
+          } else {
+            assert.equal(result, false, 'the forged match-all was served');
+            assert.ok(fake.requests.some((r) => r.endpoint !== 'discovery'), 'decided upstream');
+            assert.equal(metricValue(metrics, 'decision_cache_rejected_entries_total', { reason: 'format' }), 1);
+          }
+        }
+      } finally {
+        for (const a of running) await a.stop();
+        await fake.close();
+      }
+    });
+  });
+
+  describe('memcached entry keys: flags and key files', () => {
+    const OPENSHIFT = ['--openshift.mappings=application=loki.grafana.com', '--memcached=127.0.0.1:11211'];
+
+    it('--memcached without a key file refuses to start; --memcached.insecure-no-hmac is the explicit way out', () => {
+      assert.throws(() => loadConfig(OPENSHIFT), /--memcached needs --memcached.hmac-key-file/);
+      const insecure = loadConfig([...OPENSHIFT, '--memcached.insecure-no-hmac']);
+      assert.ok(!insecure.help && insecure.config.openshift!.cache.memcachedHmacKeyFile === undefined);
+      const signed = loadConfig([...OPENSHIFT, '--memcached.hmac-key-file=/etc/keys']);
+      assert.ok(!signed.help && signed.config.openshift!.cache.memcachedHmacKeyFile === '/etc/keys');
+      assert.throws(() => loadConfig([...OPENSHIFT, '--memcached.hmac-key-file=/etc/keys', '--memcached.insecure-no-hmac']), /contradict/);
+      // The in-memory cache needs no key: nothing outside the process can write to it.
+      assert.doesNotThrow(() => loadConfig(['--openshift.mappings=application=loki.grafana.com']));
+      assert.doesNotThrow(() => loadConfig([...OPENSHIFT, '--cache.enabled=false']));
+    });
+
+    it('a key file is refused when a key is short, malformed, repeated or missing, and no message holds a secret', () => {
+      const short = randomBytes(31).toString('base64');
+      const good = randomBytes(32).toString('base64');
+      const cases: Array<[string, RegExp]> = [
+        [`k1=${short}`, /line 1: key "k1": the secret is 31 bytes; at least 32/],
+        [`k1=${good}\nk1=${good}`, /line 2: key ID "k1" is listed twice/],
+        [`k1=${good.slice(0, 20)}!!${good.slice(20)}`, /line 1: .*not base64/],
+        [good.replace(/=/g, ''), /line 1: not keyid=base64secret/],
+        [`bad.id=${good}`, /line 1: the key ID/],
+        ['# no keys yet\n', /no keys/],
+        ['', /no keys/],
+      ];
+      for (const [text, fault] of cases) {
+        assert.throws(
+          () => parseKeyring('/etc/keys', text),
+          (err: unknown) => err instanceof ConfigError && fault.test(err.message) && !err.message.includes(short) && !err.message.includes(good.slice(0, 16)),
+          text.slice(0, 12),
+        );
+      }
+      const keys = parseKeyring('/etc/keys', `# first signs\nb=${good}\n\na=${randomBytes(48).toString('base64url')}\n`);
+      assert.equal(keys.signer.id, 'b');
+      assert.deepEqual([...keys.byId.keys()], ['b', 'a']);
+    });
+  });
 });
+
+/** One command on memcached's text protocol, answered up to its END (or a one-line reply). */
+async function memcachedCommand(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const s = connect(port, '127.0.0.1', () => s.write(`${command}\r\n`));
+    s.setTimeout(5000, () => s.destroy(new Error(`memcached did not finish answering ${command}: ${JSON.stringify(text.slice(-100))}`)));
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (/(^|\n)(END|OK|ERROR[^\r]*)\r\n$/.test(text)) {
+        s.destroy();
+        resolve(text);
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+/** Every key memcached holds, as an attacker lists them (`lru_crawler metadump all`). */
+async function memcachedKeys(port: number): Promise<string[]> {
+  const dump = await memcachedCommand(port, 'lru_crawler metadump all');
+  return [...dump.matchAll(/^key=(\S+)/gm)].map((m) => decodeURIComponent(m[1]!));
+}

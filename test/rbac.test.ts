@@ -196,6 +196,35 @@ describe('parseRbac', () => {
         assert.match(warnings[0]!, /empty/);
       }
     });
+
+    // A truncated or half-written file looks like one of these; on reload it must not replace
+    // the roles serving (issue 9 item 4). Only an explicit list says "deny everyone".
+    const EMPTY = ['', '   \n\t\n', '# nothing here\n', '{}\n', '---\n', 'roles:\n', 'roles:\nroleBindings:\n', 'kind: LokiStack\nspec:\n  tenants:\n    authorization: {}\n'];
+
+    it('on reload, a file naming no roles and no bindings is a fault, not a deny-all', () => {
+      for (const text of EMPTY) {
+        assert.throws(
+          () => parseRbac(FILE, text, { reload: true }),
+          (err: unknown) => err instanceof ConfigError && err.source === FILE && /no roles and no roleBindings/.test(err.message) && /roles: \[\]/.test(err.message),
+          JSON.stringify(text),
+        );
+      }
+    });
+
+    it('at startup the same files still load, as before, as no roles and no bindings', () => {
+      for (const text of EMPTY.filter((t) => !t.includes('LokiStack'))) {
+        assert.deepEqual(parseRbac(FILE, text).rbac, { roles: [], roleBindings: [] }, JSON.stringify(text));
+      }
+    });
+
+    it('on reload, an explicit `roles: []` (or empty bindings) is how to deny every request', () => {
+      for (const text of ['roles: []\n', 'roleBindings: []\n', 'roles: []\nroleBindings: []\n']) {
+        const { rbac, warnings } = parseRbac(FILE, text, { reload: true });
+        assert.deepEqual(rbac, { roles: [], roleBindings: [] }, JSON.stringify(text));
+        assert.match(warnings.join('\n'), /no request will be allowed/);
+      }
+      assert.equal(parseRbac(FILE, OBSERVATORIUM, { reload: true }).rbac.roleBindings.length > 0, true);
+    });
   });
 
   describe('faults name the file, the field and the fault', () => {

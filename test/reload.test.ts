@@ -5,9 +5,13 @@
  * and the previous roles keep serving.
  */
 import { strict as assert } from 'node:assert';
-import { mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, makeTempDir, metricValue, startTestService, type TestService } from './support/service.js';
+import { loadConfig } from '../server/config/config.js';
+import { Metrics } from '../server/observability/metrics.js';
+import { parseRbac } from '../server/policy/rbac.js';
+import { wireStaticMode } from '../server/wiring/static-mode.js';
+import { eventually, makeTempDir, metricValue, silentLogger, startTestService, writeTempFile, type TestService } from './support/service.js';
 
 const rbacFor = (user: string, tenant = 'application') => `roles:
   - name: read
@@ -231,5 +235,151 @@ describe('rbac reload (ConfigMap symlink swap)', function () {
       unlinkSync(file);
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * The watchers' wait between their two reads, held by the test: every read before `release()` is
+ * followed by a read after whatever the test wrote meanwhile, so write/read order is the test's.
+ */
+class SleepGate {
+  private held: Array<() => void> = [];
+  private open = false;
+  private waiting: Array<() => void> = [];
+
+  readonly sleep = (_ms: number): Promise<void> => {
+    if (this.open) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.held.push(resolve);
+      for (const w of this.waiting.splice(0)) w();
+    });
+  };
+
+  /** Resolves once some watcher has read the file and is waiting to read it again. */
+  requested(): Promise<void> {
+    return this.held.length > 0 ? Promise.resolve() : new Promise((r) => this.waiting.push(r));
+  }
+
+  /** Lets every held wait go, and every later one through at once. */
+  release(): void {
+    this.open = true;
+    for (const r of this.held.splice(0)) r();
+  }
+}
+
+describe('rbac reload: a file written in place in parts (issue 9 item 4)', function () {
+  const OLD = rbacFor('alice');
+  // The new file binds evelyn. Cut after "name: eve", its first part is valid YAML, valid rbac,
+  // and binds "eve": a user in neither the old file nor the new one.
+  const NEW = rbacFor('evelyn');
+  const cut = NEW.indexOf('name: evelyn') + 'name: eve'.length;
+  const PART1 = NEW.slice(0, cut);
+  const PART2 = NEW.slice(cut);
+
+  const configFor = (file: string) => {
+    const loaded = loadConfig([`--rbac.config=${file}`, '--rbac.reload-interval=0']);
+    if (loaded.help) throw new Error('--help');
+    return loaded.config;
+  };
+
+  const decideWith = async (mode: Awaited<ReturnType<typeof wireStaticMode>>, subject: string) =>
+    (await mode.authorizer.decide({ path: ['lokistack', 'allow'], input: input(subject), signal: new AbortController().signal })) as { defined: boolean; value?: unknown };
+
+  it('the half file is never applied, though it parses and would allow a user in neither file; the whole is applied once stable', async () => {
+    // The attack needs the half to parse and to grant eve: check that premise first.
+    const half = parseRbac('half', PART1).rbac;
+    assert.deepEqual(half.roleBindings[0]!.subjects, [{ kind: 'user', name: 'eve' }]);
+
+    const file = writeTempFile('rbac.yaml', OLD);
+    const config = configFor(file);
+    const gate = new SleepGate();
+    const metrics = new Metrics({ processMetrics: false });
+    const mode = await wireStaticMode(config, silentLogger(), metrics, { sleep: gate.sleep });
+    try {
+      assert.deepEqual(await decideWith(mode, 'alice'), { defined: true, value: true });
+      assert.deepEqual(await decideWith(mode, 'eve'), { defined: true, value: false });
+
+      // The writer's first part lands; a check reads it (the test's reload, or a file event).
+      writeFileSync(file, PART1);
+      const reloading = mode.reload();
+      // Unfixed, the check applies the half at once and reload() resolves; fixed, it waits to read again.
+      await Promise.race([gate.requested(), reloading]);
+      assert.deepEqual(await decideWith(mode, 'eve'), { defined: true, value: false }, 'the half-written file was applied: eve, in neither file, was allowed');
+      assert.deepEqual(await decideWith(mode, 'alice'), { defined: true, value: true }, 'the old roles keep serving while the file changes');
+
+      // The second part lands before the settle read.
+      appendFileSync(file, PART2);
+      gate.release();
+      await reloading;
+      await mode.reload(); // and any check a file event queued meanwhile
+
+      assert.deepEqual(await decideWith(mode, 'evelyn'), { defined: true, value: true }, 'the whole new file was applied once stable');
+      assert.deepEqual(await decideWith(mode, 'eve'), { defined: true, value: false });
+      assert.deepEqual(await decideWith(mode, 'alice'), { defined: true, value: false });
+      const text = await metrics.registry.metrics();
+      // One reload at startup, one for the whole file: none for the half.
+      assert.equal(metricValue(text, 'config_reloads_total', { config: 'rbac', result: 'success' }), 2);
+      assert.equal(metricValue(text, 'config_reloads_total', { config: 'rbac', result: 'failure' }) ?? 0, 0);
+    } finally {
+      await mode.close();
+    }
+  });
+
+  it('a file that keeps changing at every settle read is not applied until it holds still', async () => {
+    const file = writeTempFile('rbac.yaml', OLD);
+    const config = configFor(file);
+    let writes = 0;
+    const metrics = new Metrics({ processMetrics: false });
+    // Each wait, the writer lands another (valid, different) version: no two reads ever agree.
+    const sleep = async () => {
+      writeFileSync(file, rbacFor(`user${++writes}`));
+    };
+    const mode = await wireStaticMode(config, silentLogger(), metrics, { sleep });
+    try {
+      writeFileSync(file, rbacFor('user0'));
+      await mode.reload();
+      // Stop the watchers, so a check a file event queued cannot run during the assertions.
+      await mode.close();
+      assert.ok(writes >= 2);
+      for (let i = 0; i <= writes; i++) assert.deepEqual(await decideWith(mode, `user${i}`), { defined: true, value: false }, `user${i}`);
+      assert.deepEqual(await decideWith(mode, 'alice'), { defined: true, value: true });
+      const text = await metrics.registry.metrics();
+      assert.equal(metricValue(text, 'config_reloads_total', { config: 'rbac', result: 'failure' }), 1);
+    } finally {
+      await mode.close();
+    }
+  });
+});
+
+describe('rbac reload: an empty file is refused, an explicit empty list denies (issue 9 item 4)', function () {
+  let svc: TestService;
+  beforeEach(async () => {
+    svc = await startTestService({ rbac: rbacFor('alice'), flags: ['--watch.settle-interval=10ms'] });
+  });
+  afterEach(async () => svc?.stop());
+
+  for (const [what, content] of [
+    ['0 bytes', ''],
+    ['whitespace', '  \n\n'],
+    ['comments only', '# roles moved elsewhere\n'],
+    ['{}', '{}\n'],
+    ['---', '---\n'],
+  ] as const) {
+    it(`${what}: rejected and counted; the old roles keep serving`, async () => {
+      writeFileSync(svc.rbacFile, content);
+      await svc.service.reload();
+      assert.equal(await decide(svc, 'alice'), ALLOW);
+      assert.equal(await reloads(svc, 'failure'), 1);
+      assert.equal(await lastOk(svc), 0);
+      assert.ok(svc.log.records().some((r) => r.level === 'error' && /no roles and no roleBindings/.test(String(r.reason))), svc.log.text());
+    });
+  }
+
+  it('`roles: []` is applied: every request is denied', async () => {
+    writeFileSync(svc.rbacFile, 'roles: []\n');
+    await svc.service.reload();
+    assert.equal(await decide(svc, 'alice'), DENY);
+    assert.equal(await reloads(svc, 'success'), 2);
+    assert.equal(await lastOk(svc), 1);
   });
 });

@@ -44,6 +44,8 @@ export interface OpenShiftConfig {
     maxBytes: number;
     memcachedTimeoutMs: number;
     memcachedDnsIntervalMs: number;
+    /** Keys that sign and verify memcached entries; absent only with --memcached.insecure-no-hmac. */
+    memcachedHmacKeyFile?: string;
   };
 }
 
@@ -89,6 +91,8 @@ export interface Config {
   policy: { wasmFile: string; bundleFile?: string; dataFile?: string; maxMemoryBytes: number; reloadIntervalMs: number };
   /** Static and dynamic modes' roles and bindings; absent when the data comes from --policy.data or a bundle. */
   rbac?: { file: string; reloadIntervalMs: number };
+  /** How long a changed watched file must stay unchanged before it is applied. */
+  fileSettleMs: number;
   openshift?: OpenShiftConfig;
   dynamic?: DynamicConfig;
   /** OPA-style decision logs; absent when off. */
@@ -139,6 +143,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instance memory.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
+  { name: 'watch.settle-interval', type: 'duration', default: 1_000, help: 'A changed watched file (rbac, policy, data, bundle, memcached keys) is applied only once two reads this far apart are identical, so a file written in parts is never applied half-written.' },
   { name: 'tenants.config', type: 'string', default: '', help: "Tenants and their OIDC providers (observatorium/api tenants.yaml). Required in dynamic mode." },
   { name: 'dynamic.accept-input-without-token', type: 'bool', default: false, help: "Dynamic mode: decide on the input's subject and groups when no token is forwarded. Trusts the caller: off by default." },
   { name: 'oidc.timeout', type: 'duration', default: 5_000, help: 'Deadline for one call to an OIDC provider.' },
@@ -176,6 +181,8 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'memcached.expire', type: 'int', default: 60, help: 'Seconds a cached decision lives (memcached and in-memory, as in opa-openshift).' },
   { name: 'memcached.interval', type: 'int', default: 10, help: 'Seconds between DNS refreshes of the memcached servers; 0 disables.' },
   { name: 'memcached.timeout', type: 'duration', default: 500, help: 'Deadline for one memcached call; past it the decision is made as on a miss.' },
+  { name: 'memcached.hmac-key-file', type: 'string', default: '', help: 'Keys that sign memcached entries: keyid=base64secret lines (32 bytes or more each); the first signs, all verify. Re-read on change. Required with --memcached.' },
+  { name: 'memcached.insecure-no-hmac', type: 'bool', default: false, help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.' },
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
@@ -219,6 +226,8 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   let dynamic: DynamicConfig | undefined;
   const reload = num('rbac.reload-interval');
   if (reload < 0) throw new FlagError('--rbac.reload-interval must not be negative');
+  const settle = num('watch.settle-interval');
+  if (settle <= 0 || settle > 60_000) throw new FlagError('--watch.settle-interval must be more than 0s and at most 1m: 0 would apply a file half-written');
   if (str('policy.wasm') && str('policy.bundle')) throw new FlagError('--policy.wasm and --policy.bundle both name a policy: give one');
   if (str('rbac.config') && str('policy.data')) throw new FlagError('--rbac.config and --policy.data both name the data: give one');
   if (mode === 'static' || mode === 'dynamic') {
@@ -270,6 +279,7 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       reloadIntervalMs: reload,
     },
     ...(rbac ? { rbac } : {}),
+    fileSettleMs: settle,
     ...(openshift ? { openshift } : {}),
     ...(dynamic ? { dynamic } : {}),
     ...decisionLogConfig(v),
@@ -351,6 +361,12 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
   for (const s of memcached) {
     if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new FlagError(`--memcached: ${JSON.stringify(s)} is not host:port`);
   }
+  const hmacKeyFile = str('memcached.hmac-key-file');
+  const insecureNoHmac = v['memcached.insecure-no-hmac'] as boolean;
+  if (hmacKeyFile !== '' && insecureNoHmac) throw new FlagError('--memcached.hmac-key-file and --memcached.insecure-no-hmac contradict each other: give one');
+  if (memcached.length > 0 && (v['cache.enabled'] as boolean) && hmacKeyFile === '' && !insecureNoHmac) {
+    throw new FlagError('--memcached needs --memcached.hmac-key-file: anyone who can write to memcached could otherwise forge decisions (--memcached.insecure-no-hmac accepts that risk)');
+  }
   return {
     mappings,
     ...(str('openshift.kubeconfig') ? { kubeconfig: str('openshift.kubeconfig') } : {}),
@@ -378,6 +394,7 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
       maxBytes: positive('cache.max-bytes'),
       memcachedTimeoutMs: positive('memcached.timeout'),
       memcachedDnsIntervalMs: interval * 1000,
+      ...(hmacKeyFile !== '' ? { memcachedHmacKeyFile: hmacKeyFile } : {}),
     },
   };
 }

@@ -171,6 +171,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly cacheRejected = new Counter({
+    name: 'decision_cache_rejected_entries_total',
+    help: 'memcached entries refused by reason (format, key, mac, expired): forged, moved or replayed; each was a miss.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }

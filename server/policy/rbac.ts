@@ -52,7 +52,7 @@ export interface ParsedRbac {
  * resource whose `spec.tenants.authorization` holds them. Every fault names the file, the field
  * and what is wrong; unknown fields are faults, since a misspelt key would silently grant nothing.
  */
-export function parseRbac(source: string, text: string, options: { claims?: boolean } = {}): ParsedRbac {
+export function parseRbac(source: string, text: string, options: { claims?: boolean; reload?: boolean } = {}): ParsedRbac {
   // Duplicate keys are found by our own walk, which can name the field they repeat.
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, logLevel: 'error' });
   // A warning (an unknown tag, say) means the file does not say what its author meant: a fault.
@@ -65,10 +65,14 @@ export function parseRbac(source: string, text: string, options: { claims?: bool
   const root: unknown = doc.toJS({ maxAliasCount: 100 });
   const v = new Validator(source);
   if (root === null || root === undefined) {
+    if (options.reload) throw emptyOnReload(source);
     return { rbac: { roles: [], roleBindings: [] }, warnings: [`${source}: the file is empty: no request will be allowed`] };
   }
   const { block, path } = authorizationBlock(v, root);
   const at = path ? `${path}.` : '';
+  // A file that names no roles and no bindings at all is what a truncated or half-written file
+  // looks like, so a reload refuses it; an explicit `roles: []` still denies everything.
+  if (options.reload && isObject(block) && RBAC_KEYS.every((k) => block[k] === undefined || block[k] === null)) throw emptyOnReload(source);
   const obj = v.object(block, path, ['roles', 'roleBindings', 'claimRoleBindings', 'tenantClaims', ...(path ? ['opa'] : [])]);
   const roles = v.list(obj.roles, `${at}roles`, (item, path) => parseRole(v, item, path));
   const roleBindings = v.list(obj.roleBindings, `${at}roleBindings`, (item, path) => parseBinding(v, item, path));
@@ -93,6 +97,12 @@ export function parseRbac(source: string, text: string, options: { claims?: bool
   if (obj.claimRoleBindings !== undefined) rbac.claimRoleBindings = claimRoleBindings;
   if (obj.tenantClaims !== undefined) rbac.tenantClaims = tenantClaims;
   return { rbac, warnings };
+}
+
+const RBAC_KEYS = ['roles', 'roleBindings', 'claimRoleBindings', 'tenantClaims'] as const;
+
+function emptyOnReload(source: string): ConfigError {
+  return new ConfigError(source, '', 'names no roles and no roleBindings: refused on reload, the previous ones keep serving (write `roles: []` to deny every request)');
 }
 
 /** The object that holds roles and roleBindings, and the path prefix that names it in errors. */

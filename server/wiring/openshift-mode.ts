@@ -1,5 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
+import { AuthenticatedStore } from '../cache/authenticated-store.js';
 import { DecisionCache } from '../cache/decision-cache.js';
+import { KeyringFile } from '../cache/keyring-file.js';
 import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
@@ -9,6 +11,7 @@ import { KubeClient, loadKubeClientModule, type K8sModule } from '../kube/client
 import { Limiter } from '../kube/limiter.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { RateLimit } from '../observability/rate-limit.js';
 import type { WiredMode } from './mode.js';
 
 /** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
@@ -24,16 +27,43 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
   });
 
   let store: CacheStore | undefined;
-  if (o.cache.enabled) {
-    store =
-      o.cache.memcached.length > 0
-        ? new MemcachedStore({
-            servers: o.cache.memcached,
-            timeoutMs: o.cache.memcachedTimeoutMs,
-            dnsIntervalMs: o.cache.memcachedDnsIntervalMs,
-            onError: (err) => logger.warn({ reason: err.message }, 'memcached'),
-          })
-        : new MemoryStore({ maxEntries: o.cache.maxEntries, maxBytes: o.cache.maxBytes, onEvict: () => metrics.cacheEvictions.inc() });
+  if (o.cache.enabled && o.cache.memcached.length > 0) {
+    // Keys first: a key file that cannot serve stops startup before any connection is made.
+    const keyFile = o.cache.memcachedHmacKeyFile;
+    const keys =
+      keyFile &&
+      (await KeyringFile.open(keyFile, {
+        intervalMs: config.policy.reloadIntervalMs,
+        settleMs: config.fileSettleMs,
+        onApplied: () => logger.info({ file: keyFile }, 'reloaded the memcached entry keys'),
+        onRejected: (err) => logger.error({ file: keyFile, reason: err instanceof Error ? err.message : String(err) }, 'rejected the new memcached entry keys; the previous ones keep serving'),
+      }).catch((err: unknown) => {
+        kube.close();
+        throw err;
+      }));
+    const memcached = new MemcachedStore({
+      servers: o.cache.memcached,
+      timeoutMs: o.cache.memcachedTimeoutMs,
+      dnsIntervalMs: o.cache.memcachedDnsIntervalMs,
+      onError: (err) => logger.warn({ reason: err.message }, 'memcached'),
+    });
+    if (keys) {
+      const refused = new RateLimit(10_000);
+      store = new AuthenticatedStore(memcached, {
+        keyring: () => keys.current(),
+        onClose: () => keys.stop(),
+        onReject: (reason) => {
+          metrics.cacheRejected.inc({ reason });
+          const suppressed = refused.take(reason);
+          if (suppressed !== undefined) logger.warn({ reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'refused a memcached entry without a valid MAC (forged, moved or replayed); decided as on a miss');
+        },
+      });
+    } else {
+      logger.warn('memcached entries are not authenticated (--memcached.insecure-no-hmac): anyone who can write to memcached can forge decisions');
+      store = memcached;
+    }
+  } else if (o.cache.enabled) {
+    store = new MemoryStore({ maxEntries: o.cache.maxEntries, maxBytes: o.cache.maxBytes, onEvict: () => metrics.cacheEvictions.inc() });
   }
   if (store) metrics.observeCacheSize(() => store!.size());
   const cache =

@@ -17,80 +17,102 @@ interface Loaded {
   data: unknown;
 }
 
+export interface StaticModeOptions {
+  /** The watchers' wait between their two reads of a changed file; tests drive it. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
 /**
  * Static mode: a compiled policy (the bundled one, a module or a bundle) with its data (the rbac
  * file, a data file, or the bundle's). Startup fails with the file and fault named; later changes
  * to any of the files are applied whole or rejected whole, without interrupting service.
  */
-export async function wireStaticMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
+export async function wireStaticMode(config: Config, logger: Logger, metrics: Metrics, options: StaticModeOptions = {}): Promise<WiredMode> {
   // Dynamic mode evaluates the same policy; its data may also bind on verified claims.
   const claims = config.mode === 'dynamic';
   const entrypoint = config.decisionPath.join('/');
   const p = config.policy;
   const policyFile = p.bundleFile ?? p.wasmFile;
 
-  const load = async (): Promise<Loaded> => {
+  // Every file is read once per change, by its watcher, and what was read is what is loaded: a
+  // second read could see a later, half-written version that no watcher checked.
+  const load = async (files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>, reload: boolean): Promise<Loaded> => {
+    const content = (file: string) => files.get(file)!;
     let bytes: Uint8Array<ArrayBuffer>;
     let bundleData: Record<string, unknown> = {};
     if (p.bundleFile) {
-      const bundle = readWasmBundle(p.bundleFile, await readConfigFile(p.bundleFile));
+      const bundle = readWasmBundle(p.bundleFile, content(p.bundleFile));
       bytes = bundle.wasm;
       bundleData = bundle.data;
     } else {
-      bytes = await readConfigFile(p.wasmFile);
+      bytes = content(p.wasmFile);
     }
     const policy = await CompiledPolicy.load(policyFile, bytes, [entrypoint], { maxBytes: p.maxMemoryBytes });
     const bundleHasData = Object.keys(bundleData).length > 0;
     if (config.rbac) {
       if (bundleHasData) throw new ConfigError(config.rbac.file, '', `${p.bundleFile} carries data too: give the data in one place`);
-      const { rbac, warnings } = parseRbac(config.rbac.file, text(await readConfigFile(config.rbac.file)), { claims });
+      const { rbac, warnings } = parseRbac(config.rbac.file, text(content(config.rbac.file)), { claims, reload });
       for (const w of warnings) logger.warn(w);
       return { policy, data: rbac };
     }
     if (p.dataFile) {
       if (bundleHasData) throw new ConfigError(p.dataFile, '', `${p.bundleFile} carries data too: give the data in one place`);
-      return { policy, data: parseDataDocument(p.dataFile, text(await readConfigFile(p.dataFile))) };
+      return { policy, data: parseDataDocument(p.dataFile, text(content(p.dataFile))) };
     }
     return { policy, data: bundleData };
   };
 
-  const initial = await load();
+  const watched: Array<{ name: string; file: string }> = [{ name: 'policy', file: policyFile }];
+  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file });
+  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile });
+
+  // The content of each file that serves now.
+  let serving = new Map<string, Uint8Array<ArrayBuffer>>();
+  for (const { file } of watched) serving.set(file, await readConfigFile(file));
+  const initial = await load(serving, false);
   const store = new PolicyStore(initial.policy);
   await store.replace(initial.policy, initial.data);
   metrics.policyMemory.set(store.current()!.memoryBytes());
   logger.info({ policy: policyFile, data: config.rbac?.file ?? p.dataFile ?? p.bundleFile ?? '(none)', entrypoint }, 'loaded the policy and its data');
 
-  // Every watched file reloads everything, so the policy and its data always change together.
-  const watched: Array<{ name: string; file: string }> = [{ name: 'policy', file: policyFile }];
-  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file });
-  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile });
-  const watchers = await Promise.all(
-    watched.map(async ({ name, file }) => {
-      markReload(metrics, name, true);
-      const watcher = new FileWatcher({
-        file,
-        intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
-        apply: async () => {
-          const next = await load();
-          await store.replace(next.policy, next.data);
-          metrics.policyMemory.set(store.current()!.memoryBytes());
-        },
-        onApplied: () => {
-          markReload(metrics, name, true);
-          logger.info({ file }, name === 'rbac' ? 'reloaded roles and bindings' : 'reloaded the policy and its data');
-        },
-        onRejected: (err) => {
-          markReload(metrics, name, false);
-          logger.error(
-            { file, reason: err instanceof Error ? err.message : String(err) },
-            name === 'rbac' ? 'rejected new roles and bindings; the previous ones keep serving' : 'rejected the new file; the previous policy and data keep serving',
-          );
-        },
-      });
-      watcher.start(await readConfigFile(file));
-      return watcher;
-    }),
-  );
+  // Every watched file reloads everything, so the policy and its data always change together; one
+  // reload at a time, so two files changing at once cannot undo each other.
+  let applying: Promise<unknown> = Promise.resolve();
+  const applyFile = (file: string, bytes: Buffer): Promise<void> => {
+    const run = applying.then(async () => {
+      const next = new Map(serving);
+      next.set(file, copy(bytes));
+      const loaded = await load(next, true);
+      await store.replace(loaded.policy, loaded.data);
+      serving = next;
+      metrics.policyMemory.set(store.current()!.memoryBytes());
+    });
+    applying = run.catch(() => {});
+    return run;
+  };
+  const watchers = watched.map(({ name, file }) => {
+    markReload(metrics, name, true);
+    const watcher = new FileWatcher({
+      file,
+      intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
+      settleMs: config.fileSettleMs,
+      ...(options.sleep ? { sleep: options.sleep } : {}),
+      apply: (bytes) => applyFile(file, bytes),
+      onApplied: () => {
+        markReload(metrics, name, true);
+        logger.info({ file }, name === 'rbac' ? 'reloaded roles and bindings' : 'reloaded the policy and its data');
+      },
+      onRejected: (err) => {
+        markReload(metrics, name, false);
+        logger.error(
+          { file, reason: err instanceof Error ? err.message : String(err) },
+          name === 'rbac' ? 'rejected new roles and bindings; the previous ones keep serving' : 'rejected the new file; the previous policy and data keep serving',
+        );
+      },
+    });
+    watcher.start(serving.get(file)!);
+    return watcher;
+  });
 
   const authorizer = new StaticAuthorizer({
     store,
@@ -130,14 +152,17 @@ function markReload(metrics: Metrics, config: string, ok: boolean): void {
   if (ok) metrics.configLastReloadSuccessTime.set({ config }, Date.now() / 1000);
 }
 
+function copy(buf: Buffer): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(new ArrayBuffer(buf.length));
+  bytes.set(buf);
+  return bytes;
+}
+
 const text = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
 async function readConfigFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
   try {
-    const buf = await readFile(file);
-    const bytes = new Uint8Array(new ArrayBuffer(buf.length));
-    bytes.set(buf);
-    return bytes;
+    return copy(await readFile(file));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new Error(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
