@@ -20,7 +20,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube, type RecordedRequest } from './support/fake-kube/server.js';
-import { freePort, memcachedBinary } from './support/memcached.js';
+import { freePort, memcachedBinary, memcachedKeyFile } from './support/memcached.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
 import { KUBECONFIG_PLACEHOLDER, OPERATOR_LOGGING_ARGS, gatewayInput, postDecision, selecting, startAuthz, type Answer, type RunningAuthz, type Who } from './support/openshift.js';
 import { eventually, metricValue, startTestService, writeTempFile, type TestService } from './support/service.js';
@@ -494,7 +494,7 @@ describe('faults: memcached gone mid-run (openshift-logging with --memcached, --
     fake = await startFakeKube(lokistackFakeKubeOptions());
     memcached = new Memcached(binary!, await freePort());
     await memcached.start();
-    authz = await startAuthz([...OPERATOR_ARGS, `--memcached=${memcached.address}`, '--memcached.timeout=300ms', '--memcached.interval=0'], { kubeconfig: kubeconfigVia(fake.port) });
+    authz = await startAuthz([...OPERATOR_ARGS, `--memcached=${memcached.address}`, `--memcached.hmac-key-file=${memcachedKeyFile()}`, '--memcached.timeout=300ms', '--memcached.interval=0'], { kubeconfig: kubeconfigVia(fake.port) });
   });
   after(async () => {
     await authz?.stop();

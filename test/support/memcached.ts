@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+import { writeTempFile } from './service.js';
 
 /** A real memcached (Debian's package) on a free loopback port, started and stopped by the test. */
 export interface MemcachedServer {
@@ -54,4 +56,9 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
     if (Date.now() > deadline) throw new Error(`memcached did not listen on ${port} within ${timeoutMs}ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A memcached entry-key file (`--memcached.hmac-key-file`) with one fresh 32-byte key. */
+export function memcachedKeyFile(): string {
+  return writeTempFile('memcached-keys', `k1=${randomBytes(32).toString('base64')}\n`);
 }
