@@ -29,6 +29,8 @@ import {
   type Who,
 } from './support/openshift.js';
 import { captureLogger, eventually, makeTempDir, metricValue } from './support/service.js';
+import { DecisionError } from '../server/errors.js';
+import { parseGatewayInput } from '../server/decision/openshift-input.js';
 
 const GATEWAY_SA = LOKISTACK_IDENTITIES.gateway.username;
 
@@ -707,5 +709,99 @@ subjects:
         fake.setTokens(tokens);
       }
     });
+  });
+});
+
+/**
+ * The input as Go's encoding/json decodes it into opa-openshift's struct, duplicate keys included.
+ * The HTTP layer's decoder records an object's members in document order under
+ * Symbol.for('lokistack-authz.entries') when it had duplicate keys; `doc` builds such an object the
+ * way that decoder does (last value at the first key's position, plus the record).
+ *
+ * Oracle: the real opa-openshift binary (peers/opa-openshift), run with a kubeconfig for the fake
+ * API behind a proxy adding the service's bearer token (its client sent none over http), with
+ * --opa.matcher=kubernetes_namespace_name,k8s_namespace_name --opa.viaq-to-otel-migration=true.
+ * Its client-go sends reviews as protobuf, which the fake answers 400 (so the peer answers 401
+ * "cluster-wide SAR failed"); the subject and groups it decoded were read from the protobuf bytes
+ * the fake recorded. What it answered:
+ *   groups [a], Groups [b], groups [c]                       -> SAR groups [c]
+ *   groups [a], groups null                                  -> SAR with no groups
+ *   subject "bob", subject null                              -> SAR user "bob" (null leaves a string)
+ *   tenant "application", tenant null                        -> SAR made (not 500 unknown tenant)
+ *   subject "x", ſubject "mallory"                           -> SAR user "mallory" (ſ folds to s)
+ *   permission "x", permıssion / permİssion "read"           -> 400 unknown permission (no fold)
+ *   tenant "x", TENANT "application"                         -> SAR made
+ *   groups 5, groups [a]  /  groups [a], groups 5            -> 500 failed to unmarshal JSON
+ *   selectors {ns: 5}, selectors {ns: [a]}                   -> 500 failed to unmarshal JSON
+ *   wildcardSelectors true, "x", false                       -> 500 failed to unmarshal JSON
+ *   extras {wildcardSelectors: true}, extras {selectors: …}  -> 400 wildcard … (extras merge)
+ *   extras {wildcardSelectors: true}, extras null            -> 400 wildcard … (null leaves extras)
+ *   wildcardSelectors true, wildcardSelectors null           -> 400 wildcard … (null leaves a bool)
+ *   selectors {kubernetes_…: [a]}, selectors {k8s_…: [b]}     -> 400 both selectors (maps merge)
+ *   extras {selectors {kubernetes_…}}, extras {Selectors {k8s_…}} -> 400 both selectors
+ *   selectors {kubernetes_…: [a]}, selectors {}, selectors {k8s_…: [b]} -> 400 both selectors
+ *   selectors {kubernetes_…: [a]}, selectors null, selectors {k8s_…: [b]} -> SAR made (null empties the map)
+ *   extras {selectors {kubernetes_…}}, extras {selectors null}, extras {selectors {k8s_…}} -> SAR made
+ *   selectors {kubernetes_…: [a], kubernetes_…: null}, selectors {k8s_…: [b]} -> SAR made
+ *   selectors {…, k8s_…: [b], k8s_…: []}                     -> SAR made (a repeated label's last list)
+ */
+describe('openshift input decoding (as opa-openshift decodes it)', () => {
+  const ENTRIES = Symbol.for('lokistack-authz.entries');
+  function doc(...pairs: Array<[string, unknown]>): Record<string, unknown> {
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of pairs) obj[k] = v;
+    if (new Set(pairs.map(([k]) => k)).size !== pairs.length) Object.defineProperty(obj, ENTRIES, { value: pairs, enumerable: false });
+    return obj;
+  }
+  const base: Array<[string, unknown]> = [
+    ['groups', ['g1']],
+    ['permission', 'read'],
+    ['resource', 'logs'],
+    ['subject', 'bob'],
+    ['tenant', 'application'],
+  ];
+  const parse = (...more: Array<[string, unknown]>) => parseGatewayInput(doc(...base, ...more));
+  const failsToUnmarshal = (f: () => unknown) =>
+    assert.throws(f, (e: unknown) => e instanceof DecisionError && e.status === 500 && e.message === 'failed to unmarshal JSON');
+  const labels = (m: Map<string, string[]>) => Object.fromEntries(m);
+
+  it('a repeated field: the last key in document order wins, case-insensitively (not the last distinct spelling)', () => {
+    assert.deepEqual(parse(['groups', ['a']], ['Groups', ['b']], ['groups', ['c']]).groups, ['c']);
+    assert.equal(parse(['tenant', 'x'], ['TENANT', 'application']).tenant, 'application');
+  });
+
+  it('null empties a list but leaves a string, a bool and the extras struct as they were', () => {
+    assert.deepEqual(parse(['groups', ['a']], ['groups', null]).groups, []);
+    assert.equal(parse(['subject', null]).subject, 'bob');
+    assert.equal(parse(['tenant', null]).tenant, 'application');
+    assert.equal(parse(['extras', doc(['wildcardSelectors', true], ['wildcardSelectors', null])]).extras.wildcardSelectors, true);
+    assert.equal(parse(['extras', { wildcardSelectors: true }], ['extras', null]).extras.wildcardSelectors, true);
+  });
+
+  it("Go's case folding: ſ matches s; dotless and dotted i match nothing", () => {
+    assert.equal(parse(['subject', 'x'], ['\u017fubject', 'mallory']).subject, 'mallory');
+    assert.equal(parse(['permission', 'x'], ['perm\u0131ssion', 'read']).permission, 'x');
+    assert.equal(parse(['permission', 'x'], ['perm\u0130ssion', 'read']).permission, 'x');
+  });
+
+  it('a wrong type anywhere fails the request, even when a later key would replace it', () => {
+    failsToUnmarshal(() => parse(['groups', 5], ['groups', ['a']]));
+    failsToUnmarshal(() => parse(['groups', ['a']], ['groups', 5]));
+    failsToUnmarshal(() => parse(['extras', doc(['selectors', { kubernetes_namespace_name: 5 }], ['selectors', { kubernetes_namespace_name: ['a'] }])]));
+    failsToUnmarshal(() => parse(['extras', doc(['wildcardSelectors', true], ['wildcardSelectors', 'x'], ['wildcardSelectors', false])]));
+  });
+
+  it('repeated extras merge; repeated selectors maps merge by label; null empties the map; a repeated label keeps its last list', () => {
+    const merged = parse(['extras', { wildcardSelectors: true }], ['extras', { selectors: { kubernetes_namespace_name: ['a'] } }]).extras;
+    assert.equal(merged.wildcardSelectors, true);
+    assert.deepEqual(labels(merged.selectors), { kubernetes_namespace_name: ['a'] });
+    const sel = (...maps: unknown[]) => parse(['extras', doc(...maps.map((m): [string, unknown] => ['selectors', m]))]).extras.selectors;
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, {}, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, null, { k8s_namespace_name: ['b'] })), { k8s_namespace_name: ['b'] });
+    const acrossExtras = parse(['extras', { selectors: { kubernetes_namespace_name: ['a'] } }], ['extras', { selectors: null }], ['extras', { Selectors: { k8s_namespace_name: ['b'] } }]);
+    assert.deepEqual(labels(acrossExtras.extras.selectors), { k8s_namespace_name: ['b'] });
+    const lastList = sel(doc(['kubernetes_namespace_name', ['a']], ['k8s_namespace_name', ['b']], ['k8s_namespace_name', []]));
+    assert.deepEqual(labels(lastList), { kubernetes_namespace_name: ['a'], k8s_namespace_name: [] });
   });
 });
