@@ -269,7 +269,8 @@ describe('openshift mode', function () {
     });
 
     it('a different token, user, group set, tenant, verb or matcher key set is a miss', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      // The review cache off: a decision-cache miss then shows as upstream calls.
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.review-cache-ttl=0']);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       const variants: Array<[string, () => Promise<Answer>, (result: unknown) => void]> = [
         ['another token of the same user', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-2' }), () => {}],
@@ -307,7 +308,7 @@ describe('openshift mode', function () {
     });
 
     it('--cache.deny-ttl shorter than --cache.allow-ttl: the deny expires, the allow stays', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms']);
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms', '--kube.review-cache-ttl=0']);
       assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       fake.requests.length = 0;

@@ -90,6 +90,24 @@ function decodeExtras(value: unknown, extras: GatewayInput['extras']): void {
   }
 }
 
+/**
+ * The input with its subject and groups replaced (every key Go would read as either), for the
+ * decision log: what was evaluated once a token review replaced the asserted identity.
+ */
+export function withIdentity(input: unknown, subject: string, groups: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    for (const [key, value] of Object.entries(input)) {
+      const f = goFold(key);
+      // defineProperty: a key such as "__proto__" stays a key, not the object's prototype.
+      if (f !== 'subject' && f !== 'groups') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+  }
+  out.subject = subject;
+  out.groups = [...groups];
+  return out;
+}
+
 const fail = (): never => {
   throw new DecisionError('internal_error', 500, 'failed to unmarshal JSON');
 };
