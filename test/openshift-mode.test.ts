@@ -356,7 +356,8 @@ describe('openshift mode', function () {
       memcached = undefined;
     });
 
-    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms'];
+    // The review cache off: what the decision cache misses then shows as upstream calls.
+    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms', '--kube.review-cache-ttl=0'];
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
       memcached = await startMemcached(binary!);
