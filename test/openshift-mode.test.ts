@@ -19,6 +19,7 @@ import {
   KUBECONFIG_PLACEHOLDER,
   OPERATOR_LOGGING_ARGS,
   OPERATOR_NETWORK_ARGS,
+  gatewayGroups,
   gatewayInput,
   matcherValues,
   postDecision,
@@ -29,6 +30,10 @@ import {
   type Who,
 } from './support/openshift.js';
 import { captureLogger, eventually, makeTempDir, metricValue } from './support/service.js';
+import { DecisionError } from '../server/errors.js';
+import { parseGatewayInput } from '../server/decision/openshift-input.js';
+import { KubeClient, loadKubeClientModule } from '../server/kube/client.js';
+import { Limiter } from '../server/kube/limiter.js';
 
 const GATEWAY_SA = LOKISTACK_IDENTITIES.gateway.username;
 
@@ -267,7 +272,8 @@ describe('openshift mode', function () {
     });
 
     it('a different token, user, group set, tenant, verb or matcher key set is a miss', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      // The review cache off: a decision-cache miss then shows as upstream calls.
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.review-cache-ttl=0']);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       const variants: Array<[string, () => Promise<Answer>, (result: unknown) => void]> = [
         ['another token of the same user', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-2' }), () => {}],
@@ -305,7 +311,7 @@ describe('openshift mode', function () {
     });
 
     it('--cache.deny-ttl shorter than --cache.allow-ttl: the deny expires, the allow stays', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms']);
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms', '--kube.review-cache-ttl=0']);
       assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       fake.requests.length = 0;
@@ -350,7 +356,8 @@ describe('openshift mode', function () {
       memcached = undefined;
     });
 
-    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms'];
+    // The review cache off: what the decision cache misses then shows as upstream calls.
+    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms', '--kube.review-cache-ttl=0'];
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
       memcached = await startMemcached(binary!);
@@ -707,5 +714,295 @@ subjects:
         fake.setTokens(tokens);
       }
     });
+  });
+});
+
+/**
+ * The input as Go's encoding/json decodes it into opa-openshift's struct, duplicate keys included.
+ * The HTTP layer's decoder records an object's members in document order under
+ * Symbol.for('lokistack-authz.entries') when it had duplicate keys; `doc` builds such an object the
+ * way that decoder does (last value at the first key's position, plus the record).
+ *
+ * Oracle: the real opa-openshift binary (peers/opa-openshift), run with a kubeconfig for the fake
+ * API behind a proxy adding the service's bearer token (its client sent none over http), with
+ * --opa.matcher=kubernetes_namespace_name,k8s_namespace_name --opa.viaq-to-otel-migration=true.
+ * Its client-go sends reviews as protobuf, which the fake answers 400 (so the peer answers 401
+ * "cluster-wide SAR failed"); the subject and groups it decoded were read from the protobuf bytes
+ * the fake recorded. What it answered:
+ *   groups [a], Groups [b], groups [c]                       -> SAR groups [c]
+ *   groups [a], groups null                                  -> SAR with no groups
+ *   subject "bob", subject null                              -> SAR user "bob" (null leaves a string)
+ *   tenant "application", tenant null                        -> SAR made (not 500 unknown tenant)
+ *   subject "x", ſubject "mallory"                           -> SAR user "mallory" (ſ folds to s)
+ *   permission "x", permıssion / permİssion "read"           -> 400 unknown permission (no fold)
+ *   tenant "x", TENANT "application"                         -> SAR made
+ *   groups 5, groups [a]  /  groups [a], groups 5            -> 500 failed to unmarshal JSON
+ *   selectors {ns: 5}, selectors {ns: [a]}                   -> 500 failed to unmarshal JSON
+ *   wildcardSelectors true, "x", false                       -> 500 failed to unmarshal JSON
+ *   extras {wildcardSelectors: true}, extras {selectors: …}  -> 400 wildcard … (extras merge)
+ *   extras {wildcardSelectors: true}, extras null            -> 400 wildcard … (null leaves extras)
+ *   wildcardSelectors true, wildcardSelectors null           -> 400 wildcard … (null leaves a bool)
+ *   selectors {kubernetes_…: [a]}, selectors {k8s_…: [b]}     -> 400 both selectors (maps merge)
+ *   extras {selectors {kubernetes_…}}, extras {Selectors {k8s_…}} -> 400 both selectors
+ *   selectors {kubernetes_…: [a]}, selectors {}, selectors {k8s_…: [b]} -> 400 both selectors
+ *   selectors {kubernetes_…: [a]}, selectors null, selectors {k8s_…: [b]} -> SAR made (null empties the map)
+ *   extras {selectors {kubernetes_…}}, extras {selectors null}, extras {selectors {k8s_…}} -> SAR made
+ *   selectors {kubernetes_…: [a], kubernetes_…: null}, selectors {k8s_…: [b]} -> SAR made
+ *   selectors {…, k8s_…: [b], k8s_…: []}                     -> SAR made (a repeated label's last list)
+ */
+describe('openshift input decoding (as opa-openshift decodes it)', () => {
+  const ENTRIES = Symbol.for('lokistack-authz.entries');
+  function doc(...pairs: Array<[string, unknown]>): Record<string, unknown> {
+    const obj: Record<string, unknown> = {};
+    for (const [k, v] of pairs) obj[k] = v;
+    if (new Set(pairs.map(([k]) => k)).size !== pairs.length) Object.defineProperty(obj, ENTRIES, { value: pairs, enumerable: false });
+    return obj;
+  }
+  const base: Array<[string, unknown]> = [
+    ['groups', ['g1']],
+    ['permission', 'read'],
+    ['resource', 'logs'],
+    ['subject', 'bob'],
+    ['tenant', 'application'],
+  ];
+  const parse = (...more: Array<[string, unknown]>) => parseGatewayInput(doc(...base, ...more));
+  const failsToUnmarshal = (f: () => unknown) =>
+    assert.throws(f, (e: unknown) => e instanceof DecisionError && e.status === 500 && e.message === 'failed to unmarshal JSON');
+  const labels = (m: Map<string, string[]>) => Object.fromEntries(m);
+
+  it('a repeated field: the last key in document order wins, case-insensitively (not the last distinct spelling)', () => {
+    assert.deepEqual(parse(['groups', ['a']], ['Groups', ['b']], ['groups', ['c']]).groups, ['c']);
+    assert.equal(parse(['tenant', 'x'], ['TENANT', 'application']).tenant, 'application');
+  });
+
+  it('null empties a list but leaves a string, a bool and the extras struct as they were', () => {
+    assert.deepEqual(parse(['groups', ['a']], ['groups', null]).groups, []);
+    assert.equal(parse(['subject', null]).subject, 'bob');
+    assert.equal(parse(['tenant', null]).tenant, 'application');
+    assert.equal(parse(['extras', doc(['wildcardSelectors', true], ['wildcardSelectors', null])]).extras.wildcardSelectors, true);
+    assert.equal(parse(['extras', { wildcardSelectors: true }], ['extras', null]).extras.wildcardSelectors, true);
+  });
+
+  it("Go's case folding: ſ matches s; dotless and dotted i match nothing", () => {
+    assert.equal(parse(['subject', 'x'], ['\u017fubject', 'mallory']).subject, 'mallory');
+    assert.equal(parse(['permission', 'x'], ['perm\u0131ssion', 'read']).permission, 'x');
+    assert.equal(parse(['permission', 'x'], ['perm\u0130ssion', 'read']).permission, 'x');
+  });
+
+  it('a wrong type anywhere fails the request, even when a later key would replace it', () => {
+    failsToUnmarshal(() => parse(['groups', 5], ['groups', ['a']]));
+    failsToUnmarshal(() => parse(['groups', ['a']], ['groups', 5]));
+    failsToUnmarshal(() => parse(['extras', doc(['selectors', { kubernetes_namespace_name: 5 }], ['selectors', { kubernetes_namespace_name: ['a'] }])]));
+    failsToUnmarshal(() => parse(['extras', doc(['wildcardSelectors', true], ['wildcardSelectors', 'x'], ['wildcardSelectors', false])]));
+  });
+
+  it('repeated extras merge; repeated selectors maps merge by label; null empties the map; a repeated label keeps its last list', () => {
+    const merged = parse(['extras', { wildcardSelectors: true }], ['extras', { selectors: { kubernetes_namespace_name: ['a'] } }]).extras;
+    assert.equal(merged.wildcardSelectors, true);
+    assert.deepEqual(labels(merged.selectors), { kubernetes_namespace_name: ['a'] });
+    const sel = (...maps: unknown[]) => parse(['extras', doc(...maps.map((m): [string, unknown] => ['selectors', m]))]).extras.selectors;
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, {}, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, null, { k8s_namespace_name: ['b'] })), { k8s_namespace_name: ['b'] });
+    const acrossExtras = parse(['extras', { selectors: { kubernetes_namespace_name: ['a'] } }], ['extras', { selectors: null }], ['extras', { Selectors: { k8s_namespace_name: ['b'] } }]);
+    assert.deepEqual(labels(acrossExtras.extras.selectors), { k8s_namespace_name: ['b'] });
+    const lastList = sel(doc(['kubernetes_namespace_name', ['a']], ['k8s_namespace_name', ['b']], ['k8s_namespace_name', []]));
+    assert.deepEqual(labels(lastList), { kubernetes_namespace_name: ['a'], k8s_namespace_name: [] });
+  });
+});
+
+/**
+ * Hardening of the openshift modes against a caller who read the source (issue 9): the namespace
+ * bound, the review-level cache, the fair upstream budget, --openshift.verify-token and the warn
+ * line of a failed Kubernetes call. Oracles: the fake API's request log (what reached Kubernetes,
+ * as whom, in which order) and the attacker's goal (another user's logs, or their decisions stalled).
+ */
+describe('openshift hardening', function () {
+  let fake: FakeKube;
+  const running: RunningAuthz[] = [];
+  const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };
+
+  async function authzWith(flags: readonly string[], log?: ReturnType<typeof captureLogger>): Promise<RunningAuthz> {
+    const a = await startAuthzOn(fake, flags, log);
+    running.push(a);
+    return a;
+  }
+  const reviewsOf = (requests: RecordedRequest[]) => requests.filter((r) => r.endpoint === 'subjectaccessreviews');
+  const names = (n: number, prefix = 'ns') => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+
+  before(async () => {
+    fake = await startFakeKube(lokistackFakeKubeOptions({ tokens }));
+  });
+  after(async () => {
+    await fake.close();
+  });
+  beforeEach(() => {
+    fake.requests.length = 0;
+  });
+  afterEach(async () => {
+    fake.clearFaults();
+    fake.setTokens(tokens);
+    await Promise.all(running.splice(0).map((a) => a.stop()));
+  });
+
+  describe('namespaces per request', () => {
+    it('by default a query naming 1001 namespaces is a 400 that says so, before any upstream call', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      assert.equal(errorMessage(await ask(authz, 'dave', { extras: selecting(names(1001)) }), 400), 'too many namespaces in query: 1001, at most 1000');
+      assert.deepEqual(decisionCalls(fake), []);
+    });
+
+    it('--openshift.max-namespaces counts distinct names: at the bound decided, one more refused', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.max-namespaces=3']);
+      const atBound = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'log-test-0', 'log-test-1']) }));
+      assert.deepEqual(matcherValues(atBound).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
+      fake.requests.length = 0;
+      assert.match(errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'kube-system']) }), 400), /^too many namespaces in query: 4, at most 3$/);
+      assert.deepEqual(decisionCalls(fake), []);
+    });
+  });
+
+  describe('review-level cache', () => {
+    it('a repeated fan-out makes no review: allow and deny verdicts are reused (decision cache off)', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
+      const query = { extras: selecting(['log-test-0', 'log-test-1', ...names(20)]) };
+      const first = resultOf(await ask(authz, 'bob', query));
+      assert.equal(reviewsOf(fake.requests).length, 23, 'the cluster-wide review and one per namespace');
+      fake.requests.length = 0;
+      const second = resultOf(await ask(authz, 'bob', query));
+      assert.deepEqual(second, first);
+      assert.deepEqual(decisionCalls(fake), [], 'the same fan-out again: no upstream call');
+    });
+
+    it("another session of the same user (a decision-cache miss) reuses the user's verdicts", async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const first = resultOf(await ask(authz, 'bob', { extras: selecting(names(10)) }));
+      assert.equal(first, false);
+      fake.requests.length = 0;
+      assert.equal(resultOf(await ask(authz, 'bob', { extras: selecting(names(10)), token: 'token-bob-2' })), false);
+      assert.deepEqual(reviewsOf(fake.requests), []);
+    });
+
+    it('verdicts are per subject and group set: another subject is reviewed, and gets its own answer', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      fake.requests.length = 0;
+      assert.equal(resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, subject: 'dave' })), false);
+      assert.equal(reviewsOf(fake.requests).length, 2);
+      fake.requests.length = 0;
+      // log-readers grants cluster-wide read: another group set is another verdict.
+      resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, groups: ['log-readers', 'system:authenticated'] }));
+      assert.equal(reviewsOf(fake.requests).length, 1);
+    });
+  });
+
+  describe('the upstream budget is shared fairly between callers (keyed by token)', () => {
+    // The client straight over the fake API, so the test decides when each call is queued.
+    async function clientWith(limiter: Limiter): Promise<KubeClient> {
+      const k8s = await loadKubeClientModule();
+      return new KubeClient(k8s, fake.kubeConfig(), { ssar: false, timeoutMs: 5_000, namespaceSource: 'projects' }, limiter, { call() {} });
+    }
+    const review = (user: string, token: string, namespace: string) =>
+      ({ user, groups: ['system:authenticated'], token, verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace }) as const;
+    const users = () => reviewsOf(fake.requests).map((r) => (r.body as { spec: { user: string } }).spec.user);
+
+    it("round-robin: another caller's review is served before a flooder's queue drains", async () => {
+      const kube = await clientWith(new Limiter(1));
+      const signal = new AbortController().signal;
+      try {
+        // All queued at once, the flooder's first: in arrival order the victim would be 21st.
+        const flood = names(20).map((ns) => kube.review(review('flooder', LOKISTACK_TOKENS.dave, ns), signal));
+        const victim = kube.review(review('bob', LOKISTACK_TOKENS.bob, 'log-test-0'), signal);
+        await Promise.all([...flood, victim]);
+        const order = users();
+        assert.equal(order.length, 21);
+        assert.ok(order.indexOf('bob') <= 2, `bob was served after ${order.indexOf('bob')} flooder calls: ${order.join(',')}`);
+      } finally {
+        kube.close();
+      }
+    });
+
+    it('a per-caller cap: a flooder holding its calls leaves slots for another caller', async () => {
+      const kube = await clientWith(new Limiter(4, 2));
+      const signal = new AbortController().signal;
+      fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
+      try {
+        const flood = names(10).map((ns) => kube.review(review('flooder', LOKISTACK_TOKENS.dave, ns), signal));
+        const victim = kube.review(review('bob', LOKISTACK_TOKENS.bob, 'log-test-0'), signal);
+        await eventually(async () => users().length === 3, 100, 20);
+        assert.deepEqual(users(), ['flooder', 'flooder', 'bob'], 'two of the flooder\'s calls hang; the victim\'s third call still goes out');
+        fake.clearFaults();
+        await Promise.all([...flood, victim]);
+      } finally {
+        fake.clearFaults();
+        kube.close();
+      }
+    });
+  });
+
+  describe('--openshift.verify-token', () => {
+    it('off by default: the asserted subject and groups decide, as in opa-openshift', async () => {
+      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      // dave's token, the admin's identity asserted: opa-openshift trusts the input.
+      assert.equal(resultOf(await ask(authz, 'admin', { ...IN_LOG_TEST_0, token: LOKISTACK_TOKENS.dave })), true);
+      assert.equal(fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 0);
+    });
+
+    it("on: a forged subject and admin group decide nothing; the token's identity does, the mismatch is logged and audited", async () => {
+      const log = captureLogger('info');
+      const decisionLogFile = join(makeTempDir(), 'decisions.log');
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', `--decision-log.output=${decisionLogFile}`], log);
+      const forged = await ask(authz, 'admin', { ...IN_LOG_TEST_0, token: LOKISTACK_TOKENS.dave });
+      assert.equal(resultOf(forged), false, 'dave has no grant, whatever the input says');
+      const sars = reviewsOf(fake.requests).map((r) => reviewed(r));
+      assert.ok(sars.length > 0 && sars.every((s) => s.user === 'dave' && !s.groups!.includes('system:cluster-admins')), JSON.stringify(sars));
+      const warn = log.records().find((r) => r.level === 'warn' && String(r.msg).includes('differ'));
+      assert.ok(warn, log.text());
+      assert.equal(warn.asserted, 'kube:admin');
+      assert.equal(warn.reviewed, 'dave');
+      assert.ok(!log.text().includes(LOKISTACK_TOKENS.dave), 'no token in the log');
+      await authz.stop();
+      const event = JSON.parse(readFileSync(decisionLogFile, 'utf8').split('\n')[0]!) as { input: Record<string, unknown>; identity: Record<string, unknown> };
+      assert.equal(event.input.subject, 'dave');
+      assert.deepEqual(event.input.groups, gatewayGroups('dave'));
+      assert.deepEqual(event.identity, { check: 'token_review_mismatch', asserted: { subject: 'kube:admin', groups: gatewayGroups('admin') } });
+    });
+
+    it('on: the gateway\'s own input (the same identity) decides as before, with one TokenReview per token per TTL', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', IN_LOG_TEST_0))).values, { kubernetes_namespace_name: 'log-test-0' });
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-1']) }))).values, { kubernetes_namespace_name: 'log-test-1' });
+      assert.equal(fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 1);
+    });
+
+    it('on: a token the cluster does not authenticate is a 401 and nothing is reviewed; a revoked token stops within the TTL', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', '--openshift.token-review-ttl=200ms', '--cache.enabled=false']);
+      assert.equal(errorMessage(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'sha256~not-a-token' }), 401), 'token review failed: the forwarded access token is not authenticated');
+      assert.deepEqual(reviewsOf(fake.requests), []);
+      resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
+      fake.setTokens(Object.fromEntries(Object.entries(tokens).filter(([t]) => t !== LOKISTACK_TOKENS.bob)));
+      const stopped = await eventually(async () => (await ask(authz, 'bob', IN_LOG_TEST_0)).status === 401, 100, 50);
+      assert.ok(stopped, 'the revoked token was refused once its answer expired');
+    });
+
+    it('on: a failing TokenReview is a 401 naming the call, never an allow', async () => {
+      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
+      fake.setFaults({ endpoint: 'tokenreviews', status: 500, message: 'etcdserver: leader changed' });
+      assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^token review failed: failed to create token review: 500 etcdserver: leader changed$/);
+      assert.deepEqual(reviewsOf(fake.requests), []);
+    });
+  });
+
+  it('a failed Kubernetes call leaves one warn line naming the call and the status, rate-limited, without the token', async () => {
+    const log = captureLogger('info');
+    const authz = await authzWith(OPERATOR_LOGGING_ARGS, log);
+    fake.setFaults({ endpoint: 'subjectaccessreviews', status: 503, message: 'apiserver overloaded' });
+    for (let i = 0; i < 3; i++) errorMessage(await ask(authz, 'bob', { extras: selecting([`log-test-${i}`]) }), 401);
+    const warns = log.records().filter((r) => r.msg === 'upstream call failed');
+    assert.equal(warns.length, 1, log.text());
+    assert.equal(warns[0]!.upstream, 'kubernetes');
+    assert.equal(warns[0]!.call, 'subjectaccessreviews');
+    assert.equal(warns[0]!.status, '503');
+    for (const t of Object.values(LOKISTACK_TOKENS)) assert.ok(!log.text().includes(t), 'no token in the log');
   });
 });

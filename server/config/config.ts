@@ -34,7 +34,17 @@ export interface OpenShiftConfig {
   matchAllForClusterReaders: boolean;
   reviewConcurrency: number;
   debugToken?: string;
-  kube: { timeoutMs: number; maxConcurrentCalls: number; namespaceSource: 'projects' | 'namespaces' | 'auto' };
+  kube: {
+    timeoutMs: number;
+    maxConcurrentCalls: number;
+    maxConcurrentCallsPerCaller: number;
+    namespaceSource: 'projects' | 'namespaces' | 'auto';
+    /** Access-review verdicts; ttlMs 0: off. */
+    reviewCache: { ttlMs: number; maxEntries: number };
+  };
+  maxNamespaces: number;
+  /** Present with --openshift.verify-token. */
+  verifyToken?: { ttlMs: number; maxEntries: number };
   cache: {
     enabled: boolean;
     memcached: string[];
@@ -172,6 +182,13 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'kube.timeout', type: 'duration', default: 5_000, help: 'Deadline for one Kubernetes API call.' },
   { name: 'kube.max-concurrent-calls', type: 'int', default: 64, help: 'Kubernetes API calls in flight at once, for the whole process.' },
   { name: 'kube.namespace-source', type: 'string', default: 'auto', choices: ['auto', 'projects', 'namespaces'], help: "Where a user's namespaces come from: OpenShift projects (user's token), every namespace (plain Kubernetes), or auto-detected." },
+  { name: 'kube.max-concurrent-calls-per-caller', type: 'int', default: 16, help: 'Kubernetes API calls in flight at once for one caller (one forwarded token); callers waiting for a call are served in turn.' },
+  { name: 'kube.review-cache-ttl', type: 'duration', default: 30_000, help: 'How long an access-review verdict (allow or deny) is reused for the same user, groups and namespace; 0 turns the review cache off.' },
+  { name: 'kube.review-cache-entries', type: 'int', default: 100_000, help: 'Most access-review verdicts cached.' },
+  { name: 'openshift.max-namespaces', type: 'int', default: 1000, help: 'Most distinct namespaces one query may name (one access review each); beyond it the request is answered 400.' },
+  { name: 'openshift.verify-token', type: 'bool', default: false, help: "Decide on the identity the cluster's TokenReview gives the forwarded token, not on the input's subject and groups. Needs create on tokenreviews." },
+  { name: 'openshift.token-review-ttl', type: 'duration', default: 60_000, help: 'How long a TokenReview answer is reused: the longest a revoked token keeps working.' },
+  { name: 'openshift.token-review-entries', type: 'int', default: 10_000, help: 'Most TokenReview answers cached.' },
   { name: 'cache.enabled', type: 'bool', default: true, help: 'Cache decisions of the openshift modes.' },
   { name: 'cache.allow-ttl', type: 'duration', default: 0, help: 'How long an allow stays cached; 0: --memcached.expire.' },
   { name: 'cache.deny-ttl', type: 'duration', default: 0, help: 'How long a deny stays cached; 0: --memcached.expire.' },
@@ -340,6 +357,10 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
     if (num(name) <= 0) throw new FlagError(`--${name} must be greater than zero, got ${num(name)}`);
     return num(name);
   };
+  const nonNegative = (name: string) => {
+    if (num(name) < 0) throw new FlagError(`--${name} must not be negative, got ${num(name)}`);
+    return num(name);
+  };
   const rawMappings = v['openshift.mappings'] as string[];
   if (rawMappings.length === 0) throw new FlagError(`${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com)`);
   const mappings = new Map<string, string>();
@@ -383,8 +404,12 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
     kube: {
       timeoutMs: positive('kube.timeout'),
       maxConcurrentCalls: positive('kube.max-concurrent-calls'),
+      maxConcurrentCallsPerCaller: positive('kube.max-concurrent-calls-per-caller'),
       namespaceSource: str('kube.namespace-source') as 'projects' | 'namespaces' | 'auto',
+      reviewCache: { ttlMs: nonNegative('kube.review-cache-ttl'), maxEntries: positive('kube.review-cache-entries') },
     },
+    maxNamespaces: positive('openshift.max-namespaces'),
+    ...(v['openshift.verify-token'] ? { verifyToken: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') } } : {}),
     cache: {
       enabled: v['cache.enabled'] as boolean,
       memcached,

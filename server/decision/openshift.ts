@@ -2,10 +2,11 @@ import type { DecisionCache } from '../cache/decision-cache.js';
 import { cacheKey, hashToken } from '../cache/decision-cache.js';
 import { deadline } from '../deadline.js';
 import { DecisionError } from '../errors.js';
-import { KubeError, type AccessReview, type KubeAuthz } from '../kube/types.js';
+import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
+import { RateLimit } from '../observability/rate-limit.js';
 import { matchAllResult, matcherResult, type MatcherConfig, type MatcherResult } from './matchers.js';
-import { parseGatewayInput, type GatewayInput } from './openshift-input.js';
+import { parseGatewayInput, withIdentity, type GatewayInput } from './openshift-input.js';
 import { defined, UNDEFINED, type Authorizer, type Decision, type DecisionRequest } from './types.js';
 
 /** What an openshift-mode decision answers: a plain boolean, or namespace matchers. */
@@ -31,10 +32,14 @@ export interface OpenShiftOptions {
   decisionTimeoutMs: number;
   /** opa-openshift's hidden --debug.token: used when no token is forwarded. */
   debugToken?: string;
+  /** Most distinct namespaces one query may name (each costs a review); beyond it, a 400. */
+  maxNamespaces: number;
 }
 
 export interface OpenShiftDeps {
   kube: KubeAuthz;
+  /** --openshift.verify-token: the forwarded token decides who the caller is, not the input. */
+  tokenReviewer?: TokenReviewer;
   cache?: DecisionCache<OpenShiftResult>;
   logger: Logger;
 }
@@ -52,6 +57,8 @@ const VERBS: ReadonlyMap<string, 'get' | 'create'> = new Map([
  */
 export class OpenShiftAuthorizer implements Authorizer {
   readonly mode: string;
+  // A forged identity sent in a loop leaves a trail, not a flood.
+  private readonly mismatches = new RateLimit(10_000);
 
   constructor(
     private readonly options: OpenShiftOptions,
@@ -82,6 +89,13 @@ export class OpenShiftAuthorizer implements Authorizer {
       this.deps.logger.warn('using debug.token in production environments is not recommended.');
     }
 
+    // Bounded before anything is asked upstream: each namespace costs a review.
+    const namespaceCount = new Set([...input.extras.selectors.values()].flat()).size;
+    if (namespaceCount > o.maxNamespaces) {
+      throw new DecisionError('invalid_parameter', 400, `too many namespaces in query: ${namespaceCount}, at most ${o.maxNamespaces}`);
+    }
+    if (this.deps.tokenReviewer) await this.verifyIdentity(this.deps.tokenReviewer, token, input, req);
+
     // opa-openshift's order: the wildcard check (when a matcher applies), then the ViaQ/OTel check
     // (for everyone, admins and skipped tenants included), then the OTel key choice.
     const forRequest = this.matcherFor(input);
@@ -109,6 +123,40 @@ export class OpenShiftAuthorizer implements Authorizer {
       matcherOp: matcher.op,
     });
     return defined(await this.deps.cache.get(key, compute));
+  }
+
+  /**
+   * Replaces the input's subject and groups with those the cluster's TokenReview gives the token,
+   * so a forged subject or admin group asserted in the input decides nothing. A token the cluster
+   * does not authenticate is a 401, as opa-openshift answers a failed Kubernetes call.
+   */
+  private async verifyIdentity(reviewer: TokenReviewer, token: string, input: GatewayInput, req: DecisionRequest): Promise<void> {
+    const reviewed = await reviewer
+      .reviewToken(token, req.signal)
+      .catch((err: unknown) => upstreamFailure('token review failed', 'failed to create token review', err));
+    if (!reviewed.authenticated) {
+      // The API's reason stays out of the answer: it is about the token, which is never echoed.
+      throw new DecisionError('unauthorized', 401, 'token review failed: the forwarded access token is not authenticated');
+    }
+    const asserted = { subject: input.subject, groups: input.groups };
+    const same = reviewed.user === input.subject && sameSet(reviewed.groups, input.groups);
+    input.subject = reviewed.user;
+    input.groups = [...reviewed.groups];
+    if (same) {
+      if (req.audit) req.audit.identity = { check: 'token_review' };
+      return;
+    }
+    if (req.audit) {
+      req.audit.input = withIdentity(req.input, input.subject, input.groups);
+      req.audit.identity = { check: 'token_review_mismatch', asserted };
+    }
+    const suppressed = this.mismatches.take('identity');
+    if (suppressed !== undefined) {
+      this.deps.logger.warn(
+        { asserted: asserted.subject, reviewed: reviewed.user, ...(suppressed > 0 ? { suppressed } : {}) },
+        "the input's subject or groups differ from the token's; deciding on the token's",
+      );
+    }
   }
 
   /** The request's matcher: none for skipped tenants and admin groups. */
@@ -218,6 +266,12 @@ export class OpenShiftAuthorizer implements Authorizer {
     if (matcher.keys.length === 0 && namespaces.length > 0) return true;
     return matcherResult(namespaces, matcher, { escape: this.options.escapeNamespaces });
   }
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((g) => y.has(g));
 }
 
 function isAbortAfterStop(err: unknown, stop: AbortSignal): boolean {

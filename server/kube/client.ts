@@ -1,4 +1,5 @@
 import type {
+  AuthenticationV1Api,
   AuthorizationV1Api,
   ApisApi,
   ConfigurationOptions,
@@ -9,9 +10,10 @@ import type {
   RequestContext,
   ResponseContext,
 } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
-import { KubeError, type AccessReview, type KubeAuthz } from './types.js';
+import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer, type TokenReviewResult } from './types.js';
 import { deadline } from '../deadline.js';
 import type { Limiter } from './limiter.js';
 
@@ -37,9 +39,14 @@ export function loadKubeClientModule(): Promise<K8sModule> {
   return import('@kubernetes/client-node');
 }
 
+/** Which API a call is made to: names it in metrics and warn lines (never a token or a user). */
+export type KubeCallName = 'subjectaccessreviews' | 'selfsubjectaccessreviews' | 'tokenreviews' | 'projects' | 'namespaces' | 'discovery';
+
 export interface KubeCallObserver {
   /** One finished call: method (lower case), status code or "error", seconds. */
   call(method: string, code: string, seconds: number): void;
+  /** A call that failed for another reason than the caller giving up: the API's status, or 0 when none came. */
+  failed?(call: KubeCallName, err: KubeError): void;
 }
 
 /**
@@ -48,8 +55,9 @@ export interface KubeCallObserver {
  * concurrent calls. Calls made with the user's token go through a configuration without the
  * service's credentials, so a client certificate never outranks the user's token.
  */
-export class KubeClient implements KubeAuthz {
+export class KubeClient implements KubeAuthz, TokenReviewer {
   private readonly serviceAuthz: AuthorizationV1Api;
+  private readonly serviceAuthn: AuthenticationV1Api;
   private readonly serviceCore: CoreV1Api;
   private readonly serviceApis: ApisApi;
   private readonly userAuthz: AuthorizationV1Api;
@@ -68,6 +76,7 @@ export class KubeClient implements KubeAuthz {
   ) {
     const user = anonymous(k8s, service);
     this.serviceAuthz = service.makeApiClient(k8s.AuthorizationV1Api);
+    this.serviceAuthn = service.makeApiClient(k8s.AuthenticationV1Api);
     this.serviceCore = service.makeApiClient(k8s.CoreV1Api);
     this.serviceApis = service.makeApiClient(k8s.ApisApi);
     this.userAuthz = user.makeApiClient(k8s.AuthorizationV1Api);
@@ -83,7 +92,7 @@ export class KubeClient implements KubeAuthz {
       name: req.name,
     };
     if (this.options.ssar) {
-      const res = await this.call('post', signal, 'user', (opts) =>
+      const res = await this.call('post', 'selfsubjectaccessreviews', signal, 'user', callerOf(req.token), (opts) =>
         this.userAuthz.createSelfSubjectAccessReview(
           { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } } },
           withToken(this.k8s, req.token, opts),
@@ -91,7 +100,7 @@ export class KubeClient implements KubeAuthz {
       );
       return res.status?.allowed === true;
     }
-    const res = await this.call('post', signal, 'service', (opts) =>
+    const res = await this.call('post', 'subjectaccessreviews', signal, 'service', callerOf(req.token), (opts) =>
       this.serviceAuthz.createSubjectAccessReview(
         { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: req.user, groups: [...req.groups], resourceAttributes } } },
         opts,
@@ -100,15 +109,28 @@ export class KubeClient implements KubeAuthz {
     return res.status?.allowed === true;
   }
 
+  /** A TokenReview made as the service, for the API server's default audience. */
+  async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
+    const res = await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (opts) =>
+      this.serviceAuthn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }, opts),
+    );
+    const status = res.status;
+    if (status?.authenticated !== true) return { authenticated: false, error: (status?.error ?? 'not authenticated').slice(0, 200) };
+    const user = status.user?.username ?? '';
+    // An authenticated answer naming nobody is no identity to decide on.
+    if (user === '') return { authenticated: false, error: 'the token review named no user' };
+    return { authenticated: true, user, groups: [...(status.user?.groups ?? [])] };
+  }
+
   async listNamespaces(user: { token: string }, signal: AbortSignal): Promise<string[]> {
     const source = await this.namespaceSource(signal);
     if (source === 'projects') {
-      const list = (await this.call('get', signal, 'user', (opts) =>
+      const list = (await this.call('get', 'projects', signal, 'user', callerOf(user.token), (opts) =>
         this.userCustom.listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }, withToken(this.k8s, user.token, opts)),
       )) as { items?: Array<{ metadata?: { name?: string } }> };
       return names(list.items);
     }
-    const list = await this.call('get', signal, 'service', (opts) => this.serviceCore.listNamespace({}, opts));
+    const list = await this.call('get', 'namespaces', signal, 'service', callerOf(user.token), (opts) => this.serviceCore.listNamespace({}, opts));
     return names(list.items);
   }
 
@@ -139,7 +161,7 @@ export class KubeClient implements KubeAuthz {
   /** Which list answers "namespaces the user may see": decided once per process, on first use. */
   private namespaceSource(signal: AbortSignal): Promise<'projects' | 'namespaces'> {
     if (this.options.namespaceSource !== 'auto') return Promise.resolve(this.options.namespaceSource);
-    this.detected ??= this.call('get', signal, 'service', (opts) => this.serviceApis.getAPIVersions(opts)).then(
+    this.detected ??= this.call('get', 'discovery', signal, 'service', '', (opts) => this.serviceApis.getAPIVersions(opts)).then(
       (groups) => (groups.groups.some((g) => g.name === 'project.openshift.io') ? 'projects' : 'namespaces'),
       (err: unknown) => {
         this.detected = undefined; // try again on the next request
@@ -149,10 +171,13 @@ export class KubeClient implements KubeAuthz {
     return this.detected;
   }
 
+  /** One call: a slot of the limiter in the caller's turn, the per-call deadline, metrics, a warn on failure. */
   private async call<T>(
     method: string,
+    name: KubeCallName,
     outer: AbortSignal,
     as: 'service' | 'user',
+    caller: string,
     run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
   ): Promise<T> {
     return this.limiter.run(async () => {
@@ -167,11 +192,12 @@ export class KubeClient implements KubeAuthz {
       } catch (err) {
         const e = toKubeError(this.k8s, err, limit.timedOut(), this.options.timeoutMs, signal.aborted);
         this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
+        if (e.code !== 'kube_aborted') this.observer.failed?.(name, e);
         throw e;
       } finally {
         limit.release();
       }
-    }, outer);
+    }, outer, caller);
   }
 }
 
@@ -186,6 +212,11 @@ function keepAliveAgent(template: HttpAgent | undefined, limit: number): HttpAge
   }
   if (template?.constructor === HttpAgent) return new HttpAgent(common);
   return template;
+}
+
+/** The limiter's key for a caller: its token, hashed (the asserted subject is forgeable). */
+function callerOf(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 /** The service's cluster (server, CA) with no credentials: the user's token is added per call. */

@@ -22,6 +22,21 @@ export interface KubeAuthz {
   listNamespaces(user: { user: string; groups: readonly string[]; token: string }, signal: AbortSignal): Promise<string[]>;
 }
 
+/** Who a token belongs to, as the cluster's authenticator says (TokenReview). */
+export type TokenReviewResult =
+  | { authenticated: true; user: string; groups: string[] }
+  /** The API answered that the token is not valid (unknown, expired, revoked, wrong audience). */
+  | { authenticated: false; error: string };
+
+/**
+ * Authenticates a bearer token with the cluster. Separate from KubeAuthz so that any mode (the
+ * openshift authorizer, forward-auth) can verify who a caller is without deciding anything.
+ */
+export interface TokenReviewer {
+  /** Throws KubeError when the API cannot answer; an invalid token is an answer, not an error. */
+  reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult>;
+}
+
 /** A failed Kubernetes call: status is the API's HTTP status, or 0 when no answer came. */
 export class KubeError extends Error {
   constructor(

@@ -9,6 +9,9 @@ import type { Config } from '../config/config.js';
 import { OpenShiftAuthorizer, type OpenShiftResult } from '../decision/openshift.js';
 import { KubeClient, loadKubeClientModule, type K8sModule } from '../kube/client.js';
 import { Limiter } from '../kube/limiter.js';
+import { ReviewCache } from '../kube/review-cache.js';
+import { TokenReviewCache } from '../kube/token-review-cache.js';
+import { upstreamWarner } from '../observability/rate-limit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RateLimit } from '../observability/rate-limit.js';
@@ -19,12 +22,18 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
   const o = config.openshift!;
   const k8s = await loadKubeClientModule();
   const kubeConfig = loadKubeConfig(k8s, o.kubeconfig);
-  const kube = new KubeClient(k8s, kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, new Limiter(o.kube.maxConcurrentCalls), {
+  const warn = upstreamWarner(logger);
+  const limiter = new Limiter(o.kube.maxConcurrentCalls, o.kube.maxConcurrentCallsPerCaller);
+  const kube = new KubeClient(k8s, kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, limiter, {
     call: (method, code, seconds) => {
       metrics.upstreamRequests.inc({ code, method, client: 'openshift' });
       metrics.upstreamDuration.observe({ method, client: 'openshift' }, seconds);
     },
+    // KubeError messages carry the API's Status message or the transport fault, never a token.
+    failed: (call, err) => warn({ upstream: 'kubernetes', call, status: err.status > 0 ? String(err.status) : err.code, reason: err.message }),
   });
+  const reviews = o.kube.reviewCache.ttlMs > 0 ? new ReviewCache(kube, { ...o.kube.reviewCache, ssar: o.ssar }) : kube;
+  const tokenReviewer = o.verifyToken ? new TokenReviewCache(kube, o.verifyToken) : undefined;
 
   let store: CacheStore | undefined;
   if (o.cache.enabled && o.cache.memcached.length > 0) {
@@ -96,6 +105,8 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
       ssar: o.ssar,
       cache: store ? store.kind : 'off',
       namespaceSource: o.kube.namespaceSource,
+      verifyToken: o.verifyToken !== undefined,
+      maxNamespaces: o.maxNamespaces,
     },
     'configured access reviews',
   );
@@ -113,8 +124,9 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
       reviewConcurrency: o.reviewConcurrency,
       decisionTimeoutMs: config.web.decisionTimeoutMs,
       ...(o.debugToken ? { debugToken: o.debugToken } : {}),
+      maxNamespaces: o.maxNamespaces,
     },
-    { kube, logger, ...(cache ? { cache } : {}) },
+    { kube: reviews, logger, ...(cache ? { cache } : {}), ...(tokenReviewer ? { tokenReviewer } : {}) },
   );
   return {
     authorizer,
