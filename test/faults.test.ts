@@ -27,7 +27,7 @@ import { eventually, metricValue, startTestService, writeTempFile, type TestServ
 
 const KUBE_TIMEOUT = '--kube.timeout=500ms';
 /** The operator's arguments with our own listener as the health URL, and a short Kubernetes deadline. */
-const OPERATOR_ARGS = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url') && !a.startsWith('--log.level')), '--log.level=error', `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, KUBE_TIMEOUT];
+const OPERATOR_ARGS = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url') && !a.startsWith('--log.level')), '--log.level=error', `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, KUBE_TIMEOUT, '--kube.review-cache-ttl=0'];
 
 // ---------------------------------------------------------------------------------------------
 // helpers

@@ -451,7 +451,7 @@ describe('lifecycle: --kube.max-concurrent-calls=4 bounds upstream calls (opensh
 
   it('the fake Kubernetes API never sees more than 4 calls in flight, and every decision is answered', async () => {
     const fake: FakeKube = await startFakeKube(lokistackFakeKubeOptions());
-    const args = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url')), `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, '--kube.max-concurrent-calls=4'];
+    const args = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url')), `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, '--kube.max-concurrent-calls=4', '--kube.review-cache-ttl=0'];
     const authz = await startAuthz(args, { kubeconfig: fakeKubeconfigFile(fake) });
     try {
       // Each call is held 100 ms at the fake, so concurrent calls overlap there.

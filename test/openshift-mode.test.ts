@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOKISTACK_CLUSTER_YAML, LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type RecordedRequest } from './support/fake-kube/server.js';
-import { freePort, memcachedBinary, startMemcached, type MemcachedServer } from './support/memcached.js';
+import { freePort, memcachedBinary, memcachedKeyFile, startMemcached, type MemcachedServer } from './support/memcached.js';
 import { loadOpenShiftSet, OPENSHIFT_FIXTURES } from './support/openshift-fixtures.js';
 import {
   KUBECONFIG_PLACEHOLDER,
@@ -357,7 +357,9 @@ describe('openshift mode', function () {
     });
 
     // The review cache off: what the decision cache misses then shows as upstream calls.
-    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, '--memcached.interval=0', '--memcached.timeout=300ms', '--kube.review-cache-ttl=0'];
+    // Replicas share the entry key (one Secret), or none could verify another's entries.
+    const sharedKeyFile = memcachedKeyFile();
+    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, `--memcached.hmac-key-file=${sharedKeyFile}`, '--memcached.interval=0', '--memcached.timeout=300ms', '--kube.review-cache-ttl=0'];
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
       memcached = await startMemcached(binary!);
@@ -683,7 +685,7 @@ subjects:
         // Decision logs are logs too: the gateway's input carries a `token` field.
         const decisionLogFile = join(makeTempDir(), 'decisions.log');
         const sar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', `--decision-log.output=${decisionLogFile}`], log);
-        const ssar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1'], log);
+        const ssar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1', `--memcached.hmac-key-file=${memcachedKeyFile()}`], log);
         const answers: Answer[] = [];
         for (const authz of [sar, ssar]) {
           answers.push(await ask(authz, 'bob', { extras: { metadataOnly: true }, token: secrets.bob }));

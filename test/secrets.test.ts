@@ -236,6 +236,7 @@ describe('secrets: openshift-logging mode (the operator\'s arguments, fake Kuber
       '--log.level=debug',
       `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`,
       '--kube.timeout=300ms',
+      '--kube.review-cache-ttl=0',
       `--decision-log.output=${decisionLogFile}`,
     ];
     authz = await startAuthz(args, { kubeconfig: fakeKubeconfigFile(fake, gatewayToken), log });
