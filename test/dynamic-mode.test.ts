@@ -5,11 +5,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { stringify as stringifyYaml } from 'yaml';
 import { parseTenants } from '../server/config/tenants.js';
 import { ConfigError } from '../server/errors.js';
+import { Backoff } from '../server/oidc/backoff.js';
+import { bindIntrospection } from '../server/oidc/binding.js';
+import { TtlCache } from '../server/oidc/ttl-cache.js';
+import type { IdentityError } from '../server/oidc/identity.js';
+import { DEFAULT_ALGORITHMS, OidcVerifier } from '../server/oidc/verifier.js';
 import { startOidcProvider, type JwtMintOptions, type OidcProvider, type OidcProviderOptions } from './support/oidc.js';
 import { captureLogger, eventually, metricValue, startTestService, writeTempFile, type CapturedLogger, type TestService } from './support/service.js';
 
@@ -59,6 +65,8 @@ interface TenantSpec {
   name: string;
   issuerURL: string;
   introspection?: boolean;
+  /** oidc.userinfoOpaqueTokens: opaque tokens resolved at userinfo, unbound. */
+  userinfo?: boolean;
 }
 
 function tenantsYaml(tenants: readonly TenantSpec[]): string {
@@ -74,6 +82,7 @@ function tenantsYaml(tenants: readonly TenantSpec[]): string {
         groupClaim: 'groups',
         audiences: ['lokistack-authz'],
         ...(t.introspection ? { introspection: true } : {}),
+        ...(t.userinfo ? { userinfoOpaqueTokens: true } : {}),
       },
     })),
   });
@@ -171,7 +180,7 @@ describe('dynamic mode: the claims cache', () => {
   before(async () => {
     idp = await startProvider();
     svc = await startDynamic([
-      { name: 'application', issuerURL: idp.issuer },
+      { name: 'application', issuerURL: idp.issuer, userinfo: true },
       { name: 'infrastructure', issuerURL: idp.issuer, introspection: true },
     ]);
   });
@@ -260,7 +269,7 @@ describe('dynamic mode: cache entries end with the token', () => {
   });
 
   it('--oidc.max-claims-ttl bounds identities of tokens without exp (opaque, via userinfo)', async () => {
-    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer }], ['--oidc.max-claims-ttl=1s']);
+    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], ['--oidc.max-claims-ttl=1s']);
     try {
       idp.requests.reset();
       const o = await opaque(idp);
@@ -340,11 +349,12 @@ describe('dynamic mode: the provider going down mid-run (--oidc.timeout=500ms)',
     stalled = await stalledServer();
     svc = await startDynamic(
       [
-        { name: 'application', issuerURL: idp.issuer },
+        { name: 'application', issuerURL: idp.issuer, userinfo: true },
         { name: 'infrastructure', issuerURL: idp.issuer, introspection: true },
         { name: 'stalled', issuerURL: stalled.url },
       ],
-      ['--oidc.timeout=500ms'],
+      // A short discovery backoff: the restart below is picked up within the test's patience.
+      ['--oidc.timeout=500ms', '--oidc.discovery-backoff=100ms'],
     );
   });
   after(async () => {
@@ -380,7 +390,8 @@ describe('dynamic mode: the provider going down mid-run (--oidc.timeout=500ms)',
     await idp.restart();
     assert.equal(await allowed(svc, input(), o2), true, 'the failure was not cached');
     assert.equal(await allowed(svc, input(), await opaque(idp)), true, 'a new opaque token');
-    assert.equal(await allowed(svc, input('infrastructure'), forInfra), true, 'discovery retried');
+    // Discovery failed while the provider was down: it is retried once its backoff ends.
+    assert.ok(await eventually(() => allowed(svc, input('infrastructure'), forInfra), 50, 50), 'discovery retried');
   });
 
   it('a provider that accepts connections and never answers is given up after --oidc.timeout', async () => {
@@ -518,7 +529,7 @@ describe('dynamic mode: what is logged', () => {
 describe('dynamic mode: metrics', () => {
   it('counts verifications by result, provider calls by endpoint and code, and claims cache hits and misses', async () => {
     const idp = await startProvider();
-    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer }]);
+    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }]);
     try {
       const t = await jwt(idp);
       const o = await opaque(idp);
@@ -564,7 +575,7 @@ describe('dynamic mode: tenants.yaml validation', () => {
 
   it('parses the valid shape, gateway-only fields included', () => {
     const [t] = parseTenants(FILE, `tenants:\n${tenant(OIDC + '      redirectURL: https://gw/cb\n')}    opa:\n      url: http://localhost:8080/v1/data/lokistack/allow\n      withAccessToken: true\n`);
-    assert.deepEqual(t, { name: 'application', id: 'application', oidc: { issuerURL: 'https://idp.example.com/realms/a', clientID: 'gateway', audiences: ['gateway'], introspection: false } });
+    assert.deepEqual(t, { name: 'application', id: 'application', oidc: { issuerURL: 'https://idp.example.com/realms/a', clientID: 'gateway', audiences: ['gateway'], introspection: false, userinfoOpaqueTokens: false } });
   });
 
   it('an unknown field is named', () => {
@@ -608,7 +619,7 @@ describe('dynamic mode: tenants.yaml validation', () => {
 describe('dynamic mode: issuers must be https unless --oidc.allow-insecure-issuers', () => {
   it('an http issuer without the flag: every request is denied, the reason logged, the provider never called', async () => {
     const idp = await startProvider();
-    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer }], [], { secure: true });
+    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], [], { secure: true });
     try {
       idp.requests.reset();
       const from = svc.log.lines.length;
@@ -625,6 +636,362 @@ describe('dynamic mode: issuers must be https unless --oidc.allow-insecure-issue
       await svc.stop();
       await idp.stop();
     }
+  });
+});
+
+// ---- binding opaque tokens to the tenant ---------------------------------------------------------
+
+describe('dynamic mode: an opaque token is bound to the tenant (aud, else client_id)', () => {
+  // A second application registered at the same provider: its users' tokens are genuine and active,
+  // but they were issued to it, not to the gateway.
+  const OTHER_APP = { client_id: 'other-app', client_secret: 'other-app-secret' };
+  let idp: OidcProvider;
+  let svc: TestService;
+  const mintOpaque = async (account: string, clientId: string, audience?: string) => track(await idp.opaqueAccessToken(account, { clientId, ...(audience ? { audience } : {}) }));
+
+  before(async () => {
+    idp = await startProvider({ clients: [CLIENT, OTHER_APP] });
+    svc = await startDynamic([
+      { name: 'application', issuerURL: idp.issuer, introspection: true },
+      { name: 'infrastructure', issuerURL: idp.issuer },
+      { name: 'stalled', issuerURL: idp.issuer, userinfo: true },
+    ]);
+  });
+  after(async () => {
+    await svc?.stop();
+    await idp?.stop();
+  });
+
+  async function deniedWith(tenant: string, token: string): Promise<unknown> {
+    const from = svc.log.lines.length;
+    assert.equal(await allowed(svc, input(tenant), token), false);
+    return denials(svc.log, from)[0]?.code;
+  }
+
+  it("introspection: another client's token (no aud) is refused; the gateway's own is accepted", async () => {
+    assert.equal(await allowed(svc, input('application'), await mintOpaque('alice', CLIENT.client_id)), true, "the tenant's client");
+    assert.equal(await deniedWith('application', await mintOpaque('alice', OTHER_APP.client_id)), 'wrong_client');
+  });
+
+  it("introspection: a token for another resource is refused even from the tenant's client; one for the tenant's audience is accepted", async () => {
+    assert.equal(await deniedWith('application', await mintOpaque('alice', CLIENT.client_id, 'urn:another:api')), 'wrong_audience');
+    assert.equal(await allowed(svc, input('application'), await mintOpaque('alice', OTHER_APP.client_id, 'lokistack-authz')), true, 'aud names the tenant');
+  });
+
+  it('without introspection or the opt-in, an opaque token is refused (unbound_token) without calling the provider', async () => {
+    idp.requests.reset();
+    assert.equal(await deniedWith('infrastructure', await mintOpaque('alice', CLIENT.client_id)), 'unbound_token');
+    assert.deepEqual(idp.requests.log, [], 'no provider call');
+  });
+
+  it('oidc.userinfoOpaqueTokens: accepted unbound, as its startup warning says, even a token of another client', async () => {
+    const warning = records(svc.log).find((r) => r.level === 'warn' && String(r.msg).includes('oidc.userinfoOpaqueTokens is on'));
+    assert.ok(warning, `startup warning in:\n${svc.log.text()}`);
+    assert.equal(warning.tenant, 'stalled');
+    assert.match(String(warning.msg), /ANY of its clients/);
+    assert.equal(await allowed(svc, input('stalled'), await mintOpaque('alice', OTHER_APP.client_id)), true);
+  });
+
+  it('tenants.yaml refuses introspection together with userinfoOpaqueTokens', () => {
+    assert.throws(
+      () => parseTenants('t.yaml', 'tenants:\n  - name: a\n    id: a\n    oidc: {issuerURL: https://idp.example.com, clientID: c, clientSecret: s, introspection: true, userinfoOpaqueTokens: true}\n'),
+      (err: ConfigError) => err.field === 'tenants[0].oidc.userinfoOpaqueTokens',
+    );
+  });
+});
+
+describe('bindIntrospection (RFC 7662: aud is a string or an array)', () => {
+  const tenant = { clientID: 'gateway', audiences: ['lokistack-authz', 'logs'] };
+  const codeOf = (info: Record<string, unknown>): string | undefined => {
+    try {
+      bindIntrospection('t', info, tenant);
+      return undefined;
+    } catch (err) {
+      return (err as IdentityError).code;
+    }
+  };
+  it('accepts an aud string or array naming an audience, whatever the client', () => {
+    assert.equal(codeOf({ aud: 'logs', client_id: 'other' }), undefined);
+    assert.equal(codeOf({ aud: ['x', 'lokistack-authz'], client_id: 'other' }), undefined);
+  });
+  it('refuses an aud naming none of them, even from the tenant client', () => {
+    assert.equal(codeOf({ aud: ['x', 'y'], client_id: 'gateway' }), 'wrong_audience');
+    assert.equal(codeOf({ aud: [], client_id: 'gateway' }), 'wrong_audience');
+  });
+  it('without aud, binds by client_id; with neither, refuses', () => {
+    assert.equal(codeOf({ client_id: 'gateway' }), undefined);
+    assert.equal(codeOf({ client_id: 'other' }), 'wrong_client');
+    assert.equal(codeOf({}), 'unbound_token');
+  });
+});
+
+// ---- the decision log ---------------------------------------------------------------------------
+
+describe('dynamic mode: the decision log records the verified identity', () => {
+  let idp: OidcProvider;
+  let svc: TestService;
+  let file: string;
+
+  before(async () => {
+    idp = await startProvider();
+    file = writeTempFile('decisions.log', '');
+    decisionLogFiles.push(file);
+    svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer }], [`--decision-log.output=${file}`]);
+  });
+  after(async () => {
+    await svc?.stop();
+    await idp?.stop();
+  });
+
+  /** The decision log event of the request answered with this decision_id. */
+  async function eventOf(body: Record<string, unknown>, token?: string): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { 'x-forwarded-access-token': token } : {}) };
+    const res = await fetch(`${svc.publicUrl}/v1/data/lokistack/allow`, { method: 'POST', headers, body: JSON.stringify({ input: body }) });
+    const answer = (await res.json()) as { decision_id?: string };
+    assert.ok(answer.decision_id, 'decision_id in the answer');
+    let found: Record<string, unknown> | undefined;
+    const read = () => {
+      const events = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      found = events.find((e) => e.decision_id === answer.decision_id);
+      return found !== undefined;
+    };
+    assert.ok(await eventually(read), 'the event was written');
+    return found!;
+  }
+
+  it("mallory's token asserting alice is logged as mallory, alice's claim beside it", async () => {
+    const e = await eventOf(input('application', { subject: 'alice', groups: ['readers'] }), await jwt(idp, 'mallory'));
+    assert.equal(e.result, false);
+    const evaluated = e.input as Record<string, unknown>;
+    assert.equal(evaluated.subject, 'mallory');
+    assert.deepEqual(evaluated.groups, ['staff']);
+    assert.deepEqual(e.identity, { check: 'ok', asserted: { subject: 'alice', groups: ['readers'] } });
+  });
+
+  it('an identity the token confirms carries no asserted field', async () => {
+    const e = await eventOf(input('application', { subject: 'alice', groups: ['readers'] }), await jwt(idp, 'alice'));
+    assert.equal(e.result, true);
+    assert.equal((e.input as Record<string, unknown>).subject, 'alice');
+    assert.deepEqual(e.identity, { check: 'ok' });
+  });
+
+  it('a failed check logs no identity as evaluated, with its code and what was asserted', async () => {
+    const expired = track(await idp.expiredJwtAccessToken('mallory', { clientId: CLIENT.client_id }));
+    for (const [token, check] of [
+      [expired, 'expired'],
+      [undefined, 'no_token'],
+    ] as const) {
+      const e = await eventOf(input('application', { subject: 'alice', groups: ['readers'] }), token);
+      assert.equal(e.result, false);
+      const evaluated = e.input as Record<string, unknown>;
+      assert.ok(!('subject' in evaluated) && !('groups' in evaluated), `no identity evaluated: ${JSON.stringify(evaluated)}`);
+      assert.deepEqual(e.identity, { check, asserted: { subject: 'alice', groups: ['readers'] } });
+    }
+  });
+});
+
+// ---- provider call amplification ----------------------------------------------------------------
+
+/** An issuer that answers every request with 503, counting them. */
+async function failingIssuer(): Promise<{ url: string; calls: () => number; close(): Promise<void> }> {
+  let calls = 0;
+  const s = createHttpServer((_req, res) => {
+    calls++;
+    res.writeHead(503, { 'content-type': 'text/plain' }).end('down for maintenance');
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls: () => calls,
+    close: () =>
+      new Promise<void>((r) => {
+        s.closeAllConnections();
+        s.close(() => r());
+      }),
+  };
+}
+
+describe('dynamic mode: provider calls are not amplified by bad tokens or a failing issuer', () => {
+  let idp: OidcProvider;
+
+  before(async () => {
+    idp = await startProvider();
+  });
+  after(async () => {
+    await idp?.stop();
+  });
+
+  it('200 requests with one invalid opaque token make one introspection (or userinfo) call', async () => {
+    const svc = await startDynamic([
+      { name: 'application', issuerURL: idp.issuer, introspection: true },
+      { name: 'infrastructure', issuerURL: idp.issuer, userinfo: true },
+    ]);
+    try {
+      const bad = track(`made-up-${randomUUID()}`);
+      idp.requests.reset();
+      for (let i = 0; i < 200; i++) assert.equal(await allowed(svc, input('application'), bad), false);
+      assert.equal(idp.requests.count('introspection'), 1);
+      for (let i = 0; i < 200; i++) assert.equal(await allowed(svc, input('infrastructure'), bad), false);
+      assert.equal(idp.requests.count('userinfo'), 1);
+      const from = svc.log.lines.length;
+      await allowed(svc, input('infrastructure'), bad);
+      assert.equal(denials(svc.log, from)[0]?.code, 'inactive', 'a remembered failure keeps its code');
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('a failing issuer is discovered once per backoff, however many requests arrive, and leaves one warn line naming the call and status', async () => {
+    const failing = await failingIssuer();
+    const svc = await startDynamic([{ name: 'application', issuerURL: failing.url }], ['--oidc.discovery-backoff=1m']);
+    try {
+      const token = await jwt(idp);
+      for (let i = 0; i < 50; i++) assert.equal(await allowed(svc, input(), token), false);
+      await Promise.all(Array.from({ length: 50 }, () => allowed(svc, input(), track(`opaque-${randomUUID()}`))));
+      assert.equal(failing.calls(), 1, 'one discovery call');
+      const warns = records(svc.log).filter((r) => r.msg === 'upstream call failed');
+      assert.equal(warns.length, 1, svc.log.text());
+      assert.equal(warns[0]!.upstream, 'oidc');
+      assert.equal(warns[0]!.call, 'discovery');
+      assert.equal(warns[0]!.status, '503');
+      assert.equal(warns[0]!.tenant, 'application');
+      const codes = new Set(denials(svc.log).map((d) => d.code));
+      assert.deepEqual(codes, new Set(['provider_unreachable', 'unbound_token']));
+    } finally {
+      await svc.stop();
+      await failing.close();
+    }
+  });
+
+  it('an unreachable issuer is warned about with the socket error as its status', async () => {
+    const svc = await startDynamic([{ name: 'application', issuerURL: `http://127.0.0.1:${await closedPort()}` }]);
+    try {
+      assert.equal(await allowed(svc, input(), await jwt(idp)), false);
+      const warns = records(svc.log).filter((r) => r.msg === 'upstream call failed');
+      assert.deepEqual(
+        warns.map((w) => [w.call, w.status]),
+        [['discovery', 'ECONNREFUSED']],
+      );
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('--oidc.max-concurrent-calls=3: 12 concurrent new tokens put at most 3 calls in flight at the provider, and all are answered', async () => {
+    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], ['--oidc.max-concurrent-calls=3']);
+    try {
+      // Discovered first, so that only userinfo calls are in play.
+      assert.equal(await allowed(svc, input(), await jwt(idp)), true);
+      const tokens = await Promise.all(Array.from({ length: 12 }, () => opaque(idp)));
+      const held = idp.hold('userinfo');
+      const answers = Promise.all(tokens.map((t) => allowed(svc, input(), t)));
+      assert.ok(await eventually(() => held.waiting >= 3), 'the provider sees calls');
+      // Give any call beyond the bound the chance to arrive: without a bound, all 12 are here by now.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(held.maxWaiting, 3, 'calls in flight at the provider');
+      held.release();
+      assert.deepEqual(await answers, tokens.map(() => true));
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('at the bound, a request waits within its deadline, then is denied (provider_busy), and nothing is remembered against its token', async () => {
+    // The slot is held by a key refetch (shared work, not cut by any one request's deadline),
+    // triggered by a JWT with a key ID the issuer never published.
+    const stranger = await startProvider();
+    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], [
+      '--oidc.max-concurrent-calls=1',
+      '--oidc.jwks-refresh-cooldown=0s',
+      '--web.decision-timeout=500ms',
+    ]);
+    try {
+      assert.equal(await allowed(svc, input(), await jwt(idp)), true);
+      const o = await opaque(idp);
+      const held = idp.hold('jwks');
+      const refetching = allowed(svc, input(), await jwt(stranger));
+      assert.ok(await eventually(() => held.waiting === 1), 'the key refetch reached the provider');
+      const from = svc.log.lines.length;
+      idp.requests.reset();
+      assert.equal(await allowed(svc, input(), o), false);
+      assert.deepEqual(denials(svc.log, from).map((d) => d.code), ['provider_busy']);
+      assert.equal(idp.requests.count('userinfo'), 0, 'the waiting call never reached the provider');
+      held.release();
+      assert.equal(await refetching, false);
+      assert.equal(await allowed(svc, input(), o), true, 'the same token verifies once a slot is free');
+    } finally {
+      await svc.stop();
+      await stranger.stop();
+    }
+  });
+});
+
+describe('dynamic mode: the verifier holds a bounded amount in memory', () => {
+  it('identities, remembered failures and verifications in flight each stay within --oidc.claims-cache-entries', async () => {
+    const idp = await startProvider();
+    const tenant = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer, introspection: true }]));
+    const verifier = new OidcVerifier(tenant, {
+      timeoutMs: 5000,
+      allowInsecureIssuers: true,
+      algorithms: DEFAULT_ALGORITHMS,
+      clockToleranceSeconds: 0,
+      maxTtlMs: 60_000,
+      maxEntries: 4,
+      jwksCooldownMs: 30_000,
+      negativeTtlMs: 60_000,
+      discoveryBackoffMs: 1000,
+      discoveryBackoffMaxMs: 1000,
+      maxConcurrentCalls: 2,
+    });
+    try {
+      const bad = Array.from({ length: 10 }, () => track(`made-up-${randomUUID()}`));
+      const good = await Promise.all(Array.from({ length: 10 }, () => jwt(idp)));
+      // All at once: more verifications in flight than the bound.
+      const pending = [...bad, ...good].map((t) => verifier.verify('application', t, new AbortController().signal));
+      assert.ok(verifier.sizes().inflight <= 4, `in flight: ${verifier.sizes().inflight}`);
+      const results = await Promise.allSettled(pending);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        [...bad.map(() => 'rejected'), ...good.map(() => 'fulfilled')],
+      );
+      const sizes = verifier.sizes();
+      assert.ok(sizes.identities <= 4 && sizes.failures <= 4 && sizes.inflight === 0, JSON.stringify(sizes));
+      assert.equal(sizes.identities, 4);
+      assert.equal(sizes.failures, 4);
+    } finally {
+      await idp.stop();
+    }
+  });
+});
+
+describe("Backoff and TtlCache (the verifier's timing and bounds, on a fake clock)", () => {
+  it('discovery backoff doubles per consecutive failure up to its cap, and a success resets it', () => {
+    let now = 0;
+    const b = new Backoff(1000, 5000, () => now);
+    assert.equal(b.wait(), 0, 'no wait before any failure');
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      b.failed();
+      waits.push(b.wait());
+    }
+    assert.deepEqual(waits, [1000, 2000, 4000, 5000, 5000]);
+    now += 5000;
+    assert.equal(b.wait(), 0, 'an attempt is allowed once the wait is over');
+    b.succeeded();
+    b.failed();
+    assert.equal(b.wait(), 1000, 'back to the first wait after a success');
+  });
+
+  it('a TtlCache never holds more than its bound and forgets entries past their deadline', () => {
+    let now = 0;
+    const c = new TtlCache<number>(3, () => now);
+    for (let i = 0; i < 10; i++) c.set(`k${i}`, i, now + 1000);
+    assert.equal(c.size, 3);
+    assert.equal(c.get('k0'), undefined, 'oldest evicted');
+    assert.equal(c.get('k9'), 9);
+    now += 1000;
+    assert.equal(c.get('k9'), undefined, 'expired');
   });
 });
 

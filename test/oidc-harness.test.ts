@@ -155,6 +155,29 @@ describe('OIDC provider harness (oidc-provider + openid-client + jose)', () => {
     assert.equal((await client.tokenIntrospection(otherConfig, opaque)).active, false);
   });
 
+  it('issues opaque tokens bound to a resource (aud at introspection), and to each client its own', async () => {
+    const bound = await idp.opaqueAccessToken('alice', { clientId: 'lokistack', audience: 'urn:another:api' });
+    assert.equal(bound.split('.').length, 1, 'opaque');
+    const info = await client.tokenIntrospection(config, bound);
+    assert.equal(info.active, true);
+    assert.equal(info.client_id, 'lokistack');
+    assert.ok(info.aud === 'urn:another:api' || (Array.isArray(info.aud) && info.aud.includes('urn:another:api')), JSON.stringify(info.aud));
+    const plain = await client.tokenIntrospection(config, await idp.opaqueAccessToken('alice', { clientId: 'lokistack' }));
+    assert.equal(plain.aud, undefined, 'no resource, no aud');
+  });
+
+  it('holds requests to an endpoint until released, counting those waiting', async () => {
+    const opaque = await idp.opaqueAccessToken('bob', { clientId: 'lokistack' });
+    const held = idp.hold('userinfo');
+    const calls = [1, 2, 3].map(() => client.fetchUserInfo(config, opaque, client.skipSubjectCheck));
+    for (let i = 0; i < 100 && held.waiting < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(held.waiting, 3);
+    held.release();
+    for (const u of await Promise.all(calls)) assert.equal(u.sub, 'bob');
+    assert.equal(held.maxWaiting, 3);
+    assert.equal(held.waiting, 0);
+  });
+
   it('issues ID tokens carrying the account claims', async () => {
     const idToken = await idp.idToken('bob', { clientId: 'lokistack' });
     const { payload } = await jwtVerify(idToken, jwks(idp), { issuer: idp.issuer, audience: 'lokistack' });

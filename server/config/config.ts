@@ -17,7 +17,18 @@ export type Mode = 'static' | 'dynamic' | 'openshift-logging' | 'openshift-netwo
 export interface DynamicConfig {
   tenantsFile: string;
   acceptInputWithoutToken: boolean;
-  oidc: { timeoutMs: number; allowInsecureIssuers: boolean; maxTtlMs: number; maxEntries: number; clockToleranceSeconds: number; jwksCooldownMs: number };
+  oidc: {
+    timeoutMs: number;
+    allowInsecureIssuers: boolean;
+    maxTtlMs: number;
+    maxEntries: number;
+    clockToleranceSeconds: number;
+    jwksCooldownMs: number;
+    negativeTtlMs: number;
+    discoveryBackoffMs: number;
+    discoveryBackoffMaxMs: number;
+    maxConcurrentCalls: number;
+  };
 }
 
 /** The openshift modes' settings, opa-openshift's flags and ours. */
@@ -162,6 +173,10 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'oidc.claims-cache-entries', type: 'int', default: 10_000, help: 'Most verified identities cached.' },
   { name: 'oidc.jwks-refresh-cooldown', type: 'duration', default: 30_000, help: "Least time between refetches of an issuer's keys for unknown key IDs." },
   { name: 'oidc.clock-tolerance', type: 'duration', default: 30_000, help: 'Clock skew tolerated on token expiry.' },
+  { name: 'oidc.negative-cache-ttl', type: 'duration', default: 5_000, help: 'How long a token found invalid is denied without asking its provider again; provider failures are never remembered. 0 disables.' },
+  { name: 'oidc.discovery-backoff', type: 'duration', default: 1_000, help: "Wait after a failed discovery of a tenant's issuer before the next attempt; doubles with each failure." },
+  { name: 'oidc.discovery-backoff-max', type: 'duration', default: 30_000, help: 'Longest wait between discovery attempts of a failing issuer (at least --oidc.discovery-backoff).' },
+  { name: 'oidc.max-concurrent-calls', type: 'int', default: 16, help: "Calls in flight to one tenant's provider at once; more wait within the request's deadline, then are denied." },
   { name: 'decision-log.output', type: 'string', default: '', help: 'Decision logs in OPA\'s event format: "stdout", a file path to append to, or empty for none. Turns on decision_id in answers.' },
   { name: 'decision-log.mask', type: 'list', default: ['/input/token'], help: 'JSON pointers erased from every decision log event (OPA erase-style), repeatable or comma-separated.' },
   { name: 'decision-log.labels', type: 'list', default: [], help: 'key=value labels added to every decision log event.' },
@@ -329,6 +344,11 @@ function dynamicConfig(v: FlagValues): DynamicConfig {
     if (n <= 0) throw new FlagError(`--${name} must be greater than zero, got ${n}`);
     return n;
   };
+  const nonNegative = (name: string) => {
+    const n = v[name] as number;
+    if (n < 0) throw new FlagError(`--${name} must not be negative`);
+    return n;
+  };
   return {
     tenantsFile,
     acceptInputWithoutToken: v['dynamic.accept-input-without-token'] as boolean,
@@ -339,6 +359,11 @@ function dynamicConfig(v: FlagValues): DynamicConfig {
       maxEntries: positive('oidc.claims-cache-entries'),
       clockToleranceSeconds: Math.round((v['oidc.clock-tolerance'] as number) / 1000),
       jwksCooldownMs: v['oidc.jwks-refresh-cooldown'] as number,
+      negativeTtlMs: nonNegative('oidc.negative-cache-ttl'),
+      discoveryBackoffMs: positive('oidc.discovery-backoff'),
+      // A first wait longer than the cap raises the cap: setting one flag alone does what it says.
+      discoveryBackoffMaxMs: Math.max(positive('oidc.discovery-backoff-max'), positive('oidc.discovery-backoff')),
+      maxConcurrentCalls: positive('oidc.max-concurrent-calls'),
     },
   };
 }

@@ -21,14 +21,19 @@ export interface TenantOidc {
   groupClaim?: string;
   /** Accepted `aud` values of JWT access tokens; the client ID when unset. (lokistack-authz) */
   audiences: string[];
-  /** Resolve opaque tokens with token introspection instead of userinfo. (lokistack-authz) */
+  /** Resolve opaque tokens with token introspection, bound by aud or client_id. (lokistack-authz) */
   introspection: boolean;
+  /**
+   * Resolve opaque tokens at userinfo, which cannot tell whom a token was issued to: a token of any
+   * client of the provider is accepted. Off by default; refused opaque tokens get `unbound_token`.
+   */
+  userinfoOpaqueTokens: boolean;
 }
 
 /** Fields observatorium/api reads that matter to the gateway only: accepted, not used here. */
 const GATEWAY_TENANT_FIELDS = ['openshift', 'authenticator', 'mTLS', 'opa', 'rateLimits'];
 const GATEWAY_OIDC_FIELDS = ['redirectURL', 'config'];
-const OIDC_FIELDS = ['issuerURL', 'clientID', 'clientSecret', 'issuerCA', 'issuerCAPath', 'usernameClaim', 'groupClaim', 'audiences', 'introspection'];
+const OIDC_FIELDS = ['issuerURL', 'clientID', 'clientSecret', 'issuerCA', 'issuerCAPath', 'usernameClaim', 'groupClaim', 'audiences', 'introspection', 'userinfoOpaqueTokens'];
 
 /**
  * Parses tenants.yaml: `tenants: [{name, id, oidc: {...}}]`. Every fault names the file, the field
@@ -78,6 +83,8 @@ export function parseTenants(source: string, text: string, readFile: (path: stri
     const audiences =
       o.audiences === undefined ? [clientID] : Array.isArray(o.audiences) && o.audiences.length > 0 ? o.audiences.map((a, j) => text_(a, `${at}.oidc.audiences[${j}]`, fail)) : fail(`${at}.oidc.audiences`, 'must be a non-empty list');
     if (o.introspection !== undefined && typeof o.introspection !== 'boolean') fail(`${at}.oidc.introspection`, 'must be true or false');
+    if (o.userinfoOpaqueTokens !== undefined && typeof o.userinfoOpaqueTokens !== 'boolean') fail(`${at}.oidc.userinfoOpaqueTokens`, 'must be true or false');
+    if (o.introspection === true && o.userinfoOpaqueTokens === true) fail(`${at}.oidc.userinfoOpaqueTokens`, 'opaque tokens are resolved by introspection or by userinfo: set one of introspection and userinfoOpaqueTokens');
     const clientSecret = o.clientSecret === undefined ? undefined : text_(o.clientSecret, `${at}.oidc.clientSecret`, fail);
     if (o.introspection === true && !clientSecret) fail(`${at}.oidc.introspection`, 'token introspection needs oidc.clientSecret to authenticate the client');
     return {
@@ -92,6 +99,7 @@ export function parseTenants(source: string, text: string, readFile: (path: stri
         ...(o.groupClaim !== undefined ? { groupClaim: text_(o.groupClaim, `${at}.oidc.groupClaim`, fail) } : {}),
         audiences,
         introspection: o.introspection === true,
+        userinfoOpaqueTokens: o.userinfoOpaqueTokens === true,
       },
     };
   });

@@ -43,21 +43,32 @@ export class DynamicAuthorizer implements Authorizer {
     // that names the X-Scope-OrgID) must see the ID the gateway will route to.
     const id = typeof asserted.tenant === 'string' ? this.options.tenantIds.get(asserted.tenant) : undefined;
     const input = id === undefined ? asserted : { ...asserted, tenantID: id };
-    const identity = await this.identify(input, req);
-    return this.deps.policy.decide({ ...req, input: identity ? withIdentity(input, identity) : anonymous(input) });
+    const { identity, check } = await this.identify(input, req);
+    const evaluated = identity ? withIdentity(input, identity) : anonymous(input);
+    if (req.audit) {
+      // The decision log shows what decided (the verified identity), and beside it what the
+      // caller claimed when that differs: bob's token asserting alice is logged as bob.
+      req.audit.input = evaluated;
+      const claimed = assertedIdentity(asserted, evaluated);
+      req.audit.identity = { check, ...(claimed ? { asserted: claimed } : {}) };
+    }
+    return this.deps.policy.decide({ ...req, input: evaluated });
   }
 
-  private async identify(input: Record<string, unknown>, req: DecisionRequest): Promise<Identity | undefined> {
+  private async identify(input: Record<string, unknown>, req: DecisionRequest): Promise<{ identity?: Identity; check: string }> {
     const tenant = typeof input.tenant === 'string' ? input.tenant : '';
     if (!req.token) {
       if (this.options.acceptInputWithoutToken) {
         this.deps.onVerification?.('input_trusted');
         const { claims: _forged, ...asserted } = input;
-        return { username: typeof asserted.subject === 'string' ? asserted.subject : '', groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [], claims: {} };
+        return {
+          identity: { username: typeof asserted.subject === 'string' ? asserted.subject : '', groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [], claims: {} },
+          check: 'input_trusted',
+        };
       }
       this.deps.onVerification?.('no_token');
       this.deps.logger.info({ tenant, code: 'no_token', reason: 'no token: send X-Forwarded-Access-Token or Authorization: Bearer' }, 'denied: no identity');
-      return undefined;
+      return { check: 'no_token' };
     }
     try {
       const identity = await this.deps.verifier.verify(tenant, req.token, req.signal);
@@ -65,14 +76,23 @@ export class DynamicAuthorizer implements Authorizer {
       if (typeof input.subject === 'string' && input.subject !== '' && input.subject !== identity.username) {
         this.deps.logger.warn({ tenant, asserted: input.subject, verified: identity.username }, "the input's subject differs from the token's; deciding for the token's");
       }
-      return identity;
+      return { identity, check: 'ok' };
     } catch (err) {
       const code = err instanceof IdentityError ? err.code : 'provider_error';
       this.deps.onVerification?.(code);
       this.deps.logger.info({ tenant, code, reason: err instanceof Error ? err.message : String(err) }, 'denied: no identity');
-      return undefined;
+      return { check: code };
     }
   }
+}
+
+/** The subject and groups the caller sent, when they differ from those evaluated; else undefined. */
+function assertedIdentity(sent: Record<string, unknown>, evaluated: Record<string, unknown>): { subject?: unknown; groups?: unknown } | undefined {
+  const subject = sent.subject ?? '';
+  const groups = sent.groups ?? [];
+  const same = subject === (evaluated.subject ?? '') && JSON.stringify(groups) === JSON.stringify(evaluated.groups ?? []);
+  if (same) return undefined;
+  return { ...(sent.subject !== undefined ? { subject: sent.subject } : {}), ...(sent.groups !== undefined ? { groups: sent.groups } : {}) };
 }
 
 function withIdentity(input: Record<string, unknown>, identity: Identity): Record<string, unknown> {

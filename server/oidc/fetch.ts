@@ -19,8 +19,8 @@ export interface ProviderFetchOptions {
   timeoutMs: number;
   /** Largest response body accepted from the provider. */
   maxBytes: number;
-  /** Called for every finished call, for metrics. */
-  observe?: (url: URL, status: number | 'error') => void;
+  /** Called for every finished call, for metrics and warnings; `detail` is the error's code or message. */
+  observe?: (url: URL, status: number | 'error', detail?: string) => void;
 }
 
 /**
@@ -49,7 +49,7 @@ export function providerFetch(options: ProviderFetchOptions): FetchLike {
         });
         res.on('error', (err) => {
           limit.release();
-          options.observe?.(url, 'error');
+          options.observe?.(url, 'error', errorDetail(err, limit.timedOut()));
           reject(err);
         });
         res.on('end', () => {
@@ -67,11 +67,19 @@ export function providerFetch(options: ProviderFetchOptions): FetchLike {
       });
       req.on('error', (err) => {
         limit.release();
-        options.observe?.(url, 'error');
+        options.observe?.(url, 'error', errorDetail(err, limit.timedOut()));
         reject(err);
       });
       const body = init.body;
       if (body !== undefined && body !== null) req.end(typeof body === 'string' || body instanceof Uint8Array ? body : String(body));
       else req.end();
     });
+}
+
+/** A short, token-free name for a failed call: the socket error's code, a timeout, or the message. */
+function errorDetail(err: Error, timedOut: boolean): string {
+  if (timedOut) return 'timeout';
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ABORT_ERR') return 'aborted';
+  return code ?? err.message;
 }

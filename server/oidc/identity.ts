@@ -15,21 +15,45 @@ export type IdentityErrorCode =
   | 'bad_signature'
   | 'wrong_issuer'
   | 'wrong_audience'
+  | 'wrong_client'
+  | 'unbound_token'
   | 'expired'
   | 'inactive'
   | 'missing_claim'
   | 'provider_unreachable'
+  | 'provider_busy'
   | 'provider_error';
+
+/**
+ * Results that say the token itself is no good: the same token will fail again, so the answer
+ * may be remembered. Any other failure (the provider down, slow or misconfigured, the request
+ * cancelled) says nothing about the token and is never remembered per token.
+ */
+export const DEFINITE_FAILURES: ReadonlySet<IdentityErrorCode> = new Set<IdentityErrorCode>([
+  'malformed_token',
+  'bad_signature',
+  'wrong_issuer',
+  'wrong_audience',
+  'wrong_client',
+  'unbound_token',
+  'expired',
+  'inactive',
+  'missing_claim',
+]);
 
 /** Why no identity could be established. The message never contains the token. */
 export class IdentityError extends Error {
+  /** A definite code that the same token may still pass later (a key not yet fetched): not remembered. */
+  readonly retryable: boolean;
+
   constructor(
     readonly code: IdentityErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryable?: boolean },
   ) {
     super(message, options);
     this.name = 'IdentityError';
+    this.retryable = options?.retryable ?? false;
   }
 }
 

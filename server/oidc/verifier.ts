@@ -1,9 +1,14 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, customFetch as joseFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { Tenant } from '../config/tenants.js';
-import { identityFromClaims, IdentityError, type Identity, type IdentityVerifier } from './identity.js';
-import { providerFetch } from './fetch.js';
+import { Backoff } from './backoff.js';
+import { bindIntrospection } from './binding.js';
+import { CallLimiter } from './call-limiter.js';
+import { DEFINITE_FAILURES, identityFromClaims, IdentityError, type Identity, type IdentityErrorCode, type IdentityVerifier } from './identity.js';
+import { providerFetch, type FetchLike } from './fetch.js';
+import { TtlCache } from './ttl-cache.js';
 
 export interface OidcVerifierOptions {
   /** Deadline for one call to a provider. */
@@ -14,42 +19,109 @@ export interface OidcVerifierOptions {
   algorithms: string[];
   /** Clock skew tolerated on exp and nbf, seconds. */
   clockToleranceSeconds: number;
-  /** Most claims kept per cache entry, and how long entries of tokens without exp live. */
+  /** Longest an identity is cached (tokens without exp live this long). */
   maxTtlMs: number;
+  /** Most entries of each in-memory map: identities, remembered failures, verifications in flight. */
   maxEntries: number;
   /** Least time between two fetches of an issuer's keys triggered by unknown key IDs. */
   jwksCooldownMs: number;
+  /** How long a token found invalid (not a provider failure) is answered without asking again; 0: never. */
+  negativeTtlMs: number;
+  /** Wait after a failed discovery before the next attempt, doubling per failure up to the max. */
+  discoveryBackoffMs: number;
+  discoveryBackoffMaxMs: number;
+  /** Calls in flight to one tenant's provider at once. */
+  maxConcurrentCalls: number;
   observe?: (tenant: string, endpoint: string, status: number | 'error') => void;
+  /** A failed provider call: the call and its status, never the token (rate-limited by the caller). */
+  warn?: (fields: { upstream: string; tenant: string; call: string; status: string; reason: string }) => void;
 }
 
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
-/** One tenant's issuer: discovered once, on first use, and again after a failure. */
+/** Requests waiting for a provider call slot, per tenant and per slot: past it, deny at once. */
+const WAITERS_PER_SLOT = 16;
+
+interface Metadata {
+  config: oidc.Configuration;
+  jwks: ReturnType<typeof createRemoteJWKSet>;
+  issuer: string;
+}
+
+/**
+ * One tenant's issuer: discovered on first use, again after a failure but no sooner than the
+ * backoff allows, and every call to it within the tenant's bound of concurrent calls.
+ */
 class Issuer {
-  private discovered: Promise<{ config: oidc.Configuration; jwks: ReturnType<typeof createRemoteJWKSet>; issuer: string }> | undefined;
-  private readonly fetch;
+  private discovered: Promise<Metadata> | undefined;
+  private lastFailure: IdentityError | undefined;
+  private readonly backoff: Backoff;
+  readonly calls: CallLimiter;
+  private readonly fetch: FetchLike;
 
   constructor(
     readonly tenant: Tenant,
     private readonly options: OidcVerifierOptions,
+    requestSignal: AsyncLocalStorage<AbortSignal>,
   ) {
-    this.fetch = providerFetch({
+    this.backoff = new Backoff(options.discoveryBackoffMs, options.discoveryBackoffMaxMs);
+    this.calls = new CallLimiter(options.maxConcurrentCalls, options.maxConcurrentCalls * WAITERS_PER_SLOT);
+    const base = providerFetch({
       ...(tenant.oidc.issuerCA ? { ca: tenant.oidc.issuerCA } : {}),
       timeoutMs: options.timeoutMs,
       maxBytes: 1 << 20,
-      observe: (url, status) => options.observe?.(tenant.name, endpointName(url), status),
+      observe: (url, status, detail) => {
+        const call = endpointName(url);
+        options.observe?.(tenant.name, call, status);
+        if (failedCall(call, status, detail)) {
+          options.warn?.({ upstream: 'oidc', tenant: tenant.name, call, status: status === 'error' ? (detail ?? 'error') : String(status), reason: status === 'error' ? `no answer (${detail ?? 'error'})` : `HTTP ${status}` });
+        }
+      },
     });
+    this.fetch = async (input, init) => {
+      // Discovery and keys are shared by every request of the tenant: they run on their own
+      // deadline, so that one caller hanging up cannot fail them for the others. A userinfo or
+      // introspection call serves one token and ends with its request.
+      const call = endpointName(new URL(input));
+      const request = call === 'discovery' || call === 'jwks' ? undefined : requestSignal.getStore();
+      const signals = [init.signal ?? undefined, request].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+      const release = await this.calls.acquire(signal);
+      try {
+        return await base(input, { ...init, signal: signal ?? null });
+      } finally {
+        release();
+      }
+    };
   }
 
-  metadata() {
-    this.discovered ??= this.discover().catch((err: unknown) => {
-      this.discovered = undefined;
-      throw err;
-    });
+  metadata(): Promise<Metadata> {
+    if (this.discovered) return this.discovered;
+    const wait = this.backoff.wait();
+    if (wait > 0 && this.lastFailure) {
+      // No call: a failing issuer is asked again when the backoff ends, not once per request.
+      return Promise.reject(new IdentityError(this.lastFailure.code, `${this.lastFailure.message} (next discovery attempt in ${Math.ceil(wait / 1000)}s)`));
+    }
+    this.discovered = this.discover().then(
+      (m) => {
+        this.backoff.succeeded();
+        return m;
+      },
+      (err: unknown) => {
+        this.discovered = undefined;
+        const e = asIdentityError(err);
+        // A full call queue says nothing about the issuer: no backoff for it.
+        if (e.code !== 'provider_busy') {
+          this.lastFailure = e;
+          this.backoff.failed();
+        }
+        throw e;
+      },
+    );
     return this.discovered;
   }
 
-  private async discover() {
+  private async discover(): Promise<Metadata> {
     const o = this.tenant.oidc;
     const url = new URL(o.issuerURL);
     if (url.protocol === 'http:' && !this.options.allowInsecureIssuers) {
@@ -81,70 +153,97 @@ class Issuer {
 
 /**
  * Verifies bearer tokens against each tenant's OIDC provider: JWTs against the issuer's published
- * keys (issuer, audience, expiry and algorithm checked), opaque tokens with userinfo or token
- * introspection. Identities are cached per token hash until the token expires, within a bound,
- * and concurrent verifications of one token share one call to the provider.
+ * keys (issuer, audience, expiry and algorithm checked), opaque tokens with token introspection
+ * (bound to the tenant by aud or client_id) or, where a tenant opts in, userinfo. Identities are
+ * cached per token hash until the token expires, within a bound; a token found invalid is
+ * answered from memory for a short while; concurrent verifications of one token share one call.
  */
 export class OidcVerifier implements IdentityVerifier {
   private readonly issuers = new Map<string, Issuer>();
-  private readonly cache = new Map<string, { identity: Identity; until: number }>();
+  private readonly identities: TtlCache<Identity>;
+  private readonly failures: TtlCache<{ code: IdentityErrorCode; message: string }>;
   private readonly inflight = new Map<string, Promise<Identity>>();
+  /** The deadline of the request a provider call is made for, seen by the fetch under openid-client. */
+  private readonly requestSignal = new AsyncLocalStorage<AbortSignal>();
 
   constructor(
     tenants: readonly Tenant[],
     private readonly options: OidcVerifierOptions,
     private readonly events: { hit(): void; miss(): void } = { hit() {}, miss() {} },
   ) {
-    for (const t of tenants) this.issuers.set(t.name, new Issuer(t, options));
+    this.identities = new TtlCache(options.maxEntries);
+    this.failures = new TtlCache(options.maxEntries);
+    for (const t of tenants) this.issuers.set(t.name, new Issuer(t, options, this.requestSignal));
   }
 
   async verify(tenant: string, token: string, signal: AbortSignal): Promise<Identity> {
     const issuer = this.issuers.get(tenant);
     if (!issuer) throw new IdentityError('unknown_tenant', `no OIDC provider is configured for tenant "${tenant}"`);
     const key = createHash('sha256').update(tenant).update('\0').update(token).digest('hex');
-    const now = Date.now();
-    const cached = this.cache.get(key);
-    if (cached && cached.until > now) {
+    const cached = this.identities.get(key);
+    if (cached) {
       this.events.hit();
-      return cached.identity;
+      return cached;
     }
-    if (cached) this.cache.delete(key);
+    const failed = this.failures.get(key);
+    if (failed) {
+      // A remembered failure costs the provider nothing, as a hit does.
+      this.events.hit();
+      throw new IdentityError(failed.code, failed.message);
+    }
     const running = this.inflight.get(key);
     if (running) {
-      // A join costs the provider nothing, as a hit does.
       this.events.hit();
       return running;
     }
     this.events.miss();
-    const p = this.resolve(issuer, token, signal)
-      .then((identity) => {
-        const until = Math.min(identity.expiresAt ?? Infinity, Date.now() + this.options.maxTtlMs);
-        if (until > Date.now()) this.remember(key, identity, until);
-        return identity;
-      })
-      .finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
+    const p: Promise<Identity> = this.requestSignal
+      .run(signal, () => this.resolve(issuer, token, signal))
+      .then(
+        (identity) => {
+          const until = Math.min(identity.expiresAt ?? Infinity, Date.now() + this.options.maxTtlMs);
+          this.identities.set(key, identity, until);
+          return identity;
+        },
+        (err: unknown) => {
+          const e = asIdentityError(err);
+          // Only a verdict on the token is remembered: caching an outage would let whoever can
+          // make the provider stumble deny every user whose token was tried meanwhile.
+          if (DEFINITE_FAILURES.has(e.code) && !e.retryable && this.options.negativeTtlMs > 0) {
+            this.failures.set(key, { code: e.code, message: e.message }, Date.now() + this.options.negativeTtlMs);
+          }
+          throw e;
+        },
+      )
+      .finally(() => {
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+      });
+    // Past the bound a verification runs unshared: memory stays bounded, and the provider is
+    // still protected by the per-tenant call bound.
+    if (this.inflight.size < this.options.maxEntries) this.inflight.set(key, p);
     return p;
   }
 
   /** Identities held now (bounded by maxEntries). */
   cacheSize(): number {
-    return this.cache.size;
+    return this.identities.size;
   }
 
-  private remember(key: string, identity: Identity, until: number): void {
-    // A Map keeps insertion order: the oldest entries go first when the bound is reached.
-    while (this.cache.size >= this.options.maxEntries) {
-      const oldest = this.cache.keys().next().value as string;
-      this.cache.delete(oldest);
-    }
-    this.cache.set(key, { identity, until });
+  /** Sizes of every in-memory map, each bounded by maxEntries. */
+  sizes(): { identities: number; failures: number; inflight: number } {
+    return { identities: this.identities.size, failures: this.failures.size, inflight: this.inflight.size };
   }
 
   private async resolve(issuer: Issuer, token: string, signal: AbortSignal): Promise<Identity> {
-    const { config, jwks, issuer: iss } = await issuer.metadata();
     const o = issuer.tenant.oidc;
-    if (looksLikeJwt(token)) {
+    const name = issuer.tenant.name;
+    const jwt = looksLikeJwt(token);
+    if (!jwt && !o.introspection && !o.userinfoOpaqueTokens) {
+      // Decided before any call: an opaque token this tenant cannot bind costs the provider nothing.
+      throw new IdentityError('unbound_token', `tenant ${name}: an opaque token cannot be bound to this tenant (set oidc.introspection; oidc.userinfoOpaqueTokens accepts it unbound)`);
+    }
+    const { config, jwks, issuer: iss } = await untilAborted(issuer.metadata(), signal);
+    if (jwt) {
       let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, jwks, {
@@ -155,7 +254,7 @@ export class OidcVerifier implements IdentityVerifier {
           requiredClaims: ['exp'],
         }));
       } catch (err) {
-        throw jwtFailure(issuer.tenant.name, err);
+        throw jwtFailure(name, err);
       }
       return identityFromClaims(payload as Record<string, unknown>, o.usernameClaim, o.groupClaim, payload.exp! * 1000);
     }
@@ -165,20 +264,60 @@ export class OidcVerifier implements IdentityVerifier {
       try {
         info = await oidc.tokenIntrospection(config, token);
       } catch (err) {
-        throw providerFailure(issuer.tenant.name, 'introspection', err);
+        throw providerFailure(name, 'introspection', err);
       }
-      if (!info.active) throw new IdentityError('inactive', `tenant ${issuer.tenant.name}: the provider says the token is not active`);
-      if (typeof info.exp === 'number' && info.exp * 1000 <= Date.now()) throw new IdentityError('expired', `tenant ${issuer.tenant.name}: the token has expired`);
+      if (!info.active) throw new IdentityError('inactive', `tenant ${name}: the provider says the token is not active`);
+      if (typeof info.exp === 'number' && info.exp * 1000 <= Date.now()) throw new IdentityError('expired', `tenant ${name}: the token has expired`);
+      bindIntrospection(name, info, o);
       return identityFromClaims(info as Record<string, unknown>, o.usernameClaim, o.groupClaim, typeof info.exp === 'number' ? info.exp * 1000 : undefined);
     }
     let claims: oidc.UserInfoResponse;
     try {
       claims = await oidc.fetchUserInfo(config, token, oidc.skipSubjectCheck);
     } catch (err) {
-      throw providerFailure(issuer.tenant.name, 'userinfo', err);
+      throw providerFailure(name, 'userinfo', err);
     }
     return identityFromClaims(claims as Record<string, unknown>, o.usernameClaim, o.groupClaim);
   }
+}
+
+/** `p`, or a denial when the request's deadline passes first (a discovery shared with others goes on). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  const cancelled = () => new IdentityError('provider_unreachable', "the request's deadline passed while the issuer was being discovered");
+  if (signal.aborted) return Promise.reject(cancelled());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The IdentityError in an error's cause chain (the libraries wrap what our fetch throws). */
+function findIdentityError(err: unknown): IdentityError | undefined {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof IdentityError) return e;
+  }
+  return undefined;
+}
+
+function asIdentityError(err: unknown): IdentityError {
+  return findIdentityError(err) ?? new IdentityError('provider_error', err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/** Whether a finished call is a provider failure worth a warning (a 401 at userinfo is a verdict). */
+function failedCall(call: string, status: number | 'error', detail: string | undefined): boolean {
+  if (status === 'error') return detail !== 'aborted';
+  if (status < 400) return false;
+  return !(call === 'userinfo' && status === 401);
 }
 
 function looksLikeJwt(token: string): boolean {
@@ -191,6 +330,8 @@ function looksLikeJwt(token: string): boolean {
 }
 
 function jwtFailure(tenant: string, err: unknown): IdentityError {
+  const own = findIdentityError(err);
+  if (own) return own;
   const why = (err as Error).message;
   if (err instanceof joseErrors.JWTExpired) return new IdentityError('expired', `tenant ${tenant}: the token has expired`, { cause: err });
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
@@ -199,7 +340,11 @@ function jwtFailure(tenant: string, err: unknown): IdentityError {
     if (claim === 'aud') return new IdentityError('wrong_audience', `tenant ${tenant}: the token is for another audience`, { cause: err });
     return new IdentityError('malformed_token', `tenant ${tenant}: claim "${claim}" is invalid: ${err.reason}`, { cause: err });
   }
-  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWSSignatureVerificationFailed) {
+  if (err instanceof joseErrors.JWKSNoMatchingKey) {
+    // The key may be published after the refetch cooldown (a rotation): no verdict on the token yet.
+    return new IdentityError('bad_signature', `tenant ${tenant}: the signature matches none of the issuer's keys`, { cause: err, retryable: true });
+  }
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new IdentityError('bad_signature', `tenant ${tenant}: the signature matches none of the issuer's keys`, { cause: err });
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return new IdentityError('bad_signature', `tenant ${tenant}: the token's algorithm is not accepted`, { cause: err });
@@ -211,12 +356,19 @@ function jwtFailure(tenant: string, err: unknown): IdentityError {
 }
 
 function providerFailure(tenant: string, call: string, err: unknown): IdentityError {
-  if (err instanceof IdentityError) return err;
-  const e = err as { status?: number; error?: string; code?: string; message?: string; cause?: { code?: string } };
-  if (e.status === 401 || e.error === 'invalid_token') {
+  const own = findIdentityError(err);
+  if (own) return own;
+  const e = err as { status?: number; error?: string; code?: string; message?: string; cause?: { code?: string; status?: number } };
+  // 401 at userinfo is the provider's verdict on the token; at introspection it refuses our
+  // client (a wrong secret), which says nothing about the token.
+  if (e.error === 'invalid_token' || (call === 'userinfo' && e.status === 401)) {
     return new IdentityError('inactive', `tenant ${tenant}: the provider refused the token (${call})`, { cause: err });
   }
-  const why = e.cause?.code ?? e.code ?? e.message ?? String(err);
+  const status = e.status ?? e.cause?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new IdentityError('provider_error', `tenant ${tenant}: ${call} answered HTTP ${status}${e.error ? ` (${e.error})` : ''}`, { cause: err });
+  }
+  const why = typeof status === 'number' ? `HTTP ${status}` : (e.cause?.code ?? e.code ?? e.message ?? String(err));
   return new IdentityError('provider_unreachable', `tenant ${tenant}: ${call} failed: ${why}`, { cause: err });
 }
 

@@ -4,6 +4,7 @@ import { parseTenants } from '../config/tenants.js';
 import { DynamicAuthorizer } from '../decision/dynamic.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { upstreamWarner } from '../observability/rate-limit.js';
 import { DEFAULT_ALGORITHMS, OidcVerifier } from '../oidc/verifier.js';
 import type { WiredMode } from './mode.js';
 import { wireStaticMode } from './static-mode.js';
@@ -29,6 +30,11 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
       maxTtlMs: d.oidc.maxTtlMs,
       maxEntries: d.oidc.maxEntries,
       jwksCooldownMs: d.oidc.jwksCooldownMs,
+      negativeTtlMs: d.oidc.negativeTtlMs,
+      discoveryBackoffMs: d.oidc.discoveryBackoffMs,
+      discoveryBackoffMaxMs: d.oidc.discoveryBackoffMaxMs,
+      maxConcurrentCalls: d.oidc.maxConcurrentCalls,
+      warn: upstreamWarner(logger),
       observe: (tenant, endpoint, status) => metrics.oidcRequests.inc({ tenant, endpoint, code: String(status) }),
     },
     {
@@ -43,6 +49,12 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
   }
   for (const t of tenants) {
     if (t.oidc.issuerURL.startsWith('http:')) logger.warn({ tenant: t.name, issuer: t.oidc.issuerURL }, 'the issuer is not https: its keys can be forged in transit');
+    if (t.oidc.userinfoOpaqueTokens) {
+      logger.warn(
+        { tenant: t.name },
+        "oidc.userinfoOpaqueTokens is on: opaque tokens are resolved at userinfo, which cannot say whom a token was issued to, so a token the provider issued to ANY of its clients (another application, for another audience) is accepted for this tenant. Prefer oidc.introspection, which binds tokens by aud or client_id.",
+      );
+    }
   }
   logger.info({ tenants: tenants.map((t) => t.name).join(','), file: d.tenantsFile }, 'configured OIDC tenants');
   const authorizer = new DynamicAuthorizer(

@@ -31,6 +31,21 @@ export interface MintOptions {
   ttlSeconds?: number;
 }
 
+export interface OpaqueMintOptions extends MintOptions {
+  /** Bind the opaque token to this resource server: introspection then answers it as `aud`. */
+  audience?: string;
+}
+
+/** Requests to one endpoint held unanswered: makes the concurrency of a client observable. */
+export interface HeldRequests {
+  /** Requests waiting now. */
+  readonly waiting: number;
+  /** Most requests that were waiting at once. */
+  readonly maxWaiting: number;
+  /** Answer every waiting request, and stop holding. */
+  release(): void;
+}
+
 export interface JwtMintOptions extends MintOptions {
   /** Added to the token; they cannot override registered claims (iss, sub, aud, exp, ...). */
   extraClaims?: Record<string, unknown>;
@@ -63,7 +78,9 @@ export interface OidcProvider {
   jwtAccessToken(accountId: string, opts: JwtMintOptions): Promise<string>;
   /** A JWT access token whose exp is `secondsAgo` (default 60) in the past, signed by the current key. */
   expiredJwtAccessToken(accountId: string, opts: JwtMintOptions & { secondsAgo?: number }): Promise<string>;
-  opaqueAccessToken(accountId: string, opts: MintOptions): Promise<string>;
+  opaqueAccessToken(accountId: string, opts: OpaqueMintOptions): Promise<string>;
+  /** Hold every request to `endpoint` (besides the harness's own) until release(). */
+  hold(endpoint: OidcEndpoint): HeldRequests;
   idToken(accountId: string, opts: { clientId: string }): Promise<string>;
   /** Sign with a new key from now on; /jwks publishes the new and all old keys. */
   rotateKeys(): Promise<void>;
@@ -88,6 +105,7 @@ interface PendingMint {
   scope?: string;
   audience?: string;
   expiredSecondsAgo?: number;
+  format?: 'jwt' | 'opaque';
 }
 
 export async function startOidcProvider(options: OidcProviderOptions): Promise<OidcProvider> {
@@ -109,10 +127,24 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
   // The server comes first: the issuer URL needs the port. It dispatches to the current Provider
   // instance, which is rebuilt (same storage) when the keys change.
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(503).end();
+  const holds = new Map<OidcEndpoint, { queue: Array<() => void>; max: number }>();
   const server = createServer((req, res) => {
     if (req.headers[INTERNAL] === undefined) {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
-      log.push({ method: req.method ?? 'GET', path, endpoint: endpointOf(path) });
+      const endpoint = endpointOf(path);
+      log.push({ method: req.method ?? 'GET', path, endpoint });
+      const hold = holds.get(endpoint);
+      if (hold) {
+        const go = () => handler(req, res);
+        hold.queue.push(go);
+        hold.max = Math.max(hold.max, hold.queue.length);
+        // A client that gives up leaves the queue: `waiting` counts requests still in flight.
+        res.on('close', () => {
+          const i = hold.queue.indexOf(go);
+          if (i >= 0) hold.queue.splice(i, 1);
+        });
+        return;
+      }
     }
     handler(req, res);
   });
@@ -154,7 +186,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
           getResourceServerInfo: () => ({
             scope: pending?.scope ?? 'logs',
             audience: pending?.audience ?? audience,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat: pending?.format ?? 'jwt',
           }),
         },
       },
@@ -230,7 +262,24 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
       mint(o, async () => (await codeFlow(accountId, o.clientId, true)).access_token),
     expiredJwtAccessToken: (accountId, o) =>
       mint({ ...o, expiredSecondsAgo: o.secondsAgo ?? 60 }, async () => (await codeFlow(accountId, o.clientId, true)).access_token),
-    opaqueAccessToken: (accountId, o) => mint(o, async () => (await codeFlow(accountId, o.clientId, false)).access_token),
+    opaqueAccessToken: (accountId, o) =>
+      mint({ ...o, format: 'opaque' }, async () => (await codeFlow(accountId, o.clientId, o.audience !== undefined)).access_token),
+    hold(endpoint) {
+      const h = { queue: [] as Array<() => void>, max: 0 };
+      holds.set(endpoint, h);
+      return {
+        get waiting() {
+          return h.queue.length;
+        },
+        get maxWaiting() {
+          return h.max;
+        },
+        release() {
+          if (holds.get(endpoint) === h) holds.delete(endpoint);
+          for (const go of h.queue.splice(0)) go();
+        },
+      };
+    },
     idToken: (accountId, o) => mint({}, async () => (await codeFlow(accountId, o.clientId, false)).id_token),
     async rotateKeys() {
       await mintQueue;
