@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Decision } from '../decision/types.js';
 import type { PolicyDocument } from './document.js';
@@ -47,6 +48,8 @@ export interface EvaluationPoolOptions {
   maxQueue: number;
   /** A worker instance that grew past this (and past 4x its fresh size) is replaced after use. */
   resetBytes: number;
+  /** Told when an evaluation is handed to a worker, for the log. */
+  onDispatch?: (inputBytes: number) => void;
   /** Told when a worker is ended or ends on its own, for the log. */
   onWorkerEnd?: (reason: string) => void;
 }
@@ -167,6 +170,7 @@ export class EvaluationPool {
     }
     const run: ToWorker = { kind: 'eval', job: job.id, generation: doc.generation, path: job.path, inputJson: job.inputJson };
     slot.worker.postMessage(run);
+    this.options.onDispatch?.(job.inputJson?.length ?? 0);
   }
 
   private answered(slot: Slot, msg: FromWorker): void {
@@ -228,8 +232,9 @@ export class EvaluationPool {
 function startWorker(): Worker {
   if (WORKER_SCRIPT.pathname.endsWith('.ts')) {
     // Run from sources (tests, bench probes): tsx's hooks do not reach worker threads by themselves.
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_SCRIPT.href)}); })`;
+    // (Its ESM api, found beside the CommonJS one that require.resolve can name from any loader.)
+    const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_SCRIPT.href)}); });`;
     return new Worker(boot, { eval: true });
   }
   return new Worker(WORKER_SCRIPT);

@@ -100,6 +100,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
           size: p.workers,
           maxQueue: p.maxQueuedEvaluations,
           resetBytes: p.memoryResetBytes,
+          onDispatch: (inputLength) => logger.debug({ inputLength }, 'evaluating on a worker'),
           onWorkerEnd: (reason) => logger.warn({ reason }, 'evaluation worker ended'),
         })
       : undefined;
