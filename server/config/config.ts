@@ -134,7 +134,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.data', type: 'string', default: '', help: "The policy's data document (JSON or YAML), instead of --rbac.config; for your own policies. Watched and reloaded on change." },
   { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instances\' memory, all together: the main-thread instance and each evaluation worker get an equal share.' },
   { name: 'policy.workers', type: 'int', default: 2, help: 'Evaluation worker threads for inputs larger than --policy.inline-max-input-bytes; only they can be stopped at --web.decision-timeout. 0: every evaluation on the main thread.' },
-  { name: 'policy.inline-max-input-bytes', type: 'int', default: 16384, help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.' },
+  { name: 'policy.inline-max-input-bytes', type: 'int', default: 8192, help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.' },
   { name: 'policy.max-queued-evaluations', type: 'int', default: 16, help: 'Evaluations waiting for a busy worker at most; beyond, 503 at once.' },
   { name: 'policy.memory-reset-bytes', type: 'int', default: 32 << 20, help: 'A policy instance that an evaluation grew past this (and past 4 times its fresh size) is replaced, giving the memory back.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
