@@ -109,7 +109,18 @@ export interface Config {
   /** The decision path the gateway asks, e.g. ["lokistack", "allow"]; it must be an entrypoint. */
   decisionPath: string[];
   /** The compiled policy: a bare module (the bundled one by default) or an opa build bundle. */
-  policy: { wasmFile: string; bundleFile?: string; dataFile?: string; maxMemoryBytes: number; reloadIntervalMs: number };
+  policy: {
+    wasmFile: string;
+    bundleFile?: string;
+    dataFile?: string;
+    maxMemoryBytes: number;
+    reloadIntervalMs: number;
+    /** Evaluation workers; 0 for none. */
+    workers: number;
+    inlineMaxInputBytes: number;
+    maxQueuedEvaluations: number;
+    memoryResetBytes: number;
+  };
   /** Static and dynamic modes' roles and bindings; absent when the data comes from --policy.data or a bundle. */
   rbac?: { file: string; reloadIntervalMs: number };
   /** How long a changed watched file must stay unchanged before it is applied. */
@@ -161,7 +172,11 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.wasm', type: 'string', default: '', help: 'A compiled policy module (policy.wasm from opa build -t wasm); empty for the bundled lokistack policy. Watched and reloaded on change.' },
   { name: 'policy.bundle', type: 'string', default: '', help: 'An opa build -t wasm bundle (bundle.tar.gz: policy.wasm, data.json, .manifest) to serve instead of the bundled policy. Watched and reloaded on change.' },
   { name: 'policy.data', type: 'string', default: '', help: "The policy's data document (JSON or YAML), instead of --rbac.config; for your own policies. Watched and reloaded on change." },
-  { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instance memory.' },
+  { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instances\' memory, all together: the main-thread instance and each evaluation worker get an equal share.' },
+  { name: 'policy.workers', type: 'int', default: 2, help: 'Evaluation worker threads for inputs larger than --policy.inline-max-input-bytes; only they can be stopped at --web.decision-timeout. 0: every evaluation on the main thread.' },
+  { name: 'policy.inline-max-input-bytes', type: 'int', default: 8192, help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.' },
+  { name: 'policy.max-queued-evaluations', type: 'int', default: 16, help: 'Evaluations waiting for a busy worker at most; beyond, 503 at once.' },
+  { name: 'policy.memory-reset-bytes', type: 'int', default: 32 << 20, help: 'A policy instance that an evaluation grew past this (and past 4 times its fresh size) is replaced, giving the memory back.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
   { name: 'watch.settle-interval', type: 'duration', default: 1_000, help: 'A changed watched file (rbac, policy, data, bundle, memcached keys) is applied only once two reads this far apart are identical, so a file written in parts is never applied half-written.' },
@@ -234,6 +249,10 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   const num = (name: string) => v[name] as number;
   const positive = (name: string) => {
     if (num(name) <= 0) throw new FlagError(`--${name} must be greater than zero, got ${num(name)}`);
+    return num(name);
+  };
+  const notNegative = (name: string) => {
+    if (num(name) < 0) throw new FlagError(`--${name} must not be negative, got ${num(name)}`);
     return num(name);
   };
 
@@ -309,6 +328,10 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       ...(str('policy.data') ? { dataFile: str('policy.data') } : {}),
       maxMemoryBytes: positive('policy.max-memory-bytes'),
       reloadIntervalMs: reload,
+      workers: notNegative('policy.workers'),
+      inlineMaxInputBytes: notNegative('policy.inline-max-input-bytes'),
+      maxQueuedEvaluations: notNegative('policy.max-queued-evaluations'),
+      memoryResetBytes: positive('policy.memory-reset-bytes'),
     },
     ...(rbac ? { rbac } : {}),
     fileSettleMs: settle,

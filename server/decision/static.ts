@@ -1,11 +1,18 @@
-import { internalError } from '../errors.js';
-import { PolicyPathError } from '../policy/document.js';
+import { DecisionError, internalError } from '../errors.js';
+import { PolicyPathError, type PolicyDocument } from '../policy/document.js';
 import type { PolicyStore } from '../policy/store.js';
 import { describe } from '../policy/wasm-policy.js';
+import { PoolEvaluationError, type EvaluationPool } from '../policy/worker-pool.js';
 import type { Authorizer, Decision, DecisionRequest } from './types.js';
 
 export interface StaticAuthorizerDeps {
   store: PolicyStore;
+  /** Evaluation workers for large inputs; without them every evaluation runs inline. */
+  pool?: EvaluationPool;
+  /** Serialized inputs up to this many bytes are evaluated inline, larger ones on the pool. */
+  inlineMaxInputBytes?: number;
+  /** The inline instance is replaced after an evaluation that grew it past this (and 4x its fresh size). */
+  memoryResetBytes?: number;
   /** Called when an instance trapped and is being replaced; for the log. */
   onRenew?: (err: unknown) => void;
 }
@@ -20,10 +27,20 @@ export class StaticAuthorizer implements Authorizer {
     return this.deps.store.ready();
   }
 
+  /** Linear memory of every instance serving: the inline one plus each worker's. */
+  memoryBytes(): number {
+    return (this.deps.store.current()?.memoryBytes() ?? 0) + (this.deps.pool?.memoryBytes() ?? 0);
+  }
+
   async decide(req: DecisionRequest): Promise<Decision> {
+    // One document for the whole decision: a reload meanwhile serves the next one.
     const doc = this.deps.store.current();
     if (!doc) throw internalError('no policy is loaded');
     const inputJson = req.input === undefined ? undefined : policyInputJson(req.input);
+    const pool = this.deps.pool;
+    if (pool && inputJson !== undefined && !fitsInline(inputJson, this.deps.inlineMaxInputBytes ?? Infinity)) {
+      return this.onPool(pool, doc, req, inputJson);
+    }
     try {
       return doc.resolve(req.path, inputJson);
     } catch (err) {
@@ -34,8 +51,56 @@ export class StaticAuthorizer implements Authorizer {
         await doc.renew().catch((renewErr: unknown) => this.deps.onRenew?.(renewErr));
       }
       throw evaluationError(err);
+    } finally {
+      // Memory grown by this evaluation stays with the instance for good; give it back (the
+      // renewal runs beside later evaluations, which keep the old instance until it is ready).
+      if (this.deps.memoryResetBytes !== undefined && doc.overgrown(this.deps.memoryResetBytes)) {
+        doc.renew().catch((renewErr: unknown) => this.deps.onRenew?.(renewErr));
+      }
     }
   }
+
+  private async onPool(pool: EvaluationPool, doc: PolicyDocument, req: DecisionRequest, inputJson: string): Promise<Decision> {
+    try {
+      return await pool.evaluate(doc, req.path, inputJson, req.signal);
+    } catch (err) {
+      if (!(err instanceof PoolEvaluationError)) throw evaluationError(err);
+      switch (err.kind) {
+        case 'path':
+          throw internalError(err.message);
+        case 'trap':
+          this.deps.onRenew?.(err);
+          throw evaluationError(err);
+        case 'timeout':
+          throw cancelError('context deadline exceeded', err);
+        case 'cancelled':
+          throw cancelError('context canceled', err);
+        case 'saturated':
+          // Fail fast: waiting longer would only hold more bodies in memory behind slow evaluations.
+          throw new DecisionError('internal_error', 503, 'too many large evaluations waiting; try again later', undefined, { cause: err });
+        default:
+          throw evaluationError(err);
+      }
+    }
+  }
+}
+
+/**
+ * Whether the serialized input is at most `max` UTF-8 bytes, without encoding it when the answer
+ * is plain from its length (each UTF-16 unit is 1 to 3 bytes).
+ */
+function fitsInline(json: string, max: number): boolean {
+  if (json.length > max) return false;
+  if (json.length * 3 <= max) return true;
+  return Buffer.byteLength(json, 'utf8') <= max;
+}
+
+/**
+ * OPA's answer to an evaluation cut by its context (topdown's eval_cancel_error, with the
+ * context's error as message): 500 internal_error, as for any evaluation failure.
+ */
+export function cancelError(message: string, cause: unknown) {
+  return internalError('error(s) occurred while evaluating query', [{ code: 'eval_cancel_error', message }], { cause });
 }
 
 /** OPA's answer to an evaluation failure: 500 internal_error with the failure in `errors`. */

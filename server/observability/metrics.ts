@@ -51,11 +51,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Where policy_wasm_memory_bytes is read at each scrape, once a mode serves a policy. */
+  private policyMemorySource: (() => number) | undefined;
+
   readonly policyMemory = new Gauge({
     name: 'policy_wasm_memory_bytes',
-    help: 'Linear memory held by the serving policy instance.',
+    help: 'Linear memory held by the serving policy instances: the main-thread one plus each evaluation worker\'s.',
     registers: [this.registry],
+    // Read live: instances are replaced after growing, and workers come and go between scrapes.
+    collect: () => {
+      if (this.policyMemorySource) this.policyMemory.set(this.policyMemorySource());
+    },
   });
+
+  /** Reads policy_wasm_memory_bytes from `source` at every scrape. */
+  observePolicyMemory(source: () => number): void {
+    this.policyMemorySource = source;
+  }
 
   readonly httpRequestSize = new Summary({
     name: 'http_request_size_bytes',

@@ -1,6 +1,8 @@
 import { defined, UNDEFINED, type Decision } from '../decision/types.js';
 import type { CompiledPolicy, PolicyInstance } from './wasm-policy.js';
 
+let generations = 0;
+
 /**
  * The data document OPA would serve for a compiled policy and its base data: each entrypoint's
  * value at its path, the base data elsewhere. A path at or below an entrypoint evaluates that
@@ -8,29 +10,59 @@ import type { CompiledPolicy, PolicyInstance } from './wasm-policy.js';
  * the base data, as OPA's virtual and base documents merge.
  */
 export class PolicyDocument {
+  /** Names this policy and data across threads: an evaluation worker loads each generation once. */
+  readonly generation = ++generations;
   private readonly entries: ReadonlyArray<{ segments: string[]; id: number }>;
+  /** Memory the instance held right after loading the data: what a fresh one costs. */
+  private baseline: number;
+  private renewing: Promise<void> | undefined;
 
   private constructor(
-    private readonly policy: CompiledPolicy,
+    readonly policy: CompiledPolicy,
     private instance: PolicyInstance,
     readonly data: unknown,
+    /** Bound on this document's instance memory (its share of --policy.max-memory-bytes). */
+    readonly maxBytes: number,
   ) {
     this.entries = [...policy.entrypoints]
       .map(([name, id]) => ({ segments: name.split('/'), id }))
       .sort((a, b) => b.segments.length - a.segments.length);
+    this.baseline = instance.memoryBytes();
   }
 
-  static async create(policy: CompiledPolicy, data: unknown): Promise<PolicyDocument> {
-    return new PolicyDocument(policy, await policy.instantiate(data), data);
+  static async create(policy: CompiledPolicy, data: unknown, maxBytes: number = policy.limits.maxBytes): Promise<PolicyDocument> {
+    return new PolicyDocument(policy, await policy.instantiate(data, maxBytes), data, maxBytes);
   }
 
-  /** A fresh instance over the same data, for after the old one trapped mid-evaluation. */
-  async renew(): Promise<void> {
-    this.instance = await this.policy.instantiate(this.data);
+  /**
+   * A fresh instance over the same data: after the old one trapped mid-evaluation (its heap may be
+   * inconsistent), or grew (Wasm memory never shrinks; dropping the instance is the only way to
+   * give it back). Evaluations keep using the old instance until the new one is ready; concurrent
+   * calls share one renewal.
+   */
+  renew(): Promise<void> {
+    this.renewing ??= (async () => {
+      try {
+        this.instance = await this.policy.instantiate(this.data, this.maxBytes);
+        this.baseline = this.instance.memoryBytes();
+      } finally {
+        this.renewing = undefined;
+      }
+    })();
+    return this.renewing;
   }
 
   memoryBytes(): number {
     return this.instance.memoryBytes();
+  }
+
+  /**
+   * Whether the instance grew enough to be worth replacing: past `resetBytes` and past four times
+   * what a fresh instance holds (so that a large data document alone never causes a renewal after
+   * every evaluation).
+   */
+  overgrown(resetBytes: number): boolean {
+    return this.instance.memoryBytes() > Math.max(resetBytes, 4 * this.baseline);
   }
 
   /** The document at `path` for `inputJson`; throws what evaluation throws. */

@@ -29,10 +29,19 @@ export interface MemoryLimits {
 export class CompiledPolicy {
   private constructor(
     readonly source: string,
-    private readonly module: WebAssembly.Module,
+    /** The compiled module: structured-cloneable, so workers instantiate it without recompiling. */
+    readonly module: WebAssembly.Module,
     readonly entrypoints: ReadonlyMap<string, number>,
-    private readonly limits: MemoryLimits,
+    readonly limits: MemoryLimits,
   ) {}
+
+  /**
+   * A policy already checked by `load` on another thread, rebuilt from its parts (an evaluation
+   * worker receives them in a message). No check is repeated: the sender made them.
+   */
+  static adopt(source: string, module: WebAssembly.Module, entrypoints: ReadonlyMap<string, number>, limits: MemoryLimits): CompiledPolicy {
+    return new CompiledPolicy(source, module, entrypoints, limits);
+  }
 
   /**
    * Compiles and checks `bytes`, naming `source` in every error. `required` entrypoints must exist.
@@ -69,9 +78,12 @@ export class CompiledPolicy {
     return new CompiledPolicy(source, module, entrypoints, limits);
   }
 
-  /** A new instance with `data` loaded. Instances are not reentrant; evaluation is synchronous. */
-  async instantiate(data: unknown): Promise<PolicyInstance> {
-    const loaded = await instantiate(this.source, this.module, this.limits);
+  /**
+   * A new instance with `data` loaded. Instances are not reentrant; evaluation is synchronous.
+   * `maxBytes` bounds this instance's memory when several instances share the process's budget.
+   */
+  async instantiate(data: unknown, maxBytes: number = this.limits.maxBytes): Promise<PolicyInstance> {
+    const loaded = await instantiate(this.source, this.module, { maxBytes });
     loaded.setData(jsonBuffer(data ?? {}));
     return new PolicyInstance(loaded, this.entrypoints);
   }

@@ -10,6 +10,7 @@ import { readWasmBundle } from '../policy/bundle.js';
 import { parseRbac } from '../policy/rbac.js';
 import { PolicyStore } from '../policy/store.js';
 import { CompiledPolicy } from '../policy/wasm-policy.js';
+import { EvaluationPool } from '../policy/worker-pool.js';
 import type { WiredMode } from './mode.js';
 
 interface Loaded {
@@ -70,9 +71,9 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   let serving = new Map<string, Uint8Array<ArrayBuffer>>();
   for (const { file } of watched) serving.set(file, await readConfigFile(file));
   const initial = await load(serving, false);
-  const store = new PolicyStore(initial.policy);
+  // The memory bound is the process's: each instance (main thread, each worker) gets a share.
+  const store = new PolicyStore(initial.policy, { instanceMaxBytes: Math.floor(p.maxMemoryBytes / (p.workers + 1)) });
   await store.replace(initial.policy, initial.data);
-  metrics.policyMemory.set(store.current()!.memoryBytes());
   logger.info({ policy: policyFile, data: config.rbac?.file ?? p.dataFile ?? p.bundleFile ?? '(none)', entrypoint }, 'loaded the policy and its data');
 
   // Every watched file reloads everything, so the policy and its data always change together; one
@@ -85,7 +86,6 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
       const loaded = await load(next, true);
       await store.replace(loaded.policy, loaded.data);
       serving = next;
-      metrics.policyMemory.set(store.current()!.memoryBytes());
     });
     applying = run.catch(() => {});
     return run;
@@ -114,10 +114,24 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     return watcher;
   });
 
+  const pool =
+    p.workers > 0
+      ? new EvaluationPool({
+          size: p.workers,
+          maxQueue: p.maxQueuedEvaluations,
+          resetBytes: p.memoryResetBytes,
+          onDispatch: (inputLength) => logger.debug({ inputLength }, 'evaluating on a worker'),
+          onWorkerEnd: (reason) => logger.warn({ reason }, 'evaluation worker ended'),
+        })
+      : undefined;
   const authorizer = new StaticAuthorizer({
     store,
+    ...(pool ? { pool } : {}),
+    inlineMaxInputBytes: p.inlineMaxInputBytes,
+    memoryResetBytes: p.memoryResetBytes,
     onRenew: (err) => logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'policy instance trapped; replacing it'),
   });
+  metrics.observePolicyMemory(() => authorizer.memoryBytes());
   return {
     authorizer,
     readyChecks: {
@@ -130,6 +144,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     },
     close: async () => {
       for (const w of watchers) w.stop();
+      await pool?.close();
     },
   };
 }
