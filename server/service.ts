@@ -51,7 +51,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       },
     },
   };
-  const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics);
+  const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics, logger);
   const publicApp = createPublicApp({
     authorizer: mode.authorizer,
     ...(decisionLog ? { decisionLog } : {}),
@@ -137,9 +137,9 @@ async function wireMode(config: Config, logger: Logger, metrics: Metrics): Promi
   }
 }
 
-function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics): DecisionLog {
+function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics, logger: Logger): DecisionLog {
   const labels = { id: randomUUID(), version: VERSION, ...c.labels };
-  const options = { mask: c.mask, labels, maxPending: c.maxPending, onDropped: () => metrics.decisionLogDropped.inc() };
+  const options = { mask: c.mask, labels, maxPending: c.maxPending, onDropped: () => metrics.decisionLogDropped.inc(), logger, name: c.output };
   return c.output === 'stdout' ? new DecisionLog(process.stdout, options) : DecisionLog.toFile(c.output, options);
 }
 
