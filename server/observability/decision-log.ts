@@ -180,8 +180,13 @@ export class DecisionLog {
   }
 
   write(event: DecisionEvent): void {
-    if (this.closed || this.queue.length + this.inFlight >= this.options.maxPending) {
-      this.drop(1, 'backlog', this.closed ? 'closed' : `${this.options.maxPending} events waiting`);
+    if (this.closed) {
+      // Decisions answered during shutdown, after the log closed: counted, nothing to warn about.
+      this.options.onDropped?.();
+      return;
+    }
+    if (this.queue.length + this.inFlight >= this.options.maxPending) {
+      this.drop(1, 'backlog', `${this.options.maxPending} events waiting`);
       return;
     }
     const { doc, erased } = erase({ ...event }, this.options.mask);
