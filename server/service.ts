@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, ServerResponse, type IncomingMessage, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import type { Config, ListenAddress } from './config/config.js';
+import { CertReloader, checkPair, readPair, type CertPair, type PairFiles } from './config/tls-reload.js';
 import { createInternalApp, createPublicApp } from './http/app.js';
 import { ByteBudget } from './http/byte-budget.js';
 import type { HealthChecks } from './http/health.js';
@@ -39,6 +40,10 @@ export interface Service {
 export async function startService(config: Config, deps: ServiceDeps): Promise<Service> {
   const { logger } = deps;
   const metrics = deps.metrics ?? new Metrics();
+  // Certificates first: an expired or mismatched pair stops startup before anything is wired.
+  const secure: SecureContextOptions = { minVersion: config.tls.minVersion, ...(config.tls.ciphers ? { ciphers: config.tls.ciphers } : {}) };
+  const publicPair = config.tls.certFile && config.tls.keyFile ? await loadPair({ cert: config.tls.certFile, key: config.tls.keyFile }, secure) : undefined;
+  const internalPair = config.tls.internalCertFile && config.tls.internalKeyFile ? await loadPair({ cert: config.tls.internalCertFile, key: config.tls.internalKeyFile }, secure) : undefined;
   const mode = await wireMode(config, logger, metrics);
 
   let draining = false;
@@ -51,7 +56,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       },
     },
   };
-  const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics);
+  const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics, logger);
   const publicApp = createPublicApp({
     authorizer: mode.authorizer,
     ...(decisionLog ? { decisionLog } : {}),
@@ -73,14 +78,12 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   });
   const internalApp = createInternalApp({ metrics, logger, health });
 
-  const publicTls = config.tls.certFile && config.tls.keyFile ? { cert: config.tls.certFile, key: config.tls.keyFile } : undefined;
-  const internalTls = config.tls.internalCertFile && config.tls.internalKeyFile ? { cert: config.tls.internalCertFile, key: config.tls.internalKeyFile } : undefined;
   const isDraining = () => draining;
   let publicServer: Server | undefined;
   let internalServer: Server;
   try {
-    publicServer = await listen(makeServer(publicApp, publicTls, config, isDraining), config.web.listen, config);
-    internalServer = await listen(makeServer(internalApp, internalTls, config, isDraining), config.web.internalListen, config);
+    publicServer = await listen(makeServer(publicApp, publicPair, secure, config, isDraining), config.web.listen, config);
+    internalServer = await listen(makeServer(internalApp, internalPair, secure, config, isDraining), config.web.internalListen, config);
   } catch (err) {
     // Half started is not started: nothing may keep listening or watching after a failed start.
     publicServer?.close();
@@ -91,9 +94,37 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   const publicAddress = publicServer.address() as AddressInfo;
   const internalAddress = internalServer.address() as AddressInfo;
 
-  const healthUrl = defaultHealthUrl(config, publicAddress, Boolean(publicTls));
+  const watchPair = (server: Server, pair: CertPair | undefined, name: 'tls' | 'internal-tls'): CertReloader | undefined => {
+    if (!pair) return undefined;
+    countReload(metrics, name, true);
+    const reloader = new CertReloader(pair, {
+      files: pair.files,
+      secure,
+      intervalMs: config.tls.reloadIntervalMs,
+      // New connections get the new pair; open ones keep theirs.
+      apply: (p) => (server as HttpsServer).setSecureContext({ ...secure, cert: p.cert, key: p.key }),
+      onApplied: (p) => {
+        countReload(metrics, name, true);
+        logger.info({ config: name, file: p.files.cert, notAfter: new Date(p.leaf.validTo).toISOString(), fingerprint: p.fingerprint256 }, 'serving a new TLS certificate');
+      },
+      onRejected: (err) => {
+        countReload(metrics, name, false);
+        logger.error({ config: name, reason: err instanceof Error ? err.message : String(err) }, 'rejected the new TLS certificate and key; the previous ones keep serving');
+      },
+    });
+    reloader.start();
+    return reloader;
+  };
+  const publicCerts = watchPair(publicServer, publicPair, 'tls');
+  const internalCerts = watchPair(internalServer, internalPair, 'internal-tls');
+  const certReloaders = [publicCerts, internalCerts].filter((r): r is CertReloader => r !== undefined);
+
+  const healthUrl = defaultHealthUrl(config, publicAddress, Boolean(publicPair));
   if (healthUrl) {
-    const check = httpLivenessCheck(healthUrl, config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {});
+    // The service's own listener presents a certificate the service holds: trust exactly that one
+    // (a private CA needs no flag then). Anything else is verified with the CA, as opa-openshift.
+    const own = publicCerts && isOwnListener(healthUrl, config, publicAddress);
+    const check = httpLivenessCheck(healthUrl, own ? { pin: () => publicCerts.fingerprints() } : config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {});
     health.live.http = async () => {
       // While draining, the public listener is closed on purpose: the process is still alive.
       if (draining) return;
@@ -106,16 +137,20 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       }
     };
   }
-  logger.info({ address: `${publicAddress.address}:${publicAddress.port}`, tls: Boolean(publicTls), mode: config.mode }, 'serving the Data API');
-  logger.info({ address: `${internalAddress.address}:${internalAddress.port}`, tls: Boolean(internalTls) }, 'serving internal endpoints');
+  logger.info({ address: `${publicAddress.address}:${publicAddress.port}`, tls: Boolean(publicPair), mode: config.mode }, 'serving the Data API');
+  logger.info({ address: `${internalAddress.address}:${internalAddress.port}`, tls: Boolean(internalPair) }, 'serving internal endpoints');
 
   return {
     publicAddress,
     internalAddress,
     metrics,
-    reload: () => mode.reload(),
+    async reload() {
+      await Promise.all(certReloaders.map((r) => r.check()));
+      await mode.reload();
+    },
     async shutdown() {
       draining = true;
+      for (const r of certReloaders) r.stop();
       // The internal listener stays up while the public one drains, so probes see "not ready".
       await drain(publicServer, config.web.shutdownTimeoutMs);
       await drain(internalServer, config.web.shutdownTimeoutMs);
@@ -137,9 +172,9 @@ async function wireMode(config: Config, logger: Logger, metrics: Metrics): Promi
   }
 }
 
-function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics): DecisionLog {
+function makeDecisionLog(c: NonNullable<Config['decisionLog']>, metrics: Metrics, logger: Logger): DecisionLog {
   const labels = { id: randomUUID(), version: VERSION, ...c.labels };
-  const options = { mask: c.mask, labels, maxPending: c.maxPending, onDropped: () => metrics.decisionLogDropped.inc() };
+  const options = { mask: c.mask, labels, maxPending: c.maxPending, onDropped: () => metrics.decisionLogDropped.inc(), logger, name: c.output };
   return c.output === 'stdout' ? new DecisionLog(process.stdout, options) : DecisionLog.toFile(c.output, options);
 }
 
@@ -151,7 +186,27 @@ function defaultHealthUrl(config: Config, bound: AddressInfo, tls: boolean): str
   return `${tls ? 'https' : 'http'}://${host}:${bound.port}/`;
 }
 
-function makeServer(app: RequestListener, tls: { cert: string; key: string } | undefined, config: Config, draining: () => boolean): Server {
+/** Reads and checks a pair at startup: a fault stops the service, naming the file. */
+async function loadPair(files: PairFiles, secure: SecureContextOptions): Promise<CertPair> {
+  return checkPair(files, await readPair(files), secure);
+}
+
+function countReload(metrics: Metrics, config: string, ok: boolean): void {
+  metrics.configReloads.inc({ config, result: ok ? 'success' : 'failure' });
+  metrics.configLastReloadSuccessful.set({ config }, ok ? 1 : 0);
+  if (ok) metrics.configLastReloadSuccessTime.set({ config }, Date.now() / 1000);
+}
+
+/** Whether `url` reaches this service's public listener: the default URL, or a loopback one on its port. */
+function isOwnListener(url: string, config: Config, bound: AddressInfo): boolean {
+  if (config.web.healthcheckUrl === undefined) return true;
+  const u = new URL(url);
+  const port = u.port === '' ? 443 : Number(u.port);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  return u.protocol === 'https:' && port === bound.port && ['localhost', '127.0.0.1', '::1', bound.address].includes(host);
+}
+
+function makeServer(app: RequestListener, tls: CertPair | undefined, secure: SecureContextOptions, config: Config, draining: () => boolean): Server {
   // Node checks the headers and request timeouts on this timer (30s by default): without it a
   // slow client outlives a 1s timeout by up to 30s.
   const connectionsCheckingInterval = Math.max(100, Math.min(1000, Math.floor(Math.min(config.web.headersTimeoutMs, config.web.requestTimeoutMs) / 4)));
@@ -168,13 +223,7 @@ function makeServer(app: RequestListener, tls: { cert: string; key: string } | u
   const common = { connectionsCheckingInterval, ServerResponse: DrainAwareResponse };
   if (!tls) return createHttpServer(common, listener);
   return createHttpsServer(
-    {
-      cert: readFileSync(tls.cert),
-      key: readFileSync(tls.key),
-      minVersion: config.tls.minVersion,
-      ...(config.tls.ciphers ? { ciphers: config.tls.ciphers } : {}),
-      ...common,
-    },
+    { ...secure, cert: tls.cert, key: tls.key, ...common },
     listener,
   );
 }

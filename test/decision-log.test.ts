@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { DecisionLog, erase } from '../server/observability/decision-log.js';
-import { ALLOWED_INPUT, DENIED_INPUT, eventually, makeTempDir, metricValue, startTestService, type TestService } from './support/service.js';
+import { PassThrough, Writable } from 'node:stream';
+import { DecisionLog, erase, NODE_FILE_OPS, type DecisionEvent, type FileOps } from '../server/observability/decision-log.js';
+import { RateLimit } from '../server/observability/rate-limit.js';
+import { ALLOWED_INPUT, DENIED_INPUT, captureLogger, eventually, makeTempDir, metricValue, startTestService, type TestService } from './support/service.js';
 
 const TOKEN = 'sha256~decision-log-secret-token-7f3a';
 
@@ -122,5 +123,132 @@ describe('decision logs', () => {
       erase(original, ['/input/token']);
       assert.deepEqual(original, { input: { token: 'x', a: 1 } });
     });
+  });
+});
+
+/**
+ * A disk of `free` bytes under a real file: a write takes what fits and then fails ENOSPC, as
+ * write(2) does on a full file system; truncating frees space again.
+ */
+function fullDisk(free: number) {
+  const disk = {
+    free,
+    writes: 0,
+    ops: {
+      ...NODE_FILE_OPS,
+      write: async (fd: number, buf: Buffer, offset: number, length: number) => {
+        disk.writes++;
+        const n = Math.min(length, disk.free);
+        if (n === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        disk.free -= n;
+        return NODE_FILE_OPS.write(fd, buf, offset, n);
+      },
+      truncate: async (fd: number, length: number) => {
+        disk.free += (await NODE_FILE_OPS.size(fd)) - length;
+        return NODE_FILE_OPS.truncate(fd, length);
+      },
+    } satisfies FileOps,
+  };
+  return disk;
+}
+
+describe('decision logs on a full disk', () => {
+  const event = (id: string): DecisionEvent => ({ decision_id: id, path: 'lokistack/allow', input: ALLOWED_INPUT, result: true, requested_by: '127.0.0.1:1', timestamp: '2024-01-01T00:00:00.000Z', metrics: {} });
+
+  it('drops and warns (rate-limited) while writes fail, never leaves half a line, and writes again once space returns', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const lineBytes = Buffer.byteLength(JSON.stringify({ labels: {}, ...event('a') }) + '\n');
+    const disk = fullDisk(Math.floor(lineBytes * 1.5));
+    let now = 1_000_000;
+    const log = captureLogger('info');
+    let dropped = 0;
+    const dlog = DecisionLog.toFile(file, { mask: [], labels: {}, maxPending: 100, onDropped: () => dropped++, logger: log.logger, warnLimit: new RateLimit(10_000, 16, () => now) }, disk.ops);
+
+    dlog.write(event('a'));
+    await dlog.settled();
+    // Half of b fits, then the disk is full.
+    dlog.write(event('b'));
+    await dlog.settled();
+    dlog.write(event('c'));
+    await dlog.settled();
+    assert.equal(dropped, 2);
+    assert.equal(readFileSync(file, 'utf8'), JSON.stringify({ labels: {}, ...event('a') }) + '\n', 'only whole lines: the part of b written is gone');
+    const warns = () => log.records().filter((r) => r.level === 40 || r.level === 'warn');
+    assert.equal(warns().length, 1, 'one warn line within the interval');
+    assert.equal(warns()[0]!.msg, 'decision log write failed; dropping events');
+    assert.match(String(warns()[0]!.reason), /ENOSPC/);
+
+    now += 10_000;
+    dlog.write(event('d'));
+    await dlog.settled();
+    assert.equal(warns().length, 2);
+    assert.equal(warns()[1]!.suppressed, 1, 'the suppressed failure is counted on the next line');
+
+    // Space returns: the very next event is written, after a's line, whole.
+    disk.free = 1 << 20;
+    dlog.write(event('e'));
+    dlog.write(event('f'));
+    await dlog.settled();
+    assert.deepEqual(
+      events(file).map((e) => e.decision_id),
+      ['a', 'e', 'f'],
+    );
+    assert.ok(readFileSync(file, 'utf8').endsWith('}\n'));
+    assert.equal(dropped, 3);
+    const recovered = log.records().find((r) => r.msg === 'decision log writes again');
+    assert.equal(recovered?.dropped, 3);
+    assert.equal(recovered?.output, file);
+    await dlog.close();
+  });
+
+  it('never appends after a part it could not cut off', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const disk = fullDisk(40);
+    let truncateFails = true;
+    const ops: FileOps = {
+      ...disk.ops,
+      truncate: async (fd, length) => {
+        if (truncateFails) throw Object.assign(new Error('EIO: i/o error, ftruncate'), { code: 'EIO' });
+        return disk.ops.truncate(fd, length);
+      },
+    };
+    let dropped = 0;
+    const dlog = DecisionLog.toFile(file, { mask: [], labels: {}, maxPending: 100, onDropped: () => dropped++ }, ops);
+    dlog.write(event('a'));
+    await dlog.settled();
+    disk.free = 1 << 20;
+    dlog.write(event('b'));
+    await dlog.settled();
+    assert.equal(dropped, 2, 'b is not glued to the half of a');
+    truncateFails = false;
+    dlog.write(event('c'));
+    await dlog.settled();
+    assert.deepEqual(events(file).map((e) => e.decision_id), ['c']);
+    await dlog.close();
+  });
+
+  it('creates the log file readable by its owner only (0600)', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const old = process.umask(0);
+    try {
+      await startTestService({ flags: [`--decision-log.output=${file}`] }).then((s) => s.stop());
+    } finally {
+      process.umask(old);
+    }
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+  });
+
+  it('a stream destination that failed counts and warns instead of crashing', async () => {
+    const out = new Writable({ write: (_c, _e, done) => done(new Error('EPIPE: broken pipe')) });
+    const log = captureLogger('info');
+    let dropped = 0;
+    const dlog = new DecisionLog(out, { mask: [], labels: {}, maxPending: 10, onDropped: () => dropped++, logger: log.logger });
+    dlog.write(event('a'));
+    await dlog.settled();
+    dlog.write(event('b'));
+    await dlog.settled();
+    assert.equal(dropped, 2);
+    const warned = log.records().filter((r) => r.msg === 'decision log write failed; dropping events');
+    assert.match(String(warned[0]?.reason), /EPIPE/);
   });
 });

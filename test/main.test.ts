@@ -112,6 +112,13 @@ describe('server/main.ts as a process', function () {
     assert.match(child.stderr(), /--web\.max-body-bytes/);
   });
 
+  it('--tls.min-version=VersionTLS10 (which this runtime cannot negotiate) exits 2 saying which value to set', async () => {
+    const child = run(['--rbac.config=/x', '--tls.min-version=VersionTLS10']);
+    assert.equal((await child.exited).code, 2);
+    assert.match(child.stderr(), /--tls\.min-version=VersionTLS10: .*cannot negotiate TLS 1\.0 or 1\.1/);
+    assert.match(child.stderr(), /use VersionTLS12 or VersionTLS13/);
+  });
+
   it('an invalid rbac file stops startup (exit 1) naming the file, the field and the fault', async () => {
     const file = writeTempFile('rbac.yaml', EXAMPLE_RBAC.replace('permissions: [read]', 'permissions: [read, admin]'));
     const child = run(['--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', `--rbac.config=${file}`]);

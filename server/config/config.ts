@@ -104,6 +104,8 @@ export interface Config {
     minVersion: SecureVersion;
     /** OpenSSL cipher list from --tls.cipher-suites; undefined for Node's defaults. */
     ciphers?: string;
+    /** How often the certificate files are re-read; 0: only on SIGHUP. */
+    reloadIntervalMs: number;
   };
   log: { level: LogLevel; format: LogFormat; name: string };
   /** The decision path the gateway asks, e.g. ["lokistack", "allow"]; it must be an entrypoint. */
@@ -165,6 +167,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'tls.internal.server.cert-file', type: 'string', default: '', help: 'TLS certificate for the internal listener (PEM).' },
   { name: 'tls.internal.server.key-file', type: 'string', default: '', help: 'TLS key for the internal listener (PEM).' },
   { name: 'tls.internal.server.ca-file', type: 'string', default: '', help: 'CA the liveness check trusts when it calls --web.healthchecks.url over TLS.' },
+  { name: 'tls.reload-interval', type: 'duration', default: 10_000, help: 'How often the TLS certificate and key files are re-read; a changed pair serves new connections once it passes its checks. 0: only on SIGHUP.' },
   { name: 'log.level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'Log level.' },
   { name: 'log.format', type: 'string', default: 'logfmt', choices: ['logfmt', 'json'], help: 'Log format.' },
   { name: 'opa.package', type: 'string', default: 'lokistack', help: 'Package of the decision rule; the gateway asks /v1/data/<package with / for .>/<rule>.' },
@@ -317,7 +320,8 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       ...(publicTls ? { certFile: publicTls.cert, keyFile: publicTls.key } : {}),
       ...(internalTls ? { internalCertFile: internalTls.cert, internalKeyFile: internalTls.key } : {}),
       ...(str('tls.internal.server.ca-file') ? { internalCaFile: str('tls.internal.server.ca-file') } : {}),
-      minVersion: TLS_VERSIONS[str('tls.min-version')]!,
+      minVersion: minTlsVersion(str('tls.min-version')),
+      reloadIntervalMs: tlsReloadInterval(num('tls.reload-interval')),
       ...(cipherList(v['tls.cipher-suites'] as string[]) ? { ciphers: cipherList(v['tls.cipher-suites'] as string[]) } : {}),
     },
     log: { level: str('log.level') as LogLevel, format: str('log.format') as LogFormat, name: str('debug.name') },
@@ -339,6 +343,26 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     ...(dynamic ? { dynamic } : {}),
     ...decisionLogConfig(v),
   };
+}
+
+/**
+ * --tls.min-version as Node names it. TLS 1.0 and 1.1 sign the handshake with SHA-1 (or MD5+SHA-1),
+ * which OpenSSL 3 refuses at its default security level: Node would accept the setting and then
+ * fail every 1.0/1.1 handshake with an internal error alert. Say so at startup instead.
+ */
+function minTlsVersion(name: string): SecureVersion {
+  const v = TLS_VERSIONS[name]!;
+  if (v === 'TLSv1' || v === 'TLSv1.1') {
+    throw new FlagError(
+      `--tls.min-version=${name}: this runtime (OpenSSL ${process.versions.openssl}) cannot negotiate TLS 1.0 or 1.1 at its security level (SHA-1 handshake signatures are refused); use VersionTLS12 or VersionTLS13 (clients speaking TLS 1.2 or later are served either way)`,
+    );
+  }
+  return v;
+}
+
+function tlsReloadInterval(ms: number): number {
+  if (ms < 0) throw new FlagError('--tls.reload-interval must not be negative');
+  return ms;
 }
 
 function decisionLogConfig(v: FlagValues): Pick<Config, 'decisionLog'> {

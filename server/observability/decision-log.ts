@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, openSync } from 'node:fs';
+import { close as fsClose, fstat, ftruncate, openSync, write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { Logger } from './logger.js';
+import { RateLimit } from './rate-limit.js';
 
 /** One decision, in OPA's decision-log event format. */
 export interface DecisionEvent {
@@ -25,40 +27,152 @@ export interface DecisionLogOptions {
   onDropped?: () => void;
   /** Bytes of `input` (as JSON) an event keeps; past them it is truncated and marked. Default 64 KiB. */
   maxInputBytes?: number;
+  /** Where dropping is reported (warn, rate-limited) and recovery (info). */
+  logger?: Logger;
+  /** The limit on those warn lines; one per reason every 10s by default. */
+  warnLimit?: RateLimit;
+  /** Names the destination in log lines. */
+  name?: string;
 }
 
 export const DEFAULT_MAX_LOGGED_INPUT_BYTES = 64 * 1024;
 const MARK = '…[truncated]';
+/** Lines written in one system call at most: a failed write drops no more than these. */
+const MAX_BATCH_LINES = 256;
+const MAX_BATCH_BYTES = 1 << 20;
 
 /**
- * Writes OPA-style decision log events, one JSON line each, with the configured fields erased.
- * It never blocks a decision: when the destination cannot keep up, events past the bound are
- * dropped and counted rather than held in memory without limit.
+ * Where decision log lines go. `append` keeps its lines whole or not at all: when it rejects,
+ * none of them is in the destination, not even in part.
  */
-export class DecisionLog {
-  private pending = 0;
+export interface LogSink {
+  append(lines: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The file system calls a FileSink makes, as node:fs has them; tests fail them on demand. */
+export interface FileOps {
+  write(fd: number, buf: Buffer, offset: number, length: number): Promise<number>;
+  size(fd: number): Promise<number>;
+  truncate(fd: number, length: number): Promise<void>;
+  close(fd: number): Promise<void>;
+}
+
+const cb =
+  <T>(resolve: (v: T) => void, reject: (e: Error) => void) =>
+  (err: Error | null, v: T) =>
+    err ? reject(err) : resolve(v);
+
+export const NODE_FILE_OPS: FileOps = {
+  write: (fd, buf, offset, length) => new Promise((res, rej) => fsWrite(fd, buf, offset, length, null, cb(res, rej))),
+  size: (fd) => new Promise((res, rej) => fstat(fd, (err, st) => (err ? rej(err) : res(st.size)))),
+  truncate: (fd, length) => new Promise((res, rej) => ftruncate(fd, length, (err) => (err ? rej(err) : res()))),
+  close: (fd) => new Promise((res, rej) => fsClose(fd, (err) => (err ? rej(err) : res()))),
+};
+
+/**
+ * Appends to a file opened O_APPEND. A write the disk cuts short (ENOSPC after part of a batch)
+ * would leave half a JSON line that every later line is glued to; the part written is cut off
+ * again, and until that succeeds nothing more is appended.
+ */
+export class FileSink implements LogSink {
+  /** Bytes of a failed batch still at the end of the file. */
+  private partial = 0;
 
   constructor(
-    private readonly out: Writable,
-    private readonly options: DecisionLogOptions,
-  ) {
-    // A failing destination (disk full) must not crash the service: its events count as dropped.
-    out.on('error', () => {
-      this.broken = true;
+    private readonly fd: number,
+    private readonly ops: FileOps = NODE_FILE_OPS,
+  ) {}
+
+  async append(lines: string): Promise<void> {
+    if (this.partial > 0) await this.rollback();
+    const buf = Buffer.from(lines, 'utf8');
+    let off = 0;
+    try {
+      while (off < buf.length) {
+        const n = await this.ops.write(this.fd, buf, off, buf.length - off);
+        if (n <= 0) throw Object.assign(new Error('write wrote nothing'), { code: 'EIO' });
+        off += n;
+      }
+    } catch (err) {
+      this.partial = off;
+      if (off > 0) await this.rollback().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async rollback(): Promise<void> {
+    // Only this process appends; a file now shorter than the part (rotated by truncation) has
+    // lost it already.
+    const size = await this.ops.size(this.fd);
+    if (size >= this.partial) await this.ops.truncate(this.fd, size - this.partial);
+    this.partial = 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.partial > 0) await this.rollback().catch(() => {});
+    await this.ops.close(this.fd);
+  }
+}
+
+/** A stream (stdout). A stream that failed once is destroyed: its lines count as dropped from then on. */
+export class StreamSink implements LogSink {
+  constructor(private readonly out: Writable) {
+    // A failing destination must not crash the service: the write's callback reports the error.
+    out.on('error', () => {});
+  }
+
+  append(lines: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.out.destroyed) return reject(Object.assign(new Error('destination closed after an error'), { code: 'ERR_STREAM_DESTROYED' }));
+      this.out.write(lines, (err) => (err ? reject(err) : resolve()));
     });
   }
 
-  private broken = false;
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.out === process.stdout || this.out === process.stderr || this.out.destroyed) return resolve();
+      this.out.end(() => resolve());
+    });
+  }
+}
 
-  /** Opens `path` for appending now, so that a bad path stops startup instead of losing events later. */
-  static toFile(path: string, options: DecisionLogOptions): DecisionLog {
+const isSink = (x: Writable | LogSink): x is LogSink => typeof (x as LogSink).append === 'function';
+
+/**
+ * Writes OPA-style decision log events, one JSON line each, with the configured fields erased.
+ * It never blocks a decision: when the destination cannot keep up or fails, events past the bound
+ * are dropped, counted and reported (rate-limited), and writing resumes as soon as the
+ * destination takes lines again.
+ */
+export class DecisionLog {
+  private readonly queue: string[] = [];
+  private inFlight = 0;
+  private flushing: Promise<void> | undefined;
+  private readonly sink: LogSink;
+  private readonly warnLimit: RateLimit;
+  /** Events dropped since the destination last took a write; reported when it does again. */
+  private droppedSinceFailure = 0;
+  private failing = false;
+  private closed = false;
+
+  constructor(out: Writable | LogSink, private readonly options: DecisionLogOptions) {
+    this.sink = isSink(out) ? out : new StreamSink(out);
+    this.warnLimit = options.warnLimit ?? new RateLimit(10_000);
+  }
+
+  /**
+   * Opens `path` for appending now (created 0600: events carry users and groups), so that a bad
+   * path stops startup instead of losing events later.
+   */
+  static toFile(path: string, options: DecisionLogOptions, ops: FileOps = NODE_FILE_OPS): DecisionLog {
     let fd: number;
     try {
-      fd = openSync(path, 'a');
+      fd = openSync(path, 'a', 0o600);
     } catch (err) {
       throw new Error(`--decision-log.output ${path}: cannot open for appending: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    return new DecisionLog(createWriteStream('', { fd }), options);
+    return new DecisionLog(new FileSink(fd, ops), { name: path, ...options });
   }
 
   newDecisionId(): string {
@@ -66,8 +180,13 @@ export class DecisionLog {
   }
 
   write(event: DecisionEvent): void {
-    if (this.broken || this.pending >= this.options.maxPending) {
+    if (this.closed) {
+      // Decisions answered during shutdown, after the log closed: counted, nothing to warn about.
       this.options.onDropped?.();
+      return;
+    }
+    if (this.queue.length + this.inFlight >= this.options.maxPending) {
+      this.drop(1, 'backlog', `${this.options.maxPending} events waiting`);
       return;
     }
     const { doc, erased } = erase({ ...event }, this.options.mask);
@@ -80,17 +199,70 @@ export class DecisionLog {
     }
     const line =
       JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) }) + '\n';
-    this.pending++;
-    this.out.write(line, () => {
-      this.pending--;
-    });
+    this.queue.push(line);
+    if (!this.flushing) this.flushing = this.flush();
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.out === process.stdout || this.out === process.stderr) return resolve();
-      this.out.end(() => resolve());
-    });
+  /** Writes queued lines in batches, one write at a time, until none is left. */
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.queue.length && n < MAX_BATCH_LINES && (n === 0 || bytes + this.queue[n]!.length <= MAX_BATCH_BYTES)) bytes += this.queue[n++]!.length;
+      const batch = this.queue.splice(0, n);
+      this.inFlight = n;
+      try {
+        await this.sink.append(batch.join(''));
+        if (this.failing) {
+          this.failing = false;
+          this.options.logger?.info({ output: this.options.name, dropped: this.droppedSinceFailure }, 'decision log writes again');
+        }
+        this.droppedSinceFailure = 0;
+      } catch (err) {
+        this.failing = true;
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        this.drop(n, `write:${code}`, (err as Error).message);
+      } finally {
+        this.inFlight = 0;
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private drop(n: number, key: string, reason: string): void {
+    for (let i = 0; i < n; i++) this.options.onDropped?.();
+    this.droppedSinceFailure += n;
+    const suppressed = this.warnLimit.take(key);
+    if (suppressed === undefined) return;
+    this.options.logger?.warn(
+      { output: this.options.name, reason, dropped: n, ...(suppressed > 0 ? { suppressed } : {}) },
+      key === 'backlog' ? 'decision log cannot keep up; dropping events' : 'decision log write failed; dropping events',
+    );
+  }
+
+  /** Resolves once every line queued so far has been written or dropped. */
+  async settled(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Writes what is queued (waiting at most `timeoutMs`), then closes the destination. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    this.closed = true;
+    if (this.flushing) {
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        this.flushing.then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), timeoutMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+      // A write still in flight owns the descriptor: closing it under the write could hand the
+      // number to another file. The process is exiting; leave it.
+      if (timedOut) return;
+    }
+    await this.sink.close();
   }
 }
 
