@@ -474,7 +474,7 @@ describe('decision cache', () => {
       const running: RunningAuthz[] = [];
       try {
         const keyFile = writeTempFile('memcached-keys', `${OLD}\n`);
-        const base = [...OPERATOR_LOGGING_ARGS, `--memcached=${server.address}`, '--memcached.interval=0', '--memcached.timeout=1s'];
+        const base = [...OPERATOR_LOGGING_ARGS, `--memcached=${server.address}`, '--memcached.interval=0', '--memcached.timeout=1s', '--kube.review-cache-ttl=0'];
         // log-test-2 is not bob's: the genuine answer has no namespace in it.
         const ask = (authz: RunningAuthz) =>
           postDecision(authz.url, { input: gatewayInput('bob', { extras: selecting(['log-test-2']) }), token: LOKISTACK_TOKENS.bob });
