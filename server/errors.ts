@@ -17,6 +17,19 @@ export class DecisionError extends Error {
   }
 }
 
+/**
+ * 503 with Retry-After: the service is at one of its bounds (bytes buffered across requests, large
+ * evaluations waiting) and sheds this request rather than queue more memory behind the others.
+ */
+export class BusyError extends DecisionError {
+  readonly retryAfterSeconds = 1;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('internal_error', 503, message, undefined, options);
+    this.name = 'BusyError';
+  }
+}
+
 /** OPA's error codes (v1/server/types), the ones this service answers with. */
 export type DecisionErrorCode = 'invalid_parameter' | 'internal_error' | 'undefined_document' | 'unauthorized';
 

@@ -43,7 +43,7 @@ const SMALL_BODY = JSON.stringify({ input: { subject: 'mallory@example.com', gro
 
 async function post(t: TestService, body: string) {
   const res = await fetch(`${t.publicUrl}/v1/data/lokistack/allow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), retryAfter: res.headers.get('retry-after') };
 }
 
 async function gauge(t: TestService): Promise<number> {
@@ -119,7 +119,7 @@ describe('evaluation workers', function () {
     assert.equal((await post(t, medium)).text, '{"result":true}\n');
   });
 
-  it('evaluations beyond the workers and --policy.max-queued-evaluations are refused at once with 503', async () => {
+  it('evaluations beyond the workers and --policy.max-queued-evaluations are refused at once with 503 and Retry-After', async () => {
     const policy = writeTempFile('spin.wasm', await stubModule({ evaluate: 'spin-on-large-input' }));
     const t = await start({
       flags: [`--policy.wasm=${policy}`, '--policy.inline-max-input-bytes=200', '--web.decision-timeout=3s', '--policy.workers=1', '--policy.max-queued-evaluations=1'],
@@ -129,7 +129,7 @@ describe('evaluation workers', function () {
     await dispatched(t);
     const waiting = track(post(t, large));
     // The queue holds one: this one is refused while both others are still pending.
-    let refused: { status: number; text: string } | undefined;
+    let refused: { status: number; text: string; retryAfter: string | null } | undefined;
     assert.ok(
       await eventually(async () => {
         refused = await post(t, large);
@@ -140,6 +140,7 @@ describe('evaluation workers', function () {
     assert.equal(running.settled, false);
     assert.equal(waiting.settled, false);
     assert.equal(JSON.parse(refused!.text).code, 'internal_error');
+    assert.equal(refused!.retryAfter, '1', 'a shed request says when to come back');
     // Small inputs are not queued behind them.
     assert.equal((await post(t, JSON.stringify({ input: {} }))).text, '{"result":true}\n');
     assert.equal((await running.promise).status, 500);

@@ -1,4 +1,4 @@
-import { DecisionError, internalError } from '../errors.js';
+import { BusyError, internalError } from '../errors.js';
 import { PolicyPathError, type PolicyDocument } from '../policy/document.js';
 import type { PolicyStore } from '../policy/store.js';
 import { describe } from '../policy/wasm-policy.js';
@@ -77,7 +77,7 @@ export class StaticAuthorizer implements Authorizer {
           throw cancelError('context canceled', err);
         case 'saturated':
           // Fail fast: waiting longer would only hold more bodies in memory behind slow evaluations.
-          throw new DecisionError('internal_error', 503, 'too many large evaluations waiting; try again later', undefined, { cause: err });
+          throw new BusyError('too many large evaluations waiting; try again later', { cause: err });
         default:
           throw evaluationError(err);
       }

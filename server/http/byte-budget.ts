@@ -1,4 +1,4 @@
-import { DecisionError } from '../errors.js';
+import { BusyError } from '../errors.js';
 
 /**
  * The request body bytes held across all requests at once, compressed and decompressed alike: a
@@ -41,7 +41,7 @@ export class BudgetLease {
 
   /** Takes `n` more bytes, or throws BusyError (503) when the budget has no room. */
   take(n: number): void {
-    if (this.released || !this.budget.take(n)) throw new BusyError();
+    if (this.released || !this.budget.take(n)) throw bytesBusy();
     this.held += n;
   }
 
@@ -54,12 +54,5 @@ export class BudgetLease {
   }
 }
 
-/** 503 with Retry-After: the bytes buffered across requests are at --web.max-buffered-bytes. */
-export class BusyError extends DecisionError {
-  readonly retryAfterSeconds = 1;
-
-  constructor() {
-    super('internal_error', 503, 'server busy: too many request bytes buffered, retry later');
-    this.name = 'BusyError';
-  }
-}
+/** The bytes buffered across requests are at --web.max-buffered-bytes. */
+export const bytesBusy = (): BusyError => new BusyError('server busy: too many request bytes buffered, retry later');

@@ -1,9 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { DecisionError, internalError } from '../errors.js';
+import { BusyError, DecisionError, internalError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { ClientAbortError } from './body.js';
-import { BusyError } from './byte-budget.js';
 import { sendJson } from './send.js';
 
 /**
