@@ -24,6 +24,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_READER, NS_READER, namespaceName } from './lib/cluster.js';
 import { herd } from './lib/herd.js';
+import { accepted, BOUNDS, deepBody, groupsBody, largest, namespacesBody, probeLoop, rawPost, yamlAliasBody, yamlBomb, type RawAnswer } from './lib/hostile.js';
+import { gzipSync } from 'node:zlib';
 import { runLoad, TokenSequence, type LoadOptions, type RequestTemplate } from './lib/load.js';
 import { diffCounts, sleep, startFakeKubeProc, type FakeKubeProc } from './lib/procs.js';
 import { summarizeProfile } from './lib/profile.js';
@@ -49,7 +51,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TMP = join(ROOT, 'bench/results/tmp'); // git-ignored: logs, kubeconfigs, profiles
 const DECISION_PATH = '/v1/data/lokistack/allow';
 
-const SCENARIO_IDS = ['static', 'openshift-hit', 'openshift-cold', 'herd', 'namespaces', 'projects', 'tokens'] as const;
+const SCENARIO_IDS = ['static', 'openshift-hit', 'openshift-cold', 'herd', 'namespaces', 'projects', 'tokens', 'hostile'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 // ---------------------------------------------------------------- options
@@ -718,6 +720,187 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
   return scenario;
 }
 
+/** One kind of hostile input: the largest body the defaults accept, and one step past it. */
+interface HostileKind {
+  kind: string;
+  bound: string;
+  mode: 'static' | 'openshift';
+  accepted: { size: string; send: (url: string, i: number) => Promise<RawAnswer> };
+  past: { size: string; send: (url: string) => Promise<RawAnswer>; want: number };
+  /** Instead of four accepted requests at once (the slow uploads: their own concurrency). */
+  concurrent?: (url: string) => Promise<{ statuses: number[]; note: string }>;
+}
+
+async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
+  const rounds = QUICK ? 1 : 3;
+  const scenario: Scenario = {
+    id: 'hostile',
+    title: 'hostile inputs',
+    what:
+      "Each kind of hostile input at the largest size ours' default bounds accept, and one step past it, which must be refused cheaply. Each kind gets a fresh process of ours (static mode with deploy/examples/rbac.yaml, or openshift-logging with the operator's arguments against the fake API holding 1,000 generated namespaces): first the refused request, then one accepted request, then four accepted requests at once (" +
+      `${rounds} round(s)) while a probe loop GETs \`/live\` on the internal listener every 10 ms. CPU is the service process's user+system time over each step (/proc/<pid>/stat); peak RSS is its VmHWM after the step (cumulative over the process's life: the refused step runs first). The boundary sizes are found with the service's own decoder at the default bounds and confirmed by the statuses. Bounds in force (defaults): --web.max-body-bytes=${BOUNDS.maxBodyBytes}, --web.max-input-depth=${BOUNDS.maxDepth}, --web.max-input-nodes=${BOUNDS.maxNodes}, --web.max-input-array-length=${BOUNDS.maxArrayLength}, --web.max-input-string-bytes=${BOUNDS.maxStringBytes}, --web.max-input-bytes=${BOUNDS.maxDecodedBytes}, --web.max-yaml-nodes=${BOUNDS.maxYamlNodes}, --web.max-buffered-bytes=${BOUNDS.maxBufferedBytes}, --openshift.max-namespaces=${BOUNDS.maxNamespaces}, --web.decision-timeout=10s, evaluation workers at their defaults (--policy.inline-max-input-bytes=8192).`,
+    settings: { rounds, concurrent: 4, probeIntervalMs: 10 },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const url = (base: string) => `${base}${DECISION_PATH}`;
+  const json = { 'content-type': 'application/json' };
+  const yaml = { 'content-type': 'application/yaml' };
+
+  log('hostile: finding the boundary sizes with the service decoder');
+  const maxGroups = largest(1, 4 * BOUNDS.maxArrayLength, (n) => accepted(groupsBody(n)));
+  const groupsAt = groupsBody(maxGroups);
+  const groupsPast = groupsBody(maxGroups + 1);
+  const aliases = 99;
+  const yamlItems = largest(1, BOUNDS.maxYamlNodes, (k) => accepted(yamlAliasBody(k, aliases), 'application/yaml'));
+  const yamlAt = yamlAliasBody(yamlItems, aliases);
+  const yamlPast = yamlAliasBody(yamlItems + 1, aliases);
+  const bomb = yamlBomb();
+  const depth = largest(3, 4 * BOUNDS.maxDepth, (d) => accepted(deepBody(d, 1)));
+  const chains = largest(1, BOUNDS.maxNodes, (c) => accepted(deepBody(depth, c)));
+  const deepAt = deepBody(depth, chains);
+  const deepPast = deepBody(depth + 1, 1);
+  const inflatedAt = groupsBody(maxGroups, BOUNDS.maxBodyBytes);
+  const gzAt = gzipSync(inflatedAt);
+  const gzPast = gzipSync(groupsBody(maxGroups, BOUNDS.maxBodyBytes + 1));
+  const gz = { ...json, 'content-encoding': 'gzip' };
+  const nsGroups = (i: number) => [...OAUTH_GROUPS, `hostile-${i}`]; // a new group set per request: no review-cache hit
+  const nsAt = (i: number) => namespacesBody(BOUNDS.maxNamespaces, namespaceName, NS_READER.username, nsGroups(i));
+  const nsPast = namespacesBody(BOUNDS.maxNamespaces + 1, namespaceName, NS_READER.username, nsGroups(-1));
+  // Cheap to decide (four groups, whitespace to the body bound): this kind measures the budget, not evaluation.
+  const slow = groupsBody(4, BOUNDS.maxBodyBytes);
+  const slowHeld = Math.floor(BOUNDS.maxBufferedBytes / (slow.length - 1));
+  let token = 0;
+  const tok = () => ({ ...json, 'x-forwarded-access-token': `hostile-${token++}` });
+  const kinds: HostileKind[] = [
+    {
+      kind: 'JSON body, most groups',
+      bound: '--web.max-input-array-length',
+      mode: 'static',
+      accepted: { size: `${maxGroups.toLocaleString('en-US')} groups, ${fmtBytes(groupsAt.length)}`, send: (u) => rawPost(u, groupsAt, json) },
+      past: { size: `${(maxGroups + 1).toLocaleString('en-US')} groups`, send: (u) => rawPost(u, groupsPast, json), want: 400 },
+    },
+    {
+      kind: 'YAML, aliases at the node bound',
+      bound: '--web.max-input-nodes (aliases expanded), --web.max-yaml-nodes',
+      mode: 'static',
+      accepted: { size: `${yamlItems.toLocaleString('en-US')}-item list anchored, aliased ${aliases}×: ${((yamlItems * (aliases + 1)) / 1000).toFixed(0)}k values, ${fmtBytes(yamlAt.length)}`, send: (u) => rawPost(u, yamlAt, yaml) },
+      past: { size: `${(yamlItems + 1).toLocaleString('en-US')}-item list, aliased ${aliases}×`, send: (u) => rawPost(u, yamlPast, yaml), want: 400 },
+    },
+    {
+      kind: "YAML alias bomb (the issue's)",
+      bound: '--web.max-yaml-nodes',
+      mode: 'static',
+      accepted: { size: `(none accepted) ${fmtBytes(bomb.length)}: 500,000-element list aliased 99×, four at once`, send: (u) => rawPost(u, bomb, yaml) },
+      past: { size: `${fmtBytes(bomb.length)}, 50M values expanded`, send: (u) => rawPost(u, bomb, yaml), want: 400 },
+    },
+    {
+      kind: 'deep nesting',
+      bound: '--web.max-input-depth, --web.max-input-nodes',
+      mode: 'static',
+      accepted: { size: `${chains.toLocaleString('en-US')} arrays nested to the depth bound, ${fmtBytes(deepAt.length)}`, send: (u) => rawPost(u, deepAt, json) },
+      past: { size: 'one array a level deeper', send: (u) => rawPost(u, deepPast, json), want: 400 },
+    },
+    {
+      kind: 'gzip body inflating to the body bound',
+      bound: '--web.max-body-bytes (after gunzip)',
+      mode: 'static',
+      accepted: { size: `${fmtBytes(gzAt.length)} → ${fmtBytes(inflatedAt.length)}`, send: (u) => rawPost(u, gzAt, gz) },
+      past: { size: `${fmtBytes(gzPast.length)} → ${(BOUNDS.maxBodyBytes + 1).toLocaleString('en-US')} B`, send: (u) => rawPost(u, gzPast, gz), want: 400 },
+    },
+    {
+      kind: 'openshift, most namespaces',
+      bound: '--openshift.max-namespaces',
+      mode: 'openshift',
+      accepted: { size: `${BOUNDS.maxNamespaces} namespaces (ns-reader, a RoleBinding in each; a new token and group set per request)`, send: (u, i) => rawPost(u, nsAt(i), tok()) },
+      past: { size: `${BOUNDS.maxNamespaces + 1} namespaces`, send: (u) => rawPost(u, nsPast, tok()), want: 400 },
+    },
+    {
+      kind: 'slow uploads against the buffered-bytes budget',
+      bound: '--web.max-buffered-bytes',
+      mode: 'static',
+      accepted: { size: `one ${fmtBytes(slow.length)} upload (four groups, whitespace)`, send: (u) => rawPost(u, slow, json) },
+      past: { size: `upload ${slowHeld + 1} while ${slowHeld} uploads of ${fmtBytes(slow.length)} hold all but their last byte`, send: async () => ({ status: 0, head: '' }), want: 503 },
+      concurrent: async (u) => {
+        let release!: () => void;
+        const released = new Promise<void>((r) => (release = r));
+        let sent = 0;
+        const held: Promise<RawAnswer>[] = [];
+        const allSent = new Promise<void>((r) => {
+          const one = () => ++sent === slowHeld && r();
+          held.push(...Array.from({ length: slowHeld }, () => rawPost(u, slow, json, { bytes: 1, release: released, sent: one })));
+        });
+        await allSent;
+        // Written is not read: wait until the service holds the bytes (its RSS has grown by most of them).
+        const idleRss = procRss();
+        for (let t = 0; t < 40 && procRss() - idleRss < 0.8 * slowHeld * slow.length; t++) await sleep(250);
+        await sleep(300);
+        const over = await rawPost(u, slow, json);
+        release();
+        const answers = await Promise.all(held);
+        return { statuses: [over.status, ...answers.map((a) => a.status)], note: `the ${slowHeld + 1}th: ${over.status} ${over.head.replace(/\s+/g, ' ').trim().slice(0, 70)}` };
+      },
+    },
+  ];
+
+  const rows: string[][] = [];
+  const results: Record<string, unknown>[] = [];
+  let current: Running | undefined;
+  const procRss = () => current?.proc.memory()?.rssBytes ?? 0;
+  await withProcs(async (track) => {
+    let fake: FakeKubeProc | undefined;
+    for (const k of kinds) {
+      log(`hostile: ${k.kind}`);
+      if (k.mode === 'openshift' && !fake) {
+        fake = track(await startFakeKubeProc(ROOT, TMP, logFile('hostile-fake-kube')));
+        await fake.cluster({ kind: 'generated', namespaces: BOUNDS.maxNamespaces });
+      }
+      const flags = k.mode === 'static' ? [`--rbac.config=${join(ROOT, 'deploy/examples/rbac.yaml')}`] : oursLoggingFlags(fake!.kubeconfig);
+      const ours = await startOurs(ctx.build, flags, logFile(`hostile-${k.kind.replace(/\W+/g, '-')}`));
+      current = ours;
+      try {
+        const u = url(ours.base);
+        const step = async <T>(fn: () => Promise<T>) => {
+          const cpu0 = ours.proc.cpuSeconds() ?? NaN;
+          const value = await fn();
+          return { value, cpuSec: (ours.proc.cpuSeconds() ?? NaN) - cpu0, peakRssBytes: ours.proc.memory()?.peakRssBytes ?? NaN };
+        };
+        const idle = ours.proc.memory();
+        const past = k.concurrent ? undefined : await step(() => k.past.send(u));
+        const one = k.concurrent ? undefined : await step(() => k.accepted.send(u, 0));
+        const probe = probeLoop(`${ours.internal}/live`);
+        const many = await step(async () => {
+          if (k.concurrent) return k.concurrent(u);
+          const statuses: number[] = [];
+          for (let r = 0; r < rounds; r++) statuses.push(...(await Promise.all([1, 2, 3, 4].map((i) => k.accepted.send(u, r * 4 + i)))).map((a) => a.status));
+          return { statuses, note: '' };
+        });
+        const live = await probe.stop();
+        const statusList = (xs: number[]) => Object.entries(xs.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {})).map(([s, n]) => `${n}× ${s}`).join(', ');
+        const liveCell = `${fmtMs(live.p50)} / ${fmtMs(live.max)}${live.failures ? ` (${live.failures} failed)` : ''}`;
+        if (past) rows.push([k.kind, `past: ${k.past.size}`, `${past.value.status} ${past.value.head.replace(/\s+/g, ' ').trim().slice(0, 70)}`, past.cpuSec.toFixed(2), fmtBytes(past.peakRssBytes), '']);
+        if (one) rows.push(['', `at the bound: ${k.accepted.size}`, String(one.value.status), one.cpuSec.toFixed(2), fmtBytes(one.peakRssBytes), '']);
+        rows.push([k.concurrent ? k.kind : '', k.concurrent ? `${slowHeld} held + 1 past; ${many.value.note}` : `four at once × ${rounds}`, statusList(many.value.statuses), many.cpuSec.toFixed(2), fmtBytes(many.peakRssBytes), liveCell]);
+        results.push({ kind: k.kind, bound: k.bound, idleRssBytes: idle?.rssBytes, past, one, concurrent: many, live });
+        // Checks: past refused with the bound's status, cheaply; the bound itself not refused by a bound.
+        if (past) scenario.checks.push({ name: `${k.kind}: one step past is refused (${k.past.want})`, ok: past.value.status === k.past.want, detail: `${past.value.status}, ${past.cpuSec.toFixed(2)} CPU-s, ${k.bound}` });
+        if (one && k.past.want === 400 && k.kind !== "YAML alias bomb (the issue's)") scenario.checks.push({ name: `${k.kind}: the largest accepted is decided`, ok: one.value.status !== 400 && one.value.status !== 0, detail: `${one.value.status}, ${one.cpuSec.toFixed(2)} CPU-s` });
+        if (k.concurrent) {
+          const [over, ...rest] = many.value.statuses;
+          scenario.checks.push({ name: `${k.kind}: the upload past the budget is refused 503, the held ones decided`, ok: over === 503 && rest.every((s) => s === 200), detail: `${over}; held: ${statusList(rest)}` });
+        }
+        scenario.checks.push({ name: `${k.kind}: /live answered throughout`, ok: live.failures === 0 && live.count > 0, detail: `${live.count} probes, p50 ${fmtMs(live.p50)}, max ${fmtMs(live.max)}` });
+      } finally {
+        await ours.proc.stop();
+      }
+    }
+  });
+  scenario.table = { header: ['kind', 'request', 'status', 'CPU-s (ours)', 'peak RSS', '/live p50 / max'], rows };
+  scenario.extra = { results };
+  return scenario;
+}
+
 // ---------------------------------------------------------------- main
 
 function writeReport(report: Report): void {
@@ -782,6 +965,7 @@ async function main(): Promise<void> {
     namespaces: () => scenarioNamespaces(ctx),
     projects: () => scenarioProjects(ctx),
     tokens: () => scenarioTokens(ctx),
+    hostile: () => scenarioHostile(ctx),
   };
   const previous = ONLY ? readPrevious() : undefined;
   for (const id of SCENARIO_IDS) {

@@ -6,6 +6,9 @@
  * (`input`/`INPUT`, ſ and the Kelvin sign that Go folds onto s and k), `__proto__`, lone surrogate
  * escapes, invalid UTF-8, large arrays.
  *
+ * The openshift view: the body through parsePostBody and parseGatewayInput against opa-openshift's
+ * struct decoding (the oracle's `openshift` mode), field by field, or both failing.
+ *
  * Without `go` the suite skips, loudly; under CI it fails.
  */
 import { strict as assert } from 'node:assert';
@@ -13,6 +16,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { parseGatewayInput } from '../server/decision/openshift-input.js';
+import { DecisionError } from '../server/errors.js';
 import { ENTRIES, parseGoJson } from '../server/http/go-json.js';
 import { parseInputParam, parsePostBody, type InputOptions } from '../server/http/input.js';
 import { goJson } from '../server/http/json.js';
@@ -253,5 +258,235 @@ describe('decoded objects carry their pairs in document order when keys repeat (
     assert.equal(Object.getPrototypeOf(v), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(v, '__proto__')?.value, { polluted: 1 });
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+});
+
+// --- opa-openshift's struct view ---------------------------------------------------------------
+
+/** The fields opa-openshift decides on; nil and empty compare equal (it only ever takes len()). */
+interface StructView {
+  groups: string[];
+  permission: string;
+  resource: string;
+  subject: string;
+  tenant: string;
+  extras: { selectors: Array<[string, string[]]>; wildcardSelectors: boolean; metadataOnly: boolean };
+}
+type ViewResult = { ok: true; view: StructView } | { ok: false; error: string };
+
+const byKey = (a: [string, unknown], b: [string, unknown]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+function goOpenshift(bin: string, bytes: Buffer): ViewResult {
+  const r = goDecode(bin, 'openshift', bytes);
+  if (!r.ok) return r;
+  type GoInput = Omit<StructView, 'groups' | 'extras'> & {
+    groups: string[] | null;
+    extras: { selectors: Record<string, string[] | null> | null; wildcardSelectors: boolean; metadataOnly: boolean };
+  };
+  const g = r.input as GoInput;
+  return {
+    ok: true,
+    view: {
+      groups: g.groups ?? [],
+      permission: g.permission,
+      resource: g.resource,
+      subject: g.subject,
+      tenant: g.tenant,
+      extras: {
+        selectors: Object.entries(g.extras.selectors ?? {})
+          .map(([k, v]): [string, string[]] => [k, v ?? []])
+          .sort(byKey),
+        wildcardSelectors: g.extras.wildcardSelectors,
+        metadataOnly: g.extras.metadataOnly,
+      },
+    },
+  };
+}
+
+/** Ours: the HTTP layer's decoder, then the openshift mode's struct reading. Only the 500 counts as Go's error. */
+function oursOpenshift(bytes: Buffer): ViewResult {
+  let input: unknown;
+  try {
+    const parsed = parsePostBody(bytes, 'application/json', WIDE);
+    input = parsed.missing ? undefined : parsed.input;
+  } catch (err) {
+    return { ok: false, error: `parsePostBody: ${(err as Error).message}` };
+  }
+  try {
+    const g = parseGatewayInput(input);
+    return {
+      ok: true,
+      view: {
+        groups: g.groups,
+        permission: g.permission,
+        resource: g.resource,
+        subject: g.subject,
+        tenant: g.tenant,
+        extras: { selectors: [...g.extras.selectors].sort(byKey), wildcardSelectors: g.extras.wildcardSelectors, metadataOnly: g.extras.metadataOnly },
+      },
+    };
+  } catch (err) {
+    if (err instanceof DecisionError && err.status === 500 && err.message === 'failed to unmarshal JSON') return { ok: false, error: 'failed to unmarshal JSON' };
+    return { ok: false, error: `unexpected: ${String(err)}` };
+  }
+}
+
+function assertSameView(bytes: Buffer, ours: ViewResult, theirs: ViewResult): void {
+  const show = `body ${bytes.toString('utf8')}\nours ${JSON.stringify(ours)}\ngo   ${JSON.stringify(theirs)}`;
+  if (!theirs.ok) {
+    // opa-openshift answers a body it cannot decode with 500 `failed to unmarshal JSON`.
+    assert.deepEqual(ours, { ok: false, error: 'failed to unmarshal JSON' }, show);
+    return;
+  }
+  assert.ok(ours.ok, show);
+  assert.deepEqual(ours.view, theirs.view, show);
+}
+
+/** JSON text of an object from its pairs as written: duplicates stay duplicates. */
+const objText = (pairs: ReadonlyArray<readonly [string, string]>) => `{${pairs.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+
+// Keys Go folds onto each field (ASCII case, ſ onto s), and near misses that fold onto nothing.
+const FIELD_KEYS = {
+  groups: ['groups', 'Groups', 'GROUPS', 'group\u017f', 'GROUP\u017f'],
+  permission: ['permission', 'Permission', 'PERMISSION', 'perm\u0131ssion'],
+  resource: ['resource', 'RESOURCE', 're\u017fource'],
+  subject: ['subject', 'Subject', 'SUBJECT', '\u017fubject'],
+  tenant: ['tenant', 'Tenant', 'TENANT'],
+  extras: ['extras', 'Extras', 'EXTRAS', 'extra\u017f'],
+} as const;
+const EXTRAS_KEYS = {
+  selectors: ['selectors', 'Selectors', 'SELECTORS', '\u017felector\u017f'],
+  wildcardSelectors: ['wildcardSelectors', 'wildcardselectors', 'WILDCARDSELECTORS', 'wildcard\u017felectors'],
+  metadataOnly: ['metadataOnly', 'METADATAONLY', 'metadataonly'],
+} as const;
+// Map keys match exactly: case variants are other labels.
+const LABELS = ['kubernetes_namespace_name', 'KUBERNETES_NAMESPACE_NAME', 'k8s_namespace_name', 'kubernetes_namespace_\u017fame', '__proto__', 'constructor', ''];
+
+const WRONG = ['5', '1.5', '"x"', 'true', '[]', '{}', '["a"]', '[1]', '[["a"]]', '{"a":"b"}'];
+/** A field's value: mostly one of its type, sometimes null, sometimes the wrong type. */
+const decoyed = (good: fc.Arbitrary<string>) =>
+  fc.oneof({ weight: 8, arbitrary: good }, { weight: 2, arbitrary: fc.constant('null') }, { weight: 1, arbitrary: fc.constantFrom(...WRONG) });
+const stringValue = fc.constantFrom('"read"', '"write"', '"application"', '"audit"', '"logs"', '"bob"', '"mallory"', '""', '"\\u017f"');
+const listOf = (items: string[]) => fc.array(fc.constantFrom(...items), { maxLength: 3 }).map((xs) => `[${xs.join(',')}]`);
+const stringList = listOf(['"log-test-0"', '"kube-system"', '"system:authenticated"', '""', 'null']);
+// No null elements: a repeated groups list with them is a known difference (see below).
+const groupsList = listOf(['"log-test-0"', '"system:cluster-admins"', '"system:authenticated"', '""']);
+const boolValue = fc.constantFrom('true', 'false');
+const otherPair = fc.tuple(fc.constantFrom('tenantID', 'token', 'other', 'groupz', 'extra'), fc.constantFrom(...WRONG, 'null', '"t"'));
+
+const selectorsObject = fc.array(fc.tuple(fc.constantFrom(...LABELS), decoyed(stringList)), { maxLength: 4 }).map(objText);
+const extrasObject = fc
+  .array(
+    fc.oneof(
+      fc.tuple(fc.constantFrom(...EXTRAS_KEYS.selectors), decoyed(selectorsObject)),
+      fc.tuple(fc.constantFrom(...EXTRAS_KEYS.wildcardSelectors), decoyed(boolValue)),
+      fc.tuple(fc.constantFrom(...EXTRAS_KEYS.metadataOnly), decoyed(boolValue)),
+      otherPair,
+    ),
+    { maxLength: 5 },
+  )
+  .map(objText);
+const inputObject = fc
+  .array(
+    fc.oneof(
+      { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.groups), decoyed(groupsList)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.permission), decoyed(stringValue)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.resource), decoyed(stringValue)) },
+      { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.subject), decoyed(stringValue)) },
+      { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.tenant), decoyed(stringValue)) },
+      { weight: 3, arbitrary: fc.tuple(fc.constantFrom(...FIELD_KEYS.extras), decoyed(extrasObject)) },
+      { weight: 1, arbitrary: otherPair },
+    ),
+    { maxLength: 8 },
+  )
+  .map(objText);
+/** One `input` (any case variant) among other envelope keys: the struct view inside one input. */
+const openshiftBody = fc
+  .tuple(fc.constantFrom('input', 'Input', 'INPUT'), inputObject, fc.array(fc.tuple(fc.constantFrom('other', 'inputs', 'Inputs'), fc.constantFrom('5', 'null', '{"tenant":"audit"}')), { maxLength: 2 }))
+  .map(([k, v, others]) => Buffer.from(objText([...others, [k, v]])));
+
+describe("openshift struct view: parseGatewayInput(parsePostBody(body)) against opa-openshift's Go decoding", function () {
+  this.timeout(180_000);
+  let bin: string;
+  before(function () {
+    bin = buildOracle(this);
+  });
+  const check = (body: string) => {
+    const bytes = Buffer.from(body);
+    assertSameView(bytes, oursOpenshift(bytes), goOpenshift(bin, bytes));
+  };
+
+  describe('known cases', () => {
+    const cases: Array<[string, string]> = [
+      ['groups/Groups/GROUPS: the last in document order wins', '{"input":{"groups":["a"],"Groups":["b"],"GROUPS":["c"],"subject":"bob"}}'],
+      ['GROUPS then groups then Groups', '{"input":{"GROUPS":["c"],"groups":["a"],"Groups":["b"]}}'],
+      ['ſubject folds onto subject', '{"input":{"subject":"bob","\u017fubject":"mallory"}}'],
+      ['dotless ı folds onto nothing', '{"input":{"permission":"read","perm\u0131ssion":"write"}}'],
+      ['null leaves a string, empties a list', '{"input":{"subject":"bob","subject":null,"groups":["a"],"Groups":null}}'],
+      ['null elements of groups are empty strings', '{"input":{"groups":[null,"a",null]}}'],
+      ['a wrong type before the value that wins still fails', '{"input":{"groups":5,"groups":["a"]}}'],
+      ['a wrong type after the value that wins fails', '{"input":{"subject":"bob","Subject":7}}'],
+      ['a wrong type in an unknown field is ignored', '{"input":{"tenantID":5,"token":{"a":1},"subject":"bob"}}'],
+      ['repeated extras merge', '{"input":{"extras":{"wildcardSelectors":true},"Extras":{"selectors":{"kubernetes_namespace_name":["a"]}}}}'],
+      ['extras null leaves extras', '{"input":{"extras":{"metadataOnly":true},"extras":null}}'],
+      ['repeated selectors merge by label, a repeated label keeps its last list', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"k8s_namespace_name":["b"]},"Selectors":{"k8s_namespace_name":[]}}}}'],
+      ['selectors null empties the map', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]},"selectors":null,"selectors":{"k8s_namespace_name":["b"]}}}}'],
+      ['label keys are not folded; __proto__ is a label', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"KUBERNETES_NAMESPACE_NAME":["b"],"__proto__":["c"]}}}}'],
+      ['a wrong type in an earlier selectors map fails', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":5},"selectors":{"kubernetes_namespace_name":["a"]}}}}'],
+      ['a wrong-typed bool before the one that wins fails', '{"input":{"extras":{"wildcardSelectors":"x","wildcardSelectors":false}}}'],
+      ['extras of the wrong type fails', '{"input":{"extras":[]}}'],
+      ['input of the wrong type fails', '{"input":"bob"}'],
+      ['no input: the zero struct', '{"other":1}'],
+      ['input null: the zero struct', '{"input":null}'],
+      ['the last case variant of input, other keys ignored', '{"inputs":5,"Input":{"subject":"bob"},"other":null}'],
+    ];
+    for (const [label, body] of cases) it(label, () => check(body));
+  });
+
+  it(`fuzz: the same struct view, or both fail (${RUNS} runs)`, () => {
+    fc.assert(
+      fc.property(openshiftBody, (bytes) => {
+        assertSameView(bytes, oursOpenshift(bytes), goOpenshift(bin, bytes));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  /**
+   * Differences found by this suite, reported and left pending (server code is not this suite's to
+   * change). Each was checked against the real binary (peers/opa-openshift, go1.26.8) where marked.
+   * Both go the fail-closed way or decide on what the caller wrote last, but they are not the peer's
+   * answer:
+   * - `input` repeated in the envelope: Go decodes every occurrence into the same struct (fields
+   *   merge, `null` leaves it, a wrong-typed occurrence fails the request); ours keeps the last
+   *   occurrence only (goField), as OPA does for its interface{} input. Real binary:
+   *   {"input":{subject,tenant:application,…},"input":{"groups":["g"]}} -> a review for the first
+   *   input's subject (ours: 500 unknown tenant); {"input":{…},"input":null} -> the same (ours: 500
+   *   unknown tenant); {"input":5,"input":{…}} -> 500 failed to unmarshal JSON (ours: decides).
+   * - `groups` repeated with null elements: Go decodes the second list into the first one's backing
+   *   array, and a null element leaves the string that was there: {"groups":["log-test-0"],
+   *   "groups":[null]} is ["log-test-0"] in Go, [""] in ours (oracle program; not probed on the
+   *   real binary, whose SAR body the fake API cannot read).
+   */
+  describe('known differences (reported; pending until server/ changes)', () => {
+    it.skip('input repeated in the envelope: occurrences merge into one struct', () => {
+      check('{"input":{"subject":"alice","tenant":"application"},"input":{"groups":["g"]}}');
+      check('{"input":{"subject":"alice","tenant":"application"},"input":null}');
+      check('{"input":5,"input":{"subject":"alice","tenant":"application"}}');
+      check('{"INPUT":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]}}},"input":{"extras":{"wildcardSelectors":true}}}');
+    });
+
+    it.skip('groups repeated with null elements: a null element keeps the earlier list\'s string', () => {
+      check('{"input":{"groups":["log-test-0"],"groups":[null]}}');
+      check('{"input":{"groups":["system:cluster-admins","a"],"Groups":[null,null,null]}}');
+    });
+
+    it.skip(`fuzz: repeated input envelopes (${RUNS} runs)`, () => {
+      const body = fc.array(fc.tuple(fc.constantFrom('input', 'Input', 'INPUT'), decoyed(inputObject)), { minLength: 2, maxLength: 3 }).map((pairs) => Buffer.from(objText(pairs)));
+      fc.assert(
+        fc.property(body, (bytes) => assertSameView(bytes, oursOpenshift(bytes), goOpenshift(bin, bytes))),
+        { numRuns: RUNS },
+      );
+    });
   });
 });

@@ -121,7 +121,11 @@ export function markdown(report: Report): string {
       for (const c of s.checks) out.push(`- ${c.ok ? '✅' : '❌'} ${c.name}: ${c.detail}`);
       out.push('');
     }
-    if (s.scaling) {
+    if (s.table) {
+      out.push(`| ${s.table.header.join(' | ')} |`, `|${s.table.header.map(() => '---').join('|')}|`);
+      for (const row of s.table.rows) out.push(`| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+      out.push('');
+    } else if (s.scaling) {
       out.push(`| ${s.scaling.xLabel} | answer bytes | namespaces in answer | cold req/s | cold p50 | cold p99 | cold max | cold upstream/decision | cold CPU/request (ours, fake API) | warm req/s | warm p50 | warm p99 | warm CPU/request | errors | peak RSS |`);
       out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|');
       for (const p of s.scaling.points) {

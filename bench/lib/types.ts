@@ -74,6 +74,8 @@ export interface Scenario {
   ratios: Ratio[];
   checks: Check[];
   scaling?: { xLabel: string; points: ScalingPoint[] };
+  /** A scenario's own table (header, then rows of cells), shown in place of the runs table. */
+  table?: { header: string[]; rows: string[][] };
   extra?: Record<string, unknown>;
   error?: string;
   /** Set when this scenario was carried over from an earlier run (--only). */

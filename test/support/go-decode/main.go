@@ -4,7 +4,9 @@
 //	go-decode opa-json      OPA's POST /v1/data: envelope struct, input as interface{} (UseNumber)
 //	go-decode opa-yaml      the same for a YAML Content-Type: valid JSON as JSON, else sigs.k8s.io/yaml
 //	go-decode opa-get       OPA's GET ?input=: the bytes as one interface{} (UseNumber)
-//	go-decode openshift     opa-openshift's view: envelope struct with its typed Input struct
+//	go-decode openshift     opa-openshift's view: envelope struct with its typed Input struct, by value,
+//	                        with json.Unmarshal (the real binary, peers/opa-openshift, answers
+//	                        {"input":{…},"input":null} on the first input, and 500 for trailing data)
 //
 // Output: {"ok":true,"input":<value re-encoded, or null>,"present":bool} or {"ok":false,"error":"..."}.
 package main
@@ -40,8 +42,10 @@ type openshiftInput struct {
 	Extras     extras   `json:"extras"`
 }
 
+// By value, not a pointer: a later `"input":null` leaves what an earlier input decoded, and a
+// repeated input decodes into the same struct (fields merge), as the real binary answers.
 type openshiftRequest struct {
-	Input *openshiftInput `json:"input"`
+	Input openshiftInput `json:"input"`
 }
 
 func decoder(bs []byte) *json.Decoder {
@@ -86,11 +90,8 @@ func main() {
 		out(v, true)
 	case "openshift":
 		var req openshiftRequest
-		if err := json.NewDecoder(bytes.NewReader(bs)).Decode(&req); err != nil {
+		if err := json.Unmarshal(bs, &req); err != nil {
 			fail(err)
-		}
-		if req.Input == nil {
-			out(nil, false)
 		}
 		out(req.Input, true)
 	default:
