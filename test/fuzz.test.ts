@@ -94,8 +94,8 @@ class Client {
   /** The last requests sent, for the message when a connection fails. */
   private readonly history: string[] = [];
 
-  send(w: Wire, timeoutMs = 30_000): Promise<Reply> {
-    this.history.push(show(w).slice(0, 400));
+  send(w: Wire, timeoutMs = 30_000, retried = false): Promise<Reply> {
+    if (!retried) this.history.push(show(w).slice(0, 400));
     if (this.history.length > 3) this.history.shift();
     return new Promise<Reply>((resolve, reject) => {
       let answered = false;
@@ -120,9 +120,16 @@ class Client {
         });
       });
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs}ms`)), timeoutMs);
-      req.on('error', (err) => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        if (!answered) reject(new Error(`${err.message}; the last requests on this client:\n${this.history.join('\n')}`));
+        if (answered) return;
+        // A kept-alive socket the service closed as idle just as this request went out (the race
+        // Node documents for req.reusedSocket): the request never reached the service; send it anew.
+        if (req.reusedSocket && err.code === 'ECONNRESET' && !retried) {
+          this.send(w, timeoutMs, true).then(resolve, reject);
+          return;
+        }
+        reject(new Error(`${err.message}; the last requests on this client:\n${this.history.join('\n')}`));
       });
       if (w.body === undefined) {
         req.end();
