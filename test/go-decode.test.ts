@@ -16,7 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { parseGatewayInput } from '../server/decision/openshift-input.js';
+import { parseGatewayInputs } from '../server/decision/openshift-input.js';
 import { DecisionError } from '../server/errors.js';
 import { ENTRIES, parseGoJson } from '../server/http/go-json.js';
 import { parseInputParam, parsePostBody, type InputOptions } from '../server/http/input.js';
@@ -308,12 +308,13 @@ function oursOpenshift(bytes: Buffer): ViewResult {
   let input: unknown;
   try {
     const parsed = parsePostBody(bytes, 'application/json', WIDE);
-    input = parsed.missing ? undefined : parsed.input;
+    // What the Data API hands the openshift authorizer: every occurrence of `input` when repeated.
+    input = parsed.occurrences ?? [parsed.missing ? undefined : parsed.input];
   } catch (err) {
     return { ok: false, error: `parsePostBody: ${(err as Error).message}` };
   }
   try {
-    const g = parseGatewayInput(input);
+    const g = parseGatewayInputs(input as unknown[]);
     return {
       ok: true,
       view: {
@@ -453,35 +454,34 @@ describe("openshift struct view: parseGatewayInput(parsePostBody(body)) against 
   });
 
   /**
-   * Differences found by this suite, reported and left pending (server code is not this suite's to
-   * change). Each was checked against the real binary (peers/opa-openshift, go1.26.8) where marked.
-   * Both go the fail-closed way or decide on what the caller wrote last, but they are not the peer's
-   * answer:
-   * - `input` repeated in the envelope: Go decodes every occurrence into the same struct (fields
-   *   merge, `null` leaves it, a wrong-typed occurrence fails the request); ours keeps the last
-   *   occurrence only (goField), as OPA does for its interface{} input. Real binary:
-   *   {"input":{subject,tenant:application,…},"input":{"groups":["g"]}} -> a review for the first
-   *   input's subject (ours: 500 unknown tenant); {"input":{…},"input":null} -> the same (ours: 500
-   *   unknown tenant); {"input":5,"input":{…}} -> 500 failed to unmarshal JSON (ours: decides).
-   * - `groups` repeated with null elements: Go decodes the second list into the first one's backing
-   *   array, and a null element leaves the string that was there: {"groups":["log-test-0"],
-   *   "groups":[null]} is ["log-test-0"] in Go, [""] in ours (oracle program; not probed on the
-   *   real binary, whose SAR body the fake API cannot read).
+   * Found by this suite and checked against the real binary (peers/opa-openshift, go1.26.8):
+   * `input` repeated in the envelope. Go decodes every occurrence into the same struct (fields
+   * merge, `null` leaves it, a wrong-typed occurrence fails the request):
+   * {"input":{subject,tenant:application,…},"input":{"groups":["g"]}} -> a review for the first
+   * input's subject with group g; {"input":{…},"input":null} -> the first input;
+   * {"input":5,"input":{…}} -> 500 failed to unmarshal JSON. The Data API now hands the openshift
+   * modes every occurrence (OPA's modes keep the last, as OPA does).
+   *
+   * Left as a documented difference (fails closed): `groups` repeated with null elements. Go decodes
+   * the second list into the first one's backing array, and a null element leaves the string that
+   * was there: {"groups":["log-test-0"],"groups":[null]} is ["log-test-0"] in Go, [""] here (oracle
+   * program; the real binary's SAR body is protobuf, which the fake API cannot read yet). Which
+   * strings survive depends on Go's slice capacity growth; ours sends fewer groups, never more.
    */
-  describe('known differences (reported; pending until server/ changes)', () => {
-    it.skip('input repeated in the envelope: occurrences merge into one struct', () => {
+  describe('repeated envelopes, and the one known difference', () => {
+    it('input repeated in the envelope: occurrences merge into one struct', () => {
       check('{"input":{"subject":"alice","tenant":"application"},"input":{"groups":["g"]}}');
       check('{"input":{"subject":"alice","tenant":"application"},"input":null}');
       check('{"input":5,"input":{"subject":"alice","tenant":"application"}}');
       check('{"INPUT":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]}}},"input":{"extras":{"wildcardSelectors":true}}}');
     });
 
-    it.skip('groups repeated with null elements: a null element keeps the earlier list\'s string', () => {
+    it.skip('known difference (fails closed): groups repeated with null elements keep the earlier list\'s strings in Go', () => {
       check('{"input":{"groups":["log-test-0"],"groups":[null]}}');
       check('{"input":{"groups":["system:cluster-admins","a"],"Groups":[null,null,null]}}');
     });
 
-    it.skip(`fuzz: repeated input envelopes (${RUNS} runs)`, () => {
+    it(`fuzz: repeated input envelopes (${RUNS} runs)`, () => {
       const body = fc.array(fc.tuple(fc.constantFrom('input', 'Input', 'INPUT'), decoyed(inputObject)), { minLength: 2, maxLength: 3 }).map((pairs) => Buffer.from(objText(pairs)));
       fc.assert(
         fc.property(body, (bytes) => assertSameView(bytes, oursOpenshift(bytes), goOpenshift(bin, bytes))),

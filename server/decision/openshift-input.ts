@@ -35,6 +35,15 @@ export const ENTRIES = Symbol.for('lokistack-authz.entries');
  * Observed with the real opa-openshift binary; the cases are in test/openshift-mode.test.ts.
  */
 export function parseGatewayInput(input: unknown): GatewayInput {
+  return parseGatewayInputs([input]);
+}
+
+/**
+ * The input of a request whose envelope repeats `input` (in any case): Go decodes every occurrence
+ * into the same struct, in document order, so their fields merge; a `null` occurrence leaves the
+ * struct as it was, and one of another type than an object fails the request like any wrong type.
+ */
+export function parseGatewayInputs(occurrences: readonly unknown[]): GatewayInput {
   const out: GatewayInput = {
     groups: [],
     permission: '',
@@ -43,8 +52,7 @@ export function parseGatewayInput(input: unknown): GatewayInput {
     tenant: '',
     extras: { selectors: new Map(), wildcardSelectors: false, metadataOnly: false },
   };
-  if (input === undefined || input === null) return out;
-  for (const [key, value] of members(input)) {
+  for (const [key, value] of occurrences.filter((o) => o !== undefined && o !== null).flatMap(members)) {
     switch (goFold(key)) {
       case 'groups':
         out.groups = stringList(value);

@@ -6,7 +6,7 @@ import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from
 import type { Logger } from '../observability/logger.js';
 import { RateLimit } from '../observability/rate-limit.js';
 import { matchAllResult, matcherResult, type MatcherConfig, type MatcherResult } from './matchers.js';
-import { parseGatewayInput, withIdentity, type GatewayInput } from './openshift-input.js';
+import { parseGatewayInputs, withIdentity, type GatewayInput } from './openshift-input.js';
 import { defined, UNDEFINED, type Authorizer, type Decision, type DecisionRequest } from './types.js';
 
 /** What an openshift-mode decision answers: a plain boolean, or namespace matchers. */
@@ -75,7 +75,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     const o = this.options;
     if (req.path.length !== o.decisionPath.length || req.path.some((s, i) => s !== o.decisionPath[i])) return UNDEFINED;
 
-    const input = parseGatewayInput(req.input);
+    const input = parseGatewayInputs(req.inputOccurrences ?? [req.input]);
     const apiGroup = o.mappings.get(input.tenant);
     if (apiGroup === undefined) throw new DecisionError('internal_error', 500, 'unknown tenant');
     if (input.resource === '') throw new DecisionError('invalid_parameter', 400, 'unknown resource');

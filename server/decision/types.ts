@@ -4,6 +4,11 @@ export interface DecisionRequest {
   path: readonly string[];
   /** The `input` document; `undefined` when the request carried none. */
   input: unknown;
+  /**
+   * Every value the body gave `input` under any case, in document order, when it gave more than one.
+   * OPA keeps the last (`input`); opa-openshift decodes them all into one struct, merging fields.
+   */
+  inputOccurrences?: readonly unknown[];
   /** X-Forwarded-Access-Token, else the Authorization bearer token. Never logged. */
   token?: string;
   /** Request deadline and client disconnects. */

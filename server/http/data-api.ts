@@ -102,6 +102,7 @@ export function dataApiHandler(deps: DataApiDeps) {
       decision = await deps.authorizer.decide({
         path,
         input: parsed.input,
+        ...(parsed.occurrences ? { inputOccurrences: parsed.occurrences } : {}),
         token: bearerToken(req),
         audit,
         get signal() {

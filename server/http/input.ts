@@ -1,5 +1,5 @@
 import { invalidParameter } from '../errors.js';
-import { goField, goUtf8, parseGoJson } from './go-json.js';
+import { ENTRIES, foldsTo, goField, goUtf8, parseGoJson, type Entries } from './go-json.js';
 import { checkInput, type InputLimits } from './input-limits.js';
 import { parseYamlBounded } from './yaml-input.js';
 
@@ -8,6 +8,8 @@ export interface ParsedInput {
   input: unknown;
   /** POST only: OPA warns when `input` is missing, empty or null. */
   missing: boolean;
+  /** Every value the body gave `input` (any case), in document order, when it gave more than one. */
+  occurrences?: unknown[];
 }
 
 export interface InputOptions extends InputLimits {
@@ -39,11 +41,20 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw invalidParameter(`body contains malformed input document: the request must be a JSON object, got ${Array.isArray(doc) ? 'array' : typeof doc}`);
   }
-  // Go decodes the request into a struct: `input`, `Input`, `INPUT`... the last one in the body wins.
-  const input = goField(doc as Record<string, unknown>, 'input').value;
-  if (input === undefined || input === null) return { input: undefined, missing: true };
-  checkInput(input, options, 'body');
-  return { input, missing: false };
+  // Go decodes the request into a struct: `input`, `Input`, `INPUT`... the last one in the body wins
+  // for OPA's interface{} input; a decoder reading the input into a struct merges them all.
+  const envelope = doc as Record<string, unknown>;
+  const input = goField(envelope, 'input').value;
+  const all = inputOccurrences(envelope);
+  for (const value of all) if (value !== null && value !== undefined) checkInput(value, options, 'body');
+  const occurrences = all.length > 1 ? { occurrences: all } : {};
+  if (input === undefined || input === null) return { input: undefined, missing: true, ...occurrences };
+  return { input, missing: false, ...occurrences };
+}
+
+function inputOccurrences(envelope: Record<string, unknown>): unknown[] {
+  const entries: Entries = (envelope as { [ENTRIES]?: Entries })[ENTRIES] ?? Object.entries(envelope);
+  return entries.filter(([key]) => foldsTo(key, 'input')).map(([, value]) => value);
 }
 
 /** Parses GET /v1/data's `?input=` parameter, given as raw bytes (the last one wins, as in OPA). */
