@@ -222,6 +222,29 @@ describe('request edge: buffered body bytes across requests (--web.max-buffered-
   });
 });
 
+describe('request edge: decoded inputs are charged to the byte budget', () => {
+  it('a small body that decodes to many values (each costs the heap far more than its bytes) gets 503 with Retry-After past the budget', async () => {
+    const budget = new ByteBudget(3000);
+    const { server, port, seen } = await recordingApp(budget);
+    const post = (input: unknown) =>
+      rawRequest(`http://127.0.0.1:${port}/v1/data/lokistack/allow`, { headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify({ input })] });
+    try {
+      // 1,000 bytes of text as one string: about its size decoded, within the budget.
+      const string = await post({ pad: 'p'.repeat(1000) });
+      assert.equal(string.status, 200, string.body);
+      // About the same bytes as 500 numbers: 500 values on the heap, past the budget.
+      const values = await post({ g: Array.from({ length: 500 }, () => 1) });
+      assert.equal(values.status, 503, values.body);
+      assert.equal(values.headers['retry-after'], '1');
+      assert.equal(seen.length, 1, 'the many-valued input never reached the authorizer');
+      assert.ok(await eventually(() => budget.inUse === 0), `everything given back: ${budget.inUse}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe('request edge: log lines', () => {
   it('logfmt escapes control characters (ESC, NUL, C1, DEL, bidi overrides) in values and keys', () => {
     const log = captureLogger('debug', 'logfmt');

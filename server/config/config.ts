@@ -154,7 +154,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'web.max-input-string-bytes', type: 'int', default: 65_536, help: 'Longest string or object key accepted in a decoded input, in UTF-8 bytes.' },
   { name: 'web.max-input-bytes', type: 'int', default: 4 << 20, help: 'Largest decoded input: UTF-8 bytes of its strings and keys plus one per value, YAML aliases counted expanded.' },
   { name: 'web.max-yaml-nodes', type: 'int', default: 20_000, help: 'Most YAML nodes parsed in a YAML body (YAML parsing costs about 20µs a node; the gateway sends JSON).' },
-  { name: 'web.max-buffered-bytes', type: 'int', default: 64 << 20, help: 'Request body bytes held across all requests, compressed and decompressed; past it a request is answered 503 with Retry-After.' },
+  { name: 'web.max-buffered-bytes', type: 'int', default: 64 << 20, help: 'Request body bytes held across all requests, compressed and decompressed, plus the estimated heap of their decoded inputs; past it a request is answered 503 with Retry-After.' },
   { name: 'web.decision-timeout', type: 'duration', default: 10_000, help: 'Deadline for one decision, upstream calls included.' },
   { name: 'web.headers-timeout', type: 'duration', default: 10_000, help: 'Time a client has to send its request headers.' },
   { name: 'web.request-timeout', type: 'duration', default: 30_000, help: 'Time a client has to send its whole request.' },

@@ -65,9 +65,11 @@ export function dataApiHandler(deps: DataApiDeps) {
     let parsed: ParsedInput;
     if (req.method === 'POST') {
       const lease = deps.bodyBudget?.lease();
-      // The bytes stay taken while the request lives (its decoded input is at least as large).
+      // The bytes stay taken while the request lives, and so does an estimate of the decoded input's
+      // heap: a 1 MiB body of small strings decodes to several times its size.
       if (lease) res.once('close', () => lease.release());
       parsed = parsePostBody(await readBody(req, deps.options, lease), req.headers['content-type'], limits);
+      lease?.take(parsed.footprint);
     } else {
       parsed = parseInputParam(q < 0 ? undefined : lastQueryBytes(url.slice(q + 1), 'input'), limits);
     }

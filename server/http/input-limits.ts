@@ -33,8 +33,17 @@ export function overLimit(where: InputSource, what: string, flag: string): Error
   return invalidParameter(`${where} contains malformed input document: ${what} (--${flag})`);
 }
 
-/** Refuses `value` when it is over any bound, without recursing (no input can exhaust the stack). */
-export function checkInput(value: unknown, limits: InputLimits, where: InputSource): void {
+/**
+ * What a decoded value costs the heap beyond its strings' bytes, roughly, in V8 (a pointer slot,
+ * a header, a property or element entry): used to charge decoded inputs to the request byte budget.
+ */
+export const VALUE_OVERHEAD_BYTES = 32;
+
+/**
+ * Refuses `value` when it is over any bound, without recursing (no input can exhaust the stack).
+ * Returns its estimated heap footprint: the strings' UTF-8 bytes plus VALUE_OVERHEAD_BYTES per value.
+ */
+export function checkInput(value: unknown, limits: InputLimits, where: InputSource): number {
   let nodes = 0;
   let bytes = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
@@ -64,4 +73,5 @@ export function checkInput(value: unknown, limits: InputLimits, where: InputSour
     }
     if (bytes > limits.maxDecodedBytes) throw overLimit(where, `larger than ${limits.maxDecodedBytes} bytes decoded`, 'web.max-input-bytes');
   }
+  return bytes + nodes * VALUE_OVERHEAD_BYTES;
 }

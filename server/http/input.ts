@@ -10,6 +10,8 @@ export interface ParsedInput {
   missing: boolean;
   /** Every value the body gave `input` (any case), in document order, when it gave more than one. */
   occurrences?: unknown[];
+  /** Estimated heap bytes of the decoded input(s) (input-limits.ts), for the request byte budget. */
+  footprint: number;
 }
 
 export interface InputOptions extends InputLimits {
@@ -23,7 +25,7 @@ export interface InputOptions extends InputLimits {
  * decoded as Go decodes it (go-json.ts) and refused past its bounds before anything evaluates it.
  */
 export function parsePostBody(body: Buffer, contentType: string | undefined, options: InputOptions): ParsedInput {
-  if (body.length === 0) return { input: undefined, missing: true };
+  if (body.length === 0) return { input: undefined, missing: true, footprint: 0 };
   const text = goUtf8(body);
   let doc: unknown;
   let yaml = false;
@@ -37,7 +39,7 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
     yaml = true;
   }
   if (yaml) doc = parseYamlBounded(text, options);
-  if (doc === null || doc === undefined) return { input: undefined, missing: true };
+  if (doc === null || doc === undefined) return { input: undefined, missing: true, footprint: 0 };
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw invalidParameter(`body contains malformed input document: the request must be a JSON object, got ${Array.isArray(doc) ? 'array' : typeof doc}`);
   }
@@ -46,10 +48,11 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
   const envelope = doc as Record<string, unknown>;
   const input = goField(envelope, 'input').value;
   const all = inputOccurrences(envelope);
-  for (const value of all) if (value !== null && value !== undefined) checkInput(value, options, 'body');
+  let footprint = 0;
+  for (const value of all) if (value !== null && value !== undefined) footprint += checkInput(value, options, 'body');
   const occurrences = all.length > 1 ? { occurrences: all } : {};
-  if (input === undefined || input === null) return { input: undefined, missing: true, ...occurrences };
-  return { input, missing: false, ...occurrences };
+  if (input === undefined || input === null) return { input: undefined, missing: true, footprint, ...occurrences };
+  return { input, missing: false, footprint, ...occurrences };
 }
 
 function inputOccurrences(envelope: Record<string, unknown>): unknown[] {
@@ -59,7 +62,7 @@ function inputOccurrences(envelope: Record<string, unknown>): unknown[] {
 
 /** Parses GET /v1/data's `?input=` parameter, given as raw bytes (the last one wins, as in OPA). */
 export function parseInputParam(raw: Buffer | undefined, options: InputLimits): ParsedInput {
-  if (raw === undefined) return { input: undefined, missing: false };
+  if (raw === undefined) return { input: undefined, missing: false, footprint: 0 };
   const text = goUtf8(raw);
   let input: unknown;
   try {
@@ -67,8 +70,8 @@ export function parseInputParam(raw: Buffer | undefined, options: InputLimits): 
   } catch (err) {
     throw invalidParameter(`parameter contains malformed input document: ${reason(err, text.length)}`, { cause: err });
   }
-  checkInput(input, options, 'parameter');
-  return { input: input === null ? undefined : input, missing: false };
+  const footprint = checkInput(input, options, 'parameter');
+  return { input: input === null ? undefined : input, missing: false, footprint };
 }
 
 /**
