@@ -7,6 +7,7 @@
 import { strict as assert } from 'node:assert';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
+import fc from 'fast-check';
 import request from 'supertest';
 import type { Authorizer, DecisionRequest } from '../server/decision/types.js';
 import { createPublicApp } from '../server/http/app.js';
@@ -166,6 +167,39 @@ describe('request edge: the forwarded token', () => {
       await new Promise((r) => socket.on('close', r).resume());
       assert.equal(seen.length, 1);
       assert.equal(seen[0]!.token, 'first-token');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('fuzz: repeated, empty and mixed token headers: the token is the first X-Forwarded-Access-Token (Go Header.Get), else the first Authorization bearer, never a joined or later value', async () => {
+    const { server, port, seen } = await recordingApp();
+    const token = fc.stringMatching(/^[A-Za-z0-9._~+/=-]{0,24}$/);
+    const header = fc.oneof(
+      token.map((v) => ['X-Forwarded-Access-Token', v] as const),
+      fc.constantFrom('x-forwarded-access-token', 'X-FORWARDED-ACCESS-TOKEN').chain((name) => token.map((v) => [name, v] as const)),
+      token.map((v) => ['Authorization', `Bearer ${v}`] as const),
+      token.map((v) => ['Authorization', `Basic ${v}`] as const),
+    );
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(header, { minLength: 0, maxLength: 5 }), async (headers) => {
+          seen.length = 0;
+          const body = JSON.stringify({ input: ALLOWED_INPUT });
+          const lines = headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+          const socket = connect(port, '127.0.0.1');
+          socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          await new Promise((r) => socket.on('close', r).resume());
+          // The protocol: Go's Header.Get returns the first value of a header (names case-insensitive).
+          const first = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
+          const forwarded = first('x-forwarded-access-token');
+          const bearer = /^Bearer (\S+)$/.exec(first('authorization') ?? '')?.[1];
+          const want = forwarded !== undefined && forwarded !== '' ? forwarded : bearer;
+          assert.equal(seen.length, 1);
+          assert.equal(seen[0]!.token, want, JSON.stringify(headers));
+        }),
+        { numRuns: 200 },
+      );
     } finally {
       server.close();
     }
