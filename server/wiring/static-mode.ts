@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/config.js';
 import { FileWatcher } from '../config/file-watcher.js';
 import { StaticAuthorizer } from '../decision/static.js';
@@ -7,6 +5,8 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { readWasmBundle } from '../policy/bundle.js';
+import { parseDataText } from '../policy/data-file.js';
+import { readRegularFile } from '../policy/files.js';
 import { parseRbac } from '../policy/rbac.js';
 import { PolicyStore } from '../policy/store.js';
 import { CompiledPolicy } from '../policy/wasm-policy.js';
@@ -42,7 +42,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     let bytes: Uint8Array<ArrayBuffer>;
     let bundleData: Record<string, unknown> = {};
     if (p.bundleFile) {
-      const bundle = readWasmBundle(p.bundleFile, content(p.bundleFile));
+      const bundle = readWasmBundle(p.bundleFile, content(p.bundleFile), { maxBytes: p.maxBundleBytes, maxDataBytes: p.maxDataBytes });
       bytes = bundle.wasm;
       bundleData = bundle.data;
     } else {
@@ -63,13 +63,17 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     return { policy, data: bundleData };
   };
 
-  const watched: Array<{ name: string; file: string }> = [{ name: 'policy', file: policyFile }];
-  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file });
-  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile });
+  // Each file is read only when it is a regular file, and only up to its bound: a FIFO or a device
+  // named by a flag would otherwise hang startup (or a watcher) with no word.
+  const watched: Array<{ name: string; file: string; flag: string; maxBytes: number }> = [
+    { name: 'policy', file: policyFile, flag: p.bundleFile ? '--policy.bundle' : '--policy.wasm', maxBytes: p.maxBundleBytes },
+  ];
+  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file, flag: '--rbac.config', maxBytes: p.maxDataBytes });
+  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile, flag: '--policy.data', maxBytes: p.maxDataBytes });
 
   // The content of each file that serves now.
   let serving = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const { file } of watched) serving.set(file, await readConfigFile(file));
+  for (const { file, flag, maxBytes } of watched) serving.set(file, await readRegularFile(flag, file, maxBytes));
   const initial = await load(serving, false);
   // The memory bound is the process's: each instance (main thread, each worker) gets a share.
   const store = new PolicyStore(initial.policy, { instanceMaxBytes: Math.floor(p.maxMemoryBytes / (p.workers + 1)) });
@@ -90,13 +94,14 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     applying = run.catch(() => {});
     return run;
   };
-  const watchers = watched.map(({ name, file }) => {
+  const watchers = watched.map(({ name, file, flag, maxBytes }) => {
     markReload(metrics, name, true);
     const watcher = new FileWatcher({
       file,
       intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(options.sleep ? { sleep: options.sleep } : {}),
+      readFile: async (f) => Buffer.from(await readRegularFile(flag, f, maxBytes)),
       apply: (bytes) => applyFile(file, bytes),
       onApplied: () => {
         markReload(metrics, name, true);
@@ -149,13 +154,13 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   };
 }
 
-/** A data document for a user's own policy: a JSON or YAML object. */
+/** A data document for a user's own policy: a JSON or YAML object, read as OPA reads data files. */
 function parseDataDocument(file: string, text: string): Record<string, unknown> {
   let doc: unknown;
   try {
-    doc = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100, logLevel: 'error' }) : JSON.parse(text);
+    doc = parseDataText(file, text);
   } catch (err) {
-    throw new ConfigError(file, '', `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(file, '', (err as Error).message);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, '', 'the data document must be an object');
   return doc as Record<string, unknown>;
@@ -174,12 +179,3 @@ function copy(buf: Buffer): Uint8Array<ArrayBuffer> {
 }
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-
-async function readConfigFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  try {
-    return copy(await readFile(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
-}
