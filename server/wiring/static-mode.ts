@@ -56,6 +56,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
       maxBundleBytes: p.maxBundleBytes,
       maxDataBytes: p.maxDataBytes,
     };
+    logger.debug({ policy: policyFile, reload }, 'loading the policy on a loading thread');
     const loaded = await runPolicyLoad(spec, files, { timeoutMs: p.loadTimeoutMs, maxHeapMb: loadHeapMb(p.maxDataBytes) }, print);
     for (const w of loaded.warnings) logger.warn(w);
     return { policy: loaded.policy, data: loaded.data };
