@@ -122,6 +122,12 @@ export interface Config {
     inlineMaxInputBytes: number;
     maxQueuedEvaluations: number;
     memoryResetBytes: number;
+    /** Decompressed bundle bound (and bound on a policy file as read). */
+    maxBundleBytes: number;
+    /** Data document bound: a bundle's data files together, the data file, the rbac file. */
+    maxDataBytes: number;
+    /** Deadline for one policy load on its loading thread. */
+    loadTimeoutMs: number;
   };
   /** Static and dynamic modes' roles and bindings; absent when the data comes from --policy.data or a bundle. */
   rbac?: { file: string; reloadIntervalMs: number };
@@ -180,6 +186,9 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'policy.inline-max-input-bytes', type: 'int', default: 8192, help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.' },
   { name: 'policy.max-queued-evaluations', type: 'int', default: 16, help: 'Evaluations waiting for a busy worker at most; beyond, 503 at once.' },
   { name: 'policy.memory-reset-bytes', type: 'int', default: 32 << 20, help: 'A policy instance that an evaluation grew past this (and past 4 times its fresh size) is replaced, giving the memory back.' },
+  { name: 'policy.max-bundle-bytes', type: 'int', default: 64 << 20, help: 'Upper bound on a --policy.bundle once decompressed (and on a --policy.wasm or bundle file as read); a larger one is refused.' },
+  { name: 'policy.max-data-bytes', type: 'int', default: 16 << 20, help: "Upper bound on the policy's data as read: a bundle's data files together, --policy.data or --rbac.config; a larger one is refused." },
+  { name: 'policy.load-timeout', type: 'duration', default: 30_000, help: 'Deadline for loading a policy and its data (unpack, parse, compile, start, first evaluation), on its own thread; a load past it fails: startup exits, a reload is rejected.' },
   { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.' },
   { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
   { name: 'watch.settle-interval', type: 'duration', default: 1_000, help: 'A changed watched file (rbac, policy, data, bundle, memcached keys) is applied only once two reads this far apart are identical, so a file written in parts is never applied half-written.' },
@@ -336,6 +345,9 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       inlineMaxInputBytes: notNegative('policy.inline-max-input-bytes'),
       maxQueuedEvaluations: notNegative('policy.max-queued-evaluations'),
       memoryResetBytes: positive('policy.memory-reset-bytes'),
+      maxBundleBytes: positive('policy.max-bundle-bytes'),
+      maxDataBytes: positive('policy.max-data-bytes'),
+      loadTimeoutMs: positive('policy.load-timeout'),
     },
     ...(rbac ? { rbac } : {}),
     fileSettleMs: settle,

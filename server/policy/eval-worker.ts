@@ -6,6 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { PolicyDocument, PolicyPathError } from './document.js';
+import { clipPrint } from './prints.js';
 import type { FromWorker, ToWorker, WorkerOutcome } from './worker-pool.js';
 import { CompiledPolicy, describe } from './wasm-policy.js';
 
@@ -22,7 +23,9 @@ port.on('message', (msg: ToWorker) => {
 async function handle(msg: ToWorker): Promise<void> {
   if (msg.kind === 'load') {
     try {
-      const policy = CompiledPolicy.adopt(msg.source, msg.module, new Map(msg.entrypoints), { maxBytes: msg.maxBytes });
+      const source = msg.source;
+      const print = (line: string) => port.postMessage({ kind: 'print', source, line: clipPrint(line) } satisfies FromWorker);
+      const policy = CompiledPolicy.adopt(source, msg.module, new Map(msg.entrypoints), { maxBytes: msg.maxBytes }, print);
       loaded = { generation: msg.generation, doc: await PolicyDocument.create(policy, msg.data, msg.maxBytes), resetBytes: msg.resetBytes };
     } catch (err) {
       // The main thread loaded the same module and data: failing here means this thread cannot

@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { PolicyLoadError } from '../errors.js';
 
 /** The OPA Wasm ABI major version @open-policy-agent/opa-wasm speaks. */
 const ABI_MAJOR = 1;
 const REQUIRED_EXPORTS = ['opa_wasm_abi_version', 'opa_wasm_abi_minor_version', 'entrypoints', 'builtins', 'opa_malloc', 'opa_json_dump', 'opa_heap_ptr_get'];
 const WASM_PAGE = 64 * 1024;
+
+// The package's ESM entry names only the asynchronous loadPolicy; its CommonJS entry has both.
+const { loadPolicySync } = createRequire(import.meta.url)('@open-policy-agent/opa-wasm') as typeof import('@open-policy-agent/opa-wasm');
 
 /** Built-ins the runtime can run: native in Wasm or provided by the SDK in JavaScript. */
 const runtimeBuiltins: ReadonlySet<string> = (() => {
@@ -16,6 +19,9 @@ const runtimeBuiltins: ReadonlySet<string> = (() => {
   const caps = JSON.parse(readFileSync(join(dirname(entry), '..', 'capabilities.json'), 'utf8')) as { builtins: { name: string }[] };
   return new Set(caps.builtins.map((b) => b.name));
 })();
+
+/** Where a policy's print() lines go (the service's logger), never stdout. */
+export type PolicyPrinter = (line: string) => void;
 
 export interface MemoryLimits {
   /** Upper bound on the policy's linear memory, in bytes: evaluation past it fails, never grows the process. */
@@ -33,20 +39,22 @@ export class CompiledPolicy {
     readonly module: WebAssembly.Module,
     readonly entrypoints: ReadonlyMap<string, number>,
     readonly limits: MemoryLimits,
+    /** The policy's print() lines; dropped when undefined. */
+    readonly print?: PolicyPrinter,
   ) {}
 
   /**
    * A policy already checked by `load` on another thread, rebuilt from its parts (an evaluation
    * worker receives them in a message). No check is repeated: the sender made them.
    */
-  static adopt(source: string, module: WebAssembly.Module, entrypoints: ReadonlyMap<string, number>, limits: MemoryLimits): CompiledPolicy {
-    return new CompiledPolicy(source, module, entrypoints, limits);
+  static adopt(source: string, module: WebAssembly.Module, entrypoints: ReadonlyMap<string, number>, limits: MemoryLimits, print?: PolicyPrinter): CompiledPolicy {
+    return new CompiledPolicy(source, module, entrypoints, limits, print);
   }
 
   /**
    * Compiles and checks `bytes`, naming `source` in every error. `required` entrypoints must exist.
    */
-  static async load(source: string, bytes: Uint8Array<ArrayBuffer>, required: readonly string[], limits: MemoryLimits): Promise<CompiledPolicy> {
+  static async load(source: string, bytes: Uint8Array<ArrayBuffer>, required: readonly string[], limits: MemoryLimits, print?: PolicyPrinter): Promise<CompiledPolicy> {
     if (!WebAssembly.validate(bytes)) {
       throw new PolicyLoadError('not_wasm', `${source}: not a WebAssembly module`);
     }
@@ -59,7 +67,7 @@ export class CompiledPolicy {
     if (!exported.has('opa_eval') && !exported.has('eval')) {
       throw new PolicyLoadError('missing_export', `${source}: not an OPA policy module: exports neither opa_eval nor eval`);
     }
-    const probe = await instantiate(source, module, limits);
+    const probe = instantiate(source, module, limits, print);
     const lacking = policyBuiltins(probe).filter((name) => !runtimeBuiltins.has(name));
     if (lacking.length > 0) {
       throw new PolicyLoadError(
@@ -75,7 +83,7 @@ export class CompiledPolicy {
         `${source}: entrypoint ${absent.map((e) => `"${e}"`).join(', ')} not found; the policy has ${[...entrypoints.keys()].map((e) => `"${e}"`).join(', ') || 'none'}`,
       );
     }
-    return new CompiledPolicy(source, module, entrypoints, limits);
+    return new CompiledPolicy(source, module, entrypoints, limits, print);
   }
 
   /**
@@ -83,9 +91,10 @@ export class CompiledPolicy {
    * `maxBytes` bounds this instance's memory when several instances share the process's budget.
    */
   async instantiate(data: unknown, maxBytes: number = this.limits.maxBytes): Promise<PolicyInstance> {
-    const loaded = await instantiate(this.source, this.module, { maxBytes });
-    loaded.setData(jsonBuffer(data ?? {}));
-    return new PolicyInstance(loaded, this.entrypoints);
+    const loaded = instantiate(this.source, this.module, { maxBytes }, this.print);
+    const json = jsonBuffer(data ?? {});
+    withPrinter(this.print, () => loaded.setData(json));
+    return new PolicyInstance(loaded, this.entrypoints, this.print);
   }
 }
 
@@ -94,6 +103,7 @@ export class PolicyInstance {
   constructor(
     private readonly loaded: LoadedPolicy,
     readonly entrypoints: ReadonlyMap<string, number>,
+    private readonly print?: PolicyPrinter,
   ) {}
 
   /**
@@ -104,7 +114,7 @@ export class PolicyInstance {
   evaluate(entrypoint: number, inputJson: string | undefined): Array<{ result: unknown }> {
     // An ArrayBuffer keeps falsy inputs (false, 0, "") as they are: the SDK drops them otherwise.
     const input = inputJson === undefined ? undefined : textBuffer(inputJson);
-    return this.loaded.evaluate(input, entrypoint) as Array<{ result: unknown }>;
+    return withPrinter(this.print, () => this.loaded.evaluate(input, entrypoint) as Array<{ result: unknown }>);
   }
 
   /** Bytes of linear memory the instance holds: memory grows on demand and never shrinks. */
@@ -113,11 +123,27 @@ export class PolicyInstance {
   }
 }
 
-async function instantiate(source: string, module: WebAssembly.Module, limits: MemoryLimits): Promise<LoadedPolicy> {
+/**
+ * The SDK hands the policy's opa_println to console.log, which is stdout: where
+ * --decision-log.output=stdout writes, so a policy could forge decision-log events. Every call
+ * into an instance is synchronous (instantiation too: loadPolicySync runs the start function and
+ * the builtins export before returning), so console.log is replaced for that call alone; nothing
+ * else runs on this thread meanwhile, and nothing the policy prints reaches stdout.
+ */
+function withPrinter<T>(print: PolicyPrinter | undefined, call: () => T): T {
+  const saved = console.log;
+  console.log = (...args: unknown[]) => print?.(args.map((a) => String(a)).join(' '));
+  try {
+    return call();
+  } finally {
+    console.log = saved;
+  }
+}
+
+function instantiate(source: string, module: WebAssembly.Module, limits: MemoryLimits, print: PolicyPrinter | undefined): LoadedPolicy {
   const maximum = Math.max(2, Math.floor(limits.maxBytes / WASM_PAGE));
   try {
-    // loadPolicy returns a bare Instance when given a Module.
-    return await loadPolicy(module, { initial: Math.min(32, maximum), maximum });
+    return withPrinter(print, () => loadPolicySync(module, { initial: Math.min(32, maximum), maximum }));
   } catch (err) {
     const abi = /^unsupported ABI version (\S+)/.exec(describe(err));
     if (abi) {

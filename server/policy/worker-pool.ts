@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Decision } from '../decision/types.js';
 import type { PolicyDocument } from './document.js';
 
@@ -22,8 +22,8 @@ export type ToWorker =
 /** What an evaluation on a worker came to. */
 export type WorkerOutcome = { ok: true; decision: Decision } | { ok: false; error: { kind: 'path' | 'trap' | 'eval'; message: string } };
 
-/** Worker to main thread: one answer per `eval`, with the instance's memory after it. */
-export type FromWorker = { job: number; memoryBytes: number } & WorkerOutcome;
+/** Worker to main thread: one answer per `eval`, with the instance's memory after it; or a policy's print() line. */
+export type FromWorker = ({ kind?: 'answer'; job: number; memoryBytes: number } & WorkerOutcome) | { kind: 'print'; source: string; line: string };
 
 /**
  * Why an evaluation on the pool failed. `path`, `trap` and `eval` are the policy's failures, as
@@ -52,6 +52,8 @@ export interface EvaluationPoolOptions {
   onDispatch?: (inputBytes: number) => void;
   /** Told when a worker is ended or ends on its own, for the log. */
   onWorkerEnd?: (reason: string) => void;
+  /** A policy's print() line from a worker, for the log (never stdout). */
+  onPrint?: (source: string, line: string) => void;
 }
 
 // Run from sources (tsx) the worker is a .ts file; built, a .js file beside this one.
@@ -145,7 +147,10 @@ export class EvaluationPool {
     worker.unref();
     const slot: Slot = { worker, generation: 0, memoryBytes: 0 };
     this.slots.add(slot);
-    worker.on('message', (msg: FromWorker) => this.answered(slot, msg));
+    worker.on('message', (msg: FromWorker) => {
+      if (msg.kind === 'print') this.options.onPrint?.(msg.source, msg.line);
+      else this.answered(slot, msg);
+    });
     worker.on('error', (err) => this.ended(slot, `evaluation worker failed: ${err.message}`));
     worker.on('exit', (code) => this.ended(slot, `evaluation worker exited with code ${code}`));
     return slot;
@@ -173,7 +178,7 @@ export class EvaluationPool {
     this.options.onDispatch?.(job.inputJson?.length ?? 0);
   }
 
-  private answered(slot: Slot, msg: FromWorker): void {
+  private answered(slot: Slot, msg: Exclude<FromWorker, { kind: 'print' }>): void {
     slot.memoryBytes = msg.memoryBytes;
     const job = slot.job;
     if (!job || job.id !== msg.job) return;
@@ -229,15 +234,16 @@ export class EvaluationPool {
   }
 }
 
-function startWorker(): Worker {
-  if (WORKER_SCRIPT.pathname.endsWith('.ts')) {
+/** A worker running `script` (a .ts file from sources, a .js file built), with `options`. */
+export function startWorker(script: URL = WORKER_SCRIPT, options: WorkerOptions = {}): Worker {
+  if (script.pathname.endsWith('.ts')) {
     // Run from sources (tests, bench probes): tsx's hooks do not reach worker threads by themselves.
     // (Its ESM api, found beside the CommonJS one that require.resolve can name from any loader.)
     const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_SCRIPT.href)}); });`;
-    return new Worker(boot, { eval: true });
+    const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); });`;
+    return new Worker(boot, { ...options, eval: true });
   }
-  return new Worker(WORKER_SCRIPT);
+  return new Worker(script, options);
 }
 
 /** The deadline's TimeoutError is `timeout`; anything else aborting (a client gone) is `cancelled`. */

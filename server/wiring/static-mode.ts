@@ -1,15 +1,14 @@
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
 import type { Config } from '../config/config.js';
 import { FileWatcher } from '../config/file-watcher.js';
 import { StaticAuthorizer } from '../decision/static.js';
-import { ConfigError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { readWasmBundle } from '../policy/bundle.js';
-import { parseRbac } from '../policy/rbac.js';
+import { readRegularFile } from '../policy/files.js';
+import { loadHeapMb, runPolicyLoad } from '../policy/load-runner.js';
+import type { LoadSpec } from '../policy/loader.js';
+import { policyPrintLogger } from '../policy/prints.js';
 import { PolicyStore } from '../policy/store.js';
-import { CompiledPolicy } from '../policy/wasm-policy.js';
+import type { CompiledPolicy } from '../policy/wasm-policy.js';
 import { EvaluationPool } from '../policy/worker-pool.js';
 import type { WiredMode } from './mode.js';
 
@@ -35,44 +34,47 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   const p = config.policy;
   const policyFile = p.bundleFile ?? p.wasmFile;
 
+  // The memory bound is the process's: each instance (main thread, each worker) gets a share.
+  const instanceMaxBytes = Math.floor(p.maxMemoryBytes / (p.workers + 1));
+  const printed = policyPrintLogger(logger);
+  const print = (line: string) => printed(policyFile, line);
   // Every file is read once per change, by its watcher, and what was read is what is loaded: a
-  // second read could see a later, half-written version that no watcher checked.
+  // second read could see a later, half-written version that no watcher checked. The load itself
+  // (unpack, parse, compile, start, first evaluation) runs on its own thread with a deadline and a
+  // bounded heap, so probes and decisions keep being answered while it runs, whatever the files hold.
   const load = async (files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>, reload: boolean): Promise<Loaded> => {
-    const content = (file: string) => files.get(file)!;
-    let bytes: Uint8Array<ArrayBuffer>;
-    let bundleData: Record<string, unknown> = {};
-    if (p.bundleFile) {
-      const bundle = readWasmBundle(p.bundleFile, content(p.bundleFile));
-      bytes = bundle.wasm;
-      bundleData = bundle.data;
-    } else {
-      bytes = content(p.wasmFile);
-    }
-    const policy = await CompiledPolicy.load(policyFile, bytes, [entrypoint], { maxBytes: p.maxMemoryBytes });
-    const bundleHasData = Object.keys(bundleData).length > 0;
-    if (config.rbac) {
-      if (bundleHasData) throw new ConfigError(config.rbac.file, '', `${p.bundleFile} carries data too: give the data in one place`);
-      const { rbac, warnings } = parseRbac(config.rbac.file, text(content(config.rbac.file)), { claims, reload });
-      for (const w of warnings) logger.warn(w);
-      return { policy, data: rbac };
-    }
-    if (p.dataFile) {
-      if (bundleHasData) throw new ConfigError(p.dataFile, '', `${p.bundleFile} carries data too: give the data in one place`);
-      return { policy, data: parseDataDocument(p.dataFile, text(content(p.dataFile))) };
-    }
-    return { policy, data: bundleData };
+    const spec: LoadSpec = {
+      entrypoint,
+      policyFile,
+      ...(p.bundleFile ? { bundleFile: p.bundleFile } : {}),
+      ...(p.dataFile ? { dataFile: p.dataFile } : {}),
+      ...(config.rbac ? { rbacFile: config.rbac.file } : {}),
+      claims,
+      reload,
+      maxMemoryBytes: p.maxMemoryBytes,
+      instanceMaxBytes,
+      maxBundleBytes: p.maxBundleBytes,
+      maxDataBytes: p.maxDataBytes,
+    };
+    logger.debug({ policy: policyFile, reload }, 'loading the policy on a loading thread');
+    const loaded = await runPolicyLoad(spec, files, { timeoutMs: p.loadTimeoutMs, maxHeapMb: loadHeapMb(p.maxDataBytes) }, print);
+    for (const w of loaded.warnings) logger.warn(w);
+    return { policy: loaded.policy, data: loaded.data };
   };
 
-  const watched: Array<{ name: string; file: string }> = [{ name: 'policy', file: policyFile }];
-  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file });
-  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile });
+  // Each file is read only when it is a regular file, and only up to its bound: a FIFO or a device
+  // named by a flag would otherwise hang startup (or a watcher) with no word.
+  const watched: Array<{ name: string; file: string; flag: string; maxBytes: number }> = [
+    { name: 'policy', file: policyFile, flag: p.bundleFile ? '--policy.bundle' : '--policy.wasm', maxBytes: p.maxBundleBytes },
+  ];
+  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file, flag: '--rbac.config', maxBytes: p.maxDataBytes });
+  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile, flag: '--policy.data', maxBytes: p.maxDataBytes });
 
   // The content of each file that serves now.
   let serving = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const { file } of watched) serving.set(file, await readConfigFile(file));
+  for (const { file, flag, maxBytes } of watched) serving.set(file, await readRegularFile(flag, file, maxBytes));
   const initial = await load(serving, false);
-  // The memory bound is the process's: each instance (main thread, each worker) gets a share.
-  const store = new PolicyStore(initial.policy, { instanceMaxBytes: Math.floor(p.maxMemoryBytes / (p.workers + 1)) });
+  const store = new PolicyStore(initial.policy, { instanceMaxBytes });
   await store.replace(initial.policy, initial.data);
   logger.info({ policy: policyFile, data: config.rbac?.file ?? p.dataFile ?? p.bundleFile ?? '(none)', entrypoint }, 'loaded the policy and its data');
 
@@ -90,13 +92,14 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     applying = run.catch(() => {});
     return run;
   };
-  const watchers = watched.map(({ name, file }) => {
+  const watchers = watched.map(({ name, file, flag, maxBytes }) => {
     markReload(metrics, name, true);
     const watcher = new FileWatcher({
       file,
       intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(options.sleep ? { sleep: options.sleep } : {}),
+      readFile: async (f) => Buffer.from(await readRegularFile(flag, f, maxBytes)),
       apply: (bytes) => applyFile(file, bytes),
       onApplied: () => {
         markReload(metrics, name, true);
@@ -122,6 +125,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
           resetBytes: p.memoryResetBytes,
           onDispatch: (inputLength) => logger.debug({ inputLength }, 'evaluating on a worker'),
           onWorkerEnd: (reason) => logger.warn({ reason }, 'evaluation worker ended'),
+          onPrint: printed,
         })
       : undefined;
   const authorizer = new StaticAuthorizer({
@@ -149,18 +153,6 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   };
 }
 
-/** A data document for a user's own policy: a JSON or YAML object. */
-function parseDataDocument(file: string, text: string): Record<string, unknown> {
-  let doc: unknown;
-  try {
-    doc = /\.ya?ml$/i.test(file) ? parseYaml(text, { maxAliasCount: 100, logLevel: 'error' }) : JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError(file, '', `not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, '', 'the data document must be an object');
-  return doc as Record<string, unknown>;
-}
-
 function markReload(metrics: Metrics, config: string, ok: boolean): void {
   metrics.configReloads.inc({ config, result: ok ? 'success' : 'failure' });
   metrics.configLastReloadSuccessful.set({ config }, ok ? 1 : 0);
@@ -171,15 +163,4 @@ function copy(buf: Buffer): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(new ArrayBuffer(buf.length));
   bytes.set(buf);
   return bytes;
-}
-
-const text = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-
-async function readConfigFile(file: string): Promise<Uint8Array<ArrayBuffer>> {
-  try {
-    return copy(await readFile(file));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
 }

@@ -12,8 +12,12 @@ export interface StubOptions {
   entrypoints?: string;
   /** Exports to leave out. */
   omit?: string[];
-  /** What opa_eval does: answer `result`, always trap, trap on large input (and stay broken), abort, or never end on large input. */
-  evaluate?: 'ok' | 'trap' | 'trap-on-large-input' | 'abort' | 'tell-input' | 'spin-on-large-input';
+  /** What opa_eval does: answer `result`, always trap, trap on large input (and stay broken), abort, never end on large input or at all, or print `printed` then answer. */
+  evaluate?: 'ok' | 'trap' | 'trap-on-large-input' | 'abort' | 'tell-input' | 'spin-on-large-input' | 'spin' | 'print';
+  /** A function that never ends: the module's start function, or the builtins or entrypoints export. */
+  spin?: 'start' | 'builtins' | 'entrypoints';
+  /** The line opa_eval passes to opa_println when `evaluate` is 'print'. */
+  printed?: string;
   /** The result set opa_eval answers with. */
   result?: string;
 }
@@ -56,7 +60,10 @@ export async function stubModule(options: StubOptions = {}): Promise<Uint8Array<
     'spin-on-large-input': `
       (if (i32.gt_u (local.get 4) (i32.const 1000)) (then (loop $spin (br $spin))))
       (i32.const 1024)`,
+    spin: '(loop $spin (br $spin)) (i32.const 1024)',
+    print: '(call $opa_println (i32.const 4096)) (i32.const 1024)',
   }[options.evaluate ?? 'ok'];
+  const spinning = '(loop $spin (br $spin))';
   const wat = `(module
   (import "env" "memory" (memory 2))
   (import "env" "opa_abort" (func $opa_abort (param i32)))
@@ -75,8 +82,10 @@ export async function stubModule(options: StubOptions = {}): Promise<Uint8Array<
   (data (i32.const 1024) "${watBytes(options.result ?? '[{"result":true}]')}")
   (data (i32.const 2048) "${watBytes('[{"result":"no input"}]')}")
   (data (i32.const 3072) "${watBytes('stub policy aborted')}")
-  (func ${exp('builtins')} (result i32) (i32.const 16))
-  (func ${exp('entrypoints')} (result i32) (i32.const 512))
+  (data (i32.const 4096) "${watBytes(options.printed ?? 'printed by the policy')}")
+  (func ${exp('builtins')} (result i32) ${options.spin === 'builtins' ? spinning : ''} (i32.const 16))
+  (func ${exp('entrypoints')} (result i32) ${options.spin === 'entrypoints' ? spinning : ''} (i32.const 512))
+  ${options.spin === 'start' ? `(func $start ${spinning}) (start $start)` : ''}
   (func ${exp('opa_json_dump')} (param i32) (result i32) (local.get 0))
   (func ${exp('opa_json_parse')} (param i32 i32) (result i32) (i32.const 16))
   (func ${exp('opa_malloc')} (param i32) (result i32) (local i32)
