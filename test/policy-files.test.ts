@@ -8,7 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readRegularFile } from '../server/policy/files.js';
+import { KeyringFile } from '../server/cache/keyring-file.js';
+import { parseTenants } from '../server/config/tenants.js';
+import { readPair } from '../server/config/tls-reload.js';
+import { readRegularFile } from '../server/files.js';
+import { httpLivenessCheck } from '../server/http/liveness.js';
 import { makeTempDir, metricValue, startTestService } from './support/service.js';
 
 const RBAC = `roles:
@@ -82,5 +86,25 @@ describe('path flags: only regular files are read (issue 10 item 4)', function (
     } finally {
       await svc.stop();
     }
+  });
+});
+
+describe('every other path the service reads is a regular file too (issue 10 item 4)', function () {
+  this.timeout(30_000);
+
+  it('--tenants.config naming a FIFO fails startup at once, naming the flag and the type', async () => {
+    await assert.rejects(startTestService({ flags: ['--mode=dynamic', `--tenants.config=${fifo()}`] }), /--tenants\.config=\S+: is a FIFO, not a regular file/);
+  });
+
+  it("a tenant's issuerCAPath naming a FIFO is a fault of that field, not a hang", () => {
+    const text = `tenants:\n  - name: application\n    id: application\n    oidc: {issuerURL: "https://issuer.example", clientID: c, issuerCAPath: "${fifo()}"}\n`;
+    assert.throws(() => parseTenants('tenants.yaml', text), /tenants\[0\]\.oidc\.issuerCAPath: \S+: is a FIFO, not a regular file/);
+  });
+
+  it('the memcached key file, the TLS pair and the health check CA naming a FIFO are refused with the type', async () => {
+    const noop = () => {};
+    await assert.rejects(KeyringFile.open(fifo(), { intervalMs: 0, settleMs: 1, onApplied: noop, onRejected: noop }), /--memcached\.hmac-key-file=\S+: is a FIFO, not a regular file/);
+    await assert.rejects(readPair({ cert: fifo(), key: fifo() }), /is a FIFO, not a regular file/);
+    assert.throws(() => httpLivenessCheck('https://127.0.0.1:1/', { caFile: fifo() }), /--tls\.internal\.server\.ca-file=\S+: is a FIFO, not a regular file/);
   });
 });

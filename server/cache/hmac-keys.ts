@@ -15,7 +15,7 @@ export interface Keyring {
 /** HMAC-SHA256 keys shorter than its block of output can be brute-forced offline from one entry. */
 export const MIN_KEY_BYTES = 32;
 const MAX_KEYS = 16;
-const MAX_FILE_BYTES = 64 << 10;
+export const MAX_KEY_FILE_BYTES = 64 << 10;
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
 
 /**
@@ -23,7 +23,7 @@ const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
  * Faults name the file and the line, never the secret, since the message goes to logs.
  */
 export function parseKeyring(source: string, text: string): Keyring {
-  if (text.length > MAX_FILE_BYTES) throw new ConfigError(source, '', `larger than ${MAX_FILE_BYTES} bytes: not a key file`);
+  if (text.length > MAX_KEY_FILE_BYTES) throw new ConfigError(source, '', `larger than ${MAX_KEY_FILE_BYTES} bytes: not a key file`);
   const keys: HmacKey[] = [];
   const byId = new Map<string, HmacKey>();
   text.split(/\r?\n/).forEach((raw, i) => {

@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { FileWatcher } from '../config/file-watcher.js';
-import { ConfigError } from '../errors.js';
-import { parseKeyring, type Keyring } from './hmac-keys.js';
+import { readRegularFile } from '../files.js';
+import { MAX_KEY_FILE_BYTES, parseKeyring, type Keyring } from './hmac-keys.js';
 
 export interface KeyringFileOptions {
   /** Re-read this often besides file events (a Secret update swaps a symlink); 0 for events alone. */
@@ -24,18 +23,14 @@ export class KeyringFile {
   ) {}
 
   static async open(file: string, options: KeyringFileOptions): Promise<KeyringFile> {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ConfigError(file, '', `cannot read: ${code === 'ENOENT' ? 'no such file' : (code ?? 'unknown error')}`);
-    }
+    const read = async (f: string) => Buffer.from(await readRegularFile('--memcached.hmac-key-file', f, MAX_KEY_FILE_BYTES));
+    const bytes = await read(file);
     const holder: { current?: KeyringFile } = {};
     const watcher = new FileWatcher({
       file,
       intervalMs: options.intervalMs,
       settleMs: options.settleMs,
+      readFile: read,
       apply: async (content) => {
         holder.current!.keyring = parseKeyring(file, content.toString('utf8'));
       },

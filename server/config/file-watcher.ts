@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface FileWatcherOptions {
@@ -18,7 +17,8 @@ export interface FileWatcherOptions {
   onRejected: (err: unknown) => void;
   /** Waits between the two reads; the tests drive it to order writes against reads. */
   sleep?: (ms: number) => Promise<void>;
-  readFile?: (file: string) => Promise<Buffer>;
+  /** Reads the file (bounded, regular files only: server/files.ts). */
+  readFile: (file: string) => Promise<Buffer>;
 }
 
 /** A file that changed at every settle read this many times in a row is left for the next check. */
@@ -49,7 +49,7 @@ export class FileWatcher {
 
   constructor(private readonly options: FileWatcherOptions) {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms).unref()));
-    this.read = options.readFile ?? ((f) => readFile(f));
+    this.read = options.readFile;
   }
 
   /** Starts watching; `initial` is the content serving now (the very bytes it was loaded from). */

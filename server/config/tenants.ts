@@ -1,6 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { FileReadError, readRegularFileSync } from '../files.js';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
+
+/** Largest tenants.yaml, and largest issuerCAPath file, read. */
+export const MAX_TENANTS_BYTES = 4 << 20;
+const MAX_CA_BYTES = 1 << 20;
 
 /** One tenant of observatorium/api's tenants.yaml, as dynamic mode needs it. */
 export interface Tenant {
@@ -39,7 +43,7 @@ const OIDC_FIELDS = ['issuerURL', 'clientID', 'clientSecret', 'issuerCA', 'issue
  * Parses tenants.yaml: `tenants: [{name, id, oidc: {...}}]`. Every fault names the file, the field
  * path and the fault; unknown fields are faults. `readFile` resolves issuerCAPath.
  */
-export function parseTenants(source: string, text: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Tenant[] {
+export function parseTenants(source: string, text: string, readFile: (path: string) => string = (p) => Buffer.from(readRegularFileSync(undefined, p, MAX_CA_BYTES)).toString('utf8')): Tenant[] {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   const yamlError = doc.errors[0] ?? doc.warnings[0];
   if (yamlError) throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
@@ -77,7 +81,7 @@ export function parseTenants(source: string, text: string, readFile: (path: stri
         issuerCA = pem(readFile(path), `${at}.oidc.issuerCAPath`, fail);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
-        fail(`${at}.oidc.issuerCAPath`, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        fail(`${at}.oidc.issuerCAPath`, err instanceof FileReadError ? err.message : `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
     }
     const audiences =

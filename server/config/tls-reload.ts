@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { open } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { readRegularFile } from '../files.js';
 import { ConfigError } from '../errors.js';
 
 /** A PEM file bigger than this is no certificate chain or key: refused before it is read whole. */
@@ -22,26 +22,12 @@ export interface CertPair {
   fingerprint256: string;
 }
 
-/** Reads at most MAX_PEM_BYTES of `file`; a bigger file is an error, not a truncated read. */
+/** Reads at most MAX_PEM_BYTES of `file`, a regular file; a bigger file is an error, not a truncated read. */
 async function readBounded(file: string): Promise<Buffer> {
-  let handle;
   try {
-    handle = await open(file, 'r');
+    return Buffer.from(await readRegularFile(undefined, file, MAX_PEM_BYTES));
   } catch (err) {
-    throw new ConfigError(file, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  try {
-    const buf = Buffer.alloc(MAX_PEM_BYTES + 1);
-    let len = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, len, buf.length - len, null);
-      if (bytesRead === 0) break;
-      len += bytesRead;
-      if (len > MAX_PEM_BYTES) throw new ConfigError(file, '', `larger than ${MAX_PEM_BYTES} bytes: not a PEM certificate or key`);
-    }
-    return buf.subarray(0, len);
-  } finally {
-    await handle.close();
+    throw new ConfigError(file, '', (err as Error).message.slice(file.length + 2));
   }
 }
 

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { MAX_PEM_BYTES } from '../config/tls-reload.js';
+import { readRegularFileSync } from '../files.js';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -22,7 +23,7 @@ export interface LivenessOptions {
  * must answer 404 within a second. It proves the public listener accepts and answers.
  */
 export function httpLivenessCheck(url: string, options: LivenessOptions = {}): Check {
-  const ca = options.caFile ? readFileSync(options.caFile) : undefined;
+  const ca = options.caFile ? Buffer.from(readRegularFileSync('--tls.internal.server.ca-file', options.caFile, MAX_PEM_BYTES)) : undefined;
   const timeout = options.timeoutMs ?? 1000;
   const pin = options.pin;
   return () =>

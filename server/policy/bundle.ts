@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { PolicyLoadError } from '../errors.js';
 import { parseDataText } from './data-file.js';
-import { PolicyFileError } from './files.js';
+import { PolicyFileError } from './file-error.js';
 
 /** What an `opa build -t wasm` bundle holds that the service uses. */
 export interface WasmBundle {

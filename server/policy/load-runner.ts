@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyLoadError } from '../errors.js';
-import { PolicyFileError } from './files.js';
+import { PolicyFileError } from './file-error.js';
 import type { LoadSpec } from './loader.js';
 import type { LoadAnswer } from './load-worker.js';
 import { CompiledPolicy, type PolicyPrinter } from './wasm-policy.js';

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../files.js';
 import type { Config } from '../config/config.js';
-import { parseTenants } from '../config/tenants.js';
+import { MAX_TENANTS_BYTES, parseTenants } from '../config/tenants.js';
 import { DynamicAuthorizer } from '../decision/dynamic.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,12 +12,7 @@ import { wireStaticMode } from './static-mode.js';
 /** Dynamic mode: the static policy, deciding over identities each tenant's OIDC provider proves. */
 export async function wireDynamicMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
   const d = config.dynamic!;
-  let text: string;
-  try {
-    text = await readFile(d.tenantsFile, 'utf8');
-  } catch (err) {
-    throw new Error(`${d.tenantsFile}: cannot read: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
-  }
+  const text = Buffer.from(await readRegularFile('--tenants.config', d.tenantsFile, MAX_TENANTS_BYTES)).toString('utf8');
   const tenants = parseTenants(d.tenantsFile, text);
   const policy = await wireStaticMode(config, logger, metrics);
   const verifier = new OidcVerifier(

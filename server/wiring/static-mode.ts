@@ -3,7 +3,7 @@ import { FileWatcher } from '../config/file-watcher.js';
 import { StaticAuthorizer } from '../decision/static.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { readRegularFile } from '../policy/files.js';
+import { readRegularFile } from '../files.js';
 import { loadHeapMb, runPolicyLoad } from '../policy/load-runner.js';
 import type { LoadSpec } from '../policy/loader.js';
 import { policyPrintLogger } from '../policy/prints.js';

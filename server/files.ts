@@ -1,0 +1,120 @@
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** A file an operator named that the service will not read. The message names the flag or the file and the fault. */
+export class FileReadError extends Error {
+  constructor(
+    readonly code: 'not_regular' | 'too_large' | 'unreadable',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'FileReadError';
+  }
+}
+
+const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/**
+ * Reads a file an operator names (a flag, or a path inside a config file), only when it is a regular
+ * file (a symlink to one is fine: ConfigMaps and Secrets are symlinks). A FIFO or a character device
+ * would block the read forever, or stream without end: it is opened without blocking, checked with
+ * fstat on the very descriptor that is read (no race with a rename between a stat and the open), and
+ * refused naming the file's type. More than `maxBytes` is refused, never read into memory whole.
+ * `what` names it in errors: a flag (`--rbac.config`) or undefined for the path alone.
+ */
+export async function readRegularFile(what: string | undefined, file: string, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const name = label(what, file);
+  let handle;
+  try {
+    handle = await open(file, FLAGS);
+  } catch (err) {
+    throw unreadable(name, err);
+  }
+  try {
+    const st = await handle.stat();
+    checkStat(name, st, maxBytes);
+    let buf = new Uint8Array(new ArrayBuffer(Math.min(maxBytes, st.size) + 1));
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw tooLarge(name, maxBytes);
+      if (length === buf.length) buf = grow(buf, maxBytes);
+    }
+    return copy(buf, length);
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw unreadable(name, err);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** readRegularFile for the few places that read while parsing a config file (tenants' issuerCAPath). */
+export function readRegularFileSync(what: string | undefined, file: string, maxBytes: number): Uint8Array<ArrayBuffer> {
+  const name = label(what, file);
+  let fd: number;
+  try {
+    fd = openSync(file, FLAGS);
+  } catch (err) {
+    throw unreadable(name, err);
+  }
+  try {
+    const st = fstatSync(fd);
+    checkStat(name, st, maxBytes);
+    let buf = new Uint8Array(new ArrayBuffer(Math.min(maxBytes, st.size) + 1));
+    let length = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw tooLarge(name, maxBytes);
+      if (length === buf.length) buf = grow(buf, maxBytes);
+    }
+    return copy(buf, length);
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw unreadable(name, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function label(what: string | undefined, file: string): string {
+  return what === undefined ? file : `${what}=${file}`;
+}
+
+function checkStat(name: string, st: Stats, maxBytes: number): void {
+  if (!st.isFile()) throw new FileReadError('not_regular', `${name}: ${fileType(st)}, not a regular file`);
+  if (st.size > maxBytes) throw new FileReadError('too_large', `${name}: ${st.size} bytes, more than the ${maxBytes} allowed`);
+}
+
+// Read until EOF, never more than one byte past the bound: a file still growing is refused.
+function grow(buf: Uint8Array<ArrayBuffer>, maxBytes: number): Uint8Array<ArrayBuffer> {
+  const bigger = new Uint8Array(new ArrayBuffer(Math.min(maxBytes + 1, buf.length * 2)));
+  bigger.set(buf);
+  return bigger;
+}
+
+function copy(buf: Uint8Array<ArrayBuffer>, length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(new ArrayBuffer(length));
+  out.set(buf.subarray(0, length));
+  return out;
+}
+
+const tooLarge = (name: string, maxBytes: number) => new FileReadError('too_large', `${name}: more than the ${maxBytes} bytes allowed`);
+
+function unreadable(name: string, err: unknown): FileReadError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new FileReadError('unreadable', `${name}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+}
+
+function fileType(st: Stats): string {
+  if (st.isFIFO()) return 'is a FIFO';
+  if (st.isCharacterDevice()) return 'is a character device';
+  if (st.isBlockDevice()) return 'is a block device';
+  if (st.isDirectory()) return 'is a directory';
+  if (st.isSocket()) return 'is a socket';
+  return 'is not a regular file';
+}
