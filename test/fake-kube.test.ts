@@ -4,6 +4,8 @@
  * upstream RBAC semantics, the endpoints' shapes and errors, and each injectable fault.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import {
   ApiException,
   ApisApi,
@@ -29,6 +31,7 @@ import { LOKISTACK_IDENTITIES } from './support/fake-kube/fixtures.js';
 import { OPERATOR_LOGGING_ARGS, gatewayInput, matcherValues, postDecision, selecting, type Who } from './support/openshift.js';
 import { requirePeer, startOpaOpenshift, type RunningPeer } from './support/peers.js';
 import { writeTempFile } from './support/service.js';
+import { ROOT } from './support/tools.js';
 
 const LOKI = 'loki.grafana.com';
 const NAMESPACES = ['kube-system', 'log-test-0', 'log-test-1', 'log-test-2', 'openshift-logging'];
@@ -881,5 +884,30 @@ describe('fake-kube serves the real opa-openshift', function () {
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body, { result: false });
     assert.ok(fake.requests.some((r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave'));
+  });
+});
+
+/** scripts/peers.sh: the environment variables win, and a bad one is an error, never a silent fallback. */
+describe('scripts/peers.sh (finding the real peers)', () => {
+  const run = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync('bash', ['scripts/peers.sh', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+
+  it('OPA_OPENSHIFT_BIN / OBSERVATORIUM_API_BIN name the executables used', () => {
+    const fakeBin = writeTempFile('peer', '#!/bin/sh\n');
+    chmodSync(fakeBin, 0o755);
+    const r = run({ OPA_OPENSHIFT_BIN: fakeBin, OBSERVATORIUM_API_BIN: fakeBin });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `opa-openshift=${fakeBin}\nobservatorium-api=${fakeBin}\n`);
+  });
+
+  it('a variable naming no executable fails with the variable named, rather than falling back', () => {
+    const r = run({ OPA_OPENSHIFT_BIN: '/nonexistent/opa-openshift' }, 'opa-openshift');
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /OPA_OPENSHIFT_BIN=\/nonexistent\/opa-openshift is not an executable/);
+  });
+
+  it('an unknown peer name is a usage error', () => {
+    assert.equal(run({}, 'opa').status, 2);
   });
 });
