@@ -28,7 +28,7 @@ import { LOKISTACK_TOKENS as T, lokistackFakeKubeOptions, serviceAccountIdentity
 import { KUBE_PROTOBUF, encodeKubeProtobuf } from './support/fake-kube/protobuf.js';
 import type { KubeStatus } from './support/fake-kube/status.js';
 import { LOKISTACK_IDENTITIES } from './support/fake-kube/fixtures.js';
-import { OPERATOR_LOGGING_ARGS, gatewayInput, matcherValues, postDecision, selecting, type Who } from './support/openshift.js';
+import { OPERATOR_LOGGING_ARGS, gatewayInput, matcherValues, postDecision, selecting, startAuthzOn, type Who } from './support/openshift.js';
 import { requirePeer, startOpaOpenshift, type RunningPeer } from './support/peers.js';
 import { writeTempFile } from './support/service.js';
 import { ROOT } from './support/tools.js';
@@ -679,7 +679,7 @@ subjects: [{kind: Group, name: system:authenticated}]
 /** The body with the one-byte user name (field 3, length 1, byte 0x01) turned into a lone 0xff. */
 function withInvalidUtf8(body: Buffer): Buffer {
   const at = body.indexOf(Buffer.from([0x1a, 0x01, 0x01]));
-  assert.ok(at > 0);
+  assert.ok(at > 0, 'the user name field is in the body');
   const out = Buffer.from(body);
   out[at + 2] = 0xff;
   return out;
@@ -823,8 +823,8 @@ describe('fake-kube speaks what kube-apiserver speaks to client-go', function ()
       const meta = (await res.json()) as Record<string, string>;
       // RFC 8414: issuer, authorization_endpoint and token_endpoint, all https URLs of the issuer's host.
       assert.equal(meta.issuer, fake.httpsUrl);
-      assert.ok(meta.authorization_endpoint?.startsWith(`${fake.httpsUrl}/`));
-      assert.ok(meta.token_endpoint?.startsWith(`${fake.httpsUrl}/`));
+      assert.ok(meta.authorization_endpoint?.startsWith(`${fake.httpsUrl}/`), meta.authorization_endpoint);
+      assert.ok(meta.token_endpoint?.startsWith(`${fake.httpsUrl}/`), meta.token_endpoint);
       assert.equal(fake.requests[0]?.user, undefined);
     });
   });
@@ -853,6 +853,7 @@ describe('fake-kube serves the real opa-openshift', function () {
     if (fake) fake.requests.length = 0;
   });
 
+  // Each test asks with inputs of its own: opa-openshift caches decisions per token and input.
   const decide = async (who: Who, extras: Record<string, unknown> = {}) => {
     const res = await postDecision(peer!.url, { input: gatewayInput(who, { extras }), token: T[who] });
     return res;
@@ -875,15 +876,42 @@ describe('fake-kube serves the real opa-openshift', function () {
     }
     const specs = reviews.map((r) => (r.body as { spec: { user: string; groups: string[]; resourceAttributes: Record<string, string> } }).spec);
     assert.deepEqual(specs[0]!.resourceAttributes, { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' });
-    assert.ok(specs.every((s) => s.user === 'bob' && s.groups.includes('system:authenticated:oauth')));
-    assert.ok(specs.some((s) => s.resourceAttributes.namespace === 'log-test-0'));
+    assert.ok(specs.every((s) => s.user === 'bob' && s.groups.includes('system:authenticated:oauth')), 'every review is for bob with his groups');
+    assert.ok(specs.some((s) => s.resourceAttributes.namespace === 'log-test-0'), 'a review for log-test-0');
   });
 
   it('a denied user gets {"result":false}', async () => {
-    const res = await decide('dave', selecting(['log-test-0']));
+    const res = await decide('dave', selecting(['log-test-1']));
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body, { result: false });
-    assert.ok(fake.requests.some((r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave'));
+    assert.ok(
+      fake.requests.some((r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave'),
+      "dave's reviews reached the fake in protobuf",
+    );
+  });
+
+  it('this service, on the same fake over HTTPS with the same arguments, answers as opa-openshift does', async () => {
+    const authz = await startAuthzOn(fake, OPERATOR_LOGGING_ARGS, undefined, { https: true });
+    try {
+      // Namespace order inside a matcher is Go map order there, sorted here: compare the sets.
+      const normal = (res: { status: number; body: unknown }) => {
+        const result = (res.body as { result?: unknown } | undefined)?.result;
+        if (typeof result !== 'object' || result === null) return { status: res.status, result };
+        const m = matcherValues(result);
+        return { status: res.status, allowed: m.allowed, values: Object.fromEntries(Object.entries(m.values).map(([k, v]) => [k, v.split('|').sort()])) };
+      };
+      for (const who of ['alice', 'bob', 'carol', 'dave', 'admin'] as const) {
+        for (const extras of [{}, selecting(['log-test-2']), selecting(['log-test-0', 'kube-system'])]) {
+          const input = gatewayInput(who, { extras });
+          const theirs = await postDecision(peer!.url, { input, token: T[who] });
+          const ours = await postDecision(authz.url, { input, token: T[who] });
+          assert.deepEqual(normal(ours), normal(theirs), `${who} ${JSON.stringify(extras)}: ours ${ours.text} theirs ${theirs.text}`);
+        }
+      }
+      assert.ok(fake.requests.some((r) => r.tls && r.encoding === 'json'), 'this service reached the fake over HTTPS too');
+    } finally {
+      await authz.stop();
+    }
   });
 });
 
