@@ -5,6 +5,9 @@
 import { strict as assert } from 'node:assert';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
+import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
+import { LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import { OPERATOR_LOGGING_ARGS, OPERATOR_NETWORK_ARGS, gatewayInput, startAuthzOn, type RunningAuthz } from './support/openshift.js';
 import { ALLOWED_INPUT, DENIED_INPUT, rawRequest, startTestService, type TestService } from './support/service.js';
 
 const MAX_BODY = 4096;
@@ -379,10 +382,11 @@ describe('OPA Data API (static mode, compiled policy)', function () {
   });
 
   describe('methods, paths and routing', () => {
-    for (const method of ['put', 'patch', 'delete', 'options'] as const) {
+    // OPA's router serves GET and POST on /v1/data; HEAD matches neither (reference/opa-api-and-wasm.md §1).
+    for (const method of ['head', 'put', 'patch', 'delete', 'options'] as const) {
       it(`${method.toUpperCase()} on /v1/data answers 405 with an empty body`, async () => {
         for (const path of ['/v1/data/lokistack/allow', '/v1/data']) {
-          const res = await request(svc.publicUrl)[method](path).set('Content-Type', 'application/json').send(method === 'options' ? undefined : '{}');
+          const res = await request(svc.publicUrl)[method](path).set('Content-Type', 'application/json').send(method === 'options' || method === 'head' ? undefined : '{}');
           assert.equal(res.status, 405, `${method} ${path}`);
           assert.equal(res.text ?? '', '', `${method} ${path}`);
           assert.equal(res.headers['content-length'] ?? '0', '0');
@@ -500,4 +504,68 @@ describe('OPA Data API (static mode, compiled policy)', function () {
       assert.equal(deny.text, '{"result":false}\n');
     });
   });
+});
+
+/**
+ * The openshift modes stand in for opa-openshift, whose decision handler answers every method but
+ * POST with 400 `request must be a POST` (checked against the real binary: GET with or without
+ * ?input, HEAD, PUT, PATCH, DELETE, OPTIONS). A probe or a misconfigured client must get that, not a
+ * 500 (which a gateway reports as an outage) nor a decision made from a query string.
+ */
+describe('OPA Data API (openshift modes): only POST decides', function () {
+  let fake: FakeKube;
+  before(async () => {
+    fake = await startFakeKube(lokistackFakeKubeOptions());
+  });
+  after(async () => fake?.close());
+
+  for (const [mode, args] of [['openshift-logging', OPERATOR_LOGGING_ARGS], ['openshift-network', OPERATOR_NETWORK_ARGS]] as const) {
+    describe(mode, () => {
+      let authz: RunningAuthz;
+      before(async () => {
+        authz = await startAuthzOn(fake, args);
+      });
+      after(async () => authz?.stop());
+      afterEach(() => {
+        fake.requests.length = 0;
+      });
+
+      const tenant = mode === 'openshift-logging' ? 'application' : 'network';
+      const input = encodeURIComponent(JSON.stringify(gatewayInput('alice', { tenant })));
+      const cases: Array<[string, string]> = [
+        ['GET', '/v1/data/lokistack/allow'],
+        ['GET', `/v1/data/lokistack/allow?input=${input}`],
+        ['HEAD', '/v1/data/lokistack/allow'],
+        ['HEAD', `/v1/data/lokistack/allow?input=${input}`],
+        ['PUT', '/v1/data/lokistack/allow'],
+        ['PATCH', '/v1/data/lokistack/allow'],
+        ['DELETE', '/v1/data/lokistack/allow'],
+        ['OPTIONS', '/v1/data/lokistack/allow'],
+      ];
+      for (const [method, path] of cases) {
+        it(`${method} ${path.length > 40 ? path.slice(0, 40) + '…' : path} answers 400 "request must be a POST" and asks the API nothing`, async () => {
+          const res = await rawRequest(authz.url + path, {
+            method,
+            headers: { 'x-forwarded-access-token': LOKISTACK_TOKENS.alice, 'content-type': 'application/json' },
+            chunks: method === 'PUT' || method === 'PATCH' ? [Buffer.from(`{"input":${decodeURIComponent(input)}}`)] : [],
+          });
+          assert.equal(res.status, 400, `${method} ${path}: ${res.body}`);
+          if (method !== 'HEAD') {
+            const body = JSON.parse(res.body) as { code: string; message: string };
+            assert.equal(body.message, 'request must be a POST');
+          }
+          assert.deepEqual(fake.requests, [], 'no access review for a request that is not a POST');
+        });
+      }
+
+      it('POST still decides (alice may read application logs cluster-wide)', async () => {
+        const res = await fetch(`${authz.url}/v1/data/lokistack/allow`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-access-token': LOKISTACK_TOKENS.alice },
+          body: JSON.stringify({ input: gatewayInput('alice', { tenant }) }),
+        });
+        assert.equal(res.status, 200);
+      });
+    });
+  }
 });

@@ -4,6 +4,8 @@
  * upstream RBAC semantics, the endpoints' shapes and errors, and each injectable fault.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import {
   ApiException,
   ApisApi,
@@ -23,7 +25,13 @@ import {
 } from '@kubernetes/client-node';
 import { startFakeKube, type FakeKube, type Identity } from './support/fake-kube/server.js';
 import { LOKISTACK_TOKENS as T, lokistackFakeKubeOptions, serviceAccountIdentity } from './support/fake-kube/fixtures.js';
+import { KUBE_PROTOBUF, encodeKubeProtobuf } from './support/fake-kube/protobuf.js';
 import type { KubeStatus } from './support/fake-kube/status.js';
+import { LOKISTACK_IDENTITIES } from './support/fake-kube/fixtures.js';
+import { OPERATOR_LOGGING_ARGS, gatewayInput, matcherValues, postDecision, selecting, startAuthzOn, type Who } from './support/openshift.js';
+import { requirePeer, startOpaOpenshift, type RunningPeer } from './support/peers.js';
+import { writeTempFile } from './support/service.js';
+import { ROOT } from './support/tools.js';
 
 const LOKI = 'loki.grafana.com';
 const NAMESPACES = ['kube-system', 'log-test-0', 'log-test-1', 'log-test-2', 'openshift-logging'];
@@ -665,5 +673,269 @@ subjects: [{kind: Group, name: system:authenticated}]
       fake.setFaults({ status: 500 });
       await apiError(sarClient(fake.kubeConfig('bogus'))(spec), 500);
     });
+  });
+});
+
+/** The body with the one-byte user name (field 3, length 1, byte 0x01) turned into a lone 0xff. */
+function withInvalidUtf8(body: Buffer): Buffer {
+  const at = body.indexOf(Buffer.from([0x1a, 0x01, 0x01]));
+  assert.ok(at > 0, 'the user name field is in the body');
+  const out = Buffer.from(body);
+  out[at + 2] = 0xff;
+  return out;
+}
+
+/**
+ * The wire a real apiserver speaks to Go programs: client-go (opa-openshift, the gateway) sends
+ * reviews as application/vnd.kubernetes.protobuf and accepts JSON answers, over HTTPS with the
+ * cluster's CA; OpenShift publishes its OAuth server metadata to anyone.
+ */
+describe('fake-kube speaks what kube-apiserver speaks to client-go', function () {
+  let fake: FakeKube;
+  before(async () => {
+    fake = await startFakeKube({ ...lokistackFakeKubeOptions(), tls: true });
+  });
+  after(async () => fake?.close());
+  afterEach(() => {
+    fake.requests.length = 0;
+  });
+
+  const PB = { 'Content-Type': KUBE_PROTOBUF, Accept: `${KUBE_PROTOBUF}, application/json` };
+  const postPb = (path: string, body: Buffer, token: string = T.gateway) =>
+    fetch(`${fake.url}${path}`, { method: 'POST', headers: { ...PB, Authorization: `Bearer ${token}` }, body: new Uint8Array(body) });
+  const sar = (f: FakeKube, kc: KubeConfig = f.kubeConfig()) => sarClient(kc);
+
+  describe('protobuf request bodies (the k8s\\0 envelope around a runtime.Unknown)', () => {
+    it('decodes a SubjectAccessReview as client-go writes it, byte for byte, and answers JSON', async () => {
+      // Captured from real opa-openshift (client-go) reviewing alice: get loki.grafana.com/application "logs" cluster-wide.
+      const captured = Buffer.from(
+        '6b3873000a2e0a17617574686f72697a6174696f6e2e6b38732e696f2f763112135375626a656374416363657373526576696577126f0a100a00' +
+          '12001a0022002a0032003800420012510a300a0012036765741a106c6f6b692e67726166616e612e636f6d22002a0b6170706c69636174696f' +
+          '6e32003a046c6f67731a05616c696365221473797374656d3a61757468656e7469636174656432001a08080012001a0020001a002200',
+        'hex',
+      );
+      const res = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', captured);
+      assert.equal(res.status, 201);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      const review = (await res.json()) as { kind: string; status: { allowed: boolean; reason?: string } };
+      assert.equal(review.kind, 'SubjectAccessReview');
+      // The fixture's ClusterRoleBinding lets alice read application logs everywhere.
+      assert.equal(review.status.allowed, true);
+      assert.match(review.status.reason ?? '', /alice-application-logs/);
+      const [seen] = fake.requests;
+      assert.equal(seen?.encoding, 'protobuf');
+      assert.equal(seen?.verb, 'get');
+      assert.deepEqual(seen?.body, {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        metadata: {},
+        spec: { resourceAttributes: { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' }, user: 'alice', groups: ['system:authenticated'] },
+      });
+    });
+
+    it('a protobuf review decides as the same review in JSON does (namespaced, groups, extra, uid)', async () => {
+      const spec = {
+        resourceAttributes: { namespace: 'log-test-2', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' },
+        user: 'carol',
+        groups: ['log-readers', 'system:authenticated'],
+        extra: { 'scopes.authorization.openshift.io': ['user:full'] },
+        uid: 'uid-carol',
+      };
+      const pb = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { metadata: {}, spec }));
+      const json = await sar(fake)({ ...spec });
+      assert.equal(pb.status, 201);
+      const body = (await pb.json()) as { spec: unknown; status: unknown };
+      assert.deepEqual(body.status, plain(json.status));
+      assert.deepEqual(body.spec, spec);
+      const denied = await postPb(
+        '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+        encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { spec: { ...spec, user: 'dave', groups: ['system:authenticated'], uid: 'uid-dave' } }),
+      );
+      assert.equal(((await denied.json()) as { status: { allowed: boolean } }).status.allowed, false);
+    });
+
+    it('SelfSubjectAccessReview and TokenReview in protobuf', async () => {
+      const ssar = await postPb(
+        '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+        encodeKubeProtobuf('authorization.k8s.io/v1', 'SelfSubjectAccessReview', { spec: { resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' } } }),
+        T.bob,
+      );
+      assert.equal(((await ssar.json()) as { status: { allowed: boolean } }).status.allowed, true);
+      const tr = await postPb('/apis/authentication.k8s.io/v1/tokenreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.carol } }));
+      const status = ((await tr.json()) as { status: { authenticated: boolean; user: { username: string; groups: string[] } } }).status;
+      assert.equal(status.authenticated, true);
+      assert.equal(status.user.username, 'carol');
+      assert.deepEqual(status.user.groups, ['log-readers', 'system:authenticated:oauth', 'system:authenticated']);
+      const forged = await postPb('/apis/authentication.k8s.io/v1/tokenreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: 'token-forged' } }));
+      assert.equal(((await forged.json()) as { status: { authenticated: boolean } }).status.authenticated, false);
+    });
+
+    it('the envelope names the kind: a TokenReview sent to subjectaccessreviews is a 400', async () => {
+      const res = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.alice } }));
+      assert.equal(res.status, 400);
+    });
+
+    for (const [what, body] of [
+      ['no k8s\\0 magic', Buffer.from('0a00', 'hex')],
+      ['a length past the end', Buffer.from('6b387300' + '0aff01', 'hex')],
+      ['a truncated varint', Buffer.from('6b387300' + '08ff', 'hex')],
+      ['invalid UTF-8 in a string', withInvalidUtf8(encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { spec: { user: '\u0001' } }))],
+      ['an unknown kind', encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { spec: {} }).fill(0x5a, 10, 12)],
+    ] as const) {
+      it(`a malformed protobuf body (${what}) is a 400 Status, never an allow`, async () => {
+        const res = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', body);
+        assert.equal(res.status, 400);
+        const status = (await res.json()) as KubeStatus;
+        assert.equal(status.kind, 'Status');
+        assert.equal(status.reason, 'BadRequest');
+      });
+    }
+  });
+
+  describe('HTTPS with a CA of its own', () => {
+    it('the client verifies the serving certificate against certificate-authority-data', async () => {
+      assert.match(fake.httpsUrl ?? '', /^https:\/\/127\.0\.0\.1:\d+$/);
+      const kc = fake.kubeConfig(undefined, { https: true });
+      assert.equal(kc.getCurrentCluster()?.skipTLSVerify, false);
+      const r = await sar(fake, kc)({ user: 'bob', resourceAttributes: logs('application', 'log-test-0') });
+      assert.equal(r.status?.allowed, true);
+      assert.equal(fake.requests.at(-1)?.tls, true);
+      assert.match(fake.kubeconfigText(undefined, { https: true }), /certificate-authority-data/);
+    });
+
+    it('a client that does not trust the CA is refused by TLS', async () => {
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [{ name: 'c', server: fake.httpsUrl!, skipTLSVerify: false }],
+        users: [{ name: 'u', token: T.gateway }],
+        contexts: [{ name: 'c', cluster: 'c', user: 'u' }],
+        currentContext: 'c',
+      });
+      await assert.rejects(sar(fake, kc)({ user: 'bob', resourceAttributes: logs('application', 'log-test-0') }));
+      assert.deepEqual(fake.requests, []);
+    });
+  });
+
+  describe('OAuth server metadata', () => {
+    it('/.well-known/oauth-authorization-server answers anyone with endpoints on the fake', async () => {
+      const res = await fetch(`${fake.url}/.well-known/oauth-authorization-server`);
+      assert.equal(res.status, 200);
+      const meta = (await res.json()) as Record<string, string>;
+      // RFC 8414: issuer, authorization_endpoint and token_endpoint, all https URLs of the issuer's host.
+      assert.equal(meta.issuer, fake.httpsUrl);
+      assert.ok(meta.authorization_endpoint?.startsWith(`${fake.httpsUrl}/`), meta.authorization_endpoint);
+      assert.ok(meta.token_endpoint?.startsWith(`${fake.httpsUrl}/`), meta.token_endpoint);
+      assert.equal(fake.requests[0]?.user, undefined);
+    });
+  });
+});
+
+/**
+ * Real opa-openshift (client-go) against the fake over HTTPS, with the Loki Operator's arguments:
+ * its reviews arrive in protobuf and its decisions follow the fixture's RBAC.
+ */
+describe('fake-kube serves the real opa-openshift', function () {
+  this.timeout(30_000);
+  let fake: FakeKube;
+  let peer: RunningPeer | undefined;
+
+  before(async function () {
+    const bin = requirePeer(this, 'opa-openshift');
+    fake = await startFakeKube({ ...lokistackFakeKubeOptions(), tls: true });
+    const kubeconfig = writeTempFile('kubeconfig', fake.kubeconfigText(T.gateway, { https: true }));
+    peer = await startOpaOpenshift(bin, OPERATOR_LOGGING_ARGS, { kubeconfig });
+  });
+  after(async () => {
+    await peer?.stop();
+    await fake?.close();
+  });
+  afterEach(() => {
+    if (fake) fake.requests.length = 0;
+  });
+
+  // Each test asks with inputs of its own: opa-openshift caches decisions per token and input.
+  const decide = async (who: Who, extras: Record<string, unknown> = {}) => {
+    const res = await postDecision(peer!.url, { input: gatewayInput(who, { extras }), token: T[who] });
+    return res;
+  };
+
+  it('an allowed user gets 200 with namespace matchers; the fake recorded the reviews it decoded', async () => {
+    const res = await decide('bob', selecting(['log-test-0']));
+    assert.equal(res.status, 200, res.text);
+    const answer = matcherValues((res.body as { result: unknown }).result);
+    assert.equal(answer.allowed, 'true');
+    assert.equal(answer.values.kubernetes_namespace_name, 'log-test-0');
+    const reviews = fake.requests.filter((r) => r.endpoint === 'subjectaccessreviews');
+    assert.ok(reviews.length >= 2, 'a cluster-wide review, then one for the namespace');
+    for (const r of reviews) {
+      assert.equal(r.encoding, 'protobuf');
+      assert.equal(r.tls, true);
+      assert.equal(r.status, 201);
+      assert.equal(r.user, LOKISTACK_IDENTITIES.gateway.username);
+      assert.match(r.accept ?? '', /application\/json/);
+    }
+    const specs = reviews.map((r) => (r.body as { spec: { user: string; groups: string[]; resourceAttributes: Record<string, string> } }).spec);
+    assert.deepEqual(specs[0]!.resourceAttributes, { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' });
+    assert.ok(specs.every((s) => s.user === 'bob' && s.groups.includes('system:authenticated:oauth')), 'every review is for bob with his groups');
+    assert.ok(specs.some((s) => s.resourceAttributes.namespace === 'log-test-0'), 'a review for log-test-0');
+  });
+
+  it('a denied user gets {"result":false}', async () => {
+    const res = await decide('dave', selecting(['log-test-1']));
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { result: false });
+    assert.ok(
+      fake.requests.some((r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave'),
+      "dave's reviews reached the fake in protobuf",
+    );
+  });
+
+  it('this service, on the same fake over HTTPS with the same arguments, answers as opa-openshift does', async () => {
+    const authz = await startAuthzOn(fake, OPERATOR_LOGGING_ARGS, undefined, { https: true });
+    try {
+      // Namespace order inside a matcher is Go map order there, sorted here: compare the sets.
+      const normal = (res: { status: number; body: unknown }) => {
+        const result = (res.body as { result?: unknown } | undefined)?.result;
+        if (typeof result !== 'object' || result === null) return { status: res.status, result };
+        const m = matcherValues(result);
+        return { status: res.status, allowed: m.allowed, values: Object.fromEntries(Object.entries(m.values).map(([k, v]) => [k, v.split('|').sort()])) };
+      };
+      for (const who of ['alice', 'bob', 'carol', 'dave', 'admin'] as const) {
+        for (const extras of [{}, selecting(['log-test-2']), selecting(['log-test-0', 'kube-system'])]) {
+          const input = gatewayInput(who, { extras });
+          const theirs = await postDecision(peer!.url, { input, token: T[who] });
+          const ours = await postDecision(authz.url, { input, token: T[who] });
+          assert.deepEqual(normal(ours), normal(theirs), `${who} ${JSON.stringify(extras)}: ours ${ours.text} theirs ${theirs.text}`);
+        }
+      }
+      assert.ok(fake.requests.some((r) => r.tls && r.encoding === 'json'), 'this service reached the fake over HTTPS too');
+    } finally {
+      await authz.stop();
+    }
+  });
+});
+
+/** scripts/peers.sh: the environment variables win, and a bad one is an error, never a silent fallback. */
+describe('scripts/peers.sh (finding the real peers)', () => {
+  const run = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync('bash', ['scripts/peers.sh', ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+
+  it('OPA_OPENSHIFT_BIN / OBSERVATORIUM_API_BIN name the executables used', () => {
+    const fakeBin = writeTempFile('peer', '#!/bin/sh\n');
+    chmodSync(fakeBin, 0o755);
+    const r = run({ OPA_OPENSHIFT_BIN: fakeBin, OBSERVATORIUM_API_BIN: fakeBin });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `opa-openshift=${fakeBin}\nobservatorium-api=${fakeBin}\n`);
+  });
+
+  it('a variable naming no executable fails with the variable named, rather than falling back', () => {
+    const r = run({ OPA_OPENSHIFT_BIN: '/nonexistent/opa-openshift' }, 'opa-openshift');
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /OPA_OPENSHIFT_BIN=\/nonexistent\/opa-openshift is not an executable/);
+  });
+
+  it('an unknown peer name is a usage error', () => {
+    assert.equal(run({}, 'opa').status, 2);
   });
 });

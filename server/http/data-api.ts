@@ -42,12 +42,14 @@ export function isDataApiPath(url: string): boolean {
 }
 
 /**
- * OPA's Data API v1: GET and POST /v1/data/{path}, answered as OPA answers them. It runs on Node's
+ * OPA's Data API v1: GET and POST /v1/data/{path}, answered as OPA answers them (in the openshift
+ * modes, POST only, as opa-openshift answers). It runs on Node's
  * own request and response, not express's: this is the hot path. Throws DecisionError for the
  * caller's one error handler to answer.
  */
 export function dataApiHandler(deps: DataApiDeps) {
   const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options) };
+  const postOnly = deps.authorizer.mode.startsWith('openshift-');
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const url = req.url ?? PREFIX;
@@ -55,10 +57,16 @@ export function dataApiHandler(deps: DataApiDeps) {
     const rawPath = q < 0 ? url : url.slice(0, q);
     const query = q < 0 ? {} : parseQuery(url.slice(q + 1));
     if (redirectUnclean(rawPath, url.slice(rawPath.length), res)) return;
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'POST') {
-      // OPA's write API (PUT, PATCH, DELETE) is not served: documents come from configuration.
-      res.writeHead(405).end();
-      return;
+    if (req.method !== 'POST') {
+      // opa-openshift's decision handler refuses every other method with 400 `request must be a POST`;
+      // the openshift modes stand in for it, so a gateway or probe sees the same answer there.
+      if (postOnly) throw new DecisionError('invalid_parameter', 400, 'request must be a POST');
+      // OPA routes GET and POST on /v1/data; HEAD matches no route, and the write API (PUT, PATCH,
+      // DELETE) is not served as documents come from configuration: 405 with an empty body, as OPA.
+      if (req.method !== 'GET') {
+        res.writeHead(405).end();
+        return;
+      }
     }
     const params = queryParams(query);
     const path = parsePath(rawPath);

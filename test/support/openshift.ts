@@ -6,7 +6,7 @@
 import { loadConfig, type Config } from '../../server/config/config.js';
 import { Metrics } from '../../server/observability/metrics.js';
 import { startService, type Service } from '../../server/service.js';
-import type { FakeKube } from './fake-kube/server.js';
+import type { FakeKube, KubeconfigOptions } from './fake-kube/server.js';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS } from './fake-kube/fixtures.js';
 import { silentLogger, writeTempFile, type CapturedLogger } from './service.js';
 
@@ -44,9 +44,12 @@ export const OPERATOR_NETWORK_ARGS: readonly string[] = [
 ];
 export const LOOPBACK_LISTENERS: readonly string[] = ['--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0'];
 
-/** A kubeconfig file for the fake API, authenticating as `token` (default: the gateway's service account). */
-export function fakeKubeconfigFile(fake: FakeKube, token: string = LOKISTACK_TOKENS.gateway): string {
-  return writeTempFile('kubeconfig', fake.kubeconfigText(token));
+/**
+ * A kubeconfig file for the fake API, authenticating as `token` (default: the gateway's service
+ * account); `{https: true}` names its HTTPS listener and CA (the fake must be started with `tls`).
+ */
+export function fakeKubeconfigFile(fake: FakeKube, token: string = LOKISTACK_TOKENS.gateway, options: KubeconfigOptions = {}): string {
+  return writeTempFile('kubeconfig', fake.kubeconfigText(token, options));
 }
 
 export interface RunningAuthz {
@@ -83,10 +86,10 @@ export async function startAuthz(flags: readonly string[], options: { kubeconfig
   };
 }
 
-/** Starts the service on loopback listeners with the fake's kubeconfig and `flags`. */
-export async function startAuthzOn(fake: FakeKube, flags: readonly string[], log?: CapturedLogger): Promise<RunningAuthz> {
+/** Starts the service on loopback listeners with the fake's kubeconfig (HTTPS with `kubeconfig.https`) and `flags`. */
+export async function startAuthzOn(fake: FakeKube, flags: readonly string[], log?: CapturedLogger, kubeconfig: KubeconfigOptions = {}): Promise<RunningAuthz> {
   return startAuthz([...LOOPBACK_LISTENERS, `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, ...flags], {
-    kubeconfig: fakeKubeconfigFile(fake),
+    kubeconfig: fakeKubeconfigFile(fake, LOKISTACK_TOKENS.gateway, kubeconfig),
     ...(log ? { log } : {}),
   });
 }
