@@ -31,18 +31,9 @@ export async function readRegularFile(what: string | undefined, file: string, ma
     throw unreadable(name, err);
   }
   try {
-    const st = await handle.stat();
-    checkStat(name, st, maxBytes);
-    let buf = new Uint8Array(new ArrayBuffer(Math.min(maxBytes, st.size) + 1));
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxBytes) throw tooLarge(name, maxBytes);
-      if (length === buf.length) buf = grow(buf, maxBytes);
-    }
-    return copy(buf, length);
+    const into = new BoundedBuffer(name, maxBytes, checkStat(name, await handle.stat(), maxBytes));
+    while (into.took((await handle.read(into.buf, into.length, into.room, null)).bytesRead));
+    return into.bytes();
   } catch (err) {
     if (err instanceof FileReadError) throw err;
     throw unreadable(name, err);
@@ -61,18 +52,9 @@ export function readRegularFileSync(what: string | undefined, file: string, maxB
     throw unreadable(name, err);
   }
   try {
-    const st = fstatSync(fd);
-    checkStat(name, st, maxBytes);
-    let buf = new Uint8Array(new ArrayBuffer(Math.min(maxBytes, st.size) + 1));
-    let length = 0;
-    for (;;) {
-      const bytesRead = readSync(fd, buf, length, buf.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxBytes) throw tooLarge(name, maxBytes);
-      if (length === buf.length) buf = grow(buf, maxBytes);
-    }
-    return copy(buf, length);
+    const into = new BoundedBuffer(name, maxBytes, checkStat(name, fstatSync(fd), maxBytes));
+    while (into.took(readSync(fd, into.buf, into.length, into.room, null)));
+    return into.bytes();
   } catch (err) {
     if (err instanceof FileReadError) throw err;
     throw unreadable(name, err);
@@ -85,25 +67,52 @@ function label(what: string | undefined, file: string): string {
   return what === undefined ? file : `${what}=${file}`;
 }
 
-function checkStat(name: string, st: Stats, maxBytes: number): void {
+/** Refuses what is not a regular file or is over the bound; returns the size to expect. */
+function checkStat(name: string, st: Stats, maxBytes: number): number {
   if (!st.isFile()) throw new FileReadError('not_regular', `${name}: ${fileType(st)}, not a regular file`);
   if (st.size > maxBytes) throw new FileReadError('too_large', `${name}: ${st.size} bytes, more than the ${maxBytes} allowed`);
+  return st.size;
 }
 
-// Read until EOF, never more than one byte past the bound: a file still growing is refused.
-function grow(buf: Uint8Array<ArrayBuffer>, maxBytes: number): Uint8Array<ArrayBuffer> {
-  const bigger = new Uint8Array(new ArrayBuffer(Math.min(maxBytes + 1, buf.length * 2)));
-  bigger.set(buf);
-  return bigger;
-}
+/**
+ * Bytes read until EOF, never more than one past the bound: a file still growing after its fstat
+ * is refused, not read without end.
+ */
+class BoundedBuffer {
+  buf: Uint8Array<ArrayBuffer>;
+  length = 0;
 
-function copy(buf: Uint8Array<ArrayBuffer>, length: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(new ArrayBuffer(length));
-  out.set(buf.subarray(0, length));
-  return out;
-}
+  constructor(
+    private readonly name: string,
+    private readonly maxBytes: number,
+    expected: number,
+  ) {
+    this.buf = new Uint8Array(new ArrayBuffer(Math.min(maxBytes, expected) + 1));
+  }
 
-const tooLarge = (name: string, maxBytes: number) => new FileReadError('too_large', `${name}: more than the ${maxBytes} bytes allowed`);
+  get room(): number {
+    return this.buf.length - this.length;
+  }
+
+  /** Counts a read; false at EOF. */
+  took(bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.length += bytesRead;
+    if (this.length > this.maxBytes) throw new FileReadError('too_large', `${this.name}: more than the ${this.maxBytes} bytes allowed`);
+    if (this.length === this.buf.length) {
+      const bigger = new Uint8Array(new ArrayBuffer(Math.min(this.maxBytes + 1, this.buf.length * 2)));
+      bigger.set(this.buf);
+      this.buf = bigger;
+    }
+    return true;
+  }
+
+  bytes(): Uint8Array<ArrayBuffer> {
+    const out = new Uint8Array(new ArrayBuffer(this.length));
+    out.set(this.buf.subarray(0, this.length));
+    return out;
+  }
+}
 
 function unreadable(name: string, err: unknown): FileReadError {
   const code = (err as NodeJS.ErrnoException).code;
