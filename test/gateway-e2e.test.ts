@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { requirePeer } from './support/peers.js';
-import { LOGGING_CASES, NETWORK_CASES, type GatewayCase, type TenantKind } from './support/gateway/cases.js';
+import { LOGGING_CASES, NETWORK_CASES, OIDC_CASES, type GatewayCase, type TenantKind } from './support/gateway/cases.js';
 import { requireNamespace, runInNamespace } from './support/gateway/namespace.js';
 import type { DriverReport, Outcome } from './support/gateway/run.js';
 
@@ -26,24 +26,24 @@ function comparable(o: Outcome): unknown {
   return { status: o.status, hits: o.hits.map((h) => ({ method: h.method, path: h.path, orgId: h.orgId, query: sortAlternatives(h.params.query) })) };
 }
 
-function describeKind(kind: TenantKind, cases: GatewayCase[]): void {
-  describe(`real gateway, openshift-${kind} tenant${kind === 'network' ? '' : 's'}: this service and real opa-openshift as opa.url`, function () {
+function describeKind(kind: TenantKind, cases: GatewayCase[], title: string, reference: string): void {
+  describe(`real gateway, ${title}`, function () {
     this.timeout(150_000);
     let report: DriverReport;
 
     before(async function () {
-      const opaOpenshift = requirePeer(this, 'opa-openshift');
-      const gateway = requirePeer(this, 'observatorium-api');
+      const env: Record<string, string> = { OBSERVATORIUM_API_BIN: requirePeer(this, 'observatorium-api') };
+      if (kind !== 'oidc') env.OPA_OPENSHIFT_BIN = requirePeer(this, 'opa-openshift');
       requireNamespace(this);
-      report = await runInNamespace<DriverReport>(kind, { OPA_OPENSHIFT_BIN: opaOpenshift, OBSERVATORIUM_API_BIN: gateway });
+      report = await runInNamespace<DriverReport>(kind, env);
       assert.equal(report.results.ours?.length, cases.length, 'one outcome per case through this service');
-      assert.equal(report.results.opaOpenshift?.length, cases.length, 'one outcome per case through opa-openshift');
+      assert.equal(report.results.reference?.length, cases.length, `one outcome per case through ${reference}`);
     });
 
     cases.forEach((c, i) => {
       it(`${c.name}: ${c.status}`, () => {
         const ours = report.results.ours[i]!;
-        const theirs = report.results.opaOpenshift[i]!;
+        const theirs = report.results.reference[i]!;
         assert.equal(ours.name, c.name, 'outcomes are in case order');
         assert.equal(ours.status, c.status, `gateway status with this service (hits: ${JSON.stringify(ours.hits)})`);
         if (c.status >= 300) {
@@ -64,11 +64,14 @@ function describeKind(kind: TenantKind, cases: GatewayCase[]): void {
             }
           }
         }
-        assert.deepEqual(comparable(ours), comparable(theirs), `same outcome as with opa-openshift: ours ${JSON.stringify(ours)} theirs ${JSON.stringify(theirs)}`);
+        assert.deepEqual(comparable(ours), comparable(theirs), `same outcome as with ${reference}: ours ${JSON.stringify(ours)} theirs ${JSON.stringify(theirs)}`);
       });
     });
   });
 }
 
-describeKind('logging', LOGGING_CASES);
-describeKind('network', NETWORK_CASES);
+describeKind('logging', LOGGING_CASES, 'openshift-logging tenants: this service and real opa-openshift as opa.url', 'real opa-openshift');
+describeKind('network', NETWORK_CASES, 'openshift-network tenant: this service and real opa-openshift as opa.url', 'real opa-openshift');
+// The operator's dynamic shape (opa.url, no token forwarded) against its static shape (in-process
+// OPA); both evaluate policies/lokistack.rego, this project's port of the operator's Rego.
+describeKind('oidc', OIDC_CASES, 'OIDC tenants (real oidc-provider): this service as opa.url and the gateway\'s in-process OPA', "the gateway's in-process OPA");

@@ -5,12 +5,15 @@
  */
 import type { Who } from '../openshift.js';
 
-export type TenantKind = 'logging' | 'network';
+export type TenantKind = 'logging' | 'network' | 'oidc';
 
 export interface GatewayCase {
   name: string;
   /** Whose token is sent as `Authorization: Bearer` (each case gets a token of its own); 'forged': one the API does not know; undefined: none. */
   who?: Who | 'forged';
+  /** OIDC tenants: the oidc-provider account whose JWT is sent (instead of `who`), and its audience (default: the gateway's clientID). */
+  account?: string;
+  audience?: string;
   tenant: string;
   method: 'GET' | 'POST';
   /** Loki path behind /api/logs/v1/<tenant>. */
@@ -90,4 +93,50 @@ export const NETWORK_CASES: GatewayCase[] = [
   net('the cluster admin reads flows without a selector', 'admin', '{app="netobserv-flowcollector"}', 200),
   net('a token the API does not know', 'forged', '{SrcK8S_Namespace="log-test-0"}', 302),
   net('no token at all', undefined, '{SrcK8S_Namespace="log-test-0"}', 302),
+];
+
+/** The OIDC accounts (test/support/oidc.ts provider) and the static roles the OIDC tenants decide with. */
+export const OIDC_ACCOUNTS = {
+  ann: { claims: { preferred_username: 'alice@example.com', groups: [] } },
+  sam: { claims: { preferred_username: 'sam', groups: ['sre'] } },
+  dev: { claims: { preferred_username: 'dev', groups: ['developers'] } },
+  eve: { claims: { preferred_username: 'eve', groups: ['guests'] } },
+  collector: { claims: { preferred_username: 'system:serviceaccount:openshift-logging:logcollector', groups: [] } },
+};
+export const OIDC_RBAC = `roles:
+  - {name: application-read, resources: [logs], tenants: [application], permissions: [read]}
+  - {name: cluster-reader, resources: [logs], tenants: [application, infrastructure, audit], permissions: [read]}
+  - {name: collector-write, resources: [logs], tenants: [application, infrastructure, audit], permissions: [write]}
+roleBindings:
+  - name: developers-read-application
+    roles: [application-read]
+    subjects: [{kind: group, name: developers}, {kind: user, name: alice@example.com}]
+  - name: sre-reads-everything
+    roles: [cluster-reader]
+    subjects: [{kind: group, name: sre}]
+  - name: collector-writes
+    roles: [collector-write]
+    subjects: [{kind: user, name: "system:serviceaccount:openshift-logging:logcollector"}]
+`;
+
+const oidc = (name: string, account: string | undefined, tenant: string, status: number, extra: Partial<GatewayCase> = {}): GatewayCase => ({
+  ...read(name, undefined, '{app="x"}', status, undefined, tenant),
+  ...(account ? { account } : {}),
+  ...extra,
+});
+
+export const OIDC_CASES: GatewayCase[] = [
+  oidc('a user bound by name reads application', 'ann', 'application', 200),
+  oidc('a user bound by name reads infrastructure (not bound)', 'ann', 'infrastructure', 403),
+  oidc('a developer reads application by group', 'dev', 'application', 200),
+  oidc('a developer reads audit (not bound)', 'dev', 'audit', 403),
+  oidc('an SRE reads infrastructure by group', 'sam', 'infrastructure', 200),
+  oidc('an SRE reads audit by group', 'sam', 'audit', 200),
+  oidc('a guest reads nothing', 'eve', 'application', 403),
+  // The gateway refuses a token its clientID is not the audience of with a 500, before any authorizer.
+  oidc('a token for another audience', 'sam', 'application', 500, { audience: 'another-client' }),
+  // Without a token the OIDC authenticator sends the client to the provider's login.
+  oidc('no token at all', undefined, 'application', 302),
+  oidc('the collector pushes', 'collector', 'application', 204, { method: 'POST', path: '/loki/api/v1/push', params: {}, body: PUSH_BODY }),
+  oidc('an SRE may not push', 'sam', 'application', 403, { method: 'POST', path: '/loki/api/v1/push', params: {}, body: PUSH_BODY }),
 ];

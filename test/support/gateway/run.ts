@@ -14,7 +14,12 @@ import { startFakeKube, type Identity } from '../fake-kube/server.js';
 import { LOKISTACK_CLUSTER_YAML, LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from '../fake-kube/fixtures.js';
 import { OPERATOR_LOGGING_ARGS, OPERATOR_NETWORK_ARGS, fakeKubeconfigFile, startAuthzOn } from '../openshift.js';
 import { startOpaOpenshift } from '../peers.js';
-import { LOGGING_CASES, NETWORK_CASES, NETWORK_RBAC, type GatewayCase, type TenantKind } from './cases.js';
+import { join } from 'node:path';
+import { startOidcProvider } from '../oidc.js';
+import { LOOPBACK_LISTENERS, startAuthz } from '../openshift.js';
+import { makeTempDir, writeTempFile } from '../service.js';
+import { ROOT } from '../tools.js';
+import { LOGGING_CASES, NETWORK_CASES, NETWORK_RBAC, OIDC_ACCOUNTS, OIDC_CASES, OIDC_RBAC, type GatewayCase, type TenantKind } from './cases.js';
 import { startLokiStandIn, type LokiHit } from './loki.js';
 import { enterInCluster, writeServiceAccount } from './namespace.js';
 import { EXTRACT_SELECTORS, startGateway } from './observatorium.js';
@@ -28,10 +33,11 @@ export interface Outcome {
 
 export interface DriverReport {
   kind: TenantKind;
-  results: Record<'ours' | 'opaOpenshift', Outcome[]>;
+  /** `reference`: real opa-openshift (openshift kinds) or the gateway's in-process OPA (oidc). */
+  results: Record<'ours' | 'reference', Outcome[]>;
 }
 
-const KINDS = {
+const OPENSHIFT_KINDS = {
   logging: { tenants: ['application', 'infrastructure', 'audit'], args: OPERATOR_LOGGING_ARGS, cases: LOGGING_CASES, extraRbac: '', warmTenant: 'application' },
   network: { tenants: ['network'], args: OPERATOR_NETWORK_ARGS, cases: NETWORK_CASES, extraRbac: NETWORK_RBAC, warmTenant: 'network' },
 } as const;
@@ -69,15 +75,104 @@ async function send(gatewayUrl: string, c: GatewayCase, token: string | undefine
   return res.status;
 }
 
+/** Sends every case through a gateway started by `start`, after a warm-up request has passed; what reached Loki per case. */
+async function runCases(
+  start: () => ReturnType<typeof startGateway>,
+  loki: Awaited<ReturnType<typeof startLokiStandIn>>,
+  cases: readonly GatewayCase[],
+  tokenOf: (index: number, c: GatewayCase) => string | undefined,
+  warm: { tenant: string; token: string },
+): Promise<Outcome[]> {
+  const gateway = await start();
+  try {
+    // Tenants register once the gateway has read their provider's metadata: wait for a read to pass.
+    const probe: GatewayCase = { name: 'warm', tenant: warm.tenant, method: 'GET', path: '/loki/api/v1/labels', status: 200 };
+    let status = 0;
+    for (let i = 0; i < 100 && status !== 200; i++) {
+      status = await send(gateway.url, probe, warm.token).catch(() => 0);
+      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (status !== 200) throw new Error(`the gateway never served the ${warm.tenant} tenant (last status ${status}):\n${gateway.output()}`);
+    const outcomes: Outcome[] = [];
+    for (const [i, c] of cases.entries()) {
+      loki.hits.length = 0;
+      const got = await send(gateway.url, c, tokenOf(i, c));
+      outcomes.push({ name: c.name, status: got, hits: [...loki.hits] });
+    }
+    return outcomes;
+  } finally {
+    await gateway.stop();
+  }
+}
+
+const OIDC_CLIENT = { client_id: 'lokistack-gateway', client_secret: 'gateway-e2e-client-secret' };
+const OIDC_TENANTS = ['application', 'infrastructure', 'audit'];
+
+/** tenants.yaml for OIDC tenants verified by the gateway (clientID = the tokens' audience), with `opa` as each tenant's opa block. */
+function oidcTenants(issuer: string, opa: string[]): string {
+  const lines = ['tenants:'];
+  for (const name of OIDC_TENANTS) {
+    lines.push(
+      `- name: ${name}`,
+      `  id: ${name}`,
+      '  oidc:',
+      `    clientID: ${OIDC_CLIENT.client_id}`,
+      `    clientSecret: ${OIDC_CLIENT.client_secret}`,
+      `    issuerURL: ${issuer}`,
+      `    redirectURL: http://127.0.0.1/oidc/${name}/callback`,
+      '    usernameClaim: preferred_username',
+      '    groupClaim: groups',
+      '  opa:',
+      ...opa.map((l) => `    ${l}`),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * OIDC tenants: tokens from a real oidc-provider, verified by the gateway; once with this service
+ * (static mode, the policies/ Rego and OIDC_RBAC) as opa.url, as the operator's dynamic mode renders
+ * it (a URL, no token forwarded), once with the gateway's in-process OPA evaluating the same Rego and
+ * roles, as the operator's static mode renders it.
+ */
+async function runOidc(gatewayBin: string): Promise<DriverReport['results']> {
+  const provider = await startOidcProvider({ accounts: OIDC_ACCOUNTS, clients: [OIDC_CLIENT], audience: OIDC_CLIENT.client_id });
+  const loki = await startLokiStandIn();
+  const dir = makeTempDir('gateway-e2e-oidc-');
+  const rbacPath = writeTempFile('rbac.yaml', OIDC_RBAC, dir);
+  const ours = await startAuthz([...LOOPBACK_LISTENERS, '--mode=static', `--rbac.config=${rbacPath}`], { kubeconfig: '' });
+  try {
+    const tokens = await Promise.all(
+      OIDC_CASES.map((c) => (c.account ? provider.jwtAccessToken(c.account, { clientId: OIDC_CLIENT.client_id, ...(c.audience ? { audience: c.audience } : {}) }) : Promise.resolve(undefined))),
+    );
+    const warm = { tenant: 'application', token: await provider.jwtAccessToken('sam', { clientId: OIDC_CLIENT.client_id }) };
+    const start = (opa: string[]) => () => startGateway({ bin: gatewayBin, lokiUrl: loki.url, tenants: oidcTenants(provider.issuer, opa), rbac: OIDC_RBAC });
+    const tokenOf = (i: number) => tokens[i];
+    return {
+      ours: await runCases(start([`url: ${ours.url}/v1/data/lokistack/allow`]), loki, OIDC_CASES, tokenOf, warm),
+      reference: await runCases(start(['query: data.lokistack.allow', `paths: [${rbacPath}, ${join(ROOT, 'policies/lokistack.rego')}]`]), loki, OIDC_CASES, tokenOf, warm),
+    };
+  } finally {
+    await ours.stop();
+    await loki.close();
+    await provider.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const kind = process.argv[2] as TenantKind;
-  const spec = KINDS[kind];
+  const gatewayBin = process.env.OBSERVATORIUM_API_BIN;
+  if (!gatewayBin) throw new Error('OBSERVATORIUM_API_BIN must be set');
+  enterInCluster();
+  if (kind === 'oidc') {
+    process.stdout.write(`${JSON.stringify({ kind, results: await runOidc(gatewayBin) } satisfies DriverReport)}\n`);
+    return;
+  }
+  const spec = OPENSHIFT_KINDS[kind];
   if (!spec) throw new Error(`unknown tenant kind ${String(kind)}`);
   const opaOpenshiftBin = process.env.OPA_OPENSHIFT_BIN;
-  const gatewayBin = process.env.OBSERVATORIUM_API_BIN;
-  if (!opaOpenshiftBin || !gatewayBin) throw new Error('OPA_OPENSHIFT_BIN and OBSERVATORIUM_API_BIN must be set');
+  if (!opaOpenshiftBin) throw new Error('OPA_OPENSHIFT_BIN must be set');
 
-  enterInCluster();
   // Every case has a token of its own: opa-openshift caches decisions per token and input.
   const tokens: Record<string, Identity> = {};
   spec.cases.forEach((c, i) => {
@@ -99,34 +194,17 @@ async function main(): Promise<void> {
   const theirs = await startOpaOpenshift(opaOpenshiftBin, spec.args, { kubeconfig: fakeKubeconfigFile(fake, LOKISTACK_TOKENS.gateway, { https: true }) });
   const results = {} as DriverReport['results'];
   try {
-    for (const [which, authz] of [['ours', ours.url], ['opaOpenshift', theirs.url]] as const) {
-      const gateway = await startGateway({
-        bin: gatewayBin,
-        lokiUrl: loki.url,
-        tenants: openshiftTenants(spec.tenants, `${authz}/v1/data/lokistack/allow`),
-        rbac: 'roles: []\nroleBindings: []\n',
-        extractSelectors: EXTRACT_SELECTORS[kind],
-        env,
-      });
-      try {
-        // The openshift tenants register once the gateway has read the OAuth metadata: wait for an admin read to pass.
-        const warm: GatewayCase = { name: 'warm', who: 'admin', tenant: spec.warmTenant, method: 'GET', path: '/loki/api/v1/labels', status: 200 };
-        let status = 0;
-        for (let i = 0; i < 100 && status !== 200; i++) {
-          status = await send(gateway.url, warm, warmToken).catch(() => 0);
-          if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-        }
-        if (status !== 200) throw new Error(`the gateway never served the ${spec.warmTenant} tenant (last status ${status}):\n${gateway.output()}`);
-        const outcomes: Outcome[] = [];
-        for (const [i, c] of spec.cases.entries()) {
-          loki.hits.length = 0;
-          const got = await send(gateway.url, c, tokenFor(i, c));
-          outcomes.push({ name: c.name, status: got, hits: [...loki.hits] });
-        }
-        results[which] = outcomes;
-      } finally {
-        await gateway.stop();
-      }
+    for (const [which, authz] of [['ours', ours.url], ['reference', theirs.url]] as const) {
+      const start = () =>
+        startGateway({
+          bin: gatewayBin,
+          lokiUrl: loki.url,
+          tenants: openshiftTenants(spec.tenants, `${authz}/v1/data/lokistack/allow`),
+          rbac: 'roles: []\nroleBindings: []\n',
+          extractSelectors: EXTRACT_SELECTORS[kind],
+          env,
+        });
+      results[which] = await runCases(start, loki, spec.cases, tokenFor, { tenant: spec.warmTenant, token: warmToken });
     }
   } finally {
     await theirs.stop();
