@@ -55,6 +55,22 @@ export const KNOWN: readonly Known[] = [
     matches: (ours, theirs) =>
       theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'),
   },
+  {
+    // OPA's Data API: a path with no document is an undefined result (200, no "result", maybe
+    // OPA's warning), a body that is not JSON a 400 as on the decision path; there, a 404.
+    name: 'another path under /v1/data: OPA\'s Data API (200 without result, or 400 for a malformed body), not 404',
+    matches: (ours, theirs, req) =>
+      req.path !== 'lokistack/allow' &&
+      theirs.status === 404 &&
+      msg(theirs) === '404 page not found' &&
+      ((ours.status === 200 && 'other' in ours && !/"result"/.test(ours.other)) || (ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'))),
+  },
+  {
+    // REPORTED, not deliberate: same status, other message. An empty body is OPA's "no input"
+    // here, so the decision fails on the missing tenant; opa-openshift fails to decode it.
+    name: 'REPORTED: empty body: 500 "unknown tenant", opa-openshift 500 "failed to unmarshal JSON"',
+    matches: (ours, theirs, req) => req.body === '' && theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 500 && msg(ours) === 'unknown tenant',
+  },
 ];
 
 interface Tally {
@@ -149,7 +165,7 @@ describe('differential conformance with real opa-openshift', function () {
   describe('generated gateway-shaped requests', () => {
     for (const mode of ['logging', 'network'] as const) {
       it(`${mode}`, async () => {
-        const count = Number(process.env.PEER_CASES ?? 200);
+        const count = Number(process.env.PEER_CASES ?? 1500);
         const seed = Number(process.env.PEER_SEED ?? 1);
         const args = mode === 'logging' ? OPERATOR_LOGGING_ARGS : OPERATOR_NETWORK_ARGS;
         const cases: GeneratedCase[] = [];

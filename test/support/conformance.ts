@@ -33,7 +33,15 @@ export function sendWire(baseUrl: string, req: WireRequest, timeoutMs = 20_000):
   return new Promise((resolve, reject) => {
     const r = httpRequest(
       url,
-      { method: req.method ?? 'POST', headers: { 'content-type': 'application/json', ...req.headers }, timeout: timeoutMs },
+      {
+        method: req.method ?? 'POST',
+        // Content-Length always: Node sends a DELETE or OPTIONS body unframed otherwise, and the
+        // bytes would be read as the next request. A connection per request: no case can leave
+        // anything behind for the next.
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(req.body)), ...req.headers },
+        agent: false,
+        timeout: timeoutMs,
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -136,7 +144,7 @@ const EXTRA_GROUPS = ['system:cluster-admins', 'cluster-admin', 'dedicated-admin
  * duplicate keys; some with the token missing, unknown to the cluster, or sent twice.
  */
 export function generateCase(profile: GeneratorProfile, seed: number, n: number): GeneratedCase {
-  const rnd = prng(seed * 1_000_003 + n);
+  const rnd = prng(seed * 1_000_003 + n + (profile.mode === 'network' ? 500_000_000 : 0));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const chance = (p: number) => rnd() < p;
   const id = `${profile.mode}-${seed}-${n}`;
@@ -221,10 +229,27 @@ export function generateCase(profile: GeneratorProfile, seed: number, n: number)
     shape.push('odd document');
     body = pick(['', '{}', '{"input":null}', '[]', 'null', '{"input":[]}', '{"input":"x"}']);
   }
+  let method = 'POST';
+  let path = 'lokistack/allow';
+  const wireRoll = rnd();
+  if (wireRoll < 0.03) {
+    method = pick(['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+    shape.push(method);
+    if (method === 'GET' || method === 'HEAD') body = '';
+  } else if (wireRoll < 0.05) {
+    path = pick(['lokistack/other', 'x/allow', 'lokistack', 'lokistack/allow/x']);
+    shape.push(`path ${path}`);
+  }
+  // Many namespaces now and then: one review each on both sides.
+  if (chance(0.02) && body.includes('"selectors":{')) {
+    const many = Array.from({ length: 5 + Math.floor(rnd() * 20) }, (_, i) => (i % 3 === 0 ? pick(NAMESPACES) : `ns-${Math.floor(rnd() * 50)}`));
+    body = body.replace('"selectors":{', `"selectors":{${JSON.stringify(keys[0])}:${JSON.stringify(many)},`);
+    shape.push(`${many.length} namespaces`);
+  }
   return {
     id,
     tokens,
-    request: { path: 'lokistack/allow', body, headers },
+    request: { method, path, body, headers },
     shape: `${who} ${tenant} ${shape.join(', ')} ${body.length > 300 ? `${body.slice(0, 300)}…` : body}`,
   };
 }
