@@ -95,6 +95,35 @@ function report(what: string, tally: Tally, ms: number): void {
   process.stderr.write(`    ${what}: ${tally.compared} compared in ${(ms / 1000).toFixed(1)} s; known differences: ${known}; unexplained: ${tally.unexplained.length}\n`);
 }
 
+/** The comparison itself, without the peer: it must be able to fail, and KNOWN must not swallow a decision. */
+describe('differential conformance: the comparison', () => {
+  const ok = (data: unknown, allowed = 'true'): WireAnswer => ({ status: 200, text: JSON.stringify({ result: { allowed, data: JSON.stringify(data) } }) });
+  const m = (value: string, op?: string) => ({ matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: value }], ...(op ? { matcherOp: op } : {}) });
+  const post: WireRequest = { path: 'lokistack/allow', body: '{"input":{}}', headers: {} };
+  const differs = (ours: WireAnswer, theirs: WireAnswer): number => {
+    const t = newTally();
+    record(t, 'x', 'x', post, ours, theirs);
+    return t.unexplained.length;
+  };
+
+  it('namespace order and the error envelope are not differences', () => {
+    assert.equal(differs(ok(m('log-test-1|log-test-0')), ok(m('log-test-0|log-test-1'))), 0, 'order of alternatives');
+    assert.equal(differs({ status: 400, text: '{"code":"invalid_parameter","message":"unknown permission"}' }, { status: 400, text: 'unknown permission\n' }), 0, 'envelope');
+    assert.equal(differs({ status: 401, text: '{"code":"unauthorized","message":"namespaced SAR failed: 500"}' }, { status: 401, text: 'namespaced SAR failed: Internal error' }), 0, '401 prefix');
+  });
+
+  it('another namespace, allowed, operator, status or message is an unexplained difference', () => {
+    assert.equal(differs(ok(m('log-test-0|log-test-2')), ok(m('log-test-0|log-test-1'))), 1, 'one more namespace');
+    assert.equal(differs(ok(m('log-test-0'), 'false'), ok(m('log-test-0'))), 1, 'allowed');
+    assert.equal(differs(ok(m('log-test-0', 'or')), ok(m('log-test-0'))), 1, 'matcherOp');
+    assert.equal(differs({ status: 200, text: '{"result":true}' }, ok(m('log-test-0'))), 1, 'true for a matcher');
+    assert.equal(differs({ status: 200, text: '{"result":false}' }, { status: 400, text: 'unknown permission' }), 1, 'status');
+    assert.equal(differs({ status: 400, text: '{"message":"unknown resource"}' }, { status: 400, text: 'unknown permission' }), 1, 'message');
+    assert.equal(differs({ status: 401, text: '{"message":"cluster-wide SAR failed: x"}' }, { status: 401, text: 'namespaced SAR failed: x' }), 1, '401 step');
+    assert.equal(differs({ status: 400, text: '{"message":"body contains malformed input document: x"}' }, { status: 200, text: '{"result":false}' }), 1, 'a known class needs both sides');
+  });
+});
+
 describe('differential conformance with real opa-openshift', function () {
   this.timeout(600_000);
   let bin = '';
