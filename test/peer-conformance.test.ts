@@ -66,9 +66,9 @@ export const KNOWN: readonly Known[] = [
       ((ours.status === 200 && 'other' in ours && !/"result"/.test(ours.other)) || (ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'))),
   },
   {
-    // REPORTED, not deliberate: same status, other message. An empty body is OPA's "no input"
-    // here, so the decision fails on the missing tenant; opa-openshift fails to decode it.
-    name: 'REPORTED: empty body: 500 "unknown tenant", opa-openshift 500 "failed to unmarshal JSON"',
+    // Deliberate (migration page): the same status, another message. An empty body is OPA's request
+    // without an input, so the decision fails on the missing tenant; opa-openshift fails to decode it.
+    name: 'empty body: 500 "unknown tenant", opa-openshift 500 "failed to unmarshal JSON"',
     matches: (ours, theirs, req) => req.body === '' && theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 500 && msg(ours) === 'unknown tenant',
   },
 ];
