@@ -1,6 +1,7 @@
+import { setMaxListeners } from 'node:events';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { cacheKey, hashToken } from '../cache/decision-cache.js';
-import { deadline } from '../deadline.js';
+import { deadline, SIGNAL_MAX_LISTENERS } from '../deadline.js';
 import { DecisionError } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -239,6 +240,7 @@ export class OpenShiftAuthorizer implements Authorizer {
   private async reviewEach(base: Omit<AccessReview, 'namespace'>, namespaces: readonly string[], outer: AbortSignal): Promise<string[]> {
     const stop = new AbortController();
     const signal = AbortSignal.any([outer, stop.signal]);
+    setMaxListeners(SIGNAL_MAX_LISTENERS, signal);
     const allowed = new Array<boolean>(namespaces.length).fill(false);
     let next = 0;
     const worker = async () => {
