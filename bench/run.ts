@@ -13,6 +13,9 @@
  *   --report-only                          re-render latest.md and scaling.svg from latest.json
  *   --out DIR                              write the report there instead of bench/results
  *
+ * The exit status is 1 when a scenario fails or one of its checks does not hold (the report is
+ * written first), and under CI also when opa-openshift could not be found for an openshift scenario.
+ *
  * Processes: each server under test and the fake Kubernetes API run in child processes of their
  * own; the loader (autocannon) runs here. See bench/README.md.
  */
@@ -84,10 +87,14 @@ const NS_SIZES = QUICK ? [1, 10, 100] : [1, 10, 100, 1000];
 const PROJECT_SIZES = QUICK ? [10, 100, 1000] : [10, 100, 1000, 10_000];
 const TOKENS = QUICK ? 10_000 : 100_000;
 const HERD = 200;
-// opa-openshift's client-go is rate-limited (about 5 calls/s, burst 10): its namespaces curve stops at
-// 10 (a cold decision over k namespaces is k + 1 reviews), and its cold scaling points are a fixed
-// number of decisions.
-const PEER_MAX_NAMESPACES = 10;
+// opa-openshift on the namespaces curve stops at 100: a cold decision over k namespaces is k + 1
+// access reviews, and it also reviews every namespace again on a warm query, so 1,000 would cost
+// minutes per point. Its cold scaling points are a fixed number of decisions (see scalingScenario).
+const PEER_MAX_NAMESPACES = 100;
+// Cold means every decision computed from the API. Ours reuses an access-review verdict for the same
+// user, groups and namespace for --kube.review-cache-ttl (30 s), so a new token of a known user costs
+// no review; the cold scenarios turn that off so both servers do the same upstream work per decision.
+const NO_REVIEW_CACHE = ['--kube.review-cache-ttl=0'];
 const PEER_COLD_DECISIONS = QUICK ? 4 : 8;
 const STATIC_ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', process.env.BENCH_ROUNDS, QUICK ? 1 : 3));
 const CACHE_MAX_ENTRIES_DEFAULT = 100_000;
@@ -350,6 +357,7 @@ async function openshiftPair(
   latencyMs: number,
   run: (server: ServerName, running: Running, fake: FakeKubeProc) => Promise<RunStats>,
   prepare?: (fake: FakeKubeProc) => Promise<void>,
+  oursExtra: string[] = [],
 ): Promise<RunStats[]> {
   const runs: RunStats[] = [];
   for (const server of ['ours', 'opa-openshift'] as const) {
@@ -363,7 +371,7 @@ async function openshiftPair(
       if (prepare) await prepare(fake);
       const running =
         server === 'ours'
-          ? track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile(`${name}-${server}`)))
+          ? track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig, oursExtra), logFile(`${name}-${server}`)))
           : track(await startOpaOpenshift((ctx.opaOpenshift as { path: string }).path, fake.kubeconfig, logFile(`${name}-${server}`)));
       log(`${name}: ${server}`);
       runs.push(await run(server, running, fake));
@@ -446,7 +454,7 @@ async function scenarioOpenshiftCold(ctx: Ctx): Promise<Scenario> {
     id: 'openshift-cold',
     title: 'openshift cold decisions, 5 ms upstream',
     what:
-      'The same mix and arguments as the cache-hit scenario, but every request carries a new token (the cache key hashes the token), so every decision misses and goes to the Kubernetes API; the fake answers every endpoint after 5 ms. alice and carol cost a cluster-wide review and a project list, bob a cluster-wide and two namespaced reviews, dave a cluster-wide and one namespaced review.',
+      'The same mix and arguments as the cache-hit scenario, but every request carries a new token (the cache key hashes the token), so every decision misses and goes to the Kubernetes API (ours with `--kube.review-cache-ttl=0`: its access-review cache, keyed by user, groups and namespace, would otherwise answer a new token of a known user without a review); the fake answers every endpoint after 5 ms. alice and carol cost a cluster-wide review and a project list, bob a cluster-wide and two namespaced reviews, dave a cluster-wide and one namespaced review.',
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, upstreamLatencyMs: 5, tokensPerUser: pool },
     runs: [],
     ratios: [],
@@ -477,6 +485,7 @@ async function scenarioOpenshiftCold(ctx: Ctx): Promise<Scenario> {
     async (fake) => {
       for (const m of OPENSHIFT_MIX) await fake.tokens(`cold-${m.who}-`, pool, FIXTURE_IDENTITY[m.who]!);
     },
+    NO_REVIEW_CACHE,
   );
   const ours = scenario.runs.find((r) => r.server === 'ours')!;
   for (const r of scenario.runs) if (r.server !== 'ours') scenario.ratios.push(ratio(ours, r));
@@ -594,10 +603,9 @@ function namespacesInAnswer(text: string): number {
 
 /**
  * One scaling curve: every size through ours on one fake cluster; then, on a fake cluster of its own,
- * the sizes in `peerSizes` through opa-openshift. Its client-go is rate-limited (about 5 calls/s,
- * burst 10), so a cold decision costing many upstream calls takes seconds: its cold points are a
- * fixed number of decisions (PEER_COLD_DECISIONS, all at once over the scaling connections) rather than
- * a duration, which could end before any of them is answered.
+ * the sizes in `peerSizes` through opa-openshift. Its cold points are a fixed number of decisions
+ * (PEER_COLD_DECISIONS, all at once over the scaling connections) rather than a duration: its
+ * client-go is rate-limited, and a duration could end before any cold decision is answered.
  */
 async function scalingScenario(
   ctx: Ctx,
@@ -612,7 +620,7 @@ async function scalingScenario(
   await withProcs(async (track) => {
     const fake = track(await startFakeKubeProc(ROOT, TMP, logFile(`${id}-fake-kube`)));
     await setup(fake);
-    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile(`${id}-ours`)));
+    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig, NO_REVIEW_CACHE), logFile(`${id}-ours`)));
     for (const [i, size] of sizes.entries()) {
       log(`${id}: ${size}`);
       const { body, coldToken, warmToken } = await perSize(fake, size);
@@ -665,7 +673,7 @@ function peerScalingNote(p: ScalingPoint, wantCallsPerDecision?: number): string
 function peerScalingCap(ctx: Ctx, sizes: number[], peerSizes: number[], why: string): string {
   if ('unavailable' in ctx.opaOpenshift) return `opa-openshift unavailable: ${ctx.opaOpenshift.unavailable}`;
   const skipped = sizes.filter((k) => !peerSizes.includes(k));
-  const cold = `its cold points are ${PEER_COLD_DECISIONS} decisions each over ${SCALING_CONNECTIONS} connections, not ${DURATION} s, since its client is rate-limited`;
+  const cold = `its cold points are ${PEER_COLD_DECISIONS} decisions each over ${SCALING_CONNECTIONS} connections, not ${DURATION} s (its client-go is rate-limited: a duration could end before a cold decision is answered)`;
   return skipped.length ? `opa-openshift ran at ${peerSizes.join(', ')} only: ${why}; ${cold}.` : `opa-openshift ran at every size; ${cold}.`;
 }
 
@@ -680,7 +688,7 @@ async function scenarioNamespaces(ctx: Ctx): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'namespaces',
     title: 'namespaces per query',
-    what: `A namespaced user (ns-reader: a RoleBinding in each of ${max} generated namespaces, nothing cluster-wide) queries k namespaces (\`extras.selectors.kubernetes_namespace_name\`): one cluster-wide review (denied) and k namespaced reviews (at most \`--opa.review-concurrency\`=16 at once), answered with a matcher over the k namespaces. Cold: a new token per request (every decision misses); warm: one token, cache hits. Upstream latency 0 (loopback only). Ours with the Loki Operator's logging arguments.`,
+    what: `A namespaced user (ns-reader: a RoleBinding in each of ${max} generated namespaces, nothing cluster-wide) queries k namespaces (\`extras.selectors.kubernetes_namespace_name\`): one cluster-wide review (denied) and k namespaced reviews (at most \`--opa.review-concurrency\`=16 at once), answered with a matcher over the k namespaces. Cold: a new token per request (every decision misses; ours with \`--kube.review-cache-ttl=0\`, so every review goes upstream); warm: one token, cache hits. Upstream latency 0 (loopback only). Ours and opa-openshift with the Loki Operator's logging arguments, each on a fake cluster of its own.`,
     settings: { connections: SCALING_CONNECTIONS, durationSec: DURATION, clusterNamespaces: max, sizes: NS_SIZES.join('/') },
     runs: [],
     ratios: [],
@@ -706,7 +714,7 @@ async function scenarioNamespaces(ctx: Ctx): Promise<Scenario> {
       };
     },
   );
-  scenario.scaling = { xLabel: 'namespaces in the query', points, peerNote: peerScalingCap(ctx, NS_SIZES, peerSizes, 'a cold decision over k namespaces costs k + 1 access reviews through its rate-limited client (about 5 calls/s), so one at 100 namespaces takes about 20 s and one at 1,000 over 3 minutes') };
+  scenario.scaling = { xLabel: 'namespaces in the query', points, peerNote: peerScalingCap(ctx, NS_SIZES, peerSizes, 'a cold decision over k namespaces costs it k + 1 access reviews and a warm one reviews the namespaces again, so the 1,000 point would take minutes of this run') };
   for (const p of points) {
     scenario.checks.push({ name: `${p.size} namespaces: answer names all ${p.size}`, ok: p.namespacesInAnswer === p.size, detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}` });
     const per = p.cold?.upstream?.perDecision;
@@ -721,7 +729,7 @@ async function scenarioProjects(ctx: Ctx): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'projects',
     title: 'projects per user',
-    what: `A cluster-wide reader (cluster-reader: a ClusterRoleBinding for application logs and one to list namespaces) queries with no namespace selector, so the answer is a regex of every project the user can list: P projects (the fake cluster is regenerated with P namespaces for each size). Cold (a new token per request): one cluster-wide review and one project list with the user's token; warm: cache hits. Upstream latency 0.`,
+    what: `A cluster-wide reader (cluster-reader: a ClusterRoleBinding for application logs and one to list namespaces) queries with no namespace selector, so the answer is a regex of every project the user can list: P projects (the fake cluster is regenerated with P namespaces for each size). Cold (a new token per request; ours with \`--kube.review-cache-ttl=0\`): one cluster-wide review and one project list with the user's token; warm: cache hits. Upstream latency 0.`,
     settings: { connections: SCALING_CONNECTIONS, durationSec: DURATION, sizes: PROJECT_SIZES.join('/'), tokensPerSize: pool },
     runs: [],
     ratios: [],
@@ -1004,7 +1012,7 @@ function writeReport(report: Report): void {
   const svg = scalingSvg(
     report.scenarios.find((s) => s.id === 'namespaces'),
     report.scenarios.find((s) => s.id === 'projects'),
-    `${report.scenarios.find((s) => s.id === 'namespaces' || s.id === 'projects')?.carriedFrom ?? report.generatedAt}${report.quick ? ' (quick run)' : ''}; ${report.settings.scalingConnections} connections, ${report.settings.durationSec} s per point; opa-openshift: ${report.peers.opaOpenshift.unavailable ? 'unavailable, not plotted' : 'not run in scaling'}. Indicative (shared 2-core machine).`,
+    `${report.scenarios.find((s) => s.id === 'namespaces' || s.id === 'projects')?.carriedFrom ?? report.generatedAt}${report.quick ? ' (quick run)' : ''}; ${report.settings.scalingConnections} connections, ${report.settings.durationSec} s per point; opa-openshift: ${report.peers.opaOpenshift.unavailable ? 'unavailable, not plotted' : `p50 where it ran (namespaces up to ${PEER_MAX_NAMESPACES})`}. Indicative (shared 2-core machine).`,
   );
   writeFileSync(join(RESULTS, 'scaling.svg'), svg);
   writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -1093,6 +1101,14 @@ async function main(): Promise<void> {
   writeFileSync(join(TMP, `run-${report.generatedAt.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
   const failed = report.scenarios.filter((s) => s.error || s.checks.some((c) => !c.ok));
   log(`wrote ${RESULTS.slice(ROOT.length) || RESULTS}/latest.md, latest.json, scaling.svg${failed.length ? `; scenarios with failed checks or errors: ${failed.map((s) => s.id).join(', ')}` : ''}`);
+  // The report is written either way; the exit status says whether every check held (CI fails the step).
+  if (failed.length) process.exitCode = 1;
+  // Under CI the peer's columns must not silently go empty (the rule of test/support/peers.ts).
+  const ranOpenshift = report.scenarios.some((s) => !s.carriedFrom && s.runs.some((r) => r.server === 'opa-openshift'));
+  if (process.env.CI && ranOpenshift && 'unavailable' in opaOpenshift) {
+    log(`opa-openshift is required under CI: ${opaOpenshift.unavailable}`);
+    process.exitCode = 1;
+  }
 }
 
 function previousProfile(previous: Report): NonNullable<Report['profile']> {
@@ -1113,7 +1129,7 @@ function readPrevious(): Report | undefined {
 }
 
 main().then(
-  () => process.exit(0),
+  () => process.exit(process.exitCode ?? 0),
   (err: unknown) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
