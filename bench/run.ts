@@ -421,7 +421,7 @@ async function scenarioOpenshiftHit(ctx: Ctx): Promise<Scenario> {
   return scenario;
 }
 
-/** Two "status body" strings with the same status and the same JSON value (key order and spacing aside). */
+/** Two "status body" strings with the same status and the same JSON value (key order, spacing and the order of a matcher's alternatives aside). */
 function sameAnswer(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined) return false;
   const split = (x: string) => [x.slice(0, 3), x.slice(4)] as const;
@@ -430,7 +430,10 @@ function sameAnswer(a: string | undefined, b: string | undefined): boolean {
   if (sa !== sb) return false;
   const canon = (t: string): string => {
     try {
-      const sort = (v: unknown): unknown => (Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, w]) => [k, sort(typeof w === 'string' && /^[{[]/.test(w) ? safeParse(w) : w)])) : v);
+      // A regex matcher's alternatives in any order match the same label values (opa-openshift's order
+      // follows its reviews' completion): compare them as a set.
+      const value = (k: string, w: unknown): unknown => (k === 'Value' && typeof w === 'string' ? w.split('|').sort().join('|') : typeof w === 'string' && /^[{[]/.test(w) ? safeParse(w) : w);
+      const sort = (v: unknown): unknown => (Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, w]) => [k, sort(value(k, w))])) : v);
       return JSON.stringify(sort(JSON.parse(t)));
     } catch {
       return t.trim();
@@ -666,7 +669,9 @@ async function scalingScenario(
 function peerScalingNote(p: ScalingPoint, wantCallsPerDecision?: number): string | undefined {
   if (!p.peer) return undefined;
   const per = p.peer.cold?.upstream?.perDecision;
-  return `opa-openshift at ${p.size}: ${p.peer.namespacesInAnswer} namespaces in its answer (ours ${p.namespacesInAnswer}), ${fmtBytes(p.peer.responseBytes)}${per !== undefined ? `; ${per.toFixed(2)} upstream calls per cold decision${wantCallsPerDecision !== undefined ? ` (ours: ${wantCallsPerDecision})` : ''}` : ''}`;
+  const warm = p.peer.warm?.upstream;
+  const warmDecisions = p.peer.warm?.load ? Object.entries(p.peer.warm.load.errors.statusCodes).reduce((n, [c, k]) => (c.startsWith('2') ? n + k : n), 0) : 0;
+  return `opa-openshift at ${p.size}: ${p.peer.namespacesInAnswer} namespaces in its answer (ours ${p.namespacesInAnswer}), ${fmtBytes(p.peer.responseBytes)}${per !== undefined ? `; ${per.toFixed(2)} upstream calls per cold decision${wantCallsPerDecision !== undefined ? ` (ours: ${wantCallsPerDecision})` : ''}` : ''}${warm && warmDecisions > 0 ? `; warm (one token): ${(warm.total / warmDecisions).toFixed(2)} upstream calls per decision` : ''}`;
 }
 
 /** What the report says about the peer's scaling points: unavailable, or which sizes it ran and why not the others. */

@@ -150,7 +150,11 @@ export function markdown(report: Report): string {
         if (run.unavailable) out.push(`${run.server}: unavailable (${shortReason(run.unavailable)}).`, '');
         for (const n of run.notes ?? []) out.push(`- Note (${run.server}): ${n}`);
       }
-      for (const p of s.scaling.points) for (const n of [...(p.peer?.cold?.notes ?? [])].slice(0, 1)) out.push(`- Note (opa-openshift, ${fmtNum(p.size)}): ${n}`);
+      for (const p of peerRows) {
+        const w = p.warm;
+        if (w?.load && w.load.completed === 0)
+          out.push(`- Note (${p.server}, ${fmtNum(p.size)}): no warm decision was answered within the ${fmtNum(w.load.durationSec)} s measurement (in-flight ones are not counted); ${fmtNum(w.upstream?.total)} upstream calls were made meanwhile: its warm decisions review the namespaces again.`);
+      }
       out.push('');
       out.push('![scaling](scaling.svg)');
       out.push('');
