@@ -35,7 +35,7 @@ function upstreamCell(r: RunStats): string {
 function runRow(s: Scenario, r: RunStats, label = s.title): string {
   if (r.unavailable) return `| ${label} | ${r.server} | unavailable (see above) | | | | | | | |`;
   const l = r.load;
-  return `| ${label} | ${r.server} | ${fmtNum(l?.rps)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
+  return `| ${label} | ${r.server} | ${fmtNum(l?.rps, l && l.rps < 10 ? 2 : 0)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
 }
 
 function ratioLines(s: Scenario): string[] {
