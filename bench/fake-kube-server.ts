@@ -3,7 +3,7 @@
  * CPU is not the benchmark loader's and its requests cross a real socket from the server under
  * test. Started by bench/run.ts; usable by hand too:
  *
- *   node --import tsx bench/fake-kube-server.ts [--dir DIR]
+ *   node --import tsx bench/fake-kube-server.ts [--dir DIR] [--http]
  *
  * It serves HTTPS (its own CA, written into the kubeconfig) and decodes client-go's protobuf reviews,
  * as a real API server does. On start it writes the kubeconfig (the gateway service account's token) to DIR and prints ONE
@@ -141,7 +141,9 @@ await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const controlPort = (control.address() as AddressInfo).port;
 
 const kubeconfig = join(dir, `kubeconfig-fake-kube-${process.pid}.json`);
-writeFileSync(kubeconfig, fake.kubeconfigText(undefined, { https: true }));
+// --http: the plain HTTP listener (for the probes that call it with node:http).
+const plain = process.argv.includes('--http');
+writeFileSync(kubeconfig, fake.kubeconfigText(undefined, { https: !plain }));
 
 const stop = () => {
   control.close();
@@ -154,4 +156,4 @@ const stop = () => {
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
 
-process.stdout.write(`${JSON.stringify({ url: fake.httpsUrl ?? fake.url, controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`);
+process.stdout.write(`${JSON.stringify({ url: plain ? fake.url : (fake.httpsUrl ?? fake.url), controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`);
