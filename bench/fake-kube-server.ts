@@ -3,9 +3,10 @@
  * CPU is not the benchmark loader's and its requests cross a real socket from the server under
  * test. Started by bench/run.ts; usable by hand too:
  *
- *   node --import tsx bench/fake-kube-server.ts [--dir DIR]
+ *   node --import tsx bench/fake-kube-server.ts [--dir DIR] [--http]
  *
- * On start it writes the kubeconfig (the gateway service account's token) to DIR and prints ONE
+ * It serves HTTPS (its own CA, written into the kubeconfig) and decodes client-go's protobuf reviews,
+ * as a real API server does. On start it writes the kubeconfig (the gateway service account's token) to DIR and prints ONE
  * JSON line on stdout: {"url","controlUrl","kubeconfig","pid"}. The control API (loopback, its own
  * port) changes the cluster and reads what the API was asked:
  *
@@ -43,7 +44,9 @@ for (const [who, token] of Object.entries(LOKISTACK_TOKENS)) {
 }
 let tokens: Record<string, Identity> = { ...baseTokens };
 
-const fake = await startFakeKube({ objects: LOKISTACK_CLUSTER_YAML, tokens, serviceIdentityToken: LOKISTACK_TOKENS.gateway });
+// HTTPS, as a real API server: client-go (opa-openshift) sends the user's bearer token only over TLS,
+// so over plain HTTP every one of its reviews is a 401. Ours gets the same kubeconfig (CA included).
+const fake = await startFakeKube({ objects: LOKISTACK_CLUSTER_YAML, tokens, serviceIdentityToken: LOKISTACK_TOKENS.gateway, tls: true });
 
 let counts: FakeCounts = emptyCounts();
 // Requests whose answer is still pending when folded: their status is read on a later fold.
@@ -138,7 +141,9 @@ await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
 const controlPort = (control.address() as AddressInfo).port;
 
 const kubeconfig = join(dir, `kubeconfig-fake-kube-${process.pid}.json`);
-writeFileSync(kubeconfig, fake.kubeconfigText());
+// --http: the plain HTTP listener (for the probes that call it with node:http).
+const plain = process.argv.includes('--http');
+writeFileSync(kubeconfig, fake.kubeconfigText(undefined, { https: !plain }));
 
 const stop = () => {
   control.close();
@@ -151,4 +156,4 @@ const stop = () => {
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
 
-process.stdout.write(`${JSON.stringify({ url: fake.url, controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`);
+process.stdout.write(`${JSON.stringify({ url: plain ? fake.url : (fake.httpsUrl ?? fake.url), controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`);

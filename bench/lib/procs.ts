@@ -144,9 +144,13 @@ export interface FakeKubeProc {
   tokens(prefix: string, count: number, identity: { username: string; groups: string[] }): Promise<void>;
 }
 
-/** Starts bench/fake-kube-server.ts in its own process and waits for its JSON line. */
-export async function startFakeKubeProc(root: string, dir: string, logFile: string): Promise<FakeKubeProc> {
-  const proc = spawnProc('fake-kube', process.execPath, ['--import', 'tsx', `${root}/bench/fake-kube-server.ts`, '--dir', dir], logFile);
+/**
+ * Starts bench/fake-kube-server.ts in its own process and waits for its JSON line. It serves HTTPS
+ * (what client-go needs to send a user's token); `http: true` points url and kubeconfig at its plain
+ * HTTP listener instead (the probes that call it with node:http).
+ */
+export async function startFakeKubeProc(root: string, dir: string, logFile: string, options: { http?: boolean } = {}): Promise<FakeKubeProc> {
+  const proc = spawnProc('fake-kube', process.execPath, ['--import', 'tsx', `${root}/bench/fake-kube-server.ts`, '--dir', dir, ...(options.http ? ['--http'] : [])], logFile);
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.child.stdout! });
     const timer = setTimeout(() => reject(new Error(`fake-kube printed nothing within 30 s; see ${logFile}`)), 30_000);

@@ -35,7 +35,7 @@ function upstreamCell(r: RunStats): string {
 function runRow(s: Scenario, r: RunStats, label = s.title): string {
   if (r.unavailable) return `| ${label} | ${r.server} | unavailable (see above) | | | | | | | |`;
   const l = r.load;
-  return `| ${label} | ${r.server} | ${fmtNum(l?.rps)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
+  return `| ${label} | ${r.server} | ${fmtNum(l?.rps, l && l.rps < 10 ? 2 : 0)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
 }
 
 function ratioLines(s: Scenario): string[] {
@@ -48,8 +48,7 @@ function ratioLines(s: Scenario): string[] {
 
 /** The gist of an unavailability reason, for table cells and ratio lines (the full text is in the header). */
 function shortReason(reason: string): string {
-  const m = /(\d{3} [A-Z][a-z]+)/.exec(reason);
-  return m ? `the Go module proxy answered ${m[1]}` : reason.length > 80 ? `${reason.slice(0, 77)}…` : reason;
+  return reason.length > 80 ? `${reason.slice(0, 77)}…` : reason;
 }
 
 const HEADER = ['| scenario | server | req/s | p50 | p99 | max | errors | upstream calls | peak RSS | CPU/request |', '|---|---|---:|---:|---:|---:|---|---|---:|---:|'];
@@ -86,6 +85,8 @@ export function markdown(report: Report): string {
         for (const kind of ['cold', 'warm'] as const) {
           const run = p[kind];
           if (run) out.push(runRow(s, run, `${s.title}: ${p.size} ${kind}`));
+          const peer = p.peer?.[kind];
+          if (peer) out.push(runRow(s, peer, `${s.title}: ${p.size} ${kind}`));
         }
       }
       continue;
@@ -126,16 +127,33 @@ export function markdown(report: Report): string {
       for (const row of s.table.rows) out.push(`| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
       out.push('');
     } else if (s.scaling) {
-      out.push(`| ${s.scaling.xLabel} | answer bytes | namespaces in answer | cold req/s | cold p50 | cold p99 | cold max | cold upstream/decision | cold CPU/request (ours, fake API) | warm req/s | warm p50 | warm p99 | warm CPU/request | errors | peak RSS |`);
-      out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|');
-      for (const p of s.scaling.points) {
-        const c = p.cold;
+      const table = (server: string, rows: Array<{ size: number; responseBytes: number; namespacesInAnswer: number; cold?: RunStats; warm?: RunStats }>) => {
+        out.push(`${server}:`, '');
+        out.push(`| ${s.scaling!.xLabel} | answer bytes | namespaces in answer | cold req/s | cold p50 | cold p99 | cold max | cold upstream/decision | cold CPU/request (server, fake API) | warm req/s | warm p50 | warm p99 | warm CPU/request | errors | peak RSS |`);
+        out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|');
+        for (const p of rows) {
+          const c = p.cold;
+          const w = p.warm;
+          const errs = [c, w].filter((x): x is RunStats => !!x).map(errorsCell).join(' / ');
+          const peak = Math.max(c?.memory?.peakRssBytes ?? 0, w?.memory?.peakRssBytes ?? 0);
+          out.push(
+            `| ${fmtNum(p.size)} | ${fmtBytes(p.responseBytes)} | ${fmtNum(p.namespacesInAnswer)} | ${fmtNum(c?.load?.rps, c?.load && c.load.rps < 10 ? 2 : 0)} | ${fmtMs(c?.load?.latencyMs.p50)} | ${fmtMs(c?.load?.latencyMs.p99)} | ${fmtMs(c?.load?.latencyMs.max)} | ${fmtNum(c?.upstream?.perDecision, 1)} | ${c?.cpu ? `${fmtMs(c.cpu.serverMsPerRequest)}, ${c.cpu.fakeKubeSec !== undefined && c.load?.completed ? fmtMs((c.cpu.fakeKubeSec * 1000) / c.load.completed) : '–'}` : '–'} | ${fmtNum(w?.load?.rps)} | ${fmtMs(w?.load?.latencyMs.p50)} | ${fmtMs(w?.load?.latencyMs.p99)} | ${w?.cpu ? fmtMs(w.cpu.serverMsPerRequest) : '–'} | ${errs} | ${fmtBytes(peak)} |`,
+          );
+        }
+        out.push('');
+      };
+      table('ours', s.scaling.points);
+      const peerRows = s.scaling.points.flatMap((p) => (p.peer ? [{ size: p.size, ...p.peer }] : []));
+      if (peerRows.length) table('opa-openshift', peerRows);
+      if (s.scaling.peerNote) out.push(s.scaling.peerNote, '');
+      for (const run of s.runs) {
+        if (run.unavailable) out.push(`${run.server}: unavailable (${shortReason(run.unavailable)}).`, '');
+        for (const n of run.notes ?? []) out.push(`- Note (${run.server}): ${n}`);
+      }
+      for (const p of peerRows) {
         const w = p.warm;
-        const errs = [c, w].filter((x): x is RunStats => !!x).map(errorsCell).join(' / ');
-        const peak = Math.max(c?.memory?.peakRssBytes ?? 0, w?.memory?.peakRssBytes ?? 0);
-        out.push(
-          `| ${fmtNum(p.size)} | ${fmtBytes(p.responseBytes)} | ${fmtNum(p.namespacesInAnswer)} | ${fmtNum(c?.load?.rps)} | ${fmtMs(c?.load?.latencyMs.p50)} | ${fmtMs(c?.load?.latencyMs.p99)} | ${fmtMs(c?.load?.latencyMs.max)} | ${fmtNum(c?.upstream?.perDecision, 1)} | ${c?.cpu ? `${fmtMs(c.cpu.serverMsPerRequest)}, ${c.cpu.fakeKubeSec !== undefined && c.load?.completed ? fmtMs((c.cpu.fakeKubeSec * 1000) / c.load.completed) : '–'}` : '–'} | ${fmtNum(w?.load?.rps)} | ${fmtMs(w?.load?.latencyMs.p50)} | ${fmtMs(w?.load?.latencyMs.p99)} | ${w?.cpu ? fmtMs(w.cpu.serverMsPerRequest) : '–'} | ${errs} | ${fmtBytes(peak)} |`,
-        );
+        if (w?.load && w.load.completed === 0)
+          out.push(`- Note (${p.server}, ${fmtNum(p.size)}): no warm decision was answered within the ${fmtNum(w.load.durationSec)} s measurement (in-flight ones are not counted); ${fmtNum(w.upstream?.total)} upstream calls were made meanwhile: its warm decisions review the namespaces again.`);
       }
       out.push('');
       out.push('![scaling](scaling.svg)');

@@ -4,14 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { findPeer } from '../../test/support/peers.js';
 import { freePort, spawnProc, waitReady, type Proc } from './procs.js';
 
 const run = promisify(execFile);
 
-/** opa-openshift is pinned to the commit the protocol notes (shared/reference) were read from. */
+/** The upstream commit the prebuilt opa-openshift (../shared/peers) was built from; the protocol notes (shared/reference) were read from it too. */
 export const OPA_OPENSHIFT_MODULE = 'github.com/observatorium/opa-openshift';
 export const OPA_OPENSHIFT_REF = 'dbb77e0a9e2e';
 
@@ -115,32 +115,18 @@ export async function startOpa(opa: string, policy: string, dataFile: string, lo
 }
 
 /**
- * opa-openshift built with `go install module@ref` into the tools cache (as scripts/ensure-tools.sh
- * does for OPA); the build's own error when it cannot be built (e.g. the module proxy refuses it).
+ * The real opa-openshift, as scripts/peers.sh finds it (OPA_OPENSHIFT_BIN, else the prebuilt copy in
+ * ../shared/peers): the same executable the conformance suites run. The Go module proxy does not
+ * serve this module, so it is not built here; when it cannot be found, the reason is said in our
+ * own words (the report quotes no tool's raw output).
  */
-export async function findOpaOpenshift(): Promise<Found> {
-  const toolsDir = process.env.LOKISTACK_TOOLS_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lokistack-authz/tools');
-  const binDir = join(toolsDir, `opa-openshift-${OPA_OPENSHIFT_REF}`);
-  const bin = join(binDir, 'opa-openshift');
-  const version = `${OPA_OPENSHIFT_MODULE}@${OPA_OPENSHIFT_REF}`;
-  if (existsSync(bin)) return { path: bin, version };
-  try {
-    await run('go', ['version']);
-  } catch {
-    return { unavailable: 'Go is not installed, so `go install` cannot build it' };
-  }
-  try {
-    mkdirSync(binDir, { recursive: true });
-    await run('go', ['install', version], {
-      env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
-      timeout: 600_000,
-      maxBuffer: 16 << 20,
-    });
-  } catch (err) {
-    const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
-    return { unavailable: `\`go install ${version}\` failed: ${stderr.split('\n').map((l) => l.trim()).filter(Boolean).slice(-2).join(' ')}` };
-  }
-  return existsSync(bin) ? { path: bin, version } : { unavailable: `go install ${version} produced no binary at ${bin}` };
+export function findOpaOpenshift(): Found {
+  const lookup = findPeer('opa-openshift');
+  if ('path' in lookup) return { path: lookup.path, version: `${OPA_OPENSHIFT_MODULE}@${OPA_OPENSHIFT_REF} (prebuilt upstream commit, found by scripts/peers.sh)` };
+  return {
+    unavailable:
+      'not found: set OPA_OPENSHIFT_BIN, or put the prebuilt peers in ../shared/peers (README.md, "Real peers"); it cannot be built from the Go module proxy, which does not serve this module',
+  };
 }
 
 /** opa-openshift with the Loki Operator's openshift-logging arguments, pointed at `kubeconfig`. */

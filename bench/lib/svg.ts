@@ -1,6 +1,6 @@
 /**
  * A hand-written SVG line chart of the scaling scenarios (no plotting dependency): for namespaces
- * per query and projects per user, latency p50/p99 (cold and warm) and response bytes, both axes
+ * per query and projects per user, latency p50/p99 (cold and warm; opa-openshift's p50 where it ran) and response bytes, both axes
  * logarithmic.
  */
 import type { Scenario, ScalingPoint } from './types.js';
@@ -68,13 +68,18 @@ function panel(x0: number, y0: number, title: string, xLabel: string, yUnit: str
   }
   out.push(`<text x="${PANEL_W / 2}" y="${PANEL_H + 34}" text-anchor="middle" font-size="12">${esc(xLabel)} (log)</text>`);
   let legendX = 0;
-  const legendY = PANEL_H + 56;
+  let legendY = PANEL_H + 52;
   for (const s of series) {
     const pts = s.points.filter(([x, y]) => x > 0 && y > 0 && Number.isFinite(y));
     if (pts.length === 0) continue;
     const d = pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
     for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${s.color}"/>`);
+    // Wrap the legend within the panel's width.
+    if (legendX > 0 && legendX + 30 + s.name.length * 6 > PANEL_W + 40) {
+      legendX = 0;
+      legendY += 15;
+    }
     out.push(`<line x1="${legendX}" y1="${legendY - 4}" x2="${legendX + 20}" y2="${legendY - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
     out.push(`<text x="${legendX + 24}" y="${legendY}" font-size="11">${esc(s.name)}</text>`);
     legendX += 30 + s.name.length * 6;
@@ -84,16 +89,18 @@ function panel(x0: number, y0: number, title: string, xLabel: string, yUnit: str
 }
 
 function latencySeries(points: ScalingPoint[]): Series[] {
-  const pick = (kind: 'cold' | 'warm', q: 'p50' | 'p99') =>
+  const pick = (kind: 'cold' | 'warm', q: 'p50' | 'p99', peer = false) =>
     points.flatMap((p) => {
-      const v = p[kind]?.load?.latencyMs[q];
+      const v = (peer ? p.peer?.[kind] : p[kind])?.load?.latencyMs[q];
       return v !== undefined && Number.isFinite(v) ? [[p.size, v] as [number, number]] : [];
     });
   return [
-    { name: 'cold p50 (new token each)', color: '#1f77b4', points: pick('cold', 'p50') },
+    { name: 'ours cold p50 (new token each)', color: '#1f77b4', points: pick('cold', 'p50') },
     { name: 'cold p99', color: '#1f77b4', dash: '6 4', points: pick('cold', 'p99') },
-    { name: 'warm p50 (hit)', color: '#d62728', points: pick('warm', 'p50') },
+    { name: 'ours warm p50 (hit)', color: '#d62728', points: pick('warm', 'p50') },
     { name: 'warm p99', color: '#d62728', dash: '6 4', points: pick('warm', 'p99') },
+    { name: 'opa-openshift cold p50', color: '#9467bd', dash: '2 3', points: pick('cold', 'p50', true) },
+    { name: 'opa-openshift warm p50', color: '#ff7f0e', dash: '2 3', points: pick('warm', 'p50', true) },
   ];
 }
 
@@ -115,7 +122,7 @@ export function scalingSvg(namespaces: Scenario | undefined, projects: Scenario 
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">lokistack-authz (ours), openshift-logging: scaling</text>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">lokistack-authz (ours) and opa-openshift, openshift-logging: scaling</text>`,
     ...body,
     `<text x="${left}" y="${H - 14}" font-size="11" fill="#555">${esc(caption)}</text>`,
     '</svg>',

@@ -63,6 +63,8 @@ export interface ScalingPoint {
   namespacesInAnswer: number;
   cold?: RunStats;
   warm?: RunStats;
+  /** The same point through a peer (opa-openshift), when it ran at this size. */
+  peer?: { server: ServerName; responseBytes: number; namespacesInAnswer: number; cold?: RunStats; warm?: RunStats };
 }
 
 export interface Scenario {
@@ -73,7 +75,12 @@ export interface Scenario {
   runs: RunStats[];
   ratios: Ratio[];
   checks: Check[];
-  scaling?: { xLabel: string; points: ScalingPoint[] };
+  scaling?: {
+    xLabel: string;
+    points: ScalingPoint[];
+    /** Why the peer has no numbers at some sizes (its rate-limited client), or at all. */
+    peerNote?: string;
+  };
   /** A scenario's own table (header, then rows of cells), shown in place of the runs table. */
   table?: { header: string[]; rows: string[][] };
   extra?: Record<string, unknown>;

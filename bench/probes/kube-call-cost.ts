@@ -14,7 +14,7 @@ import { startFakeKubeProc } from '../lib/procs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TMP = join(ROOT, 'bench/results/tmp');
-const fake = await startFakeKubeProc(ROOT, TMP, join(TMP, 'probe-kube-call-fake.log'));
+const fake = await startFakeKubeProc(ROOT, TMP, join(TMP, 'probe-kube-call-fake.log'), { http: true });
 const kc = new KubeConfig();
 kc.loadFromFile(fake.kubeconfig);
 const api = kc.makeApiClient(AuthorizationV1Api);
