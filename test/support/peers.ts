@@ -79,6 +79,36 @@ export interface RunningPeer {
   stop(): Promise<void>;
 }
 
+/** A peer process started by a test: its output (the last 20,000 characters), and a stop that escalates to SIGKILL. */
+export interface SpawnedPeer {
+  process: ChildProcess;
+  output(): string;
+  gone(): boolean;
+  stop(): Promise<void>;
+}
+
+export function spawnPeer(bin: string, argv: readonly string[], env: Record<string, string> = {}): SpawnedPeer {
+  const child = spawn(bin, [...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let output = '';
+  const keep = (c: string) => (output = (output + c).slice(-20_000));
+  child.stdout!.setEncoding('utf8').on('data', keep);
+  child.stderr!.setEncoding('utf8').on('data', keep);
+  let gone = false;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => ((gone = true), resolve())));
+  return {
+    process: child,
+    output: () => output,
+    gone: () => gone,
+    async stop() {
+      if (gone) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /**
  * Starts real opa-openshift with `args` (e.g. OPERATOR_LOGGING_ARGS from ./openshift.ts), its
  * listeners moved to free loopback ports and its health check pointed at its own public listener,
@@ -96,23 +126,11 @@ export async function startOpaOpenshift(bin: string, args: readonly string[], op
     `--web.healthchecks.url=${url}`,
     `--openshift.kubeconfig=${options.kubeconfig}`,
   ];
-  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const stop = async (): Promise<void> => {
-    if (gone) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const peer = spawnPeer(bin, argv);
+  const { output, stop } = peer;
   const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
   for (;;) {
-    if (gone) throw new Error(`opa-openshift exited at start:\n${output}`);
+    if (peer.gone()) throw new Error(`opa-openshift exited at start:\n${output()}`);
     try {
       // Its public mux has no `/`: a 404 means it is serving.
       await fetch(`${url}/`, { signal: AbortSignal.timeout(500) });
@@ -120,10 +138,10 @@ export async function startOpaOpenshift(bin: string, args: readonly string[], op
     } catch {
       if (Date.now() > deadline) {
         await stop();
-        throw new Error(`opa-openshift did not start listening on ${url}:\n${output}`);
+        throw new Error(`opa-openshift did not start listening on ${url}:\n${output()}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return { url, internalUrl, process: child, output: () => output, stop };
+  return { url, internalUrl, process: peer.process, output, stop };
 }

@@ -3,8 +3,8 @@
  * the logs endpoints, --rbac.config, --tenants.config and, for openshift tenants,
  * --logs.auth.extract-selectors. Listeners are moved to free loopback ports; nothing else changes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from '../peers.js';
+import type { ChildProcess } from 'node:child_process';
+import { freePort, spawnPeer } from '../peers.js';
 import { makeTempDir, writeTempFile } from '../service.js';
 
 /** The selectors the operator extracts per mode (reference §3). */
@@ -48,22 +48,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     `--tenants.config=${writeTempFile('tenants.yaml', options.tenants, dir)}`,
     ...(options.extractSelectors ? [`--logs.auth.extract-selectors=${options.extractSelectors}`] : []),
   ];
-  const child = spawn(options.bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-20_000)));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (output = (output + c).slice(-20_000)));
-  let gone = false;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => ((gone = true), resolve())));
-  const stop = async (): Promise<void> => {
-    if (gone) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const peer = spawnPeer(options.bin, argv, options.env);
+  const { output, stop } = peer;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (gone) throw new Error(`observatorium-api exited at start:\n${output}`);
+    if (peer.gone()) throw new Error(`observatorium-api exited at start:\n${output()}`);
     try {
       const res = await fetch(`http://127.0.0.1:${internalPort}/ready`, { signal: AbortSignal.timeout(500) });
       if (res.ok) break;
@@ -72,9 +61,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`observatorium-api not ready on ${url}:\n${output}`);
+      throw new Error(`observatorium-api not ready on ${url}:\n${output()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url, process: child, output: () => output, stop };
+  return { url, process: peer.process, output, stop };
 }
