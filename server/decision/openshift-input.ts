@@ -1,4 +1,8 @@
 import { DecisionError } from '../errors.js';
+import { entriesOf, fieldOf } from '../go-keys.js';
+
+const FIELDS = ['groups', 'permission', 'resource', 'subject', 'tenant', 'extras'] as const;
+const EXTRAS_FIELDS = ['selectors', 'wildcardselectors', 'metadataonly'] as const;
 
 /** The gateway's input as opa-openshift reads it (its Go struct); other fields are ignored. */
 export interface GatewayInput {
@@ -14,13 +18,6 @@ export interface GatewayInput {
     metadataOnly: boolean;
   };
 }
-
-/**
- * The request decoder's record of an object's members when it had duplicate keys: every key/value
- * pair in document order (server/http's contract). Without it, Object.keys order is document order
- * for the non-integer keys a struct field can have.
- */
-export const ENTRIES = Symbol.for('lokistack-authz.entries');
 
 /**
  * Reads the input as Go's encoding/json decodes it into opa-openshift's struct, member by member in
@@ -53,7 +50,7 @@ export function parseGatewayInputs(occurrences: readonly unknown[]): GatewayInpu
     extras: { selectors: new Map(), wildcardSelectors: false, metadataOnly: false },
   };
   for (const [key, value] of occurrences.filter((o) => o !== undefined && o !== null).flatMap(members)) {
-    switch (goFold(key)) {
+    switch (fieldOf(key, FIELDS)) {
       case 'groups':
         out.groups = stringList(value);
         break;
@@ -79,7 +76,7 @@ export function parseGatewayInputs(occurrences: readonly unknown[]): GatewayInpu
 
 function decodeExtras(value: unknown, extras: GatewayInput['extras']): void {
   for (const [key, v] of members(value)) {
-    switch (goFold(key)) {
+    switch (fieldOf(key, EXTRAS_FIELDS)) {
       case 'selectors':
         if (v === null) {
           extras.selectors = new Map();
@@ -106,7 +103,7 @@ export function withIdentity(input: unknown, subject: string, groups: readonly s
   const out: Record<string, unknown> = {};
   if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
     for (const [key, value] of Object.entries(input)) {
-      const f = goFold(key);
+      const f = fieldOf(key, FIELDS);
       // defineProperty: a key such as "__proto__" stays a key, not the object's prototype.
       if (f !== 'subject' && f !== 'groups') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     }
@@ -123,26 +120,7 @@ const fail = (): never => {
 /** An object's members in document order, duplicates included; anything but an object fails. */
 function members(v: unknown): ReadonlyArray<readonly [string, unknown]> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail();
-  const recorded = (v as { [ENTRIES]?: unknown })[ENTRIES];
-  if (Array.isArray(recorded)) return recorded as Array<[string, unknown]>;
-  return Object.entries(v);
-}
-
-/**
- * A key as Go's encoding/json compares it with a field name (foldName: upper of lower, rune by
- * rune). The field names are ASCII, and only two other runes fold onto ASCII letters: ſ (U+017F)
- * onto s and the Kelvin sign (U+212A) onto k. Lower case here, to compare with lower-case names.
- */
-function goFold(key: string): string {
-  // Fast path: the gateway's keys are plain ASCII.
-  if (/^[\x00-\x7f]*$/.test(key)) return key.toLowerCase();
-  let folded = '';
-  for (const c of key) {
-    if (c === '\u017f') folded += 's';
-    else if (c === '\u212a') folded += 'k';
-    else folded += c.length === 1 && c.charCodeAt(0) < 0x80 ? c.toLowerCase() : c;
-  }
-  return folded;
+  return entriesOf(v);
 }
 
 /** []string: null empties it, each null element is "", a new array replaces the old one. */

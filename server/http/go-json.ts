@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { ENTRIES, foldsTo, type Entries } from '../go-keys.js';
 
 /**
  * JSON decoded as Go's encoding/json decodes it, which is what OPA and opa-openshift see. Three
@@ -14,14 +15,6 @@ import { isUtf8 } from 'node:buffer';
  *   pair in document order under ENTRIES, for whoever decodes a struct from them.
  */
 
-/**
- * Non-enumerable property of a decoded object that had exact duplicate keys: `Array<[key, value]>`,
- * every pair in document order, duplicates included. Absent on objects without duplicates, whose
- * Object.keys order already is the document order of their (distinct) keys.
- */
-export const ENTRIES: unique symbol = Symbol.for('lokistack-authz.entries') as never;
-
-export type Entries = Array<[string, unknown]>;
 
 /** Text of a JSON body as Go reads its bytes: each invalid UTF-8 byte becomes one U+FFFD. */
 export function goUtf8(bytes: Uint8Array): string {
@@ -202,24 +195,8 @@ export function goField(obj: Record<string, unknown>, name: string): { found: bo
     for (let i = entries.length - 1; i >= 0; i--) if (foldsTo(entries[i]![0], name)) return { found: true, value: entries[i]![1] };
     return { found: false, value: undefined };
   }
+  // Without duplicates, keys alone: no pair array is built on the hot path.
   const keys = Object.keys(obj);
   for (let i = keys.length - 1; i >= 0; i--) if (foldsTo(keys[i]!, name)) return { found: true, value: obj[keys[i]!] };
   return { found: false, value: undefined };
-}
-
-/**
- * Whether Go's encoding/json folds `key` onto the lower-case ASCII `name`. Go folds each rune to the
- * smallest of its simple case-fold orbit; the only non-ASCII runes whose orbit reaches ASCII letters
- * are U+017F (ſ, with s) and U+212A (Kelvin sign, with k).
- */
-export function foldsTo(key: string, name: string): boolean {
-  if (key.length !== name.length) return false;
-  for (let i = 0; i < key.length; i++) {
-    let c = key.charCodeAt(i);
-    if (c >= 0x41 && c <= 0x5a) c += 0x20;
-    else if (c === 0x17f) c = 0x73;
-    else if (c === 0x212a) c = 0x6b;
-    if (c !== name.charCodeAt(i)) return false;
-  }
-  return true;
 }

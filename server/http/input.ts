@@ -1,5 +1,6 @@
 import { invalidParameter } from '../errors.js';
-import { ENTRIES, foldsTo, goField, goUtf8, parseGoJson, type Entries } from './go-json.js';
+import { entriesOf, foldsTo } from '../go-keys.js';
+import { goField, goUtf8, parseGoJson } from './go-json.js';
 import { checkInput, type InputLimits } from './input-limits.js';
 import { parseYamlBounded } from './yaml-input.js';
 
@@ -56,8 +57,9 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
 }
 
 function inputOccurrences(envelope: Record<string, unknown>): unknown[] {
-  const entries: Entries = (envelope as { [ENTRIES]?: Entries })[ENTRIES] ?? Object.entries(envelope);
-  return entries.filter(([key]) => foldsTo(key, 'input')).map(([, value]) => value);
+  return entriesOf(envelope)
+    .filter(([key]) => foldsTo(key, 'input'))
+    .map(([, value]) => value);
 }
 
 /** Parses GET /v1/data's `?input=` parameter, given as raw bytes (the last one wins, as in OPA). */
