@@ -57,7 +57,14 @@ describe('decision logs', () => {
     const undef = await decide(svc, {}, 'no/such/rule');
     const failed = await decide(svc, {}, 'lokistack/allow/below');
     assert.equal(failed.status, 500);
-    assert.ok(await eventually(() => events(file).some((e) => e.decision_id === undef.body.decision_id)));
+    // Events are written in batches, in no promised order: wait for all three.
+    assert.ok(
+      await eventually(() => {
+        const all = events(file);
+        return [denied.body.decision_id, undef.body.decision_id].every((id) => all.some((e) => e.decision_id === id)) && all.some((e) => e.path === 'lokistack/allow/below');
+      }),
+      'the three events are written',
+    );
     const byId = new Map(events(file).map((e) => [e.decision_id, e]));
     assert.equal(byId.get(denied.body.decision_id)?.result, false);
     assert.ok(!('result' in byId.get(undef.body.decision_id)!), 'an undefined document has no result');
