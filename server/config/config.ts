@@ -4,6 +4,7 @@ import type { SecureVersion } from 'node:tls';
 import type { LogFormat, LogLevel } from '../observability/logger.js';
 import { FlagError, parseFlags, type FlagSpec, type FlagValues } from './flags.js';
 import { cipherList, TLS_VERSIONS } from './tls.js';
+import { FORWARD_AUTH_FLAGS, forwardAuthConfig, type ForwardAuthConfig } from './forward-auth.js';
 
 /** Where the service listens: no host means every interface, as Go's `:8080`. */
 export interface ListenAddress {
@@ -137,6 +138,8 @@ export interface Config {
   dynamic?: DynamicConfig;
   /** OPA-style decision logs; absent when off. */
   decisionLog?: { output: 'stdout' | string; mask: string[]; labels: Record<string, string>; maxPending: number };
+  /** /forward-auth for proxies in front of Loki; absent when off. */
+  forwardAuth?: ForwardAuthConfig;
 }
 
 export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', import.meta.url));
@@ -242,6 +245,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'memcached.timeout', type: 'duration', default: 500, help: 'Deadline for one memcached call; past it the decision is made as on a miss.' },
   { name: 'memcached.hmac-key-file', type: 'string', default: '', help: 'Keys that sign memcached entries: keyid=base64secret lines (32 bytes or more each); the first signs, all verify. Re-read on change. Required with --memcached.' },
   { name: 'memcached.insecure-no-hmac', type: 'bool', default: false, help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.' },
+  ...FORWARD_AUTH_FLAGS,
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
@@ -354,6 +358,7 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     ...(openshift ? { openshift } : {}),
     ...(dynamic ? { dynamic } : {}),
     ...decisionLogConfig(v),
+    ...forwardAuthConfig(v, mode),
   };
 }
 

@@ -1,6 +1,10 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Authorizer } from '../decision/types.js';
+import { isForwardAuthPath } from '../forward-auth/contracts.js';
+import { forwardAuthHandler, type ForwardAuthCoreOptions } from '../forward-auth/core.js';
+import { ForwardAuthMetrics } from '../forward-auth/metrics.js';
+import type { ForwardAuthorizer } from '../forward-auth/types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -19,11 +23,13 @@ export interface AppDeps {
   version: string;
   /** Body bytes held across all Data API requests (--web.max-buffered-bytes). */
   bodyBudget?: ByteBudget;
+  /** /forward-auth, when the mode serves it and it is enabled; 404 otherwise. */
+  forwardAuth?: { authorizer: ForwardAuthorizer; options: ForwardAuthCoreOptions };
 }
 
 /**
- * The public listener: OPA's Data API and /health. Everything else is Go's 404, as OPA and
- * opa-openshift answer. The Data API, the hot path, runs on Node's request and response directly;
+ * The public listener: OPA's Data API, /health and, when enabled, /forward-auth. Everything else
+ * is Go's 404, as OPA and opa-openshift answer. The Data API, the hot path, runs on Node's request and response directly;
  * express serves the rest.
  */
 export function createPublicApp(deps: AppDeps): RequestListener {
@@ -35,7 +41,16 @@ export function createPublicApp(deps: AppDeps): RequestListener {
 
   const data = dataApiHandler(deps);
   const observe = observer(deps.metrics, 'data');
+  const fa = deps.forwardAuth;
+  const forwardAuth =
+    fa && forwardAuthHandler({ authorizer: fa.authorizer, options: fa.options, metrics: new ForwardAuthMetrics(deps.metrics), logger: deps.logger, ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}) });
+  const observeForwardAuth = observer(deps.metrics, 'forward-auth');
   return (req, res) => {
+    if (forwardAuth && isForwardAuthPath(req.url ?? '')) {
+      observeForwardAuth(req, res);
+      forwardAuth(req, res).catch((err: unknown) => writeError(deps.logger, req, res, err));
+      return;
+    }
     if (!isDataApiPath(req.url ?? '')) {
       app(req, res);
       return;

@@ -1,0 +1,135 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { cacheKey, DecisionCache } from '../cache/decision-cache.js';
+import { MemoryStore } from '../cache/memory-store.js';
+import { deadline } from '../deadline.js';
+import { BusyError, DecisionError } from '../errors.js';
+import { ClientAbortError } from '../http/body.js';
+import type { DecisionLog } from '../observability/decision-log.js';
+import type { Logger } from '../observability/logger.js';
+import { answer, type Granted } from './answer.js';
+import { readForwardAuthRequest, type ContractLimits } from './contracts.js';
+import { ForwardAuthRefusal, forbidden, unauthenticated } from './errors.js';
+import type { ForwardAuthMetrics } from './metrics.js';
+import { POLICY_ACTION } from './scopes.js';
+import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult } from './types.js';
+
+export interface ForwardAuthCoreOptions extends ContractLimits {
+  /** Bytes of X-Prom-Label-Policy answered at most; a larger policy is a 403 rather than a header a proxy truncates. */
+  maxPolicyHeaderBytes: number;
+  /** Deadline for one answer, the mode's upstream calls included. */
+  timeoutMs: number;
+  cache: { allowTtlMs: number; denyTtlMs: number; maxEntries: number };
+}
+
+export interface ForwardAuthCoreDeps {
+  authorizer: ForwardAuthorizer;
+  options: ForwardAuthCoreOptions;
+  metrics: ForwardAuthMetrics;
+  logger: Logger;
+  decisionLog?: DecisionLog;
+}
+
+/**
+ * The proxy-facing side of forward-auth: reads the question from whichever proxy contract carried
+ * it, asks the mode who the caller is and what the scope grants them (cached under the
+ * credential's digest, the scope and the requested tenants), picks the tenants, and answers 200
+ * with X-Scope-OrgID and X-Prom-Label-Policy, or 401/403. Failures are 5xx, never a 401/403 that
+ * would hide an outage as a denial, and never a 200.
+ */
+export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
+  const { authorizer, options, metrics, logger } = deps;
+  const store = new MemoryStore({ maxEntries: options.cache.maxEntries, maxBytes: options.cache.maxEntries * 2048 });
+  const cache = new DecisionCache<ForwardAuthResult>(
+    store,
+    { allowTtlMs: options.cache.allowTtlMs, denyTtlMs: options.cache.denyTtlMs },
+    {
+      hit: () => metrics.cache.inc({ result: 'hit' }),
+      miss: () => metrics.cache.inc({ result: 'miss' }),
+      shared: () => metrics.cache.inc({ result: 'shared' }),
+      insert: () => {},
+      storeError: () => {},
+    },
+    { encode: (v) => JSON.stringify(v), decode: (s) => JSON.parse(s) as ForwardAuthResult, allows: (v) => v.kind === 'granted' },
+  );
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const limit = deadline(options.timeoutMs, closedSignal(req, res));
+    res.once('close', () => limit.release());
+    let fa: ForwardAuthRequest | undefined;
+    let subject: string | undefined;
+    const finish = (result: string, status: number, granted?: Granted, refusal?: { code: string; reason: string }) => {
+      metrics.decisions.inc({ mode: authorizer.mode, scope: fa?.scope ?? 'none', result });
+      deps.decisionLog?.write({
+        decision_id: deps.decisionLog.newDecisionId(),
+        path: 'forward-auth',
+        // What was decided on; never the headers, which hold the credential.
+        input: fa ? { scope: fa.scope, method: fa.method, path: fa.path, requested_tenants: fa.requestedTenants, ...(subject !== undefined ? { subject } : {}) } : {},
+        identity: { check: result },
+        result: {
+          status,
+          ...(granted ? { tenants: granted.tenants.map((t) => t.id), policies: Object.fromEntries(granted.tenants.filter((t) => t.selectors).map((t) => [t.id, t.selectors])) } : {}),
+          ...(refusal ? { code: refusal.code, reason: refusal.reason } : {}),
+        },
+        requested_by: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
+        timestamp: new Date().toISOString(),
+        metrics: { timer_server_handler_ns: Number(process.hrtime.bigint() - started) },
+      });
+    };
+
+    try {
+      fa = await readForwardAuthRequest(req, limit.signal, options);
+      if (!authorizer.ready()) throw new BusyError('forward-auth is not ready: its configuration is still loading');
+      if (!POLICY_ACTION[fa.scope]) throw forbidden('scope_not_served', `${fa.scope} is not a scope this service grants`);
+      const credential = authorizer.credentialKey(fa);
+      if (credential === undefined) throw unauthenticated('no_credential', 'no credential: send one (Authorization) with the request');
+      const request = fa;
+      const result = await cache.get(cacheKey({ credential, scope: fa.scope, tenants: fa.requestedTenants }), () => authorizer.authorize(request));
+      if (result.kind === 'unauthenticated') throw unauthenticated(result.code, result.reason);
+      subject = result.subject;
+      if (result.kind === 'forbidden') throw forbidden(result.code, result.reason);
+      const granted = answer(fa.scope, fa.requestedTenants, result.grants, options.maxPolicyHeaderBytes);
+      const headers: Record<string, string> = { 'X-Scope-OrgID': granted.orgId, 'Cache-Control': 'no-store' };
+      if (granted.labelPolicy !== undefined) headers['X-Prom-Label-Policy'] = granted.labelPolicy;
+      finish('allow', 200, granted);
+      res.writeHead(200, { ...headers, 'Content-Length': '0' }).end();
+    } catch (err) {
+      if (err instanceof ClientAbortError) {
+        res.destroy();
+        return;
+      }
+      const { status, code, reason, result } = classify(err);
+      finish(result, status, undefined, { code, reason });
+      if (status >= 500) logger.error({ path: 'forward-auth', scope: fa?.scope, code, reason: err instanceof Error ? err.message : String(err) }, 'forward-auth failed');
+      else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
+      const body = JSON.stringify({ code, message: reason }) + '\n';
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
+      if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="loki", charset="UTF-8"';
+      if (err instanceof BusyError) headers['Retry-After'] = String(err.retryAfterSeconds);
+      if (!req.complete) headers.Connection = 'close';
+      if (res.headersSent) res.destroy();
+      else res.writeHead(status, headers).end(body);
+    }
+  };
+}
+
+function classify(err: unknown): { status: number; code: string; reason: string; result: string } {
+  if (err instanceof ForwardAuthRefusal) {
+    return { status: err.status, code: err.code, reason: err.reason, result: err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'forbidden' : 'invalid' };
+  }
+  if (err instanceof BusyError) return { status: 503, code: 'busy', reason: err.message, result: 'busy' };
+  // The proxy's own request faults (a body over its bound) keep their 4xx; everything else is a
+  // failure to decide, answered 5xx so that no proxy mistakes it for a verdict.
+  if (err instanceof DecisionError && err.status < 500) return { status: 400, code: err.code, reason: err.message, result: 'invalid' };
+  return { status: 500, code: 'internal_error', reason: 'forward-auth could not decide; see the service log', result: 'error' };
+}
+
+/** Aborts when the proxy goes away before the answer is written. */
+function closedSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
+  });
+  req.once('aborted', () => ac.abort(new Error('client aborted the request')));
+  return ac.signal;
+}
