@@ -40,6 +40,7 @@ export async function readForwardAuthRequest(req: IncomingMessage, signal: Abort
   const common = () => ({
     requestedTenants: requestedTenants(req, limits.maxRequestedTenants),
     headers: req.headers,
+    headersDistinct: req.headersDistinct,
     remoteAddress: req.socket.remoteAddress ?? '',
     signal,
   });

@@ -16,6 +16,11 @@ export interface ForwardAuthRequest {
   requestedTenants: readonly string[];
   /** The original request's headers as the proxy forwarded them: the credentials are read from here. */
   headers: IncomingHttpHeaders;
+  /**
+   * Every copy of each header (Node keeps only the first Authorization in `headers` and joins other
+   * repeats): a credential or identity header sent twice is ambiguous and must be refused.
+   */
+  headersDistinct?: NodeJS.Dict<string[]>;
   /** The TCP peer (the proxy): trusted identity headers are accepted only from configured sources. */
   remoteAddress: string;
   signal: AbortSignal;

@@ -11,6 +11,7 @@ import { PolicyStore } from '../policy/store.js';
 import type { CompiledPolicy } from '../policy/wasm-policy.js';
 import { EvaluationPool } from '../policy/worker-pool.js';
 import type { WiredMode } from './mode.js';
+import { wireStaticForwardAuth, type StaticForwardAuthWiring } from '../forward-auth/static-wiring.js';
 
 interface Loaded {
   policy: CompiledPolicy;
@@ -136,7 +137,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     onRenew: (err) => logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'policy instance trapped; replacing it'),
   });
   metrics.observePolicyMemory(() => authorizer.memoryBytes());
-  return {
+  const wired: WiredMode = {
     authorizer,
     readyChecks: {
       policy: async () => {
@@ -149,6 +150,32 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     close: async () => {
       for (const w of watchers) w.stop();
       await pool?.close();
+    },
+  };
+  let fa: StaticForwardAuthWiring | undefined;
+  try {
+    fa = await wireStaticForwardAuth(config, { store, authorizer, logger, ...(options.sleep ? { sleep: options.sleep } : {}) });
+  } catch (err) {
+    // Half wired is not wired: nothing may keep watching after a failed start.
+    await wired.close();
+    throw err;
+  }
+  return withStaticForwardAuth(wired, fa);
+}
+
+/** The mode with /forward-auth's authorizer (when enabled), its files reloaded and closed with the mode's. */
+function withStaticForwardAuth(wired: WiredMode, fa: StaticForwardAuthWiring | undefined): WiredMode {
+  if (!fa) return wired;
+  return {
+    ...wired,
+    forwardAuth: fa.authorizer,
+    reload: async () => {
+      await wired.reload();
+      await fa.reload();
+    },
+    close: async () => {
+      await fa.close();
+      await wired.close();
     },
   };
 }
