@@ -35,6 +35,10 @@ export async function wireStaticForwardAuth(
   const s = fa?.static;
   if (!fa || !s) return undefined;
   const { logger } = deps;
+  // Without the rule every decision would be undefined, so every caller denied: say so at startup.
+  if (!deps.store.entrypoints.has(ALLOW.join('/'))) {
+    throw new Error(`--forward-auth.enabled: the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`);
+  }
 
   const watchers: FileWatcher[] = [];
   const watch = async <T>(flag: string, file: string, parse: (text: string) => T, set: (v: T) => void) => {
