@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.js';
 import { answer, type Granted } from './answer.js';
 import { readForwardAuthRequest, type ContractLimits } from './contracts.js';
 import { ForwardAuthRefusal, forbidden, unauthenticated } from './errors.js';
-import type { ForwardAuthMetrics } from './metrics.js';
+import type { Metrics } from '../observability/metrics.js';
 import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult } from './types.js';
 
@@ -24,7 +24,7 @@ export interface ForwardAuthCoreOptions extends ContractLimits {
 export interface ForwardAuthCoreDeps {
   authorizer: ForwardAuthorizer;
   options: ForwardAuthCoreOptions;
-  metrics: ForwardAuthMetrics;
+  metrics: Pick<Metrics, 'forwardAuthDecisions' | 'forwardAuthCache'>;
   logger: Logger;
   decisionLog?: DecisionLog;
 }
@@ -43,9 +43,9 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
     store,
     { allowTtlMs: options.cache.allowTtlMs, denyTtlMs: options.cache.denyTtlMs },
     {
-      hit: () => metrics.cache.inc({ result: 'hit' }),
-      miss: () => metrics.cache.inc({ result: 'miss' }),
-      shared: () => metrics.cache.inc({ result: 'shared' }),
+      hit: () => metrics.forwardAuthCache.inc({ result: 'hit' }),
+      miss: () => metrics.forwardAuthCache.inc({ result: 'miss' }),
+      shared: () => metrics.forwardAuthCache.inc({ result: 'shared' }),
       insert: () => {},
       storeError: () => {},
     },
@@ -59,7 +59,7 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
     let fa: ForwardAuthRequest | undefined;
     let subject: string | undefined;
     const finish = (result: string, status: number, granted?: Granted, refusal?: { code: string; reason: string }) => {
-      metrics.decisions.inc({ mode: authorizer.mode, scope: fa?.scope ?? 'none', result });
+      metrics.forwardAuthDecisions.inc({ mode: authorizer.mode, scope: fa?.scope ?? 'none', result });
       deps.decisionLog?.write({
         decision_id: deps.decisionLog.newDecisionId(),
         path: 'forward-auth',

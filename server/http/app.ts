@@ -3,7 +3,6 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Authorizer } from '../decision/types.js';
 import { isForwardAuthPath } from '../forward-auth/contracts.js';
 import { forwardAuthHandler, type ForwardAuthCoreOptions } from '../forward-auth/core.js';
-import { ForwardAuthMetrics } from '../forward-auth/metrics.js';
 import type { ForwardAuthorizer } from '../forward-auth/types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
@@ -43,7 +42,7 @@ export function createPublicApp(deps: AppDeps): RequestListener {
   const observe = observer(deps.metrics, 'data');
   const fa = deps.forwardAuth;
   const forwardAuth =
-    fa && forwardAuthHandler({ authorizer: fa.authorizer, options: fa.options, metrics: new ForwardAuthMetrics(deps.metrics), logger: deps.logger, ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}) });
+    fa && forwardAuthHandler({ authorizer: fa.authorizer, options: fa.options, metrics: deps.metrics, logger: deps.logger, ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}) });
   const observeForwardAuth = observer(deps.metrics, 'forward-auth');
   return (req, res) => {
     if (forwardAuth && isForwardAuthPath(req.url ?? '')) {

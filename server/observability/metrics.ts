@@ -190,6 +190,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly forwardAuthDecisions = new Counter({
+    name: 'forward_auth_decisions_total',
+    help: 'Forward-auth answers by mode, scope and result (allow, unauthenticated, forbidden, invalid, error, busy).',
+    labelNames: ['mode', 'scope', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly forwardAuthCache = new Counter({
+    name: 'forward_auth_cache_requests_total',
+    help: 'Forward-auth cache lookups by result (hit, miss, shared: joined an identical lookup in flight).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
