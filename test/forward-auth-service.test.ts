@@ -265,6 +265,21 @@ describe('forward-auth: configuration', function () {
     await assert.rejects(startTestService({ flags: ['--forward-auth.enabled'] }), /needs --forward-auth.htpasswd-file/);
   });
 
+  it('bounds the tenants evaluated for one request: beyond, 403 asking for X-Scope-OrgID', async function () {
+    const svc = await startTestService({
+      flags: [`--policy.bundle=${buildLabelPolicyBundle(requireOpa(this))}`, '--rbac.config=', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, '--forward-auth.max-evaluated-tenants=1'],
+    });
+    try {
+      const all = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')]]) });
+      assert.equal(all.status, 403);
+      assert.match(all.body, /X-Scope-OrgID/);
+      const named = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']]) });
+      assert.equal(named.status, 200);
+    } finally {
+      await svc.stop();
+    }
+  });
+
   it('maps tenant names to IDs with a tenants file, and reloads the htpasswd file', async () => {
     const dir = makeTempDir();
     const htpasswd = writeHtpasswd({ 'team-a-user': 'pass-a' }, dir);

@@ -4,7 +4,7 @@ import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
 /** Forward-auth's settings (docs/forward-auth.md); absent from Config when off. */
 export interface ForwardAuthConfig {
   maxPolicyHeaderBytes: number;
-  /** Tenants named in one X-Scope-OrgID, and tenants a mode evaluates for one request, at most. */
+  /** Tenants named in one X-Scope-OrgID at most. */
   maxTenants: number;
   maxBodyBytes: number;
   timeoutMs: number;
@@ -17,6 +17,8 @@ export interface ForwardAuthConfig {
     /** CIDRs whose connections may assert identity headers (X-Auth-Request-*). */
     trustedProxies: string[];
     bcrypt: { workers: number; maxQueued: number; cacheTtlMs: number; failureTtlMs: number; cacheEntries: number };
+    /** Candidate tenants evaluated for one request at most. */
+    maxEvaluatedTenants: number;
     reloadIntervalMs: number;
   };
 }
@@ -24,7 +26,8 @@ export interface ForwardAuthConfig {
 export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
   { name: 'forward-auth.enabled', type: 'bool', default: false, help: 'Serve /forward-auth on the public listener for proxies in front of Loki (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz, db-auth-gateway). Off by default: it answers who a caller is to whoever can reach the listener.' },
   { name: 'forward-auth.max-policy-header-bytes', type: 'int', default: 3072, help: 'Largest X-Prom-Label-Policy answered; a larger policy is refused with 403 rather than sent in a header a proxy would truncate or reject (nginx holds answer headers in proxy_buffer_size, 4k or 8k by default).' },
-  { name: 'forward-auth.max-tenants', type: 'int', default: 64, help: 'Most tenants named in one X-Scope-OrgID, and most tenants evaluated for one forward-auth request.' },
+  { name: 'forward-auth.max-tenants', type: 'int', default: 64, help: 'Most tenants a client may name in one X-Scope-OrgID; more is refused with 403.' },
+  { name: 'forward-auth.max-evaluated-tenants', type: 'int', default: 512, help: 'Static mode: most tenants the policy is evaluated for in one forward-auth request (each a main-thread evaluation); a request needing more is refused with 403 asking for X-Scope-OrgID.' },
   { name: 'forward-auth.cache-allow-ttl', type: 'duration', default: 10_000, help: 'How long a forward-auth grant is reused for the same credential, scope and tenants; 0: not cached.' },
   { name: 'forward-auth.cache-deny-ttl', type: 'duration', default: 2_000, help: 'How long a forward-auth 401 or 403 is reused for the same credential, scope and tenants; 0: not cached.' },
   { name: 'forward-auth.cache-entries', type: 'int', default: 10_000, help: 'Most forward-auth answers cached.' },
@@ -81,6 +84,7 @@ export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: 
       failureTtlMs: notNegative(v, 'forward-auth.cache-deny-ttl'),
       cacheEntries: positive(v, 'forward-auth.cache-entries'),
     },
+    maxEvaluatedTenants: positive(v, 'forward-auth.max-evaluated-tenants'),
     reloadIntervalMs: notNegative(v, 'rbac.reload-interval'),
   };
   return { forwardAuth: config };

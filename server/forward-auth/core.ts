@@ -104,7 +104,7 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
       else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
       const body = JSON.stringify({ code, message: reason }) + '\n';
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
-      if (status === 401) headers['WWW-Authenticate'] = 'Basic realm="loki", charset="UTF-8"';
+      if (status === 401 && authorizer.challenge) headers['WWW-Authenticate'] = authorizer.challenge;
       if (err instanceof BusyError) headers['Retry-After'] = String(err.retryAfterSeconds);
       if (!req.complete) headers.Connection = 'close';
       if (res.headersSent) res.destroy();

@@ -86,7 +86,7 @@ export async function wireStaticForwardAuth(
       return d.defined && d.value === true;
     },
     labelPolicy: async (input, signal) => (hasLabelPolicy() ? labelPolicyOf(await evaluate(LABEL_POLICY, input, signal)) : { restricted: false }),
-    maxTenants: fa.maxTenants,
+    maxEvaluatedTenants: s.maxEvaluatedTenants,
     onUntrustedHeaders: (peer) => {
       const suppressed = untrusted.take(peer);
       if (suppressed !== undefined) logger.warn({ peer, ...(suppressed > 0 ? { suppressed } : {}) }, 'ignored X-Auth-Request-* identity headers from a peer not in --forward-auth.trusted-proxies');

@@ -33,7 +33,7 @@ export interface StaticForwardAuthDeps {
   /** `lokistack/label_policy` for one input that `allow` granted; undefined: the rule is undefined. */
   labelPolicy(input: PolicyInput, signal: AbortSignal): Promise<LabelPolicy | undefined>;
   /** Tenants evaluated for one request at most. */
-  maxTenants: number;
+  maxEvaluatedTenants: number;
   /** Identity headers arrived from an untrusted peer and were ignored (for a rate-limited warning). */
   onUntrustedHeaders?(peer: string): void;
 }
@@ -46,6 +46,8 @@ export interface StaticForwardAuthDeps {
  */
 export class StaticForwardAuthorizer implements ForwardAuthorizer {
   readonly mode = 'static';
+  /** Browsers and Grafana's data source answer it with basic credentials. */
+  readonly challenge = 'Basic realm="loki", charset="UTF-8"';
 
   constructor(private readonly deps: StaticForwardAuthDeps) {}
 
@@ -81,8 +83,8 @@ export class StaticForwardAuthorizer implements ForwardAuthorizer {
     if (!action) return { kind: 'forbidden', code: 'scope_not_served', reason: `${req.scope} is not granted`, subject };
 
     const candidates = this.candidates(req.requestedTenants);
-    if (candidates.length > this.deps.maxTenants) {
-      return { kind: 'forbidden', code: 'too_many_tenants', reason: `more than ${this.deps.maxTenants} tenants to decide: send X-Scope-OrgID naming the ones you need`, subject };
+    if (candidates.length > this.deps.maxEvaluatedTenants) {
+      return { kind: 'forbidden', code: 'too_many_tenants', reason: `more than ${this.deps.maxEvaluatedTenants} tenants to decide: send X-Scope-OrgID naming the ones you need`, subject };
     }
     const grants: TenantGrant[] = [];
     for (const { name, id } of candidates) {

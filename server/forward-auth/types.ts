@@ -48,6 +48,8 @@ export type ForwardAuthResult =
 /** A mode's answer to "who is this, and which tenants may they use with this scope". */
 export interface ForwardAuthorizer {
   readonly mode: string;
+  /** The WWW-Authenticate value sent with a 401 (`Basic realm="loki"`, `Bearer`); none when absent. */
+  readonly challenge?: string;
   ready(): boolean;
   /**
    * A digest of everything in the request that decides who the caller is (the credential, trusted
