@@ -84,7 +84,16 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
       const credential = authorizer.credentialKey(fa);
       if (credential === undefined) throw unauthenticated('no_credential', 'no credential: send one (Authorization) with the request');
       const request = fa;
-      const result = await cache.get(cacheKey({ credential, scope: fa.scope, tenants: fa.requestedTenants }), () => authorizer.authorize(request));
+      // Identical requests in flight share this computation: it runs to its own deadline, so the
+      // first requester going away does not fail the others.
+      const result = await cache.get(cacheKey({ credential, scope: fa.scope, tenants: fa.requestedTenants }), async () => {
+        const own = deadline(options.timeoutMs);
+        try {
+          return await authorizer.authorize({ ...request, signal: own.signal });
+        } finally {
+          own.release();
+        }
+      });
       if (result.kind === 'unauthenticated') throw unauthenticated(result.code, result.reason);
       subject = result.subject;
       if (result.kind === 'forbidden') throw forbidden(result.code, result.reason);
