@@ -97,6 +97,18 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
     assert.equal(anon.reached.length, 0);
   });
 
+  it("a client's own X-Original-* or X-Forwarded-* headers cannot make a query look like a push", async () => {
+    // The collector may push to team-a, not read it: it sends a query dressed as a push.
+    for (const forged of [
+      [['X-Original-Method', 'POST'], ['X-Original-URI', '/loki/api/v1/push']],
+      [['X-Forwarded-Method', 'POST'], ['X-Forwarded-Uri', '/loki/api/v1/push']],
+    ] as Array<Array<[string, string]>>) {
+      const r = await through('GET', '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a'], ...forged]);
+      assert.equal(r.status, 403, JSON.stringify(forged));
+      assert.equal(r.reached.length, 0);
+    }
+  });
+
   it('a requested tenant is granted or refused with 403, and a denial never reaches Loki', async () => {
     const other = await through('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-b']]);
     assert.equal(other.status, 403);

@@ -75,6 +75,9 @@ describe('forward-auth on the service (static mode)', function () {
       assert.equal((await ask(nginxStyle('GET', '/config', [['Authorization', basic('team-a-user')]]))).status, 403);
       // Deleting needs a role listing delete: writing never implies it.
       assert.equal((await ask(nginxStyle('POST', '/loki/api/v1/delete', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']]))).status, 403);
+      const del = await ask(nginxStyle('POST', '/loki/api/v1/delete?query=%7Bapp%3D%22x%22%7D&start=1', [['Authorization', basic('team-a-user')]]));
+      assert.equal(del.status, 200);
+      assert.equal(del.headers['x-scope-orgid'], 'team-a');
     });
 
     it('a write needs X-Scope-OrgID when several tenants are granted, and gets the one it names', async () => {

@@ -39,9 +39,10 @@ export const GEL_DATA = {
     { name: 'team-b-read', resources: ['logs'], tenants: ['team-b'], permissions: ['read'] },
     { name: 'gel-prod-dev', resources: ['logs'], tenants: ['team-b'], permissions: ['read'], selectors: ['{secret!="true", env="prod"}', '{env="dev"}'] },
     { name: 'write-all', resources: ['logs'], tenants: ['team-a', 'team-b'], permissions: ['write'] },
+    { name: 'team-a-delete', resources: ['logs'], tenants: ['team-a'], permissions: ['delete'] },
   ],
   roleBindings: [
-    { name: 'a', roles: ['team-a-read'], subjects: [{ kind: 'user', name: 'team-a-user' }] },
+    { name: 'a', roles: ['team-a-read', 'team-a-delete'], subjects: [{ kind: 'user', name: 'team-a-user' }] },
     { name: 'b', roles: ['team-b-read'], subjects: [{ kind: 'user', name: 'team-b-user' }] },
     { name: 'gel', roles: ['gel-prod-dev'], subjects: [{ kind: 'user', name: 'gel-reader' }, { kind: 'group', name: 'gel-readers' }] },
     { name: 'collector', roles: ['write-all'], subjects: [{ kind: 'user', name: 'collector' }] },
