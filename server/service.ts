@@ -65,7 +65,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     health,
     version: VERSION,
     bodyBudget: new ByteBudget(config.web.maxBufferedBytes),
-    ...(mode.forwardAuth && config.forwardAuth ? { forwardAuth: { authorizer: mode.forwardAuth, options: { ...config.forwardAuth, maxRequestedTenants: config.forwardAuth.maxTenants } } } : {}),
+    ...(mode.forwardAuth && config.forwardAuth ? { forwardAuth: { authorizer: mode.forwardAuth, options: config.forwardAuth } } : {}),
     options: {
       maxBytes: config.web.maxBodyBytes,
       maxDepth: config.web.maxDepth,

@@ -5,7 +5,7 @@ import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
 export interface ForwardAuthConfig {
   maxPolicyHeaderBytes: number;
   /** Tenants named in one X-Scope-OrgID at most. */
-  maxTenants: number;
+  maxRequestedTenants: number;
   maxBodyBytes: number;
   timeoutMs: number;
   cache: { allowTtlMs: number; denyTtlMs: number; maxEntries: number };
@@ -56,7 +56,7 @@ export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: 
   if (maxPolicyHeaderBytes > 65_536) throw new FlagError('--forward-auth.max-policy-header-bytes must be at most 65536: proxies and Loki refuse larger headers');
   const config: ForwardAuthConfig = {
     maxPolicyHeaderBytes,
-    maxTenants: positive(v, 'forward-auth.max-tenants'),
+    maxRequestedTenants: positive(v, 'forward-auth.max-tenants'),
     maxBodyBytes: 16 * 1024,
     timeoutMs: positive(v, 'web.decision-timeout'),
     cache: {

@@ -28,8 +28,8 @@ export interface AppDeps {
 
 /**
  * The public listener: OPA's Data API, /health and, when enabled, /forward-auth. Everything else
- * is Go's 404, as OPA and opa-openshift answer. The Data API, the hot path, runs on Node's request and response directly;
- * express serves the rest.
+ * is Go's 404, as OPA and opa-openshift answer. The Data API and /forward-auth, the hot paths, run
+ * on Node's request and response directly; express serves the rest.
  */
 export function createPublicApp(deps: AppDeps): RequestListener {
   const app = baseApp();
