@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { readBody } from '../http/body.js';
+import type { BudgetLease } from '../http/byte-budget.js';
 import { badRequest, forbidden } from './errors.js';
 import { isMethod, originalPath } from './original-path.js';
 import { isScope, scopeOf } from './scopes.js';
@@ -34,7 +35,7 @@ export function isLokiTenantId(id: string): boolean {
  * Everything the caller controls is read strictly: a repeated header, two contracts in one request,
  * or two headers that disagree is refused, never resolved by picking one.
  */
-export async function readForwardAuthRequest(req: IncomingMessage, signal: AbortSignal, limits: ContractLimits): Promise<ForwardAuthRequest> {
+export async function readForwardAuthRequest(req: IncomingMessage, signal: AbortSignal, limits: ContractLimits, lease?: BudgetLease): Promise<ForwardAuthRequest> {
   const url = req.url ?? FORWARD_AUTH_PREFIX;
   const method = req.method ?? '';
   const common = () => ({
@@ -54,7 +55,7 @@ export async function readForwardAuthRequest(req: IncomingMessage, signal: Abort
     return { ...fromOriginal(method, under), ...common() };
   }
 
-  const body = method === 'POST' ? await readBody(req, { maxBytes: limits.maxBodyBytes }) : Buffer.alloc(0);
+  const body = method === 'POST' ? await readBody(req, { maxBytes: limits.maxBodyBytes }, lease) : Buffer.alloc(0);
   if (body.length > 0) {
     if (!isJson(req.headers['content-type'])) throw badRequest('unsupported_body', 'a forward-auth body must be JSON (Content-Type: application/json)');
     return { ...fromGatewayBody(body), ...common() };

@@ -4,6 +4,7 @@ import { MemoryStore } from '../cache/memory-store.js';
 import { deadline } from '../deadline.js';
 import { BusyError, DecisionError } from '../errors.js';
 import { ClientAbortError } from '../http/body.js';
+import type { ByteBudget } from '../http/byte-budget.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
 import { answer, type Granted } from './answer.js';
@@ -27,6 +28,8 @@ export interface ForwardAuthCoreDeps {
   metrics: Pick<Metrics, 'forwardAuthDecisions' | 'forwardAuthCache'>;
   logger: Logger;
   decisionLog?: DecisionLog;
+  /** Body bytes held across all requests (--web.max-buffered-bytes), shared with the Data API. */
+  bodyBudget?: ByteBudget;
 }
 
 /**
@@ -78,7 +81,9 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
     };
 
     try {
-      fa = await readForwardAuthRequest(req, limit.signal, options);
+      const lease = req.method === 'POST' ? deps.bodyBudget?.lease() : undefined;
+      if (lease) res.once('close', () => lease.release());
+      fa = await readForwardAuthRequest(req, limit.signal, options, lease);
       if (!authorizer.ready()) throw new BusyError('forward-auth is not ready: its configuration is still loading');
       if (!POLICY_ACTION[fa.scope]) throw forbidden('scope_not_served', `${fa.scope} is not a scope this service grants`);
       const credential = authorizer.credentialKey(fa);
