@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { basic, buildLabelPolicyBundle, decodePolicy, send, writeHtpasswd } from './support/forward-auth.js';
-import { requireNginx, startDocumentedNginx, type RecordedRequest } from './support/nginx.js';
+import { freePort, requireNginx, startDocumentedNginx, type RecordedRequest } from './support/nginx.js';
 import { startTestService, type TestService } from './support/service.js';
 import { requireOpa } from './support/tools.js';
 
@@ -138,6 +138,17 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
       const r = await through('POST', path, [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']]);
       assert.ok(r.status === 400 || r.status === 403, `${path}: ${r.status}`);
       assert.equal(r.reached.length, 0, path);
+    }
+  });
+
+  it('lokistack-authz unreachable: nginx answers 500 and nothing reaches Loki', async function () {
+    const down = await startDocumentedNginx(`http://127.0.0.1:${await freePort()}`, requireNginx(this));
+    try {
+      const r = await send(`${down.nginx.url}/loki/api/v1/query`, { headers: [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']] });
+      assert.equal(r.status, 500);
+      assert.equal(down.loki.requests.length, 0);
+    } finally {
+      await down.stop();
     }
   });
 });
