@@ -180,6 +180,7 @@ describe('forward-auth: the htpasswd file and password checks', () => {
     // A cost that would hold a thread for hours per attempt.
     assert.throws(() => parseHtpasswd('f', `a:${hash4.replace(/^\$2b\$04\$/, '$2b$31$')}`), /line 1: .*cost 31/);
     assert.throws(() => parseHtpasswd('f', `a:${hash4}\na:${hash4}`), /line 2: user "a" is listed twice/);
+    assert.throws(() => parseHtpasswd('f', '# nobody yet\n\n'), /f: no users/);
   });
 
   /** A checker that records each bcrypt run and answers with real bcrypt. */

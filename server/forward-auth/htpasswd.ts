@@ -42,6 +42,8 @@ export function parseHtpasswd(source: string, text: string): Htpasswd {
     users.set(user, hash);
     costs.set(cost, (costs.get(cost) ?? 0) + 1);
   });
+  // An empty file is more likely a truncated or mistaken one than a wish to refuse everyone.
+  if (users.size === 0) throw new ConfigError(source, '', 'no users: remove --forward-auth.htpasswd-file to turn basic auth off');
   let cost = 10;
   let most = 0;
   for (const [c, n] of costs) if (n > most) [cost, most] = [c, n];
