@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { FileWatcher } from '../config/file-watcher.js';
+import { LabelGatewayAuthorizer, dataHasSelectors } from '../decision/label-gateway.js';
 import { StaticAuthorizer } from '../decision/static.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -137,7 +138,9 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   });
   metrics.observePolicyMemory(() => authorizer.memoryBytes());
   return {
-    authorizer,
+    // Label-restricted readers get what the gateway can enforce. Dynamic mode decides through this
+    // authorizer after its identity check (dynamic-mode.ts), so it sees the verified input.
+    authorizer: labelGateway(authorizer, store, logger),
     readyChecks: {
       policy: async () => {
         if (!authorizer.ready()) throw new Error('no policy loaded');
@@ -151,6 +154,11 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
       await pool?.close();
     },
   };
+}
+
+/** The Data API's authorizer over the compiled policy: label policies answered as the gateway can enforce them. */
+function labelGateway(policy: StaticAuthorizer, store: PolicyStore, logger: Logger): LabelGatewayAuthorizer {
+  return new LabelGatewayAuthorizer({ policy, hasSelectors: () => dataHasSelectors(store.current()?.data), logger });
 }
 
 function markReload(metrics: Metrics, config: string, ok: boolean): void {
