@@ -15,15 +15,25 @@ export interface LabelGatewayDeps {
   /** Whether the data serving now gives any role selectors; without them no read is label-restricted. */
   hasSelectors: () => boolean;
   logger: Logger;
+  /**
+   * Answer a policy of one selector of positive matchers with the gateway's matchers. Off by default,
+   * and not offered as a flag: the real gateway (observatorium/api) keeps a query's own matcher on a
+   * label whenever the policy's matcher matches that matcher's value, whatever its operator, so a
+   * policy of {env="dev"} lets {env!="dev"} through unchanged, and {team=~"pay.*"} lets
+   * {team=~"pay.*|.*"} through (test/label-policy-gateway.test.ts runs it). Off, every
+   * label-restricted read at the gateway path is denied; forward-auth is the way to serve them.
+   */
+  answerMatchers?: boolean;
 }
 
 /**
  * The Data API answer to the LokiStack gateway for a reader whose roles limit them to some streams
- * (label policies): the gateway can only AND matchers into each stream selector of a query, so a
- * policy of one selector of positive matchers becomes its matcher answer (opa-openshift's shape),
- * and any other policy is denied rather than widened to fit. Every other path, permission, resource
- * and caller gets the policy's answer unchanged; label_policy is evaluated only for an allowed read
- * of logs, and only when some role has selectors, so the common decision pays nothing.
+ * (label policies). The gateway can only AND matchers into each stream selector of a query, and
+ * cannot even enforce those (see answerMatchers), so a label-restricted read is denied, never
+ * widened to fit; with answerMatchers, a policy of one selector of positive matchers becomes its
+ * matcher answer (opa-openshift's shape). Every other path, permission, resource and caller gets
+ * the policy's answer unchanged; label_policy is evaluated only for an allowed read of logs, and
+ * only when some role has selectors, so the common decision pays nothing.
  */
 export class LabelGatewayAuthorizer implements Authorizer {
   constructor(private readonly deps: LabelGatewayDeps) {}
@@ -77,6 +87,9 @@ export class LabelGatewayAuthorizer implements Authorizer {
       // Two matchers on one label: which one the gateway applies to a query's matcher is not ANDed.
       if (names.has(m.name)) return deny('label_policy_inexpressible', `label ${m.name} is matched twice: the gateway enforces one matcher per label`);
       names.add(m.name);
+    }
+    if (!this.deps.answerMatchers) {
+      return deny('label_policy_unenforceable', "the gateway keeps a query's own matcher on a policy label (a negative one included), so it cannot hold a reader to the policy: use forward-auth");
     }
     return defined(gatewayMatchers(matchers));
   }
