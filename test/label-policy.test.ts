@@ -139,9 +139,13 @@ describe('label policy: LogQL strings as Go strconv.Unquote reads them', () => {
 
 describe('label policy: regexes as Go regexp (RE2) compiles them', () => {
   // Go 1.2x regexp.Compile("^(?:" + p + ")$") accepts these ...
-  const go_accepts = ['prod|dev', '(?i)prod', '(?P<x>a)', '(?<x>a)', '\\pL+', '\\p{Greek}', '[[:alpha:]]+', 'a{1000}', '\\Qa.b\\E', '\\z', '\\-', '\\0', '(?i:a)b', '(?s-i:a)', '(?U)a*', ''];
+  const go_accepts = ['prod|dev', '(?i)prod', '(?P<x>a)', '(?<x>a)', '\\pL+', '\\p{Greek}', '[[:alpha:]]+', 'a{1000}', '\\Qa.b\\E', '\\z', '\\-', '\\0', '(?i:a)b', '(?s-i:a)', '(?U)a*', '', '\\pZ', '\\p{Lu}', '\\p{^Greek}', '\\PL', '\\p{Han}', '\\p{Any}', '[[:^alpha:]]', '\\x{41}+', '[]a]', '[^]a]'];
   // ... and refuses these.
-  const go_refuses = ['a\\1', '(?=a)', '(?!a)', '(?<=a)', '(?<!a)', '\\e', 'a{1001}', '\\k<x>', 'a++', '(a', '[a-', 'x{2,1}', '\\8', '\\C', '\\h', 'a\\'];
+  const go_refuses = ['a\\1', '(?=a)', '(?!a)', '(?<=a)', '(?<!a)', '\\e', 'a{1001}', '\\k<x>', 'a++', '(a', '[a-', 'x{2,1}', '\\8', '\\C', '\\h', 'a\\', '\\p{Nope}', '\\p{Alphabetic}', '\\pX', '[[:foo:]]', '(?x)a', '(?P=x)', '(?#c)a', '\\Qa', 'a\\E', '[]a'];
+  it('refuses a pattern that would close the anchoring group Loki wraps it in, though Go compiles the result', () => {
+    // "^(?:" + "dev)|(.*" + ")$" is "^(?:dev)|(.*)$": every value.
+    assert.notEqual(re2Fault('dev)|(.*'), undefined);
+  });
   for (const p of go_accepts) it(`accepts ${JSON.stringify(p)}`, () => assert.equal(re2Fault(p), undefined));
   for (const p of go_refuses) it(`refuses ${JSON.stringify(p)}`, () => assert.notEqual(re2Fault(p), undefined));
 });

@@ -206,14 +206,31 @@ export function unquote(literal: string): string {
   return out;
 }
 
+const POSIX_CLASSES = new Set(['alnum', 'alpha', 'ascii', 'blank', 'cntrl', 'digit', 'graph', 'lower', 'print', 'punct', 'space', 'upper', 'word', 'xdigit']);
+
+/** Go's \p classes: Unicode general categories and scripts (JavaScript knows the same names), and Any. */
+function unicodeClass(name: string): boolean {
+  if (name === 'Any') return true;
+  for (const form of [`\\p{gc=${name}}`, `\\p{sc=${name}}`]) {
+    try {
+      new RegExp(form, 'u');
+      return true;
+    } catch {
+      // not this kind of name
+    }
+  }
+  return false;
+}
+
 /** RE2's letter escapes (Go regexp/syntax); any other escaped letter is an error there. */
-const RE2_LETTER_ESCAPES = new Set(['a', 'f', 't', 'n', 'r', 'v', 'd', 'D', 's', 'S', 'w', 'W', 'b', 'B', 'A', 'z', 'p', 'P', 'x', 'Q', 'E']);
+const RE2_LETTER_ESCAPES = new Set(['a', 'f', 't', 'n', 'r', 'v', 'd', 'D', 's', 'S', 'w', 'W', 'b', 'B', 'A', 'z', 'p', 'P', 'x', 'Q']);
 
 /**
  * Why Go's regexp (RE2 syntax, which Loki compiles matchers with) would refuse `pattern`, or
  * undefined. Conservative: what RE2 lacks (backreferences, lookaround, \k, unknown letter escapes,
  * repeat counts above 1000) is refused, and so is anything JavaScript's parser refuses after RE2's
- * own spellings (leading flags, (?P<name>) are mapped to JavaScript's.
+ * own spellings (leading flags, (?P<name>) are mapped to JavaScript's. Unbalanced parentheses are
+ * refused although Loki's `^(?:` + pattern + `)$` would balance `a)|(.*`: that escapes the anchors.
  */
 export function re2Fault(pattern: string): string | undefined {
   for (let i = 0; i < pattern.length; i++) {
@@ -223,8 +240,10 @@ export function re2Fault(pattern: string): string | undefined {
       if (e === undefined) return 'ends with a lone backslash';
       if (e === 'Q') {
         // \Q...\E quotes literally: skip to its end.
+        // Unterminated, it would also quote the `)$` Loki closes its anchoring group with.
         const end = pattern.indexOf('\\E', i + 2);
-        i = end < 0 ? pattern.length : end + 1;
+        if (end < 0) return 'has \\Q without \\E';
+        i = end + 1;
         continue;
       }
       if (e >= '1' && e <= '9') return `has a backreference \\${e} (RE2 has none)`;
@@ -236,6 +255,13 @@ export function re2Fault(pattern: string): string | undefined {
       const rest = pattern.slice(i + 2);
       if (/^(=|!|<=|<!)/.test(rest)) return 'has a lookaround, which RE2 lacks';
     }
+  }
+  for (const m of pattern.matchAll(/\\[pP](?:\{\^?([A-Za-z_]+)\}|([A-Za-z]))/g)) {
+    const name = m[1] ?? m[2]!;
+    if (!unicodeClass(name)) return `names \\p{${name}}, a Unicode class RE2 does not know`;
+  }
+  for (const m of pattern.matchAll(/\[:\^?([a-z]+):\]/g)) {
+    if (!POSIX_CLASSES.has(m[1]!)) return `names [:${m[1]}:], a class RE2 does not know`;
   }
   for (const m of pattern.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
     if (Number(m[1]) > 1000 || (m[2] !== undefined && m[2] !== '' && Number(m[2]) > 1000)) return 'repeats more than 1000 times, above RE2\'s limit';
@@ -250,7 +276,10 @@ export function re2Fault(pattern: string): string | undefined {
     body = body.slice(lead[0].length);
   }
   body = body
-    .replace(/\\Q[\s\S]*?(\\E|$)/g, 'q')
+    .replace(/\\Q[\s\S]*?\\E/g, 'q')
+    // RE2 reads a `]` first in a class as a literal; JavaScript as the end of an empty class.
+    .replace(/(^|[^\\])\[(\^?)\]/g, '$1[$2\\]')
+    .replace(/\\x\{[0-9A-Fa-f]{1,6}\}/g, 'x')
     .replace(/\(\?P</g, '(?<')
     .replace(/\\[Az]/g, '')
     .replace(/\\[pP](\{[A-Za-z_]+\}|[A-Za-z])/g, 'p')
