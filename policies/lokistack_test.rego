@@ -239,3 +239,10 @@ test_label_policy_tenant_claim_is_whole_tenant if {
 test_label_policy_claims_without_claim_data_grant_nothing if {
 	not lokistack.label_policy with input as req({"claims": {"org": "a"}}) with data.roles as labels.roles with data.roleBindings as []
 }
+
+# The package document (the Data API's /v1/data/lokistack) gains label_policy only: the helpers are
+# functions, which a document never shows.
+test_package_document_keys if {
+	doc := lokistack with input as req({"subject": "alice"}) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+	{key | some key, _ in doc} == {"allow", "label_policy", "matched_role_binding"}
+}
