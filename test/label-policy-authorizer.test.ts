@@ -81,6 +81,14 @@ describe('label policies at the gateway path: the service', function () {
     assert.equal((pkg.body as { result: { allow: unknown } }).result.allow, true);
   });
 
+  it('an input large enough for the evaluation workers is decided the same', async () => {
+    const big = { padding: 'x'.repeat(20_000) };
+    assert.equal(await allow(input('dan', { extras: big })), false);
+    assert.equal(await allow(input('ada', { extras: big })), true);
+    const rule = await request(svc.publicUrl).post('/v1/data/lokistack/label_policy').send({ input: input('dan', { extras: big }) });
+    assert.deepEqual(rule.body, { result: { restricted: true, selectors: ['{env="dev"}'] } });
+  });
+
   it('a reload that removes the selectors allows the reader again, and one that adds them denies', async () => {
     writeFileSync(svc.rbacFile, WITHOUT_SELECTORS);
     await svc.service.reload();
