@@ -89,6 +89,7 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
       verb: req.verb,
       group: req.apiGroup,
       resource: req.resource,
+      ...(req.subresource ? { subresource: req.subresource } : {}),
       name: req.name,
     };
     if (this.options.ssar) {

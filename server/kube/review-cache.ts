@@ -70,7 +70,7 @@ export class ReviewCache implements KubeAuthz {
   /** What the verdict depends on: who (user and groups as a set, or the token), and what. */
   private keyOf(req: AccessReview): string {
     const who = this.options.ssar ? ['ssar', sha256(req.token)] : ['sar', req.user, [...req.groups].sort()];
-    return JSON.stringify([who, req.verb, req.apiGroup, req.resource, req.name, req.namespace]);
+    return JSON.stringify([who, req.verb, req.apiGroup, req.resource, req.name, req.namespace, ...(req.subresource ? [req.subresource] : [])]);
   }
 }
 

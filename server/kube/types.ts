@@ -5,10 +5,13 @@ export interface AccessReview {
   groups: readonly string[];
   /** The user's bearer token (SelfSubjectAccessReview mode, and project lists). Never logged. */
   token: string;
-  verb: 'get' | 'create';
+  /** opa-openshift asks get and create; forward-auth's configured attributes may name any verb. */
+  verb: 'get' | 'create' | (string & {});
   apiGroup: string;
   /** The tenant, as opa-openshift asks: resource = tenant, name = the input resource. */
   resource: string;
+  /** e.g. `log` of `pods/log` (forward-auth's namespace tenancy); absent in opa-openshift's reviews. */
+  subresource?: string;
   name: string;
   /** Empty for the cluster-wide review. */
   namespace: string;
