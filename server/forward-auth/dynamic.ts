@@ -172,3 +172,35 @@ export function mergeGrants(a: TenantGrant | undefined, b: TenantGrant): TenantG
   if (!a.selectors || !b.selectors) return { id: b.id };
   return { id: b.id, selectors: [...new Set([...a.selectors, ...b.selectors])].sort() };
 }
+
+/**
+ * Dynamic forward-auth from what server/wiring/dynamic-mode.ts already holds: the tenants, the
+ * verifier, the compiled policy. The label policy is the rule beside the decision rule
+ * (`<package>/label_policy` next to `<package>/<rule>`).
+ */
+export function makeDynamicForwardAuthorizer(args: {
+  decisionPath: readonly string[];
+  options: { maxOpaqueTenants: number };
+  tenants: readonly Tenant[];
+  verifier: IdentityVerifier;
+  policy: Authorizer;
+  labelPolicy: (decision: Decision) => LabelPolicy | undefined;
+  logger: Logger;
+  onVerification?: (result: string) => void;
+}): DynamicForwardAuthorizer {
+  return new DynamicForwardAuthorizer(
+    {
+      tenants: args.tenants,
+      maxOpaqueTenants: args.options.maxOpaqueTenants,
+      allowPath: args.decisionPath,
+      labelPolicyPath: [...args.decisionPath.slice(0, -1), 'label_policy'],
+    },
+    {
+      verifier: args.verifier,
+      policy: args.policy,
+      labelPolicy: args.labelPolicy,
+      logger: args.logger,
+      ...(args.onVerification ? { onVerification: args.onVerification } : {}),
+    },
+  );
+}

@@ -1,7 +1,8 @@
 import { DecisionError } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
-import { namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
+import type { KubeTenancyConfig } from '../config/forward-auth-modes.js';
+import { LABEL_NAME, namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
 import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
 
@@ -204,4 +205,33 @@ function unavailable(call: string, err: unknown): never {
   if (err instanceof DecisionError || err instanceof TooManyNamespaces) throw err;
   const reason = err instanceof KubeError ? err.message : err instanceof Error ? err.message : String(err);
   throw new DecisionError('internal_error', 503, `forward-auth: the Kubernetes ${call} failed: ${reason}`, undefined, { cause: err });
+}
+
+/**
+ * Openshift forward-auth from what server/wiring/openshift-mode.ts already holds: the parsed
+ * openshift settings, the review client (or its cache) and a token reviewer. LokiStack mappings
+ * take their namespace labels from --opa.matcher and --opa.skip-tenants.
+ */
+export function makeOpenShiftForwardAuthorizer(args: {
+  mode: string;
+  openshift: { mappings: ReadonlyMap<string, string>; matcherKeys: readonly string[]; matcherOp: '' | 'and' | 'or'; skipTenants: ReadonlySet<string>; maxNamespaces: number; reviewConcurrency: number };
+  tenancy: KubeTenancyConfig;
+  kube: KubeAuthz;
+  tokenReviewer: TokenReviewer;
+  logger: Logger;
+}): OpenShiftForwardAuthorizer {
+  const o = args.openshift;
+  let tenancy: KubeTenancy;
+  if (args.tenancy.kind === 'namespaces') {
+    tenancy = args.tenancy;
+  } else {
+    const bad = o.matcherKeys.find((k) => !LABEL_NAME.test(k));
+    // A key that is no label name would make every selector unparsable for Loki: refuse at startup.
+    if (bad !== undefined) throw new Error(`forward-auth: --opa.matcher ${JSON.stringify(bad)} is not a label name`);
+    tenancy = { kind: 'mappings', mappings: o.mappings, matcherKeys: o.matcherKeys, matcherOp: o.matcherOp, skipTenants: o.skipTenants };
+  }
+  return new OpenShiftForwardAuthorizer(
+    { mode: args.mode, tenancy, maxNamespaces: o.maxNamespaces, reviewConcurrency: o.reviewConcurrency },
+    { kube: args.kube, tokenReviewer: args.tokenReviewer, logger: args.logger },
+  );
 }
