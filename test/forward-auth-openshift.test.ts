@@ -157,6 +157,23 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       assert.equal(count(fake, 'subjectaccessreviews'), 0);
     });
 
+    it("every review carries the token's uid and extra (OpenShift's OAuth scopes), so a scoped token is judged as the token, not as its user", async () => {
+      const scopes = { 'scopes.authorization.openshift.io': ['user:info'] };
+      fake.setTokens({ ...lokistackFakeKubeOptions().tokens, 'token-bob-scoped': { username: 'bob', uid: 'uid-bob', groups: ['system:authenticated:oauth'], extra: scopes } });
+      try {
+        await authorizer().authorize(request('token-bob-scoped'));
+        const specs = fake.requests.filter((q) => q.endpoint === 'subjectaccessreviews').map((q) => (q.body as { spec: { uid?: string; extra?: unknown; user?: string } }).spec);
+        assert.ok(specs.length >= 3);
+        for (const spec of specs) {
+          assert.equal(spec.user, 'bob');
+          assert.equal(spec.uid, 'uid-bob');
+          assert.deepEqual(spec.extra, scopes);
+        }
+      } finally {
+        fake.setTokens(lokistackFakeKubeOptions().tokens);
+      }
+    });
+
     it('no token, or a malformed one: 401 before any call', async () => {
       assert.deepEqual(pick(await authorizer().authorize(request(undefined))), { kind: 'unauthenticated', code: 'no_token' });
       const r = await authorizer().authorize({ ...request(undefined), headers: { authorization: `Bearer ${T.alice}, ${T.bob}` } });
@@ -247,6 +264,16 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
   });
 
   describe('selectors and flags', () => {
+    it("the review cache keeps a scoped token's verdicts apart from its user's", async () => {
+      const asked: AccessReview[] = [];
+      const inner: KubeAuthz = { review: async (req) => (asked.push(req), req.extra === undefined), listNamespaces: async () => [] };
+      const cache = new ReviewCache(inner, { ttlMs: 60_000, maxEntries: 100, ssar: false });
+      const base = { user: 'bob', groups: ['g'], token: 'full', verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace: '' };
+      assert.equal(await cache.review(base, new AbortController().signal), true);
+      assert.equal(await cache.review({ ...base, token: 'scoped', extra: { 'scopes.authorization.openshift.io': ['user:info'] } }, new AbortController().signal), false);
+      assert.equal(asked.length, 2);
+    });
+
     it('the review cache tells pods from pods/log: a verdict on one never answers the other', async () => {
       // A user may get pods but not their logs (a common split): the cached "yes" for pods must
       // not answer pods/log.

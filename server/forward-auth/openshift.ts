@@ -66,6 +66,8 @@ interface Caller {
   user: string;
   groups: readonly string[];
   token: string;
+  uid?: string;
+  extra?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -103,7 +105,15 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
     const reviewed = await this.deps.tokenReviewer.reviewToken(bearer.token, req.signal).catch((err: unknown) => unavailable('token review', err));
     // The API's reason stays out of the answer: it is about the token, which is never echoed.
     if (!reviewed.authenticated) return { kind: 'unauthenticated', code: 'token_review_failed', reason: 'the cluster does not authenticate this token' };
-    const caller: Caller = { user: reviewed.user, groups: reviewed.groups, token: bearer.token };
+    // uid and extra (OpenShift's OAuth scopes) go into every SubjectAccessReview, so a token scoped
+    // to less than its user (user:info) is judged as the cluster would judge the token itself.
+    const caller: Caller = {
+      user: reviewed.user,
+      groups: reviewed.groups,
+      token: bearer.token,
+      ...(reviewed.uid ? { uid: reviewed.uid } : {}),
+      ...(reviewed.extra ? { extra: reviewed.extra } : {}),
+    };
     const subject = caller.user;
 
     // Checked after authentication, so that an anonymous caller cannot tell which tenants exist.
