@@ -6,6 +6,13 @@ import { createLogger } from './observability/logger.js';
 import { startService } from './service.js';
 import { VERSION } from './version.js';
 
+const COMMANDS = [
+  {
+    synopsis: 'test [--url URL] [service flags] FILE|DIR...',
+    summary: 'Run decision fixtures against the policy, or a running service with --url (lokistack-authz test --help).',
+  },
+];
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'test') {
     return runTestCommand(argv.slice(1), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
@@ -21,12 +28,13 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (loaded.help) {
-    process.stdout.write(usage('lokistack-authz', FLAGS));
+    process.stdout.write(loaded.version ? `lokistack-authz ${VERSION}\n` : usage('lokistack-authz', FLAGS, COMMANDS));
     return 0;
   }
-  const { config } = loaded;
+  const { config, warnings } = loaded;
   const logger = createLogger(config.log);
   logger.info({ version: VERSION, mode: config.mode }, 'starting lokistack-authz');
+  for (const w of warnings) logger.warn(w);
 
   let service;
   try {
