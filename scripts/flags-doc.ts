@@ -45,7 +45,7 @@ export function flagsMarkdown(specs: readonly FlagSpec[] = FLAGS): string {
     '',
     'Forms: `--name=value` or `--name value`; booleans as `--name`, `--name=true` or `--name=false`; lists',
     'repeatable and comma-separated; durations as Go writes them (`500ms`, `10s`, `1m30s`; a bare number is',
-    'seconds). A value starting with `--` must be given as `--name=value`. An unknown flag or a bad value stops',
+    'seconds). A value that starts with `--` or `-` and a letter must be given as `--name=value`. An unknown flag or a bad value stops',
     'startup with a message naming the flag.',
     '',
     ...groups.map((g) => `- [Flags for ${g.label}](#${anchor(`Flags for ${g.label}`)}) (${g.flags.length})`),

@@ -83,7 +83,6 @@ describe('lokistack-authz on the command line', function () {
   });
 
   it('a flag given without its value exits 2 naming it, and the next flag is not swallowed', async () => {
-    const rbac = writeTempFile('rbac.yaml', EXAMPLE_RBAC);
     const child = run(['--web.internal.listen=127.0.0.1:0', '--rbac.config', '--web.listen=127.0.0.1:0']);
     assert.equal(await child.exited, 2, child.stderr());
     assert.match(child.stderr(), /needs a value: --rbac\.config/);

@@ -117,6 +117,9 @@ describe('flags: parsing (pflag forms)', () => {
     throwsFlag(() => parseFlags(['--count', '--help'], SPECS), '--count', 'needs a value');
     throwsFlag(() => parseFlags(['--items', '--items=a'], SPECS), '--items', 'needs a value');
     throwsFlag(() => parseFlags(['--wait', '--'], SPECS), '--wait', 'needs a value');
+    // the single-dash forms this parser also reads as flags
+    throwsFlag(() => parseFlags(['--name', '-h'], SPECS), '--name', 'needs a value');
+    throwsFlag(() => parseFlags(['--name', '-verbose'], SPECS), '--name', 'needs a value');
   });
 
   it('a value that really starts with -- is given with =; a value starting with one - is still taken', () => {

@@ -78,10 +78,10 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
       // pflag (and Go's flag package) take the next argument whatever it is, so a forgotten value
       // silently swallows the flag after it: `--rbac.config --web.listen=:9090` would read rules from
       // a file named "--web.listen=:9090" and listen on the default port. No value of ours starts
-      // with "--"; one that must is still given as --name=--value. (A single "-" stays a value:
-      // negative numbers.)
+      // with "--" or "-letter" (this parser's flag forms, -h included); one that must is given as
+      // --name=VALUE. A "-" before a digit stays a value: negative numbers.
       const next = argv[i + 1]!;
-      if (next.startsWith('--')) {
+      if (/^(--|-[A-Za-z])/.test(next)) {
         throw new FlagError(`flag needs a value: --${name} (the next argument, ${JSON.stringify(next)}, is a flag; write --${name}=VALUE)`);
       }
       raw = next;
