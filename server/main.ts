@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-import { runTestCommand } from './cli/test-command.js';
+import { runTestCommand, TEST_USAGE } from './cli/test-command.js';
 import { FLAGS, loadConfig } from './config/config.js';
 import { FlagError, usage } from './config/flags.js';
 import { createLogger } from './observability/logger.js';
 import { startService } from './service.js';
 import { VERSION } from './version.js';
 
+// The subcommand's synopsis comes from its own usage text, so the two cannot disagree.
 const COMMANDS = [
   {
-    synopsis: 'test [--url URL] [service flags] FILE|DIR...',
-    summary: 'Run decision fixtures against the policy, or a running service with --url (lokistack-authz test --help).',
+    synopsis: /^Usage: lokistack-authz (test .*)$/m.exec(TEST_USAGE)?.[1] ?? 'test [options] FILE|DIR...',
+    summary: 'Runs decision fixtures against the policy, or against a running service with --url (lokistack-authz test --help).',
   },
 ];
 
