@@ -29,7 +29,7 @@ function bench(args: string[]): Promise<{ code: number | null; stdout: string; s
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   // Bounded: a bench that started running instead is stopped (and the test fails on its status).
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
   return new Promise((resolve) =>
     proc.once('close', (code) => {
       clearTimeout(timer);
@@ -39,7 +39,7 @@ function bench(args: string[]): Promise<{ code: number | null; stdout: string; s
 }
 
 describe('npm run bench: its command line', function () {
-  this.timeout(30_000);
+  this.timeout(90_000);
 
   for (const help of ['--help']) {
     it(`${help} prints the options and exits 0; nothing is run or written`, async () => {
