@@ -69,4 +69,19 @@ describe('docs/flags.md (generated from FLAGS)', () => {
     assert.deepEqual(copies, [], 'flag tables belong in docs/flags.md (generated); link to it instead');
     assert.match(read('README.md'), /docs\/flags\.md/);
   });
+
+  it('every link into docs/flags.md names a heading it has', () => {
+    const anchors = new Set(
+      read('docs/flags.md')
+        .split('\n')
+        .filter((l) => l.startsWith('#'))
+        .map((l) => l.replace(/^#+ /, '').toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')),
+    );
+    const pages = ['README.md', ...readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const broken: string[] = [];
+    for (const page of pages) {
+      for (const m of read(page).matchAll(/\]\((?:docs\/)?flags\.md#([^)\s]+)\)/g)) if (!anchors.has(m[1]!)) broken.push(`${page}: #${m[1]}`);
+    }
+    assert.deepEqual(broken, []);
+  });
 });
