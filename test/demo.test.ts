@@ -91,12 +91,12 @@ function asDocumented(block: string, url: string): string {
   return block.replaceAll(url, DOCS_URL).replace(/^([A-Z_]+)=.*$/gm, '$1=…');
 }
 
-/** The first ```sh block under the "## Try it" heading of a docs page. */
+/** The ```sh block of curl lines under the "## Try it" heading of a docs page. */
 function docsTryIt(page: string): string {
   const text = readFileSync(join('docs', page), 'utf8');
   const section = /^## Try it\n([\s\S]*?)(?=^## )/m.exec(text)?.[1];
   assert.ok(section, `docs/${page} has a "## Try it" section`);
-  const block = /^```sh\n([\s\S]*?)\n```$/m.exec(section)?.[1];
+  const block = [...section.matchAll(/^```sh\n([\s\S]*?)\n```$/gm)].map((m) => m[1]!).find((b) => /^curl /m.test(b));
   assert.ok(block, `docs/${page}: its "Try it" section shows the demo's block`);
   return block;
 }
