@@ -47,6 +47,13 @@ function parseArgs(argv: readonly string[]): Parsed {
     else throw new Error(`one mode at a time (got ${mode} and ${arg})`);
   }
   if (mode === undefined) throw new Error(`name a mode: ${DEMO_MODES.map((m) => m.name).join(', ')}`);
+  // The demo trusts an http issuer and hands out tokens of throwaway providers: it is not for a network.
+  for (const [flag, addr] of [
+    ['--listen', options.listen],
+    ['--internal-listen', options.internalListen],
+  ] as const) {
+    if (!/^(127\.\d+\.\d+\.\d+|\[::1\]|localhost):\d+$/.test(addr)) throw new Error(`${flag}=${addr}: the demo listens on loopback only (127.0.0.1:PORT)`);
+  }
   return { help: false, mode, options };
 }
 

@@ -139,6 +139,12 @@ describe('npm run demo', function () {
       assert.match(err.stderr, /unknown mode "statik"; one of static, dynamic, openshift/);
       return true;
     });
+    // It trusts an http issuer and hands out throwaway tokens: never on a network address.
+    await assert.rejects(run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', 'dynamic', '--listen=0.0.0.0:0']), (err: { code: number; stderr: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr, /--listen=0\.0\.0\.0:0: the demo listens on loopback only/);
+      return true;
+    });
   });
 
   for (const mode of DEMO_MODES) {
