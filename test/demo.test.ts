@@ -9,7 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runTestCommand } from '../server/cli/test-command.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DEMO_MODES } from '../scripts/demo/modes.js';
+import { renderExample } from '../scripts/demo/render.js';
 import type { RunningDemo } from '../scripts/demo/types.js';
 
 const run = promisify(execFile);
@@ -195,6 +198,41 @@ describe('npm run demo', function () {
       assert.ok(!demo.stderr().includes(alice), 'the token never reaches the log');
     } finally {
       assert.equal(await demo.interrupt(), 0);
+    }
+  });
+});
+
+describe('demo curl lines', () => {
+  it('paste as printed: quotes in bodies, variables in headers, and status-and-header answers (the forward-auth extension)', async () => {
+    // Echoes what arrived, as the shell delivered it.
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+      req.on('end', () => {
+        res.writeHead(200, { 'x-scope-orgid': 'application', 'content-type': 'text/plain' }).end(`${req.method} ${req.url} ${req.headers.authorization ?? '-'} ${body}`);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const body = `{"input":{"subject":"o'brien \\"$HOME\\" \`id\`"}}`;
+      const echoed = renderExample(base, { title: 't', method: 'POST', path: '/v1/data/x?pretty', headers: [['Authorization', 'Bearer $TOKEN']], body, answer: '' });
+      const command = echoed.split('\n').slice(1, -2).join('\n');
+      const { stdout } = await run('bash', ['-c', `TOKEN='a.b.c'\n${command}`]);
+      assert.equal(stdout, `POST /v1/data/x?pretty Bearer a.b.c ${body}`);
+
+      const forwardAuth = renderExample(base, {
+        title: 'a forward-auth style answer',
+        method: 'GET',
+        path: '/forward-auth',
+        headers: [],
+        curlArgs: ['-o', '/dev/null', '-w', '%{http_code} %header{x-scope-orgid}\\n'],
+        answer: '200 application',
+      });
+      const lines = forwardAuth.split('\n');
+      assert.equal((await run('bash', ['-c', lines[1]!])).stdout.trim(), lines[2]);
+    } finally {
+      server.close();
     }
   });
 });

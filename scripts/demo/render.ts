@@ -18,7 +18,8 @@ function headerArg(name: string, value: string): string {
 
 /** The curl command for an example, in lines (continued with a backslash) as the docs show them. */
 export function curlLines(base: string, ex: DemoExample): string[] {
-  const first = ex.method === 'POST' ? `curl -s -X POST ${shellQuote(base + ex.path)}` : `curl -s ${shellQuote(base + ex.path)}`;
+  const extra = (ex.curlArgs ?? []).map((a) => ` ${shellQuote(a)}`).join('');
+  const first = `curl -s${extra}${ex.method === 'POST' ? ' -X POST' : ''} ${shellQuote(base + ex.path)}`;
   const rest = [...ex.headers.map(([n, v]) => `-H ${headerArg(n, v)}`), ...(ex.body !== undefined ? [`-d ${shellQuote(ex.body)}`] : [])];
   return rest.length === 0 ? [first] : [`${first} \\`, ...rest.map((r, i) => `  ${r}${i < rest.length - 1 ? ' \\' : ''}`)];
 }

@@ -25,6 +25,12 @@ export interface DemoExample {
   headers: Array<[string, string]>;
   /** The request body, sent as written (JSON text). */
   body?: string;
+  /**
+   * More curl arguments, after -s. For answers that are a status and headers rather than a body (the
+   * forward-auth modes: 200 with X-Scope-OrgID, or 401/403), e.g.
+   * ['-o', '/dev/null', '-w', '%{http_code} %header{x-scope-orgid}\\n'], with `answer` what that prints.
+   */
+  curlArgs?: string[];
   /** The body the service answers, exactly, as `curl -s` prints it (trailing newline aside). */
   answer: string;
   /** Shown under the answer as a shell comment: what to look for in the service's log. */
