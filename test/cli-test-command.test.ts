@@ -276,4 +276,24 @@ describe('lokistack-authz test', () => {
       huge.close();
     }
   });
+
+  it("an openshift fixture set's want_message is the exact message (as its own runner reads it), not a substring", async () => {
+    const svc = await startTestService();
+    try {
+      const dir = join(makeTempDir(), 'openshift-set');
+      mkdirSync(dir);
+      const cases = {
+        'exact': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'body contains malformed input document: unexpected EOF' },
+        'only a substring': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'malformed input document' },
+      };
+      writeFileSync(join(dir, 'cases.yaml'), JSON.stringify({ flags: ['--openshift.kubeconfig=$FAKE_KUBECONFIG'], cases }));
+      const { code, out } = await cli([`--url=${svc.publicUrl}`, dir]);
+      assert.equal(code, 1, out);
+      assert.match(out, /FAIL openshift-set: only a substring/);
+      assert.match(out, /want the message "malformed input document"/);
+      assert.match(out, /1 passed, 1 failed/);
+    } finally {
+      await svc.stop();
+    }
+  });
 });
