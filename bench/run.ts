@@ -1,17 +1,8 @@
 /**
  * `npm run bench`: every scenario against our service and, in the same run, against the real peers
  * (OPA server for static decisions, opa-openshift for the openshift ones), with the same requests,
- * connections and duration; writes bench/results/latest.md, latest.json and scaling.svg.
- *
- *   npm run bench                          full run (BENCH_DURATION s per measurement, default 10)
- *   npm run bench -- --quick               smoke run: 2 s per measurement, smaller sizes
- *   npm run bench -- --only static,herd    some scenarios; the others are carried over from the
- *                                          previous latest.json when it was the same kind of run
- *   BENCH_CONNECTIONS=32 BENCH_SCALING_CONNECTIONS=4 BENCH_DURATION=10   (or --connections, --duration)
- *   BENCH_ROUNDS=3                         static: alternating rounds of ours and OPA (quick: 1)
- *   --no-profile                           skip the CPU profile of ours on static decisions
- *   --report-only                          re-render latest.md and scaling.svg from latest.json
- *   --out DIR                              write the report there instead of bench/results
+ * connections and duration; writes bench/results/latest.md, latest.json and scaling.svg. The
+ * options are in USAGE below (`npm run bench -- --help`).
  *
  * The exit status is 1 when a scenario fails or one of its checks does not hold (the report is
  * written first), and under CI also when opa-openshift could not be found for an openshift scenario.
@@ -19,7 +10,6 @@
  * Processes: each server under test and the fake Kubernetes API run in child processes of their
  * own; the loader (autocannon) runs here. See bench/README.md.
  */
-import { flag, option } from './lib/args.js';
 import { gitDescription } from './lib/git.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -59,30 +49,116 @@ type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 // ---------------------------------------------------------------- options
 
+const USAGE = `Usage: npm run bench -- [options]
+
+Runs every scenario against lokistack-authz and the real peers (OPA, opa-openshift) and writes
+bench/results/latest.md, latest.json and scaling.svg (or the --out directory). See bench/README.md.
+
+  --quick              smoke run: 2 s per measurement, smaller sizes
+  --only a,b           some scenarios (${SCENARIO_IDS.join(', ')}); the others are
+                       carried over from the previous latest.json when it was the same kind of run
+  --duration N         seconds per measurement (default BENCH_DURATION, else 10; quick: 2)
+  --connections N      connections for the comparisons (default BENCH_CONNECTIONS, else 32)
+  --no-profile         skip the CPU profile of ours on static decisions
+  --report-only        re-render latest.md and scaling.svg from latest.json
+  --out DIR            write the report there instead of bench/results
+  -h, --help           this text; nothing is run or written
+
+Environment: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_SCALING_CONNECTIONS (4), BENCH_ROUNDS (static:
+alternating rounds of ours and OPA; 3, quick: 1).
+
+Exit status: 1 when a scenario fails or one of its checks does not hold (the report is written
+first), and under CI also when opa-openshift could not be found for an openshift scenario; 2 for
+a bad option.
+`;
+
+interface BenchArgs {
+  help: boolean;
+  quick: boolean;
+  noProfile: boolean;
+  reportOnly: boolean;
+  only?: string;
+  duration?: string;
+  connections?: string;
+  out?: string;
+}
+
+/**
+ * The command line, strictly: a full run takes minutes and overwrites the committed report, so a
+ * mistyped or unknown option (`--quik`, `--help` before this parser existed) must stop before
+ * anything runs, not be ignored.
+ */
+function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const args: BenchArgs = { help: false, quick: false, noProfile: false, reportOnly: false };
+  const switches: Record<string, 'quick' | 'noProfile' | 'reportOnly' | 'help'> = { '--quick': 'quick', '--no-profile': 'noProfile', '--report-only': 'reportOnly', '--help': 'help', '-h': 'help' };
+  const valued: Record<string, 'only' | 'duration' | 'connections' | 'out'> = { '--only': 'only', '--duration': 'duration', '--connections': 'connections', '--out': 'out' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    if (switches[name]) {
+      if (eq >= 0) throw new BenchUsageError(`${name} takes no value`);
+      args[switches[name]] = true;
+    } else if (valued[name]) {
+      let value: string;
+      if (eq >= 0) value = arg.slice(eq + 1);
+      else {
+        const next = argv[i + 1];
+        if (next === undefined || next.startsWith('-')) throw new BenchUsageError(`${name} needs a value`);
+        value = next;
+        i++;
+      }
+      if ((name === '--duration' || name === '--connections') && !(Number(value) > 0 && Number.isFinite(Number(value)))) {
+        throw new BenchUsageError(`${name}: ${JSON.stringify(value)} is not a positive number`);
+      }
+      if (name === '--only') {
+        for (const id of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+          if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new BenchUsageError(`--only: unknown scenario ${JSON.stringify(id)}; known: ${SCENARIO_IDS.join(', ')}`);
+        }
+      }
+      args[valued[name]] = value;
+    } else {
+      throw new BenchUsageError(`unknown option ${JSON.stringify(arg)}`);
+    }
+  }
+  return args;
+}
+
+class BenchUsageError extends Error {}
+
+let ARGS: BenchArgs;
+try {
+  ARGS = parseBenchArgs(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof BenchUsageError)) throw err;
+  process.stderr.write(`bench: ${err.message}\nRun npm run bench -- --help for the options.\n`);
+  process.exit(2);
+}
+if (ARGS.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 // Where latest.md, latest.json and scaling.svg go: bench/results, or --out DIR (e.g. a smoke run
 // that must not replace the committed report).
-const RESULTS = option('out') ? resolve(option('out')!) : join(ROOT, 'bench/results');
+const RESULTS = ARGS.out ? resolve(ARGS.out) : join(ROOT, 'bench/results');
 
-const QUICK = flag('quick');
+const QUICK = ARGS.quick;
 const positiveNumber = (what: string, raw: string | undefined, fallback: number): number => {
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${what}: ${JSON.stringify(raw)} is not a positive number`);
   return n;
 };
-const DURATION = positiveNumber('BENCH_DURATION / --duration', option('duration') ?? (QUICK ? undefined : process.env.BENCH_DURATION), QUICK ? 2 : 10);
-const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS / --connections', option('connections') ?? process.env.BENCH_CONNECTIONS, 32));
+const DURATION = positiveNumber('BENCH_DURATION / --duration', ARGS.duration ?? (QUICK ? undefined : process.env.BENCH_DURATION), QUICK ? 2 : 10);
+const CONNECTIONS = Math.round(positiveNumber('BENCH_CONNECTIONS / --connections', ARGS.connections ?? process.env.BENCH_CONNECTIONS, 32));
 const SCALING_CONNECTIONS = Math.round(positiveNumber('BENCH_SCALING_CONNECTIONS', process.env.BENCH_SCALING_CONNECTIONS, 4));
 const WARMUP = QUICK ? 1 : 2;
-const PROFILE = !flag('no-profile');
-const ONLY = option('only')
+const PROFILE = !ARGS.noProfile;
+const ONLY = ARGS.only
   ?.split(',')
   .map((s) => s.trim())
   .filter(Boolean);
-for (const id of ONLY ?? []) {
-  if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown scenario ${JSON.stringify(id)}; known: ${SCENARIO_IDS.join(', ')}`);
-}
 const NS_SIZES = QUICK ? [1, 10, 100] : [1, 10, 100, 1000];
 const PROJECT_SIZES = QUICK ? [10, 100, 1000] : [10, 100, 1000, 10_000];
 const TOKENS = QUICK ? 10_000 : 100_000;
@@ -1028,7 +1104,7 @@ function writeReport(report: Report): void {
 async function main(): Promise<void> {
   mkdirSync(TMP, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
-  if (flag('report-only')) {
+  if (ARGS.reportOnly) {
     // Re-renders latest.md and scaling.svg from latest.json (after a change to the report's layout).
     writeReport(JSON.parse(readFileSync(join(RESULTS, 'latest.json'), 'utf8')) as Report);
     log('re-rendered bench/results/latest.md and scaling.svg from latest.json');

@@ -138,3 +138,111 @@ test_tenant_claim_by_id if {
 	not allowed_with_claims({"claims": {"orgs": ["0a1b2c"]}, "tenant": "team-a"})
 	not allowed_with_claims({"claims": {"orgs": ["0a1b2c"]}, "tenant": "team-a", "tenantID": "0a1b2c", "permission": "write"})
 }
+
+# Label policies: GEL's example policies, {secret!="true", env="prod"} OR {env="dev"}, in two roles.
+labels := {
+	"roles": [
+		{"name": "prod-not-secret", "resources": ["logs"], "tenants": ["application"], "permissions": ["read"], "selectors": ["{secret!=\"true\", env=\"prod\"}"]},
+		{"name": "dev", "resources": ["logs"], "tenants": ["application"], "permissions": ["read"], "selectors": ["{env=\"dev\"}"]},
+		{"name": "whole", "resources": ["logs"], "tenants": ["application"], "permissions": ["read"]},
+		{"name": "writer", "resources": ["logs"], "tenants": ["application"], "permissions": ["write"], "selectors": ["{env=\"dev\"}"]},
+		{"name": "dev", "resources": ["logs"], "tenants": ["infrastructure"], "permissions": ["read"], "selectors": ["{team=\"b\"}"]},
+		{"name": "nulls", "resources": ["logs"], "tenants": ["application"], "permissions": ["read"], "selectors": null},
+		{"name": "junk", "resources": ["logs"], "tenants": ["application"], "permissions": ["read"], "selectors": "{env=\"dev\"}"},
+		{"name": "metrics", "resources": ["logs", "metrics"], "tenants": ["application"], "permissions": ["read"], "selectors": ["{env=\"dev\"}"]},
+	],
+	"roleBindings": [
+		{"name": "a", "roles": ["prod-not-secret", "dev"], "subjects": [{"kind": "user", "name": "alice"}]},
+		{"name": "b", "roles": ["dev"], "subjects": [{"kind": "group", "name": "devs"}]},
+		{"name": "c", "roles": ["whole"], "subjects": [{"kind": "group", "name": "admins"}]},
+		{"name": "d", "roles": ["writer"], "subjects": [{"kind": "user", "name": "collector"}]},
+		{"name": "e", "roles": ["nulls"], "subjects": [{"kind": "user", "name": "nully"}]},
+		{"name": "f", "roles": ["junk"], "subjects": [{"kind": "user", "name": "junky"}]},
+		{"name": "g", "roles": ["metrics"], "subjects": [{"kind": "user", "name": "metric"}]},
+	],
+}
+
+policy_of(overrides) := p if {
+	p := lokistack.label_policy with input as req(overrides) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+}
+
+no_policy(overrides) if {
+	not lokistack.label_policy with input as req(overrides) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+}
+
+test_label_policy_union_of_granting_roles_sorted if {
+	policy_of({"subject": "alice"}) == {"restricted": true, "selectors": ["{env=\"dev\"}", "{secret!=\"true\", env=\"prod\"}"]}
+}
+
+test_label_policy_same_selector_twice_is_listed_once if {
+	policy_of({"subject": "alice", "groups": ["devs"]}) == {"restricted": true, "selectors": ["{env=\"dev\"}", "{secret!=\"true\", env=\"prod\"}"]}
+}
+
+test_label_policy_one_role if policy_of({"groups": ["devs"]}) == {"restricted": true, "selectors": ["{env=\"dev\"}"]}
+
+test_label_policy_same_named_role_brings_its_own_selectors if {
+	policy_of({"groups": ["devs"], "tenant": "infrastructure"}) == {"restricted": true, "selectors": ["{team=\"b\"}"]}
+}
+
+test_label_policy_role_without_selectors_is_whole_tenant if {
+	policy_of({"groups": ["admins"]}) == {"restricted": false}
+	policy_of({"subject": "alice", "groups": ["admins"]}) == {"restricted": false}
+}
+
+test_label_policy_null_selectors_is_whole_tenant if policy_of({"subject": "nully"}) == {"restricted": false}
+
+test_label_policy_writes_are_not_restricted if {
+	policy_of({"subject": "collector", "permission": "write"}) == {"restricted": false}
+}
+
+test_label_policy_other_resources_are_not_restricted if {
+	policy_of({"subject": "metric", "resource": "metrics"}) == {"restricted": false}
+	policy_of({"subject": "metric"}) == {"restricted": true, "selectors": ["{env=\"dev\"}"]}
+}
+
+test_label_policy_undefined_when_denied if {
+	no_policy({"subject": "alice", "tenant": "audit"})
+	no_policy({"subject": "alice", "permission": "write"})
+	no_policy({"subject": "nobody"})
+	no_policy({"groups": ["devs"], "resource": "metrics"})
+}
+
+test_label_policy_undefined_when_selectors_hold_no_string if {
+	lokistack.allow with input as req({"subject": "junky"}) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+	no_policy({"subject": "junky"})
+}
+
+test_label_policy_does_not_change_allow if {
+	lokistack.allow with input as req({"subject": "alice"}) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+	lokistack.allow with input as req({"groups": ["devs"]}) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+}
+
+labels_claims_policy(overrides) := p if {
+	p := lokistack.label_policy with input as req(overrides)
+		with data.roles as labels.roles
+		with data.roleBindings as []
+		with data.claimRoleBindings as [{"name": "org", "claim": "org", "values": ["a"], "roles": ["dev"]}, {"name": "root", "claim": "org", "values": ["root"], "roles": ["whole"]}]
+		with data.tenantClaims as [{"claim": "groups", "prefix": "/tenants/", "field": "tenant", "resources": ["logs"], "permissions": ["read"]}]
+}
+
+test_label_policy_claim_binding_carries_selectors if {
+	labels_claims_policy({"claims": {"org": "a"}}) == {"restricted": true, "selectors": ["{env=\"dev\"}"]}
+	labels_claims_policy({"claims": {"org": ["a", "root"]}}) == {"restricted": false}
+}
+
+test_label_policy_tenant_claim_is_whole_tenant if {
+	labels_claims_policy({"claims": {"groups": ["/tenants/application"]}}) == {"restricted": false}
+	labels_claims_policy({"claims": {"org": "a", "groups": ["/tenants/application"]}}) == {"restricted": false}
+	labels_claims_policy({"claims": {"org": "a", "groups": ["/tenants/other"]}}) == {"restricted": true, "selectors": ["{env=\"dev\"}"]}
+}
+
+test_label_policy_claims_without_claim_data_grant_nothing if {
+	not lokistack.label_policy with input as req({"claims": {"org": "a"}}) with data.roles as labels.roles with data.roleBindings as []
+}
+
+# The package document (the Data API's /v1/data/lokistack) gains label_policy only: the helpers are
+# functions, which a document never shows.
+test_package_document_keys if {
+	doc := lokistack with input as req({"subject": "alice"}) with data.roles as labels.roles with data.roleBindings as labels.roleBindings
+	{key | some key, _ in doc} == {"allow", "label_policy", "matched_role_binding"}
+}

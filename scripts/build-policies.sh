@@ -10,7 +10,7 @@ caps=node_modules/@open-policy-agent/opa-wasm/capabilities.json
 
 # policy file -> the entrypoints it is served under (the Data API paths)
 declare -A entrypoints=(
-  [lokistack]="lokistack/allow lokistack"
+  [lokistack]="lokistack/allow lokistack/label_policy lokistack"
 )
 
 work=$(mktemp -d)

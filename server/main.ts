@@ -1,10 +1,18 @@
 #!/usr/bin/env node
-import { runTestCommand } from './cli/test-command.js';
+import { runTestCommand, TEST_USAGE } from './cli/test-command.js';
 import { FLAGS, loadConfig } from './config/config.js';
 import { FlagError, usage } from './config/flags.js';
 import { createLogger } from './observability/logger.js';
 import { startService } from './service.js';
 import { VERSION } from './version.js';
+
+// The subcommand's synopsis comes from its own usage text, so the two cannot disagree.
+const COMMANDS = [
+  {
+    synopsis: /^Usage: lokistack-authz (test .*)$/m.exec(TEST_USAGE)?.[1] ?? 'test [options] FILE|DIR...',
+    summary: 'Runs decision fixtures against the policy, or against a running service with --url (lokistack-authz test --help).',
+  },
+];
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'test') {
@@ -21,12 +29,13 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (loaded.help) {
-    process.stdout.write(usage('lokistack-authz', FLAGS));
+    process.stdout.write(loaded.version ? `lokistack-authz ${VERSION}\n` : usage('lokistack-authz', FLAGS, COMMANDS));
     return 0;
   }
-  const { config } = loaded;
+  const { config, warnings } = loaded;
   const logger = createLogger(config.log);
   logger.info({ version: VERSION, mode: config.mode }, 'starting lokistack-authz');
+  for (const w of warnings) logger.warn(w);
 
   let service;
   try {

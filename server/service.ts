@@ -83,8 +83,8 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   let publicServer: Server | undefined;
   let internalServer: Server;
   try {
-    publicServer = await listen(makeServer(publicApp, publicPair, secure, config, isDraining), config.web.listen, config);
-    internalServer = await listen(makeServer(internalApp, internalPair, secure, config, isDraining), config.web.internalListen, config);
+    publicServer = await listen(makeServer(publicApp, publicPair, secure, config, isDraining), 'web.listen', config.web.listen, config);
+    internalServer = await listen(makeServer(internalApp, internalPair, secure, config, isDraining), 'web.internal.listen', config.web.internalListen, config);
   } catch (err) {
     // Half started is not started: nothing may keep listening or watching after a failed start.
     publicServer?.close();
@@ -229,13 +229,19 @@ function makeServer(app: RequestListener, tls: CertPair | undefined, secure: Sec
   );
 }
 
-function listen(server: Server, address: ListenAddress, config: Config): Promise<Server> {
+/** Listens on `address`; a failure (port in use, no permission, no such address) names the flag that set it. */
+function listen(server: Server, flag: 'web.listen' | 'web.internal.listen', address: ListenAddress, config: Config): Promise<Server> {
   server.headersTimeout = config.web.headersTimeoutMs;
   server.requestTimeout = config.web.requestTimeoutMs;
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: NodeJS.ErrnoException) => {
+      const where = `${address.host ? (address.host.includes(':') ? `[${address.host}]` : address.host) : ''}:${address.port}`;
+      const why = err.code === 'EADDRINUSE' ? 'the address is already in use (another process listens there)' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : err.message;
+      reject(new Error(`cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
+    };
+    server.once('error', failed);
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve(server);
     });
   });

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runTestCommand } from '../server/cli/test-command.js';
+import { runTestCommand, TEST_USAGE } from '../server/cli/test-command.js';
 import { EXAMPLE_RBAC, makeTempDir, startTestService } from './support/service.js';
 
 const run = promisify(execFile);
@@ -149,5 +149,151 @@ describe('lokistack-authz test', () => {
     this.timeout(60_000);
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'server/main.ts', 'test', 'fixtures/static'], { cwd: process.cwd() });
     assert.match(stdout, /^\d+ passed, 0 failed\n$/m);
+  });
+
+  it('checks an error message by its start with want_message_prefix (the openshift fixtures\' key)', async () => {
+    const dir = fixtureDir({
+      'prefix matches': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_message_prefix: 'body contains malformed input document' },
+      // a substring of the message, but not its start
+      'not the start': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_message_prefix: 'malformed input document' },
+    });
+    const { code, out } = await cli([dir]);
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL mine: not the start/);
+    assert.match(out, /want a message starting with "malformed input document"/);
+    assert.match(out, /1 passed, 1 failed/);
+  });
+
+  it('a case whose path is a URL path is refused with the Data API path it means (exit 2)', async () => {
+    for (const path of ['/v1/data/lokistack/allow', 'v1/data/lokistack/allow', '/lokistack/allow']) {
+      const { code, err } = await cli([fixtureDir({ 'url path': { path, input: ALICE, want_result: true } })]);
+      assert.equal(code, 2, path);
+      assert.match(err, /case "url path": path ".*" looks like a URL path; a case names the Data API path after \/v1\/data\/, e.g. "lokistack\/allow"/);
+    }
+  });
+
+  it('--url to a service that does not answer: one line naming the URL and why, exit 2', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const { code, out, err } = await cli([`--url=http://127.0.0.1:${port}`, fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } }, null)]);
+    assert.equal(code, 2);
+    assert.equal(out, '');
+    assert.equal(err, `lokistack-authz test: cannot reach http://127.0.0.1:${port}: ECONNREFUSED\n`);
+  });
+
+  it('a mistyped option is refused with the closest known one, before anything starts (exit 2)', async () => {
+    const dir = fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } });
+    for (const [typo, meant] of [
+      ['--ulr=http://127.0.0.1:8080', '--url'],
+      ['--fromat=json', '--format'],
+      ['--rbac.confg=x.yaml', '--rbac.config'],
+      ['--token-ulr=http://x', '--token-url'],
+    ] as const) {
+      const { code, err } = await cli([typo, dir]);
+      assert.equal(code, 2, typo);
+      assert.equal(err, `lokistack-authz test: unknown option ${typo.split('=')[0]} (did you mean ${meant}?)\n`);
+    }
+    assert.match((await cli(['--zzzzzz', dir])).err, /unknown option --zzzzzz \(lokistack-authz test --help lists the options\)/);
+  });
+
+  it('an option given without its value does not swallow the next option, and service flags are not silently dropped with --url', async () => {
+    const dir = fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } });
+    const swallowed = await cli(['--rbac.config', '--url=http://127.0.0.1:9', dir]);
+    assert.equal(swallowed.code, 2);
+    assert.match(swallowed.err, /--rbac\.config needs a value/);
+    const ignored = await cli(['--url=http://127.0.0.1:9', '--rbac.config=mine.yaml', dir]);
+    assert.equal(ignored.code, 2);
+    assert.match(ignored.err, /--rbac\.config configures a service this command starts; with --url the running service's own configuration decides/);
+  });
+
+  it('dynamic and openshift fixture sets say plainly, in --help and in the error, that they need a running service (exit 2)', async () => {
+    assert.match(TEST_USAGE, /dynamic fixtures[\s\S]*only against a running service with --url and --token-url/);
+    assert.match(TEST_USAGE, /openshift fixtures[\s\S]*only against a running service with --url/);
+    const dynamic = await cli(['fixtures/dynamic/two-issuers']);
+    assert.equal(dynamic.code, 2);
+    assert.match(dynamic.out, /^SKIP set fixtures\/dynamic\/two-issuers \(\d+ cases\): dynamic fixtures need tokens from the set's OIDC providers/m);
+    assert.match(dynamic.err, /no case could run here: .*npm run demo -- dynamic --fixtures=fixtures\/dynamic\/two-issuers/);
+    const openshift = await cli(['fixtures/openshift/lokistack-network']);
+    assert.equal(openshift.code, 2);
+    assert.match(openshift.err, /openshift fixtures need a Kubernetes API \(a cluster\).*npm run demo -- openshift --fixtures=fixtures\/openshift\/lokistack-network/);
+  });
+
+  it('a case needing a token without --token-url is skipped, and a run where nothing ran is not a pass (exit 2)', async () => {
+    const svc = await startTestService();
+    try {
+      const dir = fixtureDir({ 'needs a token': { path: 'lokistack/allow', token: { issuer: 'a', account: 'alice', kind: 'jwt' }, input: ALICE, want_result: true } }, null);
+      const { code, out, err } = await cli([`--url=${svc.publicUrl}`, dir]);
+      assert.equal(code, 2);
+      assert.match(out, /SKIP mine: needs a token: needs a token minted by the set's OIDC providers: give --token-url/);
+      assert.match(err, /no case could run here/);
+    } finally {
+      await svc.stop();
+    }
+  });
+
+  it('--token-url: a token endpoint answering anything but one plain token stops the run before the service sees it', async () => {
+    const seen: string[] = [];
+    const service = createServer((req, res) => {
+      seen.push(req.url ?? '');
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}');
+    });
+    const minter = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200).end('tok\r\nX-Injected: yes');
+    });
+    await Promise.all([service, minter].map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', r))));
+    try {
+      const dir = fixtureDir({ t: { path: 'lokistack/allow', token: { issuer: 'a', account: 'alice', kind: 'jwt' }, input: ALICE, want_result: true } }, null);
+      const url = (s: typeof service) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      const { code, err } = await cli([`--url=${url(service)}`, `--token-url=${url(minter)}/token`, dir]);
+      assert.equal(code, 2);
+      assert.match(err, /the token endpoint .* gave no token for \{"issuer":"a","account":"alice","kind":"jwt"\}: 200 tok/);
+      assert.deepEqual(seen, [], 'nothing was sent to the service');
+    } finally {
+      service.close();
+      minter.close();
+    }
+  });
+
+  it('--url: an answer too large to be a decision fails the case instead of filling memory', async () => {
+    const huge = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      for (let i = 0; i < 6; i++) res.write(chunk);
+      res.end('{"result":true}');
+    });
+    await new Promise<void>((r) => huge.listen(0, '127.0.0.1', r));
+    try {
+      const dir = fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } }, null);
+      const { code, out } = await cli([`--url=http://127.0.0.1:${(huge.address() as AddressInfo).port}`, dir]);
+      assert.equal(code, 1, out);
+      assert.match(out, /an answer larger than 4194304 bytes; not read/);
+    } finally {
+      huge.close();
+    }
+  });
+
+  it("an openshift fixture set's want_message is the exact message (as its own runner reads it), not a substring", async () => {
+    const svc = await startTestService();
+    try {
+      const dir = join(makeTempDir(), 'openshift-set');
+      mkdirSync(dir);
+      const cases = {
+        'exact': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'body contains malformed input document: unexpected EOF' },
+        'only a substring': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'malformed input document' },
+      };
+      writeFileSync(join(dir, 'cases.yaml'), JSON.stringify({ flags: ['--openshift.kubeconfig=$FAKE_KUBECONFIG'], cases }));
+      const { code, out } = await cli([`--url=${svc.publicUrl}`, dir]);
+      assert.equal(code, 1, out);
+      assert.match(out, /FAIL openshift-set: only a substring/);
+      assert.match(out, /want the message "malformed input document"/);
+      assert.match(out, /1 passed, 1 failed/);
+    } finally {
+      await svc.stop();
+    }
   });
 });

@@ -142,7 +142,7 @@ describe('OPA Data API (static mode, compiled policy)', function () {
     it('the package document /v1/data/lokistack holds allow and the helper set, as a sorted array', async () => {
       const res = await post(svc, '/v1/data/lokistack').send({ input: ALLOWED_INPUT });
       assert.equal(res.status, 200);
-      assert.equal(res.text, '{"result":{"allow":true,"matched_role_binding":[0]}}\n');
+      assert.equal(res.text, '{"result":{"allow":true,"label_policy":{"restricted":false},"matched_role_binding":[0]}}\n');
     });
 
     it('/v1/data is the whole document: the policy package over the base data', async () => {
@@ -333,7 +333,7 @@ describe('OPA Data API (static mode, compiled policy)', function () {
     it('?pretty (bare) indents with 2 spaces, as Go MarshalIndent', async () => {
       const res = await post(svc, '/v1/data/lokistack?pretty').send({ input: ALLOWED_INPUT });
       assert.equal(res.status, 200);
-      assert.equal(res.text, '{\n  "result": {\n    "allow": true,\n    "matched_role_binding": [\n      0\n    ]\n  }\n}\n');
+      assert.equal(res.text, '{\n  "result": {\n    "allow": true,\n    "label_policy": {\n      "restricted": false\n    },\n    "matched_role_binding": [\n      0\n    ]\n  }\n}\n');
     });
 
     it('?pretty=true and ?pretty=TRUE indent', async () => {

@@ -617,23 +617,35 @@ describe('dynamic mode: tenants.yaml validation', () => {
 // ---- https issuers ------------------------------------------------------------------------------
 
 describe('dynamic mode: issuers must be https unless --oidc.allow-insecure-issuers', () => {
-  it('an http issuer without the flag: every request is denied, the reason logged, the provider never called', async () => {
+  // Startup refuses such a tenants file (test/cli-startup.test.ts); the verifier refuses it too, so
+  // a verifier built any other way still never fetches keys over http.
+  it('the verifier denies every token of an http issuer without the flag, the provider never called', async () => {
     const idp = await startProvider();
-    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], [], { secure: true });
+    const tenants = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer, userinfo: true }]));
+    const verifier = new OidcVerifier(tenants, {
+      timeoutMs: 5000,
+      allowInsecureIssuers: false,
+      algorithms: DEFAULT_ALGORITHMS,
+      clockToleranceSeconds: 0,
+      maxTtlMs: 60_000,
+      maxEntries: 4,
+      jwksCooldownMs: 30_000,
+      negativeTtlMs: 60_000,
+      discoveryBackoffMs: 1000,
+      discoveryBackoffMaxMs: 1000,
+      maxConcurrentCalls: 2,
+    });
     try {
       idp.requests.reset();
-      const from = svc.log.lines.length;
-      assert.equal(await allowed(svc, input('application', { subject: 'alice' }), await jwt(idp)), false);
-      assert.equal(await allowed(svc, input('application', { subject: 'alice' }), await opaque(idp)), false);
-      const logged = denials(svc.log, from);
-      assert.equal(logged.length, 2);
-      for (const d of logged) {
-        assert.equal(d.code, 'provider_error');
-        assert.match(String(d.reason), /is not https.*--oidc\.allow-insecure-issuers/);
+      for (const token of [await jwt(idp), await opaque(idp)]) {
+        await assert.rejects(verifier.verify('application', token, new AbortController().signal), (err: IdentityError) => {
+          assert.equal(err.code, 'provider_error');
+          assert.match(err.message, /is not https.*--oidc\.allow-insecure-issuers/);
+          return true;
+        });
       }
       assert.deepEqual(idp.requests.log, [], 'no call over http');
     } finally {
-      await svc.stop();
       await idp.stop();
     }
   });

@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { BUNDLED_WASM, FLAGS, loadConfig, parseListen, type Config } from '../server/config/config.js';
 import { FlagError, parseDuration, parseFlags, usage, type FlagSpec } from '../server/config/flags.js';
+import { VERSION } from '../server/version.js';
 
 const SPECS: readonly FlagSpec[] = [
   { name: 'name', type: 'string', default: 'def', help: 'a string' },
@@ -106,6 +107,29 @@ describe('flags: parsing (pflag forms)', () => {
     throwsFlag(() => loadConfig([...RBAC, '--log.level']), '--log.level');
   });
 
+  // Go's flag package and pflag take the next argument as the value whatever it is, so a value left
+  // out swallows the next flag: `--rbac.config --web.listen=:9090` reads rules from a file named
+  // "--web.listen=:9090" and listens on :8080. Here a non-bool flag followed by --anything is an error.
+  it('a flag without its value does not swallow the next flag: the error names the flag missing its value', () => {
+    const msg = throwsFlag(() => loadConfig(['--rbac.config', '--web.listen=127.0.0.1:9090']), '--rbac.config', 'needs a value');
+    assert.ok(msg.includes('--web.listen=127.0.0.1:9090'), `the swallowed argument is shown: ${msg}`);
+    throwsFlag(() => parseFlags(['--name', '--verbose'], SPECS), '--name', 'needs a value');
+    throwsFlag(() => parseFlags(['--count', '--help'], SPECS), '--count', 'needs a value');
+    throwsFlag(() => parseFlags(['--items', '--items=a'], SPECS), '--items', 'needs a value');
+    throwsFlag(() => parseFlags(['--wait', '--'], SPECS), '--wait', 'needs a value');
+    // the single-dash forms this parser also reads as flags
+    throwsFlag(() => parseFlags(['--name', '-h'], SPECS), '--name', 'needs a value');
+    throwsFlag(() => parseFlags(['--name', '-verbose'], SPECS), '--name', 'needs a value');
+  });
+
+  it('a value that really starts with -- is given with =; a value starting with one - is still taken', () => {
+    assert.equal(parseFlags(['--name=--odd'], SPECS).values.name, '--odd');
+    assert.equal(parseFlags(['--count', '-4'], SPECS).values.count, -4);
+    assert.equal(parseFlags(['--name', '-'], SPECS).values.name, '-');
+    // A bool never takes a value from the next argument, so it cannot swallow one.
+    assert.deepEqual(parseFlags(['--verbose', '--name=x'], SPECS).values.verbose, true);
+  });
+
   it('an unknown flag is an error naming it, with a suggestion when one is close', () => {
     const msg = throwsFlag(() => parseFlags(['--nme=x'], SPECS), '--nme');
     assert.match(msg, /did you mean --name\?/);
@@ -126,6 +150,14 @@ describe('flags: parsing (pflag forms)', () => {
   it('a stray argument (not a flag) is an error naming it', () => {
     throwsFlag(() => parseFlags(['extra'], SPECS), '"extra"');
     throwsFlag(() => loadConfig([...RBAC, 'static']), '"static"');
+  });
+
+  it('--version asks for the version, even without required flags, anywhere on the line', () => {
+    assert.deepEqual(loadConfig(['--version']), { help: true, version: true });
+    assert.deepEqual(loadConfig(['--mode=dynamic', '--version']), { help: true, version: true });
+    assert.equal(parseFlags(['--version'], SPECS).version, true);
+    assert.equal(parseFlags(['--name=x'], SPECS).version, false);
+    assert.match(VERSION, /^\d+\.\d+\.\d+/, 'the version is the package\'s');
   });
 
   it('--help and -h ask for the usage, even without required flags', () => {
@@ -278,7 +310,8 @@ describe('usage (--help)', () => {
     const i = lines.findIndex((l) => l.trim() === `--${name}` || l.trim().startsWith(`--${name} `));
     if (i < 0) return undefined;
     const block = [lines[i]!];
-    for (let j = i + 1; j < lines.length && !lines[j]!.trim().startsWith('--'); j++) block.push(lines[j]!);
+    // A flag's block ends at the next flag, or at the blank line before the next group's heading.
+    for (let j = i + 1; j < lines.length && !lines[j]!.trim().startsWith('--') && lines[j]!.trim() !== ''; j++) block.push(lines[j]!);
     return block.join('\n');
   }
 
@@ -335,5 +368,100 @@ describe('usage (--help)', () => {
       }
     }
     assert.deepEqual(wrong, []);
+  });
+});
+
+describe('usage (--help): grouped by mode, choices readable', () => {
+  /** Heading ("Flags for …:") each flag is listed under. */
+  function sections(text: string): Map<string, string> {
+    const under = new Map<string, string>();
+    let heading = '';
+    for (const line of text.split('\n')) {
+      if (/^Flags for .*:$/.test(line)) heading = line;
+      const m = /^  --([^\s]+)/.exec(line);
+      if (m) {
+        assert.ok(!under.has(m[1]!), `--${m[1]} listed twice`);
+        under.set(m[1]!, heading);
+      }
+    }
+    return under;
+  }
+
+  it('every visible flag is listed once, under the heading of the modes that read it', () => {
+    const under = sections(usage('lokistack-authz', FLAGS));
+    for (const s of FLAGS.filter((x) => !x.hidden)) assert.ok(under.get(s.name), `--${s.name} is under no heading`);
+    // The modes as the docs and the flags' own help state them.
+    assert.equal(under.get('web.listen'), 'Flags for all modes:');
+    assert.equal(under.get('mode'), 'Flags for all modes:');
+    assert.equal(under.get('decision-log.output'), 'Flags for all modes:');
+    assert.equal(under.get('rbac.config'), 'Flags for static and dynamic modes:');
+    assert.equal(under.get('tenants.config'), 'Flags for dynamic mode:');
+    assert.equal(under.get('oidc.allow-insecure-issuers'), 'Flags for dynamic mode:');
+    assert.equal(under.get('openshift.mappings'), 'Flags for openshift-logging and openshift-network modes:');
+    assert.equal(under.get('memcached'), 'Flags for openshift-logging and openshift-network modes:');
+    const text = usage('lokistack-authz', FLAGS);
+    assert.ok(text.indexOf('Flags for all modes:') < text.indexOf('Flags for dynamic mode:'), 'flags for every mode come first');
+  });
+
+  it('a flag without modes is in the all-modes group; a spec list with none has that group only', () => {
+    const text = usage('prog', SPECS);
+    assert.deepEqual(
+      text.split('\n').filter((l) => l.startsWith('Flags for')),
+      ['Flags for all modes:'],
+    );
+  });
+
+  it('every mode a flag names is a value --mode accepts', () => {
+    const modes = FLAGS.find((s) => s.name === 'mode')!.choices!;
+    for (const s of FLAGS) for (const m of s.modes ?? []) assert.ok(modes.includes(m), `--${s.name}: unknown mode ${m}`);
+  });
+
+  it('the empty choice is shown visibly: --opa.matcher-op (one of "" (none), and, or)', () => {
+    const text = usage('lokistack-authz', FLAGS);
+    const line = text.split('\n').find((l) => l.includes('How the gateway joins several matchers'))!;
+    assert.match(line, /\(one of "" \(none\), and, or\)/);
+    assert.doesNotMatch(text, /one of ,/, 'no choice list starts with an invisible empty value');
+    // and "" is what the flag takes for it
+    assert.equal(parseFlags(['--opa.matcher-op='], FLAGS).values['opa.matcher-op'], '');
+  });
+
+  it('subcommands are listed under Usage', () => {
+    const text = usage('prog', SPECS, [{ synopsis: 'test [options] FILE...', summary: 'Runs fixtures.' }]);
+    assert.match(text, /^Usage: prog \[flags\]\n {7}prog test \[options\] FILE\.\.\.\n +Runs fixtures\./);
+  });
+});
+
+describe('config: warnings for flags the mode ignores', () => {
+  const warningsOf = (...argv: string[]): readonly string[] => {
+    const loaded = loadConfig(argv);
+    assert.equal(loaded.help, false);
+    return (loaded as { warnings: readonly string[] }).warnings;
+  };
+
+  it('--mode=static --tenants.config=…: one warning naming the flag and the mode that reads it', () => {
+    const w = warningsOf(...RBAC, '--mode=static', '--tenants.config=/etc/tenants.yaml');
+    assert.equal(w.length, 1, w.join('\n'));
+    assert.match(w[0]!, /--tenants\.config/);
+    assert.match(w[0]!, /dynamic mode/);
+    assert.match(w[0]!, /static mode/);
+  });
+
+  it('openshift flags in static mode, static flags in an openshift mode: one warning each, naming the modes', () => {
+    const w = warningsOf(...RBAC, '--mode=static', '--openshift.mappings=application=loki.grafana.com', '--opa.matcher=kubernetes_namespace_name');
+    assert.equal(w.length, 2, w.join('\n'));
+    for (const x of w) assert.match(x, /openshift-logging and openshift-network modes/);
+    const o = warningsOf('--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--policy.workers=4');
+    assert.equal(o.length, 1, o.join('\n'));
+    assert.match(o[0]!, /--policy\.workers .*static and dynamic modes/);
+  });
+
+  it('no warning for what a mode reads: the Loki Operator\'s arguments, dynamic with its flags, flags for every mode', () => {
+    assert.deepEqual(warningsOf(...RBAC), []);
+    assert.deepEqual(warningsOf(...RBAC, '--web.listen=:9090', '--log.level=debug', '--decision-log.output=stdout', '--policy.workers=1'), []);
+    assert.deepEqual(warningsOf(...RBAC, '--mode=dynamic', '--tenants.config=/t.yaml', '--oidc.timeout=2s', '--oidc.allow-insecure-issuers'), []);
+    // The arguments the Loki Operator renders (test/support/openshift.ts), openshift mode inferred from them.
+    const operator = ['--log.level=warn', '--web.listen=127.0.0.1:8082', '--web.internal.listen=127.0.0.1:8083', '--web.healthchecks.url=http://localhost:8082', '--opa.skip-tenants=audit,infrastructure', '--opa.package=lokistack', '--opa.admin-groups=system:cluster-admins,cluster-admin,dedicated-admin', '--opa.matcher=kubernetes_namespace_name,k8s_namespace_name', '--opa.viaq-to-otel-migration=true', '--openshift.mappings=application=loki.grafana.com'];
+    assert.deepEqual(warningsOf(...operator), []);
+    assert.deepEqual(warningsOf('--opa.matcher=SrcK8S_Namespace,DstK8S_Namespace', '--opa.matcher-op=or', '--openshift.mappings=network=loki.grafana.com'), []);
   });
 });

@@ -5,10 +5,9 @@
  * X-Prom-Label-Policy it receives), so only granted values may arrive, and a denial nothing at all.
  */
 import assert from 'node:assert/strict';
-import { basic, buildLabelPolicyBundle, decodePolicy, send, writeHtpasswd } from './support/forward-auth.js';
+import { basic, decodePolicy, GEL_RBAC, send, writeHtpasswd } from './support/forward-auth.js';
 import { freePort, requireNginx, startDocumentedNginx, type RecordedRequest } from './support/nginx.js';
 import { startTestService, type TestService } from './support/service.js';
-import { requireOpa } from './support/tools.js';
 
 describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', function () {
   this.timeout(60_000);
@@ -17,11 +16,10 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
 
   before(async function () {
     const nginx = requireNginx(this);
-    const opa = requireOpa(this);
+    // The bundled policy and an rbac file with selectors: what an operator deploys.
     svc = await startTestService({
+      rbac: GEL_RBAC,
       flags: [
-        `--policy.bundle=${buildLabelPolicyBundle(opa)}`,
-        '--rbac.config=',
         '--forward-auth.enabled',
         `--forward-auth.htpasswd-file=${writeHtpasswd()}`,
         // nginx itself is trusted to assert identities: the documented configuration must still

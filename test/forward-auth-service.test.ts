@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { basic, buildLabelPolicyBundle, decodePolicy, send, USERS, writeHtpasswd, type Answer } from './support/forward-auth.js';
+import { basic, decodePolicy, gelPolicyFlags, send, USERS, writeHtpasswd, type Answer } from './support/forward-auth.js';
 import { eventually, makeTempDir, metricValue, startTestService, writeTempFile, type TestService } from './support/service.js';
 import { requireOpa } from './support/tools.js';
 
@@ -14,17 +14,14 @@ const nginxStyle = (method: string, uri: string, extra: Array<[string, string]> 
 
 describe('forward-auth on the service (static mode)', function () {
   this.timeout(60_000);
-  let opa: string;
   let svc: TestService;
   let decisions: string;
 
-  before(async function () {
-    opa = requireOpa(this);
+  before(async () => {
     decisions = join(makeTempDir(), 'decisions.jsonl');
     svc = await startTestService({
       flags: [
-        `--policy.bundle=${buildLabelPolicyBundle(opa)}`,
-        '--rbac.config=',
+        ...gelPolicyFlags(),
         '--forward-auth.enabled',
         `--forward-auth.htpasswd-file=${writeHtpasswd()}`,
         '--forward-auth.trusted-proxies=127.0.0.2/32',
@@ -268,9 +265,9 @@ describe('forward-auth: configuration', function () {
     await assert.rejects(startTestService({ flags: ['--forward-auth.enabled'] }), /needs --forward-auth.htpasswd-file/);
   });
 
-  it('bounds the tenants evaluated for one request: beyond, 403 asking for X-Scope-OrgID', async function () {
+  it('bounds the tenants evaluated for one request: beyond, 403 asking for X-Scope-OrgID', async () => {
     const svc = await startTestService({
-      flags: [`--policy.bundle=${buildLabelPolicyBundle(requireOpa(this))}`, '--rbac.config=', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, '--forward-auth.max-evaluated-tenants=1'],
+      flags: [...gelPolicyFlags(), '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, '--forward-auth.max-evaluated-tenants=1'],
     });
     try {
       const all = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')]]) });
@@ -287,7 +284,7 @@ describe('forward-auth: configuration', function () {
     const dir = makeTempDir();
     const htpasswd = writeHtpasswd({ 'team-a-user': 'pass-a' }, dir);
     const tenants = writeTempFile('tenants.yaml', 'tenants:\n  - name: application\n    id: app-0001\n', dir);
-    const svc = await startTestService({ flags: ['--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`, `--tenants.config=${tenants}`, '--watch.settle-interval=20ms', '--forward-auth.cache-deny-ttl=0s'] });
+    const svc = await startTestService({ flags: ['--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`, `--forward-auth.tenants-config=${tenants}`, '--watch.settle-interval=20ms', '--forward-auth.cache-deny-ttl=0s'] });
     try {
       // EXAMPLE_RBAC: alice@example.com reads the tenant named application.
       const alice = (pw: string) => send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('alice@example.com', pw)]]) });
@@ -323,7 +320,7 @@ describe('forward-auth: configuration', function () {
     const rego = 'package lokistack\n\nimport rego.v1\n\nallow := true\n\nlabel_policy := {"restricted": true, "selectors": []}\n\nroles := [{"tenants": ["a"]}]\n';
     const bundle = await buildBundle(requireOpa(this), rego, ['lokistack/allow', 'lokistack/label_policy']);
     const tenants = writeTempFile('t.yaml', 'tenants:\n  - {name: a, id: a}\n');
-    const svc = await startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, `--tenants.config=${tenants}`] });
+    const svc = await startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, `--forward-auth.tenants-config=${tenants}`] });
     try {
       const r = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')]]) });
       assert.equal(r.status, 500);

@@ -39,9 +39,9 @@ async function loadFails(promise: Promise<unknown>, code: PolicyLoadError['code'
 
 describe('CompiledPolicy', () => {
   describe('the real compiled policy (wasm/lokistack.wasm)', () => {
-    it('loads with its entrypoints lokistack/allow and lokistack', async () => {
+    it('loads with its entrypoints lokistack/allow, lokistack/label_policy and lokistack', async () => {
       const policy = await CompiledPolicy.load('lokistack.wasm', realBytes(), ['lokistack/allow', 'lokistack'], LIMITS);
-      assert.deepEqual([...policy.entrypoints.keys()].sort(), ['lokistack', 'lokistack/allow']);
+      assert.deepEqual([...policy.entrypoints.keys()].sort(), ['lokistack', 'lokistack/allow', 'lokistack/label_policy']);
       assert.equal(policy.source, 'lokistack.wasm');
     });
 
@@ -53,7 +53,7 @@ describe('CompiledPolicy', () => {
       assert.deepEqual(instance.evaluate(allow, JSON.stringify({ ...ALLOW, tenant: 'audit' })), [{ result: false }]);
       assert.deepEqual(instance.evaluate(allow, undefined), [{ result: false }]);
       const pkg = policy.entrypoints.get('lokistack')!;
-      assert.deepEqual(instance.evaluate(pkg, JSON.stringify(ALLOW)), [{ result: { allow: true, matched_role_binding: [0] } }]);
+      assert.deepEqual(instance.evaluate(pkg, JSON.stringify(ALLOW)), [{ result: { allow: true, label_policy: { restricted: false }, matched_role_binding: [0] } }]);
     });
 
     it('falsy inputs (false, 0, "", null) reach the policy as input, not as no input', async () => {

@@ -1,15 +1,14 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { loadConfig } from '../config/config.js';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FLAGS, loadConfig } from '../config/config.js';
 import { FlagError } from '../config/flags.js';
-import { findCasesFiles, FixtureError, parseCasesFile, type FixtureCase } from '../fixtures/cases.js';
-import { answerMismatch, sendCase } from '../fixtures/compare.js';
+import { findCasesFiles, FixtureError, type FixtureCase } from '../fixtures/cases.js';
+import { answerMismatch, readBounded, sendCase } from '../fixtures/compare.js';
+import { groupByDir, loadSet, type FixtureSet, type SetKind } from '../fixtures/sets.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { startService } from '../service.js';
-
-/** Keys the project's own suites read (tokens to mint, flags to start with): such cases need those runners. */
-const RUNNER_KEYS = ['token', 'flags', 'faults', 'differs_from_opa_openshift'];
 
 export interface TestCommandIO {
   out: (text: string) => void;
@@ -27,76 +26,163 @@ interface CaseResult {
   actual?: unknown;
 }
 
-export const TEST_USAGE = `Usage: lokistack-authz test [--url URL] [--format text|json] [service flags] FILE|DIR...
+/** A request (or a token mint) that gets no answer in this long stops the run: the service is not answering. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** A token endpoint's answer is one token. */
+const MAX_TOKEN_BYTES = 64 << 10;
+
+export const TEST_USAGE = `Usage: lokistack-authz test [--url URL [--token-url URL]] [--format text|json] [service flags] FILE|DIR...
 
 Runs decision fixtures (files with a "cases" mapping keyed by note) and prints one line per failing
 case with its input, the expected and the actual answer, then a summary. Exit status 1 when a case
-fails, 2 when the fixtures or flags are wrong.
+fails, 2 when the fixtures or options are wrong, the service cannot be reached, or no case could run.
 
   --url URL        ask a running service (or any OPA) instead of starting one
+  --token-url URL  with --url: where a dynamic case's token is minted (POST {"issuer","account","kind"}
+                   answers the token); \`npm run demo -- dynamic --fixtures=DIR\` serves one
   --format FORMAT  text (default) or json
-  service flags    as for the service (e.g. --rbac.config=rbac.yaml, --policy.bundle=bundle.tar.gz);
-                   without data flags, each directory's rbac.yaml is used for the cases beside it
+  service flags    for the service this command starts (not with --url), e.g. --rbac.config=rbac.yaml,
+                   --policy.bundle=bundle.tar.gz; without data flags, each directory's rbac.yaml is
+                   used for the cases beside it
+
+What runs where:
+  static fixtures (roles in rbac.yaml)   here, or against --url
+  dynamic fixtures (tenants.yaml, identities.yaml, cases with a token)
+                                         only against a running service with --url and --token-url:
+                                         they need tokens from the set's OIDC providers. From a
+                                         checkout: npm run demo -- dynamic --fixtures=DIR
+  openshift fixtures (a Kubernetes API)  only against a running service with --url: they need a
+                                         cluster. From a checkout: npm run demo -- openshift --fixtures=DIR
+  Cases with faults, per-case flags or replay_with_upstream_down need the project's fake Kubernetes
+  API runner (test/openshift-fixtures.test.ts) and are skipped here.
 `;
+
+/** Why a set of this kind cannot run against a service this command starts. */
+const NOT_LOCAL: Record<Exclude<SetKind, 'static'>, (dir: string) => string> = {
+  dynamic: (dir) =>
+    `dynamic fixtures need tokens from the set's OIDC providers, so they run only against a running service: ` +
+    `npm run demo -- dynamic --fixtures=${dir} starts one and prints the lokistack-authz test --url=… --token-url=… line`,
+  openshift: (dir) =>
+    `openshift fixtures need a Kubernetes API (a cluster), so they run only against a running service: ` +
+    `npm run demo -- openshift --fixtures=${dir} starts one against a fake API and prints the lokistack-authz test --url=… line`,
+};
+
+const OWN_OPTIONS = ['--url', '--token-url', '--format', '--help'] as const;
+
+/** The run stops with exit 2: the service or token endpoint does not answer (one line, no stack). */
+class Unreachable extends Error {}
+
+interface Options {
+  url?: string;
+  tokenUrl?: string;
+  format: string;
+  serviceFlags: string[];
+  paths: string[];
+}
+
+function parseArgs(argv: readonly string[]): Options | 'help' | { error: string } {
+  const o: Options = { format: 'text', serviceFlags: [], paths: [] };
+  const flagTypes = new Map<string, string>(FLAGS.map((f) => [`--${f.name}`, f.type]));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return 'help';
+    if (!arg.startsWith('-') || arg === '-') {
+      o.paths.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    // A value that is the next option means the value was left out: never swallow the option.
+    const value = (): string | { error: string } => {
+      const v = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+      return v === undefined || (eq < 0 && v.startsWith('--')) ? { error: `${name} needs a value` } : v;
+    };
+    const type = flagTypes.get(name);
+    if (name === '--url' || name === '--token-url' || name === '--format') {
+      const v = value();
+      if (typeof v !== 'string') return v;
+      if (name === '--url') o.url = v;
+      else if (name === '--token-url') o.tokenUrl = v;
+      else o.format = v;
+    } else if (type !== undefined) {
+      if (type === 'bool' || eq > 0) o.serviceFlags.push(arg);
+      else {
+        const v = value();
+        if (typeof v !== 'string') return v;
+        o.serviceFlags.push(`${name}=${v}`);
+      }
+    } else {
+      return { error: `unknown option ${name}${didYouMean(name, [...OWN_OPTIONS, ...flagTypes.keys()])}` };
+    }
+  }
+  return o;
+}
 
 /** `lokistack-authz test`: the policy author's loop, and CI's. Returns the exit status. */
 export async function runTestCommand(argv: readonly string[], io: TestCommandIO): Promise<number> {
-  let url: string | undefined;
-  let format = 'text';
-  const serviceFlags: string[] = [];
-  const paths: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [name, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const value = () => inline ?? argv[++i];
-    if (arg === '--help' || arg === '-h') {
-      io.out(TEST_USAGE);
-      return 0;
-    } else if (name === '--url') url = value();
-    else if (name === '--format') format = value() ?? '';
-    else if (arg.startsWith('--')) serviceFlags.push(arg);
-    else paths.push(arg);
+  const parsed = parseArgs(argv);
+  if (parsed === 'help') {
+    io.out(TEST_USAGE);
+    return 0;
   }
+  if ('error' in parsed) return usageError(io, parsed.error);
+  const { url, tokenUrl, format, serviceFlags, paths } = parsed;
   if (format !== 'text' && format !== 'json') return usageError(io, `--format must be text or json, got ${JSON.stringify(format)}`);
-  if (url !== undefined && !/^https?:\/\//.test(url)) return usageError(io, `--url must be an http(s) URL, got ${JSON.stringify(url)}`);
+  for (const [flag, v] of [
+    ['--url', url],
+    ['--token-url', tokenUrl],
+  ] as const) {
+    if (v !== undefined && !/^https?:\/\/[^/]/.test(v)) return usageError(io, `${flag} must be an http(s) URL, got ${JSON.stringify(v)}`);
+  }
+  if (tokenUrl !== undefined && url === undefined) return usageError(io, '--token-url mints tokens for a running service: give --url too');
+  if (url !== undefined && serviceFlags.length > 0) {
+    return usageError(io, `${serviceFlags[0]!.split('=')[0]} configures a service this command starts; with --url the running service's own configuration decides: drop it`);
+  }
   if (paths.length === 0) return usageError(io, 'name at least one fixture file or directory');
 
-  let groups: Map<string, FixtureCase[]>;
+  let sets: FixtureSet[];
   try {
-    groups = new Map();
-    for (const file of findCasesFiles(paths)) {
-      const dir = dirname(file);
-      const cases = parseCasesFile(file, readFileSync(file, 'utf8'), basename(dir), RUNNER_KEYS);
-      groups.set(dir, [...(groups.get(dir) ?? []), ...cases]);
-    }
+    sets = [...groupByDir(findCasesFiles(paths))].map(([dir, files]) => loadSet(dir, files));
   } catch (err) {
     if (err instanceof FixtureError || (err as NodeJS.ErrnoException).code === 'ENOENT') return usageError(io, (err as Error).message);
     throw err;
   }
-  if (groups.size === 0) return usageError(io, `no fixture files (with a "cases" mapping) under ${paths.join(', ')}`);
+  if (sets.length === 0) return usageError(io, `no fixture files (with a "cases" mapping) under ${paths.join(', ')}`);
 
   const results: CaseResult[] = [];
+  const setSkips: Array<{ set: FixtureSet; reason: string }> = [];
   const hasData = serviceFlags.some((f) => /^--(rbac\.config|policy\.data|policy\.bundle)(=|$)/.test(f));
-  for (const [dir, cases] of groups) {
-    const rbac = join(dir, 'rbac.yaml');
-    const flags = hasData || url || !existsSync(rbac) ? serviceFlags : [...serviceFlags, `--rbac.config=${rbac}`];
-    let target: { base: string; stop(): Promise<void> };
-    try {
-      target = url ? { base: url, stop: async () => {} } : await startLocal(flags);
-    } catch (err) {
-      return usageError(io, `cannot start the service for ${dir}: ${(err as Error).message}`);
+  try {
+    for (const set of sets) {
+      if (url === undefined && set.kind !== 'static') {
+        setSkips.push({ set, reason: NOT_LOCAL[set.kind](set.dir) });
+        continue;
+      }
+      const rbac = join(set.dir, 'rbac.yaml');
+      const flags = hasData || url || !existsSync(rbac) ? serviceFlags : [...serviceFlags, `--rbac.config=${rbac}`];
+      let target: { base: string; stop(): Promise<void> };
+      try {
+        target = url ? { base: url, stop: async () => {} } : await startLocal(flags);
+      } catch (err) {
+        return usageError(io, `cannot start the service for ${set.dir}: ${(err as Error).message}`);
+      }
+      try {
+        for (const c of set.cases) results.push(await runCase(target.base, c, tokenUrl));
+      } finally {
+        await target.stop();
+      }
     }
-    try {
-      for (const c of cases) results.push(await runCase(target.base, c));
-    } finally {
-      await target.stop();
-    }
+  } catch (err) {
+    if (err instanceof Unreachable) return usageError(io, err.message);
+    throw err;
   }
 
   const count = (s: CaseResult['status']) => results.filter((r) => r.status === s).length;
-  const summary = { passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
+  const setSkipped = setSkips.reduce((n, s) => n + s.set.cases.length, 0);
+  const summary = { passed: count('passed'), failed: count('failed'), skipped: count('skipped') + setSkipped };
   if (format === 'json') {
-    io.out(JSON.stringify({ results, ...summary }, null, 2) + '\n');
+    const skippedSets = setSkips.map((s) => ({ set: s.set.name, dir: s.set.dir, kind: s.set.kind, cases: s.set.cases.length, reason: s.reason }));
+    io.out(JSON.stringify({ results, skippedSets, ...summary }, null, 2) + '\n');
   } else {
     for (const r of results.filter((x) => x.status === 'failed')) {
       io.out(
@@ -107,21 +193,102 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
           `  ${r.reason}\n`,
       );
     }
+    for (const s of setSkips) io.out(`SKIP set ${s.set.dir} (${s.set.cases.length} cases): ${s.reason}\n`);
     for (const r of results.filter((x) => x.status === 'skipped')) io.out(`SKIP ${r.set}: ${r.note}: ${r.reason}\n`);
     io.out(`${summary.passed} passed, ${summary.failed} failed${summary.skipped ? `, ${summary.skipped} skipped` : ''}\n`);
   }
-  return summary.failed > 0 ? 1 : 0;
+  if (summary.failed > 0) return 1;
+  // Nothing checked is not a pass: CI must not go green on fixtures that never ran.
+  if (summary.passed === 0) return usageError(io, `no case could run here${setSkips.length > 0 ? `: ${setSkips[0]!.reason}` : ''}`);
+  return 0;
 }
 
-async function runCase(base: string, c: FixtureCase): Promise<CaseResult> {
+async function runCase(base: string, c: FixtureCase, tokenUrl: string | undefined): Promise<CaseResult> {
   const head = { set: c.set, note: c.note, file: c.file };
-  const needs = Object.keys(c.extra);
-  if (needs.length > 0) return { ...head, status: 'skipped', reason: `needs the project's ${needs.join(', ')} runner` };
-  const answer = await sendCase(base, c);
+  const runnerOnly = ['flags', 'faults', 'replay_with_upstream_down'].filter((k) => k in c.extra);
+  if (runnerOnly.length > 0) {
+    return { ...head, status: 'skipped', reason: `${runnerOnly.join(', ')}: needs the project's fake Kubernetes API runner (test/openshift-fixtures.test.ts)` };
+  }
+  let tokenHeaders: Record<string, string> = {};
+  if ('token' in c.extra) {
+    if (tokenUrl === undefined) {
+      return { ...head, status: 'skipped', reason: "needs a token minted by the set's OIDC providers: give --token-url (npm run demo -- dynamic --fixtures=DIR serves one)" };
+    }
+    tokenHeaders = await caseToken(tokenUrl, c.extra.token);
+  }
+  let answer;
+  try {
+    answer = await sendCase(base, c, tokenHeaders, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  } catch (err) {
+    throw new Unreachable(`cannot reach ${base}: ${networkReason(err)}`);
+  }
   const why = answerMismatch(answer, c);
   if (why === undefined) return { ...head, status: 'passed' };
-  const expected = c.wantStatus !== 200 ? { status: c.wantStatus, code: c.wantErrorCode, message: c.wantMessage } : c.want.defined ? { result: c.want.value } : {};
+  const expected = c.wantStatus !== 200 ? { status: c.wantStatus, code: c.wantErrorCode, message: c.wantMessage ?? c.wantMessagePrefix } : c.want.defined ? { result: c.want.value } : {};
   return { ...head, status: 'failed', reason: why, input: c.rawBody ?? c.input, expected, actual: answer.body ?? answer.text };
+}
+
+/**
+ * The header a dynamic case's `token` spec asks for ({issuer, account, kind, header?}): kind none
+ * sends nothing, garbage a random string no provider issued, the rest what the token endpoint mints.
+ */
+async function caseToken(tokenUrl: string, spec: unknown): Promise<Record<string, string>> {
+  const s = (spec !== null && typeof spec === 'object' ? spec : {}) as Record<string, unknown>;
+  if (s.kind === 'none') return {};
+  let token: string;
+  if (s.kind === 'garbage') token = `garbage-${randomBytes(24).toString('base64url')}`;
+  else {
+    let res: Response;
+    try {
+      res = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ issuer: s.issuer, account: s.account, kind: s.kind }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new Unreachable(`cannot reach the token endpoint ${tokenUrl}: ${networkReason(err)}`);
+    }
+    const text = (await readBounded(res, MAX_TOKEN_BYTES)) ?? '';
+    // Only a plain token goes into a header: anything else (an error page, CR LF) stops here.
+    if (res.status !== 200 || !/^[\x21-\x7e]+$/.test(text.trim())) {
+      throw new Unreachable(`the token endpoint ${tokenUrl} gave no token for ${JSON.stringify({ issuer: s.issuer, account: s.account, kind: s.kind })}: ${res.status} ${text.split('\n')[0]!.slice(0, 200)}`);
+    }
+    token = text.trim();
+  }
+  return s.header === 'authorization' ? { Authorization: `Bearer ${token}` } : { 'X-Forwarded-Access-Token': token };
+}
+
+function networkReason(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
+  return e.cause?.code ?? e.cause?.message ?? e.message;
+}
+
+/** " (did you mean --x?)" for the closest known option within two edits, else "". */
+export function didYouMean(name: string, known: Iterable<string>): string {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(name.replace(/^-+/, ''), k.replace(/^-+/, ''));
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best === undefined ? ' (lokistack-authz test --help lists the options)' : ` (did you mean ${best}?)`;
+}
+
+/** Levenshtein distance with adjacent transpositions (optimal string alignment). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 async function startLocal(flags: string[]): Promise<{ base: string; stop(): Promise<void> }> {

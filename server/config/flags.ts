@@ -15,6 +15,11 @@ export interface FlagSpec<T extends FlagType = FlagType> {
   choices?: readonly string[];
   /** Left out of --help (opa-openshift's hidden flags). */
   hidden?: boolean;
+  /**
+   * The modes that read this flag; absent: every mode. Groups --help and docs/flags.md, and a flag
+   * given in a mode that ignores it gets a startup warning naming the modes it belongs to.
+   */
+  modes?: readonly string[];
 }
 
 type FlagValue<T extends FlagType> = T extends 'bool' ? boolean : T extends 'int' | 'duration' ? number : T extends 'list' ? string[] : string;
@@ -33,6 +38,8 @@ export interface ParsedFlags {
   /** Flags given on the command line, for "was it set" questions. */
   set: ReadonlySet<string>;
   help: boolean;
+  /** --version was given. */
+  version: boolean;
 }
 
 export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]): ParsedFlags {
@@ -41,11 +48,16 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
   for (const s of specs) values[s.name] = Array.isArray(s.default) ? [...s.default] : s.default;
   const set = new Set<string>();
   let help = false;
+  let version = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') {
       help = true;
+      continue;
+    }
+    if (arg === '--version') {
+      version = true;
       continue;
     }
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
@@ -62,8 +74,18 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     } else if (spec.type === 'bool') {
       raw = 'true';
     } else {
-      if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: --${name}`);
-      raw = argv[++i]!;
+      if (i + 1 >= argv.length) throw new FlagError(`flag needs a value: --${name}`);
+      // pflag (and Go's flag package) take the next argument whatever it is, so a forgotten value
+      // silently swallows the flag after it: `--rbac.config --web.listen=:9090` would read rules from
+      // a file named "--web.listen=:9090" and listen on the default port. No value of ours starts
+      // with "--" or "-letter" (this parser's flag forms, -h included); one that must is given as
+      // --name=VALUE. A "-" before a digit stays a value: negative numbers.
+      const next = argv[i + 1]!;
+      if (/^(--|-[A-Za-z])/.test(next)) {
+        throw new FlagError(`flag needs a value: --${name} (the next argument, ${JSON.stringify(next)}, is a flag; write --${name}=VALUE)`);
+      }
+      raw = next;
+      i++;
     }
     const value = convert(spec, raw);
     if (spec.type === 'list') {
@@ -75,7 +97,7 @@ export function parseFlags(argv: readonly string[], specs: readonly FlagSpec[]):
     }
     set.add(name);
   }
-  return { values, set, help };
+  return { values, set, help, version };
 }
 
 function convert(spec: FlagSpec, raw: string): string | boolean | number | string[] {
@@ -151,14 +173,57 @@ export function formatDuration(ms: number): string {
   return out;
 }
 
-/** The --help text: every visible flag with its type, default and meaning. */
-export function usage(program: string, specs: readonly FlagSpec[]): string {
-  const lines = specs
-    .filter((s) => !s.hidden)
-    .map((s) => {
-      const def = Array.isArray(s.default) ? s.default.join(',') : s.type === 'duration' ? formatDuration(s.default as number) : String(s.default);
+/** A subcommand listed at the top of --help. */
+export interface CommandSpec {
+  /** What follows the program name, e.g. `test [options] FILE|DIR...`. */
+  synopsis: string;
+  summary: string;
+}
+
+/** How a flag's modes read in --help and docs: "all modes", "dynamic mode", "static and dynamic modes". */
+export function modesLabel(modes: readonly string[] | undefined): string {
+  if (!modes || modes.length === 0) return 'all modes';
+  if (modes.length === 1) return `${modes[0]} mode`;
+  return `${modes.slice(0, -1).join(', ')} and ${modes[modes.length - 1]} modes`;
+}
+
+/**
+ * Visible flags grouped by the modes that read them: the all-modes group first, then each group in
+ * the order its first flag appears. Flags keep their order within a group.
+ */
+export function flagGroups(specs: readonly FlagSpec[]): Array<{ label: string; modes: readonly string[] | undefined; flags: FlagSpec[] }> {
+  const groups = new Map<string, { label: string; modes: readonly string[] | undefined; flags: FlagSpec[] }>();
+  groups.set('', { label: modesLabel(undefined), modes: undefined, flags: [] });
+  for (const s of specs) {
+    if (s.hidden) continue;
+    const key = s.modes && s.modes.length > 0 ? s.modes.join(',') : '';
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { label: modesLabel(s.modes), modes: s.modes, flags: [] }));
+    g.flags.push(s);
+  }
+  return [...groups.values()].filter((g) => g.flags.length > 0);
+}
+
+/** A flag's default as the command line would take it back: durations in Go form, lists comma-joined. */
+export function shownDefault(s: FlagSpec): string {
+  return Array.isArray(s.default) ? s.default.join(',') : s.type === 'duration' ? formatDuration(s.default as number) : String(s.default);
+}
+
+/** The allowed values of a string flag, with the empty one visible: `"" (none), and, or`. */
+export function shownChoices(choices: readonly string[]): string {
+  return choices.map((c) => (c === '' ? '"" (none)' : c)).join(', ');
+}
+
+/** The --help text: subcommands, then every visible flag, grouped by mode, with its type, default and meaning. */
+export function usage(program: string, specs: readonly FlagSpec[], commands: readonly CommandSpec[] = []): string {
+  const head = [`Usage: ${program} [flags]`];
+  for (const c of commands) head.push(`       ${program} ${c.synopsis}\n           ${c.summary}`);
+  const sections = flagGroups(specs).map((g) => {
+    const lines = g.flags.map((s) => {
       const type = s.type === 'bool' ? '' : ` ${s.type}`;
-      return `  --${s.name}${type}\n      ${s.help}${s.choices ? ` (one of ${s.choices.join(', ')})` : ''} (default ${JSON.stringify(def)})`;
+      return `  --${s.name}${type}\n      ${s.help}${s.choices ? ` (one of ${shownChoices(s.choices)})` : ''} (default ${JSON.stringify(shownDefault(s))})`;
     });
-  return `Usage: ${program} [flags]\n\nFlags:\n${lines.join('\n')}\n`;
+    return `Flags for ${g.label}:\n${lines.join('\n')}\n`;
+  });
+  return `${head.join('\n')}\n\n${sections.join('\n')}`;
 }

@@ -129,3 +129,22 @@ function pem(value: string, path: string, fail: (f: string, m: string) => never)
   if (!text.includes('-----BEGIN CERTIFICATE-----')) fail(path, 'not a PEM certificate (nor base64 of one)');
   return text;
 }
+
+/**
+ * Stops startup on an `http://` issuer unless --oidc.allow-insecure-issuers is given. The verifier
+ * refuses such an issuer on every request anyway (its keys could be swapped in transit); found here,
+ * the operator gets one error naming the tenant, the field and the flag instead of a service that
+ * starts and denies everything.
+ */
+export function requireSecureIssuers(source: string, tenants: readonly Tenant[], allowInsecureIssuers: boolean): void {
+  if (allowInsecureIssuers) return;
+  tenants.forEach((t, i) => {
+    if (new URL(t.oidc.issuerURL).protocol === 'http:') {
+      throw new ConfigError(
+        source,
+        `tenants[${i}].oidc.issuerURL`,
+        `tenant "${t.name}": issuer ${JSON.stringify(t.oidc.issuerURL)} is not https: keys fetched over http can be forged; use https, or --oidc.allow-insecure-issuers for a local test provider`,
+      );
+    }
+  });
+}

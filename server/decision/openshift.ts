@@ -206,7 +206,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     const clusterAllow = await kube
       .review({ ...base, namespace: '' }, signal)
       .catch((err: unknown) => upstreamFailure('cluster-wide SAR failed', 'failed to create subject access review', err));
-    this.deps.logger.debug({ user: base.user, res: base.resource, name: base.name, api: base.apiGroup, allowed: clusterAllow }, 'cluster-scoped AccessReview');
+    this.deps.logger.debug({ user: base.user, res: base.resource, resourceName: base.name, api: base.apiGroup, allowed: clusterAllow }, 'cluster-scoped AccessReview');
 
     if (base.verb === 'create') return clusterAllow;
     const listNamespaces = () =>

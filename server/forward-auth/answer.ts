@@ -1,3 +1,4 @@
+import { policyHeaderEntries } from '../policy/label-policy.js';
 import { isLokiTenantId } from './contracts.js';
 import { forbidden } from './errors.js';
 import type { Scope, TenantGrant } from './types.js';
@@ -68,18 +69,11 @@ export function answer(scope: Scope, requested: readonly string[], grants: reado
 }
 
 /**
- * One header value for every restricted tenant: `<id>:<selector>` entries joined by commas, each
- * selector percent-encoded per RFC 3986 (commas and colons in a selector are encoded, so entries
- * and their parts split unambiguously). Unrestricted tenants have no entry: Loki reads that as
- * the whole tenant.
+ * One header value for every restricted tenant: `<id>:<selector>` entries joined by commas
+ * (server/policy/label-policy.ts encodes them). Unrestricted tenants have no entry: Loki reads
+ * that as the whole tenant.
  */
 export function labelPolicyHeader(grants: readonly TenantGrant[]): string | undefined {
-  const entries: string[] = [];
-  for (const g of grants) for (const s of g.selectors ?? []) entries.push(`${g.id}:${encodeRfc3986(s)}`);
+  const entries = grants.flatMap((g) => (g.selectors ? [policyHeaderEntries(g.id, g.selectors)] : []));
   return entries.length > 0 ? entries.join(',') : undefined;
-}
-
-/** encodeURIComponent plus the sub-delimiters it leaves (`!'()*`): only unreserved characters stay. */
-export function encodeRfc3986(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }

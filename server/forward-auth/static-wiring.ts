@@ -10,7 +10,8 @@ import type { PolicyStore } from '../policy/store.js';
 import { BasicAuthVerifier } from './basic-auth.js';
 import { BcryptPool } from './bcrypt-pool.js';
 import { MAX_HTPASSWD_BYTES, parseHtpasswd, type Htpasswd } from './htpasswd.js';
-import { StaticForwardAuthorizer, type LabelPolicy } from './static.js';
+import { labelPolicyFrom } from '../policy/label-policy.js';
+import { StaticForwardAuthorizer } from './static.js';
 import { parseTenantIds } from './tenant-ids.js';
 
 const ALLOW = ['lokistack', 'allow'];
@@ -67,7 +68,7 @@ export async function wireStaticForwardAuth(
     passwords = new BasicAuthVerifier(pool, () => htpasswd!, { successTtlMs: s.bcrypt.cacheTtlMs, failureTtlMs: s.bcrypt.failureTtlMs, maxEntries: s.bcrypt.cacheEntries });
   }
   let tenantIds: ReadonlyMap<string, string> | undefined;
-  if (s.tenantsFile) await watch('--tenants.config', s.tenantsFile, (t) => parseTenantIds(s.tenantsFile!, t), (v) => (tenantIds = v));
+  if (s.tenantsFile) await watch('--forward-auth.tenants-config', s.tenantsFile, (t) => parseTenantIds(s.tenantsFile!, t), (v) => (tenantIds = v));
 
   const evaluate = async (path: string[], input: unknown, signal: AbortSignal): Promise<Decision> => deps.authorizer.decide({ path, input, signal });
   // A policy without the label-policy rule (a custom one) cannot restrict by label: its allow
@@ -85,7 +86,7 @@ export async function wireStaticForwardAuth(
       const d = await evaluate(ALLOW, input, signal);
       return d.defined && d.value === true;
     },
-    labelPolicy: async (input, signal) => (hasLabelPolicy() ? labelPolicyOf(await evaluate(LABEL_POLICY, input, signal)) : { restricted: false }),
+    labelPolicy: async (input, signal) => (hasLabelPolicy() ? labelPolicyFrom(await evaluate(LABEL_POLICY, input, signal)) : { restricted: false }),
     maxEvaluatedTenants: s.maxEvaluatedTenants,
     onUntrustedHeaders: (peer) => {
       const suppressed = untrusted.take(peer);
@@ -110,18 +111,4 @@ function roleTenants(data: unknown): string[] {
   const roles = (data as { roles?: unknown } | undefined)?.roles;
   if (!Array.isArray(roles)) return [];
   return roles.flatMap((r: { tenants?: unknown }) => (Array.isArray(r?.tenants) ? r.tenants.filter((t): t is string => typeof t === 'string') : []));
-}
-
-/**
- * The label-policy rule's value, read strictly (a malformed value fails the decision, closed).
- * server/policy/label-policy.ts's labelPolicyFrom reads the same value; use it once it is on main.
- */
-export function labelPolicyOf(d: Decision): LabelPolicy | undefined {
-  if (!d.defined) return undefined;
-  const v = d.value as { restricted?: unknown; selectors?: unknown } | null;
-  if (v !== null && typeof v === 'object' && v.restricted === false) return { restricted: false };
-  if (v !== null && typeof v === 'object' && v.restricted === true && Array.isArray(v.selectors) && v.selectors.length > 0 && v.selectors.every((x) => typeof x === 'string' && x.startsWith('{') && x.endsWith('}'))) {
-    return { restricted: true, selectors: v.selectors as string[] };
-  }
-  throw new Error('lokistack/label_policy has a malformed value');
 }

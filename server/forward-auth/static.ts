@@ -1,12 +1,11 @@
 import type { BlockList } from 'node:net';
+import type { LabelPolicy } from '../policy/label-policy.js';
 import type { BasicAuthVerifier } from './basic-auth.js';
 import { isLokiTenantId } from './contracts.js';
 import { hasProxyHeaders, isTrustedPeer, presentedIdentity, presentedKey } from './identity-headers.js';
 import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, TenantGrant } from './types.js';
 
-/** The label-policy rule's value (server/policy/label-policy.ts documents it). */
-export type LabelPolicy = { restricted: false } | { restricted: true; selectors: readonly string[] };
 
 /** The input `lokistack/allow` and `lokistack/label_policy` evaluate. */
 export interface PolicyInput {
@@ -24,7 +23,7 @@ export interface StaticForwardAuthDeps {
   passwords?: BasicAuthVerifier;
   /** Peers whose X-Auth-Request-* headers are trusted; absent: none. */
   trustedProxies?: BlockList;
-  /** Tenant names to IDs (--tenants.config); undefined: the names in roles are the IDs. */
+  /** Tenant names to IDs (--forward-auth.tenants-config); undefined: the names in roles are the IDs. */
   tenantIds(): ReadonlyMap<string, string> | undefined;
   /** The tenant names the roles mention (the candidates without a tenants file). */
   roleTenants(): readonly string[];

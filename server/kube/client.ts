@@ -89,6 +89,7 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
       verb: req.verb,
       group: req.apiGroup,
       resource: req.resource,
+      ...(req.subresource ? { subresource: req.subresource } : {}),
       name: req.name,
     };
     if (this.options.ssar) {
@@ -102,7 +103,19 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     }
     const res = await this.call('post', 'subjectaccessreviews', signal, 'service', callerOf(req.token), (opts) =>
       this.serviceAuthz.createSubjectAccessReview(
-        { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: req.user, groups: [...req.groups], resourceAttributes } } },
+        {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              user: req.user,
+              groups: [...req.groups],
+              ...(req.uid ? { uid: req.uid } : {}),
+              ...(req.extra ? { extra: Object.fromEntries(Object.entries(req.extra).map(([k, v]) => [k, [...v]])) } : {}),
+              resourceAttributes,
+            },
+          },
+        },
         opts,
       ),
     );
@@ -119,7 +132,15 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     const user = status.user?.username ?? '';
     // An authenticated answer naming nobody is no identity to decide on.
     if (user === '') return { authenticated: false, error: 'the token review named no user' };
-    return { authenticated: true, user, groups: [...(status.user?.groups ?? [])] };
+    const uid = status.user?.uid;
+    const extra = status.user?.extra;
+    return {
+      authenticated: true,
+      user,
+      groups: [...(status.user?.groups ?? [])],
+      ...(uid ? { uid } : {}),
+      ...(extra && Object.keys(extra).length > 0 ? { extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [...(v ?? [])]])) } : {}),
+    };
   }
 
   async listNamespaces(user: { token: string }, signal: AbortSignal): Promise<string[]> {

@@ -3,12 +3,22 @@ export interface AccessReview {
   /** The subject and groups the gateway asserts (SubjectAccessReview mode). */
   user: string;
   groups: readonly string[];
+  /**
+   * The user's extra attributes and uid as a TokenReview gave them (forward-auth). OpenShift's
+   * scope authorizer reads the token's OAuth scopes from `extra`: a SubjectAccessReview without
+   * them would judge a token scoped to user:info with all of its user's rights.
+   */
+  extra?: Readonly<Record<string, readonly string[]>>;
+  uid?: string;
   /** The user's bearer token (SelfSubjectAccessReview mode, and project lists). Never logged. */
   token: string;
-  verb: 'get' | 'create';
+  /** opa-openshift asks get and create; forward-auth's configured attributes may name any verb. */
+  verb: 'get' | 'create' | (string & {});
   apiGroup: string;
   /** The tenant, as opa-openshift asks: resource = tenant, name = the input resource. */
   resource: string;
+  /** e.g. `log` of `pods/log` (forward-auth's namespace tenancy); absent in opa-openshift's reviews. */
+  subresource?: string;
   name: string;
   /** Empty for the cluster-wide review. */
   namespace: string;
@@ -24,7 +34,7 @@ export interface KubeAuthz {
 
 /** Who a token belongs to, as the cluster's authenticator says (TokenReview). */
 export type TokenReviewResult =
-  | { authenticated: true; user: string; groups: string[] }
+  | { authenticated: true; user: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
   /** The API answered that the token is not valid (unknown, expired, revoked, wrong audience). */
   | { authenticated: false; error: string };
 

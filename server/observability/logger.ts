@@ -23,6 +23,21 @@ const REDACT = [
   'req.headers["x-forwarded-access-token"]',
 ];
 
+/**
+ * Fields every line carries itself. A call's field of the same name would be written after it and
+ * win when the line is read (JSON.parse and logfmt readers keep the last), so a debug line with
+ * `name: "logs"` once relabelled the process in every log query. Such a field is kept, renamed
+ * `field_<name>`. (`msg` is not here: pino reads a call's `msg` as the message.)
+ */
+const OWN_FIELDS = new Set(['name', 'time', 'level']);
+
+function keepOwnFields(object: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.keys(object).some((k) => OWN_FIELDS.has(k))) return object;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(object)) out[OWN_FIELDS.has(k) ? `field_${k}` : k] = v;
+  return out;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const out = options.destination ?? pino.destination({ fd: 2, sync: false });
   return pino(
@@ -31,7 +46,7 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { name: options.name ?? 'lokistack-authz' },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: keepOwnFields },
       redact: { paths: REDACT, censor: '[REDACTED]' },
     },
     options.format === 'json' ? out : logfmt(out),

@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { LabelPolicyError, MAX_SELECTORS_PER_ROLE, parseSelector } from './label-policy.js';
 
 /** Roles and role bindings: the static policy's data, in observatorium/api's rbac.yaml shape. */
 export interface Rbac {
@@ -29,6 +30,11 @@ export interface Role {
   resources: string[];
   tenants: string[];
   permissions: Permission[];
+  /**
+   * LogQL stream selectors limiting the role's reads of logs to the streams one of them matches;
+   * absent: the whole tenant. Never empty (an empty list is refused at load).
+   */
+  selectors?: string[];
 }
 export interface RoleBinding {
   name: string;
@@ -90,6 +96,14 @@ export function parseRbac(source: string, text: string, options: { claims?: bool
         if (!known.has(r)) warnings.push(`${source}: ${at}${key}[${i}].roles[${j}]: role "${r}" does not exist; the binding grants nothing through it`);
       }),
     );
+  // The gateway and the operator's policy accept two roles of one name, and a binding gets both:
+  // almost never what the author meant, so it is said.
+  const firstIndex = new Map<string, number>();
+  roles.forEach((r, i) => {
+    const first = firstIndex.get(r.name);
+    if (first === undefined) firstIndex.set(r.name, i);
+    else warnings.push(`${source}: ${at}roles[${i}].name: role "${r.name}" is also defined at ${at}roles[${first}]; a binding to "${r.name}" gets both`);
+  });
   checkRoles(roleBindings, 'roleBindings');
   checkRoles(claimRoleBindings, 'claimRoleBindings');
   if (roleBindings.length + claimRoleBindings.length + tenantClaims.length === 0) warnings.push(`${source}: no roleBindings: no request will be allowed`);
@@ -117,13 +131,35 @@ function authorizationBlock(v: Validator, root: unknown): { block: unknown; path
 }
 
 function parseRole(v: Validator, item: unknown, path: string): Role {
-  const o = v.object(item, path, ['name', 'resources', 'tenants', 'permissions']);
-  return {
+  const o = v.object(item, path, ['name', 'resources', 'tenants', 'permissions', 'selectors']);
+  const role: Role = {
     name: v.name(o.name, `${path}.name`),
     resources: v.strings(o.resources, `${path}.resources`),
     tenants: v.strings(o.tenants, `${path}.tenants`),
     permissions: permissions(v, o.permissions, `${path}.permissions`),
   };
+  if (o.selectors !== undefined) role.selectors = selectors(v, o.selectors, `${path}.selectors`);
+  return role;
+}
+
+/**
+ * A role's LogQL stream selectors, each parsed as Loki would; an empty list is refused, since a
+ * reader could not tell it from "no restriction" (leave the field out for the whole tenant).
+ */
+function selectors(v: Validator, x: unknown, path: string): string[] {
+  if (x === null) v.fail(path, 'must be a list of LogQL stream selectors (leave the field out for the whole tenant)');
+  const list = v.strings(x, path);
+  if (list.length === 0) v.fail(path, 'must not be empty: a role with no selector would read nothing (leave the field out for the whole tenant)');
+  if (list.length > MAX_SELECTORS_PER_ROLE) v.fail(path, `more than ${MAX_SELECTORS_PER_ROLE} selectors`);
+  list.forEach((s, i) => {
+    try {
+      parseSelector(s);
+    } catch (err) {
+      if (err instanceof LabelPolicyError) v.fail(`${path}[${i}]`, `invalid LogQL stream selector ${JSON.stringify(s.slice(0, 80))}${s.length > 80 ? '…' : ''}: ${err.message}`);
+      throw err;
+    }
+  });
+  return list;
 }
 
 function parseClaimBinding(v: Validator, item: unknown, path: string): ClaimRoleBinding {

@@ -1,6 +1,6 @@
 import { readRegularFile } from '../files.js';
 import type { Config } from '../config/config.js';
-import { MAX_TENANTS_BYTES, parseTenants } from '../config/tenants.js';
+import { MAX_TENANTS_BYTES, parseTenants, requireSecureIssuers } from '../config/tenants.js';
 import { DynamicAuthorizer } from '../decision/dynamic.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -14,6 +14,7 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
   const d = config.dynamic!;
   const text = Buffer.from(await readRegularFile('--tenants.config', d.tenantsFile, MAX_TENANTS_BYTES)).toString('utf8');
   const tenants = parseTenants(d.tenantsFile, text);
+  requireSecureIssuers(d.tenantsFile, tenants, d.oidc.allowInsecureIssuers);
   const policy = await wireStaticMode(config, logger, metrics);
   const verifier = new OidcVerifier(
     tenants,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import { FileWatcher } from '../config/file-watcher.js';
+import { LabelGatewayAuthorizer, dataHasSelectors } from '../decision/label-gateway.js';
 import { StaticAuthorizer } from '../decision/static.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -138,7 +139,9 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   });
   metrics.observePolicyMemory(() => authorizer.memoryBytes());
   const wired: WiredMode = {
-    authorizer,
+    // Label-restricted readers get what the gateway can enforce. Dynamic mode decides through this
+    // authorizer after its identity check (dynamic-mode.ts), so it sees the verified input.
+    authorizer: labelGateway(authorizer, store, logger),
     readyChecks: {
       policy: async () => {
         if (!authorizer.ready()) throw new Error('no policy loaded');
@@ -154,6 +157,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   };
   let fa: StaticForwardAuthWiring | undefined;
   try {
+    // Forward-auth reads allow and label_policy themselves: the policy's authorizer, not the gateway's view of it.
     fa = await wireStaticForwardAuth(config, { store, authorizer, logger, ...(options.sleep ? { sleep: options.sleep } : {}) });
   } catch (err) {
     // Half wired is not wired: nothing may keep watching after a failed start.
@@ -178,6 +182,11 @@ function withStaticForwardAuth(wired: WiredMode, fa: StaticForwardAuthWiring | u
       await wired.close();
     },
   };
+}
+
+/** The Data API's authorizer over the compiled policy: label policies answered as the gateway can enforce them. */
+function labelGateway(policy: StaticAuthorizer, store: PolicyStore, logger: Logger): LabelGatewayAuthorizer {
+  return new LabelGatewayAuthorizer({ policy, hasSelectors: () => dataHasSelectors(store.current()?.data), logger });
 }
 
 function markReload(metrics: Metrics, config: string, ok: boolean): void {

@@ -1,15 +1,13 @@
 /**
- * What the forward-auth suites share: users in an htpasswd file, a policy with the label-policy
- * rule compiled by the real OPA compiler, and a raw HTTP client that can send what fetch cannot
+ * What the forward-auth suites share: users in an htpasswd file, GEL's example policies as data
+ * for the bundled policy, and a raw HTTP client that can send what fetch cannot
  * (repeated headers, a chosen source address).
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { makeTempDir } from './service.js';
-import { ROOT } from './tools.js';
+import { makeTempDir, writeTempFile } from './service.js';
 
 /** Users and passwords, kubriX-style: one basic-auth user per tenant, plus a GEL-style restricted reader. */
 export const USERS: Record<string, string> = {
@@ -50,47 +48,30 @@ export const GEL_DATA = {
 };
 
 /**
- * A stand-in for the label-policy rule (server/policy/label-policy.ts documents its value) until the
- * real one is on main: the union of the selectors of every granting role, the whole tenant when
- * one granting role has none. Evaluated beside the project's own lokistack.rego.
+ * The bundled policy (policies/lokistack.rego compiled, with its lokistack/label_policy rule) over
+ * GEL_DATA as its data document: --policy.data takes it as is (the rbac loader accepts only read and
+ * write permissions; GEL_DATA also grants `delete`).
  */
-const LABEL_POLICY_REGO = `package lokistack
-
-import rego.v1
-
-granting_roles contains role if {
-	some i in matched_role_binding
-	some role_name in data.roleBindings[i].roles
-	some role in data.roles
-	role.name == role_name
-	input.resource in role.resources
-	input.permission in role.permissions
-	input.tenant in role.tenants
+export function gelPolicyFlags(data: unknown = GEL_DATA): string[] {
+  return [`--policy.data=${writeTempFile('gel-data.json', JSON.stringify(data))}`, '--rbac.config='];
 }
 
-label_policy := {"restricted": false} if {
-	allow
-	some role in granting_roles
-	not role.selectors
-}
-
-label_policy := {"restricted": true, "selectors": sort({s | some role in granting_roles; some s in role.selectors})} if {
-	allow
-	count(granting_roles) > 0
-	every role in granting_roles { role.selectors }
-}
+/** GEL_DATA's read and write roles as an rbac.yaml, `selectors` included: what an operator writes. */
+export const GEL_RBAC = `roles:
+  - {name: team-a-read, resources: [logs], tenants: [team-a], permissions: [read]}
+  - {name: team-b-read, resources: [logs], tenants: [team-b], permissions: [read]}
+  - name: gel-prod-dev
+    resources: [logs]
+    tenants: [team-b]
+    permissions: [read]
+    selectors: ['{secret!="true", env="prod"}', '{env="dev"}']
+  - {name: write-all, resources: [logs], tenants: [team-a, team-b], permissions: [write]}
+roleBindings:
+  - {name: a, roles: [team-a-read], subjects: [{kind: user, name: team-a-user}]}
+  - {name: b, roles: [team-b-read], subjects: [{kind: user, name: team-b-user}]}
+  - {name: gel, roles: [gel-prod-dev], subjects: [{kind: user, name: gel-reader}, {kind: group, name: gel-readers}]}
+  - {name: collector, roles: [write-all], subjects: [{kind: user, name: collector}]}
 `;
-
-/** An opa build -t wasm bundle of lokistack.rego and the label-policy rule, with `data`. */
-export function buildLabelPolicyBundle(opa: string, data: unknown = GEL_DATA): string {
-  const dir = makeTempDir();
-  writeFileSync(join(dir, 'lokistack.rego'), readFileSync(join(ROOT, 'policies', 'lokistack.rego')));
-  writeFileSync(join(dir, 'label_policy.rego'), LABEL_POLICY_REGO);
-  writeFileSync(join(dir, 'data.json'), JSON.stringify(data));
-  const out = join(dir, 'bundle.tar.gz');
-  execFileSync(opa, ['build', '-t', 'wasm', '-e', 'lokistack/allow', '-e', 'lokistack/label_policy', '-o', out, join(dir, 'lokistack.rego'), join(dir, 'label_policy.rego'), join(dir, 'data.json')], { stdio: 'pipe' });
-  return out;
-}
 
 export interface Answer {
   status: number;

@@ -1,0 +1,113 @@
+/**
+ * Flags of forward-auth in the dynamic and openshift modes (docs/forward-auth-modes.md). Joined
+ * into config.ts's FLAGS beside the core's forward-auth flags; parsed here into typed options that
+ * the mode factories take (makeDynamicForwardAuthorizer, makeOpenShiftForwardAuthorizer).
+ */
+import type { ResourceAttributes } from '../forward-auth/openshift.js';
+import { LABEL_NAME } from '../forward-auth/kube-namespaces.js';
+import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
+
+export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'forward-auth.opaque-token-max-tenants',
+    type: 'int',
+    default: 1,
+    help: 'Dynamic mode: most tenants an opaque (non-JWT) token is verified for in one forward-auth request, each one call to a provider. When more tenants accept opaque tokens, the client must name its tenant in X-Scope-OrgID.',
+  },
+  {
+    name: 'forward-auth.kube-tenancy',
+    type: 'string',
+    default: 'mappings',
+    choices: ['mappings', 'namespaces'],
+    help: 'Openshift modes: how forward-auth maps callers to tenants. mappings: the LokiStack tenants of --openshift.mappings, with their access reviews; namespaces: one shared tenant (--forward-auth.namespace-tenant) split by namespace, reviewed with --forward-auth.namespace-read.',
+  },
+  {
+    name: 'forward-auth.namespace-tenant',
+    type: 'string',
+    default: '',
+    help: 'Namespace tenancy: the tenant ID (X-Scope-OrgID) every namespace shares.',
+  },
+  {
+    name: 'forward-auth.namespace-label',
+    type: 'string',
+    default: 'namespace',
+    help: 'Namespace tenancy: the stream label holding the namespace; a reader gets {<label>=~"ns1|ns2"}.',
+  },
+  {
+    name: 'forward-auth.namespace-read',
+    type: 'string',
+    default: 'verb=get,resource=pods,subresource=log',
+    help: 'Namespace tenancy: the access review that lets a caller read a namespace\'s logs, as verb=,group=,resource=,subresource=,name= (group empty: the core group). Allowed cluster-wide: the whole tenant.',
+  },
+  {
+    name: 'forward-auth.namespace-write',
+    type: 'string',
+    default: '',
+    help: 'Namespace tenancy: the access review, made cluster-wide, that lets a caller push logs (e.g. verb=create,group=loki.grafana.com,resource=application,name=logs). Empty: every write is refused.',
+  },
+];
+
+export type KubeTenancyConfig =
+  | { kind: 'mappings' }
+  | { kind: 'namespaces'; tenant: string; namespaceLabel: string; read: ResourceAttributes; write?: ResourceAttributes };
+
+export interface ForwardAuthModesConfig {
+  dynamic: { maxOpaqueTenants: number };
+  kube: KubeTenancyConfig;
+}
+
+/** Loki's tenant ID rule (at most 150 of these characters, not "." or ".."): no `|`, `:` or `,`. */
+const TENANT_ID = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
+
+export function parseForwardAuthModes(v: FlagValues): ForwardAuthModesConfig {
+  const maxOpaqueTenants = v['forward-auth.opaque-token-max-tenants'] as number;
+  if (maxOpaqueTenants < 1) throw new FlagError(`--forward-auth.opaque-token-max-tenants must be at least 1, got ${maxOpaqueTenants}`);
+  const dynamic = { maxOpaqueTenants };
+  if (v['forward-auth.kube-tenancy'] !== 'namespaces') return { dynamic, kube: { kind: 'mappings' } };
+
+  const tenant = v['forward-auth.namespace-tenant'] as string;
+  if (tenant === '') throw new FlagError('--forward-auth.kube-tenancy=namespaces needs --forward-auth.namespace-tenant: the tenant ID the namespaces share');
+  if (!TENANT_ID.test(tenant) || tenant === '.' || tenant === '..') {
+    throw new FlagError(`--forward-auth.namespace-tenant ${JSON.stringify(tenant)} is not a Loki tenant ID (at most 150 of A-Z a-z 0-9 ! - _ . * ' ( ))`);
+  }
+  const namespaceLabel = v['forward-auth.namespace-label'] as string;
+  if (!LABEL_NAME.test(namespaceLabel)) throw new FlagError(`--forward-auth.namespace-label ${JSON.stringify(namespaceLabel)} is not a label name`);
+  const read = resourceAttributes('forward-auth.namespace-read', v['forward-auth.namespace-read'] as string);
+  const rawWrite = v['forward-auth.namespace-write'] as string;
+  return {
+    dynamic,
+    kube: { kind: 'namespaces', tenant, namespaceLabel, read, ...(rawWrite !== '' ? { write: resourceAttributes('forward-auth.namespace-write', rawWrite) } : {}) },
+  };
+}
+
+const ATTRIBUTE_KEYS = ['verb', 'group', 'resource', 'subresource', 'name'] as const;
+type AttributeKey = (typeof ATTRIBUTE_KEYS)[number];
+// Kubernetes' own shapes: a verb and a (sub)resource are lower-case words, a group a DNS subdomain.
+const ATTRIBUTE_SYNTAX: Record<AttributeKey, RegExp> = {
+  verb: /^[a-z]+$/,
+  group: /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)?$/,
+  resource: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+  subresource: /^[a-z]+$/,
+  name: /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+};
+
+/** `verb=get,group=,resource=pods,subresource=log`: kube-rbac-proxy's resourceAttributes, without namespace (ours to set). */
+export function resourceAttributes(flag: string, raw: string): ResourceAttributes {
+  const seen = new Map<AttributeKey, string>();
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    const key = (eq < 0 ? part : part.slice(0, eq)).trim() as AttributeKey;
+    if (!ATTRIBUTE_KEYS.includes(key)) throw new FlagError(`--${flag}: unknown attribute ${JSON.stringify(key)} (want ${ATTRIBUTE_KEYS.join(', ')}; the namespace is set per review)`);
+    if (eq < 0) throw new FlagError(`--${flag}: ${key} needs a value: ${key}=...`);
+    if (seen.has(key)) throw new FlagError(`--${flag}: ${key} is given twice`);
+    const value = part.slice(eq + 1).trim();
+    if (!ATTRIBUTE_SYNTAX[key].test(value) || (key !== 'group' && value === '')) throw new FlagError(`--${flag}: ${key}=${JSON.stringify(value)} is not a valid ${key}`);
+    seen.set(key, value);
+  }
+  const verb = seen.get('verb');
+  const resource = seen.get('resource');
+  if (!verb || !resource) throw new FlagError(`--${flag} needs at least verb= and resource=`);
+  const subresource = seen.get('subresource');
+  const name = seen.get('name');
+  return { verb, group: seen.get('group') ?? '', resource, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) };
+}
