@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { DecisionError } from '../server/errors.js';
 import { forwardAuthHandler } from '../server/forward-auth/core.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult } from '../server/forward-auth/types.js';
 import { Metrics } from '../server/observability/metrics.js';
@@ -94,6 +95,11 @@ describe('forward-auth core with a driven mode', function () {
     await settled(2);
     mode.pending[1]!.resolve({ kind: 'granted', subject: 'a', grants: [{ id: 'team-a' }] });
     assert.equal((await again).status, 200);
+    // A mode's typed upstream failure keeps its 503.
+    const down = send(url, { headers: read('Bearer c') });
+    await settled(3);
+    mode.pending[2]!.reject(new DecisionError('internal_error', 503, 'the identity provider could not verify the token'));
+    assert.equal((await down).status, 503);
   });
 
   it('no credential is a 401 with the mode\'s challenge, without asking the mode', async () => {

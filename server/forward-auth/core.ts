@@ -135,6 +135,8 @@ function classify(err: unknown): { status: number; code: string; reason: string;
   // The proxy's own request faults (a body over its bound) keep their 4xx; everything else is a
   // failure to decide, answered 5xx so that no proxy mistakes it for a verdict.
   if (err instanceof DecisionError && err.status < 500) return { status: 400, code: err.code, reason: err.message, result: 'invalid' };
+  // A mode's typed failure (an upstream down: 503) keeps its status; its message is written for callers.
+  if (err instanceof DecisionError) return { status: err.status, code: err.code, reason: err.message, result: 'error' };
   return { status: 500, code: 'internal_error', reason: 'forward-auth could not decide; see the service log', result: 'error' };
 }
 
