@@ -5,6 +5,7 @@
  * X-Prom-Label-Policy it receives), so only granted values may arrive, and a denial nothing at all.
  */
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { basic, decodePolicy, GEL_RBAC, send, writeHtpasswd } from './support/forward-auth.js';
 import { freePort, requireNginx, startDocumentedNginx, type RecordedRequest } from './support/nginx.js';
 import { startTestService, type TestService } from './support/service.js';
@@ -137,6 +138,25 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
       assert.ok(r.status === 400 || r.status === 403, `${path}: ${r.status}`);
       assert.equal(r.reached.length, 0, path);
     }
+  });
+
+  it('an absolute-form request line (POST http://host/path) is decided on the path Loki receives', async () => {
+    const raw = (target: string) =>
+      new Promise<string>((resolve, reject) => {
+        const s = connect(proxy.nginx.port, '127.0.0.1', () =>
+          s.write(`POST ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('collector')}\r\nX-Scope-OrgID: team-a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+        );
+        let d = '';
+        s.on('data', (c: Buffer) => (d += c.toString()));
+        s.on('end', () => resolve(d.split('\r\n')[0]!));
+        s.on('error', reject);
+      });
+    const before = proxy.loki.requests.length;
+    assert.match(await raw('http://other.example/loki/api/v1/query?query=%7B%7D'), / 403 /);
+    assert.equal(proxy.loki.requests.length, before);
+    assert.match(await raw('http://other.example/loki/api/v1/push'), / 204 /);
+    const got = proxy.loki.requests.slice(before);
+    assert.deepEqual(got.map((r) => [r.url, r.headers['x-scope-orgid']]), [['/loki/api/v1/push', 'team-a']]);
   });
 
   it('lokistack-authz unreachable: nginx answers 500 and nothing reaches Loki', async function () {
