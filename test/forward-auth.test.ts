@@ -6,6 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import bcrypt from 'bcryptjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { makeTempDir } from './support/service.js';
 import { ConfigError } from '../server/errors.js';
 import { BusyError } from '../server/errors.js';
 import { answer } from '../server/forward-auth/answer.js';
@@ -243,6 +247,28 @@ describe('forward-auth: the htpasswd file and password checks', () => {
       const waiting = pool.check('b', slow);
       await assert.rejects(pool.check('c', slow), (err: unknown) => err instanceof BusyError && err.status === 503);
       assert.deepEqual(await Promise.all([running, waiting]), [false, false]);
+    } finally {
+      await pool.close();
+    }
+  });
+});
+
+describe('forward-auth: a bcrypt thread that dies', function () {
+  this.timeout(20_000);
+  it('fails the check (a denial by error, never a match) and is replaced', async () => {
+    const dir = makeTempDir();
+    // A worker that dies on its first job, then (replaced) answers "match" to prove the replacement serves.
+    const marker = join(dir, 'died');
+    const script = join(dir, 'worker.mjs');
+    writeFileSync(
+      script,
+      `import { parentPort } from 'node:worker_threads';\nimport { existsSync, writeFileSync } from 'node:fs';\n` +
+        `parentPort.on('message', (m) => { if (!existsSync(${JSON.stringify(marker)})) { writeFileSync(${JSON.stringify(marker)}, ''); process.exit(3); } parentPort.postMessage({ id: m.id, ok: true }); });\n`,
+    );
+    const pool = new BcryptPool(1, 4, pathToFileURL(script));
+    try {
+      await assert.rejects(pool.check('pw', 'hash'), /exited|bcrypt/);
+      assert.equal(await pool.check('pw', 'hash'), true);
     } finally {
       await pool.close();
     }
