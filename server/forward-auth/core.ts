@@ -7,6 +7,7 @@ import { ClientAbortError } from '../http/body.js';
 import type { ByteBudget } from '../http/byte-budget.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { Logger } from '../observability/logger.js';
+import { RateLimit } from '../observability/rate-limit.js';
 import { answer, type Granted } from './answer.js';
 import { readForwardAuthRequest, type ContractLimits } from './contracts.js';
 import { ForwardAuthRefusal, forbidden, unauthenticated } from './errors.js';
@@ -54,6 +55,9 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
     },
     { encode: (v) => JSON.stringify(v), decode: (s) => JSON.parse(s) as ForwardAuthResult, allows: (v) => v.kind === 'granted' },
   );
+
+  // An upstream down fails every request: one line per failure code every 10s, with the count left out.
+  const failures = new RateLimit(10_000);
 
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -114,8 +118,10 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
       }
       const { status, code, reason, result } = classify(err);
       finish(result, status, undefined, { code, reason });
-      if (status >= 500) logger.error({ path: 'forward-auth', scope: fa?.scope, code, reason: err instanceof Error ? err.message : String(err) }, 'forward-auth failed');
-      else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
+      if (status >= 500) {
+        const suppressed = failures.take(`${status}\0${code}`);
+        if (suppressed !== undefined) logger.error({ path: 'forward-auth', scope: fa?.scope, status, code, reason: err instanceof Error ? err.message : String(err), ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth could not decide');
+      } else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
       const body = JSON.stringify({ code, message: reason }) + '\n';
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
       if (status === 401 && authorizer.challenge) headers['WWW-Authenticate'] = authorizer.challenge;
