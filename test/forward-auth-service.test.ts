@@ -202,6 +202,13 @@ describe('forward-auth on the service (static mode)', function () {
       assert.ok(r.headers['x-prom-label-policy']);
     });
 
+    it('sent twice, or groups without a user, prove nobody (401), even from a trusted proxy', async () => {
+      const twice = await ask(nginxStyle('GET', '/loki/api/v1/query', [['X-Auth-Request-User', 'someone'], ['X-Auth-Request-User', 'gel-reader']]), { localAddress: '127.0.0.2' });
+      assert.equal(twice.status, 401);
+      const groupsOnly = await ask(nginxStyle('GET', '/loki/api/v1/query', [['X-Auth-Request-Groups', 'gel-readers']]), { localAddress: '127.0.0.2' });
+      assert.equal(groupsOnly.status, 401);
+    });
+
     it('are ignored from any other address (and that is logged), never trusted', async () => {
       const r = await ask(nginxStyle('GET', '/loki/api/v1/query', identity), { localAddress: '127.0.0.3' });
       assert.equal(r.status, 401);
