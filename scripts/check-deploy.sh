@@ -19,7 +19,7 @@ case "${1:-}" in
   '') ;;
   --update) update=1 ;;
   -h | --help)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) echo "check-deploy: unknown argument '$1' (use --update or nothing)" >&2; exit 2 ;;
