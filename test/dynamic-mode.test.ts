@@ -838,7 +838,8 @@ describe('dynamic mode: provider calls are not amplified by bad tokens or a fail
     const svc = await startDynamic([
       { name: 'application', issuerURL: idp.issuer, introspection: true },
       { name: 'infrastructure', issuerURL: idp.issuer, userinfo: true },
-    ]);
+      // The remembered failure outlives the 400 requests however slow the machine (default 5s).
+    ], ['--oidc.negative-cache-ttl=1h']);
     try {
       const bad = track(`made-up-${randomUUID()}`);
       idp.requests.reset();
