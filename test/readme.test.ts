@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEMO_MODES } from '../scripts/demo/modes.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -150,6 +151,12 @@ describe('README.md', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     assert.match(pkg.scripts['start'] ?? '', /--web\.listen=127\.0\.0\.1:8080 .*--rbac\.config=deploy\/examples\/rbac\.yaml/);
     assert.ok(pkg.scripts['test'], 'package.json has a test script');
+  });
+
+  it('names the demo of every mode `npm run demo` has', () => {
+    const quick = section(readme, 'Quick start');
+    const unnamed = DEMO_MODES.map((m) => m.name).filter((name) => !quick.includes(`-- ${name}\``));
+    assert.deepEqual(unnamed, [], 'demo modes the README quick start does not name');
   });
 
   it('its first screen says what it is, why, and where it sits, before the quick start', () => {
