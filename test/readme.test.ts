@@ -62,8 +62,9 @@ function relativeLinks(text: string): { target: string; line: number }[] {
   proseLines(text).forEach((line, i) => {
     // Inline code may show link syntax without being a link.
     const prose = line.replace(/`[^`]*`/g, '``');
-    for (const m of prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
-      const target = m[1]!;
+    // Inline links and images, and reference definitions ([name]: target).
+    const targets = [...prose.matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g), ...prose.matchAll(/^\s{0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?/g)].map((m) => m[1]!);
+    for (const target of targets) {
       if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:
       out.push({ target, line: i + 1 });
     }
@@ -125,10 +126,10 @@ describe('README.md', () => {
 
   it('a broken link is found: a missing page, a missing heading', () => {
     assert.ok(!anchorsOf(read('docs/static.md')).has('no-such-heading'));
-    const links = relativeLinks('see [x](docs/nope.md) and [y](docs/static.md#no-such-heading), not `[z](q.md)`\n```\n[w](code.md)\n```\n');
+    const links = relativeLinks('see [x](docs/nope.md) and [y](docs/static.md#no-such-heading), not `[z](q.md)`\n```\n[w](code.md)\n```\n[ref]: docs/gone.md\n[web](https://example.com/x.md)\n');
     assert.deepEqual(
       links.map((l) => l.target),
-      ['docs/nope.md', 'docs/static.md#no-such-heading'],
+      ['docs/nope.md', 'docs/static.md#no-such-heading', 'docs/gone.md'],
     );
   });
 
