@@ -172,6 +172,32 @@ describe('README.md', () => {
     }
   });
 
+  it('its performance claims are the committed bench results\' (bench/results/latest.md)', () => {
+    // The Summary table: scenario, server, req/s, p50, p99, max, errors, upstream calls, peak RSS, CPU/request.
+    const bench = read('bench/results/latest.md');
+    const summary = bench.slice(bench.indexOf('## Summary'), bench.indexOf('\n## ', bench.indexOf('## Summary') + 1));
+    const row = (scenario: string, server: string): string[] => {
+      const line = summary.split('\n').find((l) => l.startsWith(`| ${scenario} | ${server} |`));
+      assert.ok(line, `bench/results/latest.md has no summary row for ${scenario} / ${server}`);
+      return line.split('|').map((c) => c.trim()).slice(1, -1);
+    };
+    const num = (cell: string): number => Number(cell.replace(/,/g, '').replace(/\s*(ms|MiB)$/, '').replace(/\s*\(.*$/, ''));
+    const ratio = (a: string, b: string): string => `${(num(a) / num(b)).toFixed(1)}×`;
+    const why = readme.slice(0, readme.indexOf('\n## Quick start\n')).replace(/\s+/g, ' ');
+    const hitOurs = row('openshift decision, cache hit', 'ours');
+    const hitPeer = row('openshift decision, cache hit', 'opa-openshift');
+    assert.ok(why.includes(`at ${ratio(hitOurs[2]!, hitPeer[2]!)} opa-openshift's requests per second`), 'cache-hit req/s ratio');
+    assert.ok(why.includes(`and ${(num(hitOurs[4]!) / num(hitPeer[4]!)).toFixed(2)}× its p99`), 'cache-hit p99 ratio');
+    const herdOurs = row('200 concurrent identical cold requests', 'ours');
+    const herdPeer = row('200 concurrent identical cold requests', 'opa-openshift');
+    assert.ok(why.includes(`cost ${herdOurs[7]!.replace(/\s*\(.*$/, '')} Kubernetes calls instead of ${herdPeer[7]!.replace(/\s*\(.*$/, '')}`), 'herd upstream calls');
+    const nsOurs = row('namespaces per query: 100 cold', 'ours');
+    const nsPeer = row('namespaces per query: 100 cold', 'opa-openshift');
+    assert.ok(why.includes(`answers in ${nsOurs[3]} at the median instead of ${Math.round(num(nsPeer[3]!) / 1000)} s`), 'namespaces p50');
+    assert.ok(why.includes(`peak RSS ${ratio(row('static decision', 'ours')[8]!, row('static decision', 'opa')[8]!)} the OPA server's`), 'static RSS ratio');
+    assert.ok(why.includes(`and ${ratio(hitOurs[8]!, hitPeer[8]!)} opa-openshift's`), 'cache-hit RSS ratio');
+  });
+
   it('maps each of the Loki Operator\'s tenants.mode values to a mode of this service', () => {
     // operator/api/loki/v1/lokistack_types.go: ModeType.
     const modes = ['static', 'dynamic', 'openshift-logging', 'openshift-network', 'passthrough'];
