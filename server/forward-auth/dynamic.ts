@@ -54,6 +54,8 @@ const ACTIONS: ReadonlyMap<Scope, { resource: string; permission: string }> = ne
  */
 export class DynamicForwardAuthorizer implements ForwardAuthorizer {
   readonly mode = 'dynamic';
+  // RFC 6750 §3: a 401 names the scheme the client should authenticate with.
+  readonly challenge = 'Bearer';
   // A policy without the label_policy rule fails every read: one line per interval says why.
   private readonly policyFaults = new RateLimit(10_000);
 

@@ -79,6 +79,8 @@ interface Caller {
  */
 export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
   readonly mode: string;
+  // RFC 6750 §3: a 401 names the scheme the client should authenticate with.
+  readonly challenge = 'Bearer';
 
   constructor(
     private readonly options: OpenShiftForwardOptions,
