@@ -419,6 +419,29 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     }
   });
 
+  it('flags: joined into the service\'s; parsed into forwardAuthModes when forward-auth is on in dynamic or openshift modes; a mode that ignores one warns', () => {
+    const load = (argv: string[]) => {
+      const r = loadConfig(argv);
+      if (r.help) throw new Error('help');
+      return r;
+    };
+    const rbac = `--rbac.config=${writeTempFile('rbac.yaml', RBAC)}`;
+    const tenantsFile = writeTempFile('tenants.yaml', tenantsYaml(idpA, idpB));
+    const dyn = load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`, '--forward-auth.enabled', '--forward-auth.opaque-token-max-tenants=3']);
+    assert.deepEqual(dyn.config.forwardAuthModes, { dynamic: { maxOpaqueTenants: 3 }, kube: { kind: 'mappings' } });
+    assert.deepEqual(dyn.warnings, []);
+    // Off: nothing parsed, nothing served.
+    assert.equal(load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`]).config.forwardAuthModes, undefined);
+    const os = load(['--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--forward-auth.enabled', '--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared']);
+    assert.equal(os.config.forwardAuthModes?.kube.kind, 'namespaces');
+    // Forward-auth reviews tokens whether or not the Data API does: the cache bounds are always parsed.
+    assert.deepEqual(os.config.openshift?.tokenReview, { ttlMs: 60_000, maxEntries: 10_000 });
+    assert.equal(os.config.openshift?.verifyToken, undefined);
+    const stat = load([rbac, '--forward-auth.enabled', '--forward-auth.trusted-proxies=127.0.0.1', '--forward-auth.namespace-tenant=shared']);
+    assert.equal(stat.config.forwardAuthModes, undefined);
+    assert.deepEqual(stat.warnings, ['--forward-auth.namespace-tenant is read only in openshift-logging and openshift-network modes; this service runs in static mode and ignores it']);
+  });
+
   it('flags: --forward-auth.opaque-token-max-tenants defaults to 1 and must be at least 1', () => {
     const parse = (argv: string[]) => parseForwardAuthModes(parseFlags(argv, FORWARD_AUTH_MODES_FLAGS).values);
     assert.equal(parse([]).dynamic.maxOpaqueTenants, 1);

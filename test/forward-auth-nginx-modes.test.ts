@@ -191,6 +191,9 @@ tenantClaims:
       const r = await through(proxy, 'GET', QUERY, [bearer(fresh)]);
       assert.equal(r.status, 500);
       assert.equal(r.reached.length, 0);
+      // The service's own answer: a 5xx, neither a verdict on the token (401/403) nor a grant.
+      const direct = await send(`${svc.publicUrl}/forward-auth`, { headers: [['X-Original-Method', 'GET'], ['X-Original-URI', QUERY], bearer(fresh)] });
+      assert.equal(direct.status, 503);
     } finally {
       await idp.restart();
     }
@@ -275,6 +278,8 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
         const r = await through(s.proxy, 'GET', QUERY, [bearer('token-new')]);
         assert.equal(r.status, 500);
         assert.equal(r.reached.length, 0);
+        const direct = await send(`${s.authz.url}/forward-auth`, { headers: [['X-Original-Method', 'GET'], ['X-Original-URI', QUERY], bearer('token-new')] });
+        assert.equal(direct.status, 503);
       } finally {
         fake.clearFaults();
       }
