@@ -259,6 +259,10 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       assert.equal(forged.headers['www-authenticate'], 'Bearer');
       assert.equal(forged.reached.length, 0);
       assert.equal(fake.requests.filter((q) => q.endpoint === 'subjectaccessreviews').length, 0, 'no access review for an unauthenticated caller');
+      // No token at all: 401, never the service's own identity (nor --debug.token) standing in.
+      const none = await through(s.proxy, 'GET', QUERY, [['X-Scope-OrgID', 'shared']]);
+      assert.equal(none.status, 401);
+      assert.equal(none.reached.length, 0);
       const dave = await through(s.proxy, 'GET', QUERY, [bearer(T.dave)]);
       assert.equal(dave.status, 403);
       assert.equal(dave.reached.length, 0);
