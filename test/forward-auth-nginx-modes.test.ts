@@ -7,12 +7,14 @@
  * ever. Policies are compared decoded (`=` may or may not be percent-encoded).
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { generateKeyPair, SignJWT } from 'jose';
 import { stringify as stringifyYaml } from 'yaml';
 import { decodePolicy, send } from './support/forward-auth.js';
 import { requireNginx, startDocumentedNginx, type RecordedRequest } from './support/nginx.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
-import { startTestService, writeTempFile, type TestService } from './support/service.js';
+import { eventually, makeTempDir, startTestService, writeTempFile, type TestService } from './support/service.js';
 import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { LOKISTACK_TOKENS as T, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startAuthzOn, type RunningAuthz } from './support/openshift.js';
@@ -72,7 +74,14 @@ claimRoleBindings:
 tenantClaims:
   - {claim: groups, prefix: /tenants/, field: tenantID, resources: [logs], permissions: [read]}
 `;
-  const jwt = (who: keyof typeof ACCOUNTS) => idp.jwtAccessToken(who, { clientId: CLIENT.client_id });
+  // Every token handed out, so that no log line and no decision-log event may hold one.
+  const tokens: string[] = [];
+  const decisionLog = join(makeTempDir(), 'decisions.jsonl');
+  const jwt = async (who: keyof typeof ACCOUNTS) => {
+    const t = await idp.jwtAccessToken(who, { clientId: CLIENT.client_id });
+    tokens.push(t);
+    return t;
+  };
 
   before(async function () {
     const nginx = requireNginx(this);
@@ -88,7 +97,7 @@ tenantClaims:
     });
     svc = await startTestService({
       rbac: RBAC,
-      flags: ['--mode=dynamic', `--tenants.config=${writeTempFile('tenants.yaml', tenants)}`, '--oidc.allow-insecure-issuers', '--forward-auth.enabled'],
+      flags: ['--mode=dynamic', `--tenants.config=${writeTempFile('tenants.yaml', tenants)}`, '--oidc.allow-insecure-issuers', '--forward-auth.enabled', `--decision-log.output=${decisionLog}`],
     });
     proxy = await startDocumentedNginx(svc.publicUrl, nginx);
   });
@@ -154,6 +163,7 @@ tenantClaims:
       .setExpirationTime('5m')
       .sign(privateKey);
     const expired = await idp.expiredJwtAccessToken('vera', { clientId: CLIENT.client_id });
+    tokens.push(forged, expired);
     for (const [name, headers] of [
       ['none', []],
       ['forged', [bearer(forged)]],
@@ -186,6 +196,7 @@ tenantClaims:
   it('the identity provider down is no verdict: nginx answers 500 and nothing reaches Loki', async () => {
     // A JWT is verified with keys already fetched; an opaque token needs the provider, every new one.
     const fresh = await idp.opaqueAccessToken('vera', { clientId: CLIENT.client_id });
+    tokens.push(fresh);
     await idp.stop();
     try {
       const r = await through(proxy, 'GET', QUERY, [bearer(fresh)]);
@@ -197,6 +208,26 @@ tenantClaims:
     } finally {
       await idp.restart();
     }
+  });
+
+  it('the decision log says whom each answer was for, with the tenants and policies granted, and never holds a token; nor does the service log', async () => {
+    const pia = await jwt('pia');
+    assert.equal((await through(proxy, 'GET', QUERY, [bearer(pia)])).status, 200);
+    const events = () => (existsSync(decisionLog) ? readFileSync(decisionLog, 'utf8') : '');
+    assert.ok(await eventually(() => events().includes('"subject":"pia"')), 'an event for pia');
+    const text = events();
+    for (const t of tokens) {
+      assert.ok(!text.includes(t), 'a token reached the decision log');
+      assert.ok(!svc.log.text().includes(t), 'a token reached the service log');
+    }
+    const granted = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { path: string; input: { subject?: string; scope: string }; result: { status: number; tenants?: string[]; policies?: Record<string, string[]> } })
+      .filter((e) => e.path === 'forward-auth' && e.input.subject === 'pia' && e.result.status === 200);
+    assert.ok(granted.length > 0);
+    assert.deepEqual(granted.at(-1)!.result.tenants, ['acme-logs']);
+    assert.deepEqual(granted.at(-1)!.result.policies, { 'acme-logs': ['{env="prod"}', '{team="payments", secret!="true"}'] });
   });
 });
 
