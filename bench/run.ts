@@ -44,7 +44,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TMP = join(ROOT, 'bench/results/tmp'); // git-ignored: logs, kubeconfigs, profiles
 const DECISION_PATH = '/v1/data/lokistack/allow';
 
-const SCENARIO_IDS = ['static', 'openshift-hit', 'openshift-cold', 'herd', 'namespaces', 'projects', 'tokens', 'hostile'] as const;
+const SCENARIO_IDS = ['static', 'openshift-hit', 'openshift-cold', 'herd', 'namespaces', 'projects', 'tokens', 'hostile', 'forward-auth'] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 // ---------------------------------------------------------------- options
@@ -1153,6 +1153,7 @@ async function main(): Promise<void> {
     projects: () => scenarioProjects(ctx),
     tokens: () => scenarioTokens(ctx),
     hostile: () => scenarioHostile(ctx),
+    'forward-auth': () => scenarioForwardAuth(ctx),
   };
   const previous = ONLY ? readPrevious() : undefined;
   for (const id of SCENARIO_IDS) {
@@ -1191,6 +1192,107 @@ async function main(): Promise<void> {
     log(`opa-openshift is required under CI: ${opaOpenshift.unavailable}`);
     process.exitCode = 1;
   }
+}
+
+// ---------------------------------------------------------------- forward-auth
+
+/**
+ * STATIC_INPUTS' callers as a proxy in front of Loki asks for them (nginx auth_request: the original
+ * method and URI in X-Original-*), with the identity an authenticating proxy asserts
+ * (X-Auth-Request-*) or HTTP basic auth. dave's metrics read has no Loki scope: his stands for a
+ * multi-tenant read naming no tenant (three tenants evaluated).
+ */
+const FA_CASES: Array<{ note: string; user: string; groups: string[]; method: 'GET' | 'POST'; uri: string; tenant?: string; want: number; wantBasic?: number }> = [
+  { note: 'user binding allows', user: 'alice@example.com', groups: ['staff'], method: 'GET', uri: '/loki/api/v1/query_range?query=%7Bapp%3D%22x%22%7D', tenant: 'application', want: 200 },
+  { note: 'group developers allows', user: 'bob@example.com', groups: ['developers'], method: 'GET', uri: '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D', tenant: 'application', want: 200, wantBasic: 403 },
+  { note: 'group sre reads audit', user: 'carol@example.com', groups: ['staff', 'sre'], method: 'GET', uri: '/loki/api/v1/labels', tenant: 'audit', want: 200, wantBasic: 403 },
+  { note: 'collector writes', user: 'system:serviceaccount:openshift-logging:logcollector', groups: ['system:authenticated'], method: 'POST', uri: '/loki/api/v1/push', tenant: 'infrastructure', want: 200 },
+  { note: 'wrong tenant', user: 'alice@example.com', groups: ['staff'], method: 'GET', uri: '/loki/api/v1/query', tenant: 'audit', want: 403 },
+  { note: 'read-only role, write asked', user: 'mallory@example.com', groups: ['developers'], method: 'POST', uri: '/loki/api/v1/push', tenant: 'application', want: 403 },
+  { note: 'no binding', user: 'eve@example.com', groups: [], method: 'GET', uri: '/loki/api/v1/query', tenant: 'application', want: 403 },
+  { note: 'sre, every tenant (no X-Scope-OrgID)', user: 'dave@example.com', groups: ['sre'], method: 'GET', uri: '/loki/api/v1/query', want: 200, wantBasic: 403 },
+];
+const FA_PASSWORD = 'bench-password';
+
+function forwardAuthTemplate(c: (typeof FA_CASES)[number], identity: 'headers' | 'basic'): RequestTemplate {
+  const headers: Record<string, string> = { 'x-original-method': c.method, 'x-original-uri': c.uri, ...(c.tenant ? { 'x-scope-orgid': c.tenant } : {}) };
+  if (identity === 'headers') {
+    headers['x-auth-request-user'] = c.user;
+    if (c.groups.length > 0) headers['x-auth-request-groups'] = c.groups.join(',');
+  } else {
+    headers.authorization = `Basic ${Buffer.from(`${c.user}:${FA_PASSWORD}`).toString('base64')}`;
+  }
+  return { method: 'GET', path: '/forward-auth', headers };
+}
+
+async function forwardAuthStatus(base: string, t: RequestTemplate): Promise<number> {
+  const res = await fetch(`${base}${t.path}`, { method: t.method, headers: t.headers ?? {} });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
+  const rbac = join(ROOT, 'deploy/examples/rbac.yaml');
+  const { default: bcrypt } = await import('bcryptjs');
+  // Basic-auth users (bcrypt cost 10, as `htpasswd -B` writes by default); groups come only from identity headers.
+  const htpasswd = join(TMP, 'forward-auth.htpasswd');
+  // htpasswd names cannot hold ':' (the service account): that caller is in the headers mix only.
+  const basicCases = FA_CASES.filter((c) => !c.user.includes(':'));
+  writeFileSync(htpasswd, [...new Set(basicCases.map((c) => c.user))].map((u) => `${u}:${bcrypt.hashSync(FA_PASSWORD, 10)}`).join('\n') + '\n');
+  const dataApi: RequestTemplate[] = STATIC_INPUTS.map((c) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(c.body) }));
+  const headers = FA_CASES.map((c) => forwardAuthTemplate(c, 'headers'));
+  const basic = basicCases.map((c) => forwardAuthTemplate(c, 'basic'));
+  const common = ['--log.level=warn', `--rbac.config=${rbac}`, '--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`, '--forward-auth.trusted-proxies=127.0.0.1/32,::1/128'];
+  const scenario: Scenario = {
+    id: 'forward-auth',
+    title: 'forward-auth decisions beside the Data API (static mode)',
+    what:
+      "One process of ours in static mode with `deploy/examples/rbac.yaml`, serving the Data API and `/forward-auth`. The Data API mix is the static scenario's (four allowed, four denied); the forward-auth mix is the same callers as nginx `auth_request` asks for them (`X-Original-Method`/`-URI`, `X-Scope-OrgID`), one of them a multi-tenant read naming no tenant (three tenants evaluated). Identity from trusted `X-Auth-Request-*` headers, or HTTP basic auth against bcrypt (cost 10) hashes (the seven callers an htpasswd name can hold; a password proves no groups, so group-bound callers are denied there), whose verified credentials are cached (`--forward-auth.credential-cache-ttl`). Forward-auth's answer cache off (`--forward-auth.cache-allow-ttl=0`, `-deny-ttl=0`: every request evaluated), then on (defaults: repeated requests are cache hits). Answers/s counts every answer (denials are 403 on forward-auth, 200 with false on the Data API). No peer offers forward-auth.",
+    settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, inputs: FA_CASES.length },
+    runs: [],
+    ratios: [],
+    checks: [],
+  };
+  const rows: string[][] = [];
+  const row = (what: string, r: RunStats) => {
+    const l = r.load!;
+    const answered = l.completed / l.durationSec;
+    r.notes = [...(r.notes ?? []), what];
+    rows.push([what, String(Math.round(answered)), fmtMs(l.latencyMs.p50), fmtMs(l.latencyMs.p99), r.cpu ? r.cpu.serverMsPerRequest.toFixed(3) : '', Object.entries(l.errors.statusCodes).map(([c, n]) => `${c}×${n}`).join(' ')]);
+    scenario.runs.push(r);
+  };
+  const load = (requests: RequestTemplate[]) => ({ connections: CONNECTIONS, durationSec: DURATION, requests });
+  await withProcs(async (track) => {
+    for (const cached of [false, true]) {
+      const flags = [...common, ...(cached ? [] : ['--forward-auth.cache-allow-ttl=0', '--forward-auth.cache-deny-ttl=0'])];
+      const ours = track(await startOurs(ctx.build, flags, logFile(`forward-auth-ours${cached ? '-cached' : ''}`)));
+      // Each forward-auth request answers what the roles say, before anything is measured.
+      const wrong: string[] = [];
+      for (const [how, cases, templates] of [['headers', FA_CASES, headers], ['basic', basicCases, basic]] as const) {
+        for (const [i, c] of cases.entries()) {
+          const got = await forwardAuthStatus(ours.base, templates[i]!);
+          // Basic auth proves a user and no groups: group bindings grant it nothing.
+          const want = how === 'basic' ? (c.wantBasic ?? c.want) : c.want;
+          if (got !== want) wrong.push(`${c.note} (${how}): ${got}, want ${want}`);
+        }
+      }
+      scenario.checks.push({ name: `forward-auth answers every caller as the roles say${cached ? ' (cache on)' : ''}`, ok: wrong.length === 0, detail: wrong.length ? wrong.join('; ') : `${FA_CASES.length} callers by headers, ${basicCases.length} by basic auth` });
+      if (!cached) {
+        log('forward-auth: Data API');
+        row('Data API, POST /v1/data/lokistack/allow', await measure('ours', ours, load(dataApi), undefined, WARMUP));
+        log('forward-auth: identity headers, answer cache off');
+        row('forward-auth, X-Auth-Request-* headers, answer cache off', await measure('ours', ours, load(headers), undefined, WARMUP));
+        log('forward-auth: basic auth, answer cache off');
+        row('forward-auth, basic auth (credential cache), answer cache off', await measure('ours', ours, load(basic), undefined, WARMUP));
+      } else {
+        log('forward-auth: identity headers, answer cache on');
+        row('forward-auth, X-Auth-Request-* headers, answer cache on', await measure('ours', ours, load(headers), undefined, WARMUP));
+      }
+      await ours.proc.stop();
+    }
+  });
+  scenario.table = { header: ['path', 'answers/s', 'p50', 'p99', 'CPU ms/answer', 'statuses'], rows };
+  return scenario;
 }
 
 function previousProfile(previous: Report): NonNullable<Report['profile']> {

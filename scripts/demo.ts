@@ -14,7 +14,7 @@ Starts the service in MODE on loopback with everything it needs, prints ready-to
 (real tokens) and what each answers, and runs until Ctrl-C.
 
 Modes:
-${DEMO_MODES.map((m) => `  ${m.name.padEnd(11)}${m.summary}`).join('\n')}
+${DEMO_MODES.map((m) => `  ${m.name.padEnd(Math.max(...DEMO_MODES.map((x) => x.name.length)) + 2)}${m.summary}`).join('\n')}
 
 Options:
   --listen=HOST:PORT           the public listener (default 127.0.0.1:8080; :0 picks a free port)

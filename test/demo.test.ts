@@ -94,12 +94,12 @@ function asDocumented(block: string, url: string): string {
   return block.replaceAll(url, DOCS_URL).replace(/^([A-Z_]+)=.*$/gm, '$1=…');
 }
 
-/** The ```sh block of curl lines under the "## Try it" heading of a docs page. */
-function docsTryIt(page: string): string {
+/** The `nth` ```sh block of curl lines under the "## Try it" heading of a docs page (forward-auth.md has one per mode). */
+function docsTryIt(page: string, nth = 0): string {
   const text = readFileSync(join('docs', page), 'utf8');
   const section = /^## Try it\n([\s\S]*?)(?=^## )/m.exec(text)?.[1];
   assert.ok(section, `docs/${page} has a "## Try it" section`);
-  const block = [...section.matchAll(/^```sh\n([\s\S]*?)\n```$/gm)].map((m) => m[1]!).find((b) => /^curl /m.test(b));
+  const block = [...section.matchAll(/^```sh\n([\s\S]*?)\n```$/gm)].map((m) => m[1]!).filter((b) => /^curl /m.test(b))[nth];
   assert.ok(block, `docs/${page}: its "Try it" section shows the demo's block`);
   return block;
 }
@@ -130,6 +130,8 @@ function childrenOf(pid: number): number[] {
 }
 
 const DOCS_PAGE: Record<string, string> = { static: 'static.md', dynamic: 'dynamic.md', openshift: 'openshift.md' };
+/** The forward-auth demos' blocks, in this order, in docs/forward-auth.md's "Try it". */
+const FORWARD_AUTH_BLOCKS = ['forward-auth-static', 'forward-auth-dynamic', 'forward-auth-openshift'];
 
 describe('npm run demo', function () {
   this.timeout(120_000);
@@ -157,9 +159,17 @@ describe('npm run demo', function () {
       try {
         const printed = parsePrinted(demo.stdout);
         assert.ok(printed.examples.length >= 3, `examples printed:\n${demo.stdout}`);
-        // Both an allowed and a denied decision are shown.
-        assert.ok(printed.examples.some((e) => e.answer.includes('"result":true') || e.answer.includes('"allowed":"true"')), 'an allowed example');
-        assert.ok(printed.examples.some((e) => e.answer === '{"result":false}'), 'a denied example');
+        const forwardAuth = FORWARD_AUTH_BLOCKS.indexOf(mode.name);
+        if (forwardAuth < 0) {
+          // Both an allowed and a denied decision are shown.
+          assert.ok(printed.examples.some((e) => e.answer.includes('"result":true') || e.answer.includes('"allowed":"true"')), 'an allowed example');
+          assert.ok(printed.examples.some((e) => e.answer === '{"result":false}'), 'a denied example');
+        } else {
+          // A grant with its tenant, a 403 and a 401, as a proxy sees them.
+          assert.ok(printed.examples.some((e) => /^status=200 tenant=\S+/.test(e.answer)), 'a granted example');
+          assert.ok(printed.examples.some((e) => e.answer === 'status=403 tenant= policy='), 'a forbidden example');
+          assert.ok(printed.examples.some((e) => e.answer === 'status=401 tenant= policy='), 'an unauthenticated example');
+        }
         for (const ex of printed.examples) {
           const script = [...printed.variables, ex.command].join('\n');
           const { stdout } = await run('bash', ['-c', script]);
@@ -167,6 +177,7 @@ describe('npm run demo', function () {
         }
         const page = DOCS_PAGE[mode.name];
         if (page) assert.equal(docsTryIt(page), asDocumented(printed.block, printed.url), `docs/${page} "Try it" is the demo's output`);
+        if (forwardAuth >= 0) assert.equal(docsTryIt('forward-auth.md', forwardAuth), asDocumented(printed.block, printed.url), `docs/forward-auth.md "Try it" (${mode.name}) is the demo's output`);
         assert.deepEqual(childrenOf(demo.child.pid!), [], 'the demo starts no other process');
 
         code = await demo.interrupt();

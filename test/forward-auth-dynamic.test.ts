@@ -319,14 +319,33 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     assert.equal((await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'rules:read' }))).kind, 'granted');
   });
 
-  it('writes follow allow alone (no label policy is evaluated); logs:delete is refused', async () => {
+  it('writes follow allow alone (no label policy is evaluated); logs:delete needs a delete permission no rbac.yaml role has', async () => {
     const fa = authorizer();
     const walt = await jwt(idpA, 'walt');
     policy.labelInputs.length = 0;
     assert.deepEqual(await fa.authorize(request(walt, { scope: 'logs:write' })), { kind: 'granted', subject: 'walt', grants: [{ id: 'tenant-alpha' }] });
     assert.equal(policy.labelInputs.length, 0);
     assert.deepEqual(pick(await fa.authorize(request(walt, { scope: 'logs:read' }))), { kind: 'forbidden', code: 'not_allowed' });
-    assert.deepEqual(pick(await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'logs:delete' }))), { kind: 'forbidden', code: 'scope_not_supported' });
+    assert.deepEqual(pick(await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'logs:delete' }))), { kind: 'forbidden', code: 'not_allowed' });
+    assert.deepEqual(pick(await fa.authorize(request(walt, { scope: 'logs:delete' }))), { kind: 'forbidden', code: 'not_allowed' });
+  });
+
+  it('logs:delete asks the policy for permission delete, as static mode does (a policy of its own data can grant it)', async () => {
+    const asked: unknown[] = [];
+    // A policy whose data gives walt delete on alpha (as --policy.data can; rbac.yaml cannot).
+    const deleting: Authorizer = {
+      mode: 'dynamic',
+      ready: () => true,
+      decide: async (req) => {
+        asked.push(req.input);
+        const i = req.input as { subject: string; tenant: string; permission: string; resource: string };
+        return defined(req.path.join('/') === 'lokistack/allow' && i.subject === 'walt' && i.tenant === 'alpha' && i.resource === 'logs' && i.permission === 'delete');
+      },
+    };
+    const fa = makeDynamicForwardAuthorizer({ decisionPath: ['lokistack', 'allow'], options: { maxOpaqueTenants: 1 }, tenants, verifier: newVerifier(), policy: deleting, labelPolicy: labelPolicyFrom, logger: log.logger });
+    assert.deepEqual(await fa.authorize(request(await jwt(idpA, 'walt'), { scope: 'logs:delete' })), { kind: 'granted', subject: 'walt', grants: [{ id: 'tenant-alpha' }] });
+    assert.ok(asked.every((i) => (i as { permission: string }).permission === 'delete'));
+    assert.deepEqual(pick(await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'logs:delete' }))), { kind: 'forbidden', code: 'not_allowed' });
   });
 
   it('a Keycloak group naming the tenant (VSHN-style tenantClaims) grants that tenant only', async () => {
@@ -398,6 +417,29 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     } finally {
       await idpB.restart();
     }
+  });
+
+  it('flags: joined into the service\'s; parsed into forwardAuthModes when forward-auth is on in dynamic or openshift modes; a mode that ignores one warns', () => {
+    const load = (argv: string[]) => {
+      const r = loadConfig(argv);
+      if (r.help) throw new Error('help');
+      return r;
+    };
+    const rbac = `--rbac.config=${writeTempFile('rbac.yaml', RBAC)}`;
+    const tenantsFile = writeTempFile('tenants.yaml', tenantsYaml(idpA, idpB));
+    const dyn = load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`, '--forward-auth.enabled', '--forward-auth.opaque-token-max-tenants=3']);
+    assert.deepEqual(dyn.config.forwardAuthModes, { dynamic: { maxOpaqueTenants: 3 }, kube: { kind: 'mappings' } });
+    assert.deepEqual(dyn.warnings, []);
+    // Off: nothing parsed, nothing served.
+    assert.equal(load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`]).config.forwardAuthModes, undefined);
+    const os = load(['--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--forward-auth.enabled', '--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared']);
+    assert.equal(os.config.forwardAuthModes?.kube.kind, 'namespaces');
+    // Forward-auth reviews tokens whether or not the Data API does: the cache bounds are always parsed.
+    assert.deepEqual(os.config.openshift?.tokenReview, { ttlMs: 60_000, maxEntries: 10_000 });
+    assert.equal(os.config.openshift?.verifyToken, undefined);
+    const stat = load([rbac, '--forward-auth.enabled', '--forward-auth.trusted-proxies=127.0.0.1', '--forward-auth.namespace-tenant=shared']);
+    assert.equal(stat.config.forwardAuthModes, undefined);
+    assert.deepEqual(stat.warnings, ['--forward-auth.namespace-tenant is read only in openshift-logging and openshift-network modes; this service runs in static mode and ignores it']);
   });
 
   it('flags: --forward-auth.opaque-token-max-tenants defaults to 1 and must be at least 1', () => {

@@ -5,6 +5,7 @@ import type { LogFormat, LogLevel } from '../observability/logger.js';
 import { FlagError, modesLabel, parseFlags, type FlagSpec, type FlagValues } from './flags.js';
 import { cipherList, TLS_VERSIONS } from './tls.js';
 import { FORWARD_AUTH_FLAGS, forwardAuthConfig, type ForwardAuthConfig } from './forward-auth.js';
+import { FORWARD_AUTH_MODES_FLAGS, parseForwardAuthModes, type ForwardAuthModesConfig } from './forward-auth-modes.js';
 
 /** Where the service listens: no host means every interface, as Go's `:8080`. */
 export interface ListenAddress {
@@ -57,6 +58,8 @@ export interface OpenShiftConfig {
   maxNamespaces: number;
   /** Present with --openshift.verify-token. */
   verifyToken?: { ttlMs: number; maxEntries: number };
+  /** The TokenReview cache's bounds, whether or not the Data API verifies tokens: forward-auth always does. */
+  tokenReview: { ttlMs: number; maxEntries: number };
   cache: {
     enabled: boolean;
     memcached: string[];
@@ -140,6 +143,8 @@ export interface Config {
   decisionLog?: { output: 'stdout' | string; mask: string[]; labels: Record<string, string>; maxPending: number };
   /** /forward-auth for proxies in front of Loki; absent when off. */
   forwardAuth?: ForwardAuthConfig;
+  /** How forward-auth finds callers and tenants in the dynamic and openshift modes; present when it is on in one of them. */
+  forwardAuthModes?: ForwardAuthModesConfig;
 }
 
 export const BUNDLED_WASM = fileURLToPath(new URL('../../wasm/lokistack.wasm', import.meta.url));
@@ -253,6 +258,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'memcached.hmac-key-file', type: 'string', default: '', help: 'Keys that sign memcached entries: keyid=base64secret lines (32 bytes or more each); the first signs, all verify. Re-read on change. Required with --memcached.', modes: OPENSHIFT_MODES },
   { name: 'memcached.insecure-no-hmac', type: 'bool', default: false, help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.', modes: OPENSHIFT_MODES },
   ...FORWARD_AUTH_FLAGS,
+  ...FORWARD_AUTH_MODES_FLAGS,
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
@@ -383,6 +389,7 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     ...(dynamic ? { dynamic } : {}),
     ...decisionLogConfig(v),
     ...forwardAuthConfig(v, mode),
+    ...(v['forward-auth.enabled'] && mode !== 'static' ? { forwardAuthModes: parseForwardAuthModes(v) } : {}),
   };
 }
 
@@ -523,6 +530,7 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
     },
     maxNamespaces: positive('openshift.max-namespaces'),
     ...(v['openshift.verify-token'] ? { verifyToken: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') } } : {}),
+    tokenReview: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') },
     cache: {
       enabled: v['cache.enabled'] as boolean,
       memcached,

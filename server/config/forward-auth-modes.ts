@@ -7,12 +7,17 @@ import type { ResourceAttributes } from '../forward-auth/openshift.js';
 import { LABEL_NAME } from '../forward-auth/kube-namespaces.js';
 import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
 
+// Which modes read each flag (FlagSpec.modes): --help and docs/flags.md group them, other modes warn.
+const DYNAMIC: readonly string[] = ['dynamic'];
+const OPENSHIFT: readonly string[] = ['openshift-logging', 'openshift-network'];
+
 export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
   {
     name: 'forward-auth.opaque-token-max-tenants',
     type: 'int',
     default: 1,
     help: 'Dynamic mode: most tenants an opaque (non-JWT) token is verified for in one forward-auth request, each one call to a provider. When more tenants accept opaque tokens, the client must name its tenant in X-Scope-OrgID.',
+    modes: DYNAMIC,
   },
   {
     name: 'forward-auth.kube-tenancy',
@@ -20,30 +25,35 @@ export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
     default: 'mappings',
     choices: ['mappings', 'namespaces'],
     help: 'Openshift modes: how forward-auth maps callers to tenants. mappings: the LokiStack tenants of --openshift.mappings, with their access reviews; namespaces: one shared tenant (--forward-auth.namespace-tenant) split by namespace, reviewed with --forward-auth.namespace-read.',
+    modes: OPENSHIFT,
   },
   {
     name: 'forward-auth.namespace-tenant',
     type: 'string',
     default: '',
     help: 'Namespace tenancy: the tenant ID (X-Scope-OrgID) every namespace shares.',
+    modes: OPENSHIFT,
   },
   {
     name: 'forward-auth.namespace-label',
     type: 'string',
     default: 'namespace',
     help: 'Namespace tenancy: the stream label holding the namespace; a reader gets {<label>=~"ns1|ns2"}.',
+    modes: OPENSHIFT,
   },
   {
     name: 'forward-auth.namespace-read',
     type: 'string',
     default: 'verb=get,resource=pods,subresource=log',
     help: 'Namespace tenancy: the access review that lets a caller read a namespace\'s logs, as verb=,group=,resource=,subresource=,name= (group empty: the core group). Allowed cluster-wide: the whole tenant.',
+    modes: OPENSHIFT,
   },
   {
     name: 'forward-auth.namespace-write',
     type: 'string',
     default: '',
     help: 'Namespace tenancy: the access review, made cluster-wide, that lets a caller push logs (e.g. verb=create,group=loki.grafana.com,resource=application,name=logs). Empty: every write is refused.',
+    modes: OPENSHIFT,
   },
 ];
 

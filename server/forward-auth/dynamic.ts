@@ -6,6 +6,7 @@ import { RateLimit } from '../observability/rate-limit.js';
 import { DEFINITE_FAILURES, IdentityError, type Identity, type IdentityVerifier } from '../oidc/identity.js';
 import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import { candidateTenants } from './oidc-candidates.js';
+import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
 
 /** The Rego label_policy rule's value (server/policy/label-policy.ts). */
@@ -32,16 +33,15 @@ export interface DynamicForwardDeps {
   onVerification?: (result: string) => void;
 }
 
-/** What a scope asks the policy: observatorium/api's resource and permission for the Loki routes. */
-const ACTIONS: ReadonlyMap<Scope, { resource: string; permission: string }> = new Map([
-  ['logs:read', { resource: 'logs', permission: 'read' }],
-  ['rules:read', { resource: 'logs', permission: 'read' }],
-  ['alerts:read', { resource: 'logs', permission: 'read' }],
-  ['logs:write', { resource: 'logs', permission: 'write' }],
-  ['rules:write', { resource: 'logs', permission: 'write' }],
-  ['alerts:write', { resource: 'logs', permission: 'write' }],
-  // logs:delete has no permission in the roles (read, write): a writer must not delete. Refused.
-]);
+/**
+ * What a scope asks the policy: the same resource and permission as static mode's forward-auth
+ * (scopes.ts), so one policy means the same in both. logs:delete asks for permission `delete`,
+ * which no rbac.yaml role can hold (observatorium/api's format knows read and write): only a
+ * policy's own data (--policy.data, a bundle) grants it. alerts:write is never granted.
+ */
+const ACTIONS: ReadonlyMap<Scope, { resource: string; permission: string }> = new Map(
+  Object.entries(POLICY_ACTION).flatMap(([scope, action]) => (action ? [[scope as Scope, action] as const] : [])),
+);
 
 /**
  * Forward-auth in dynamic mode: the caller's OIDC token, verified with the provider of each
@@ -54,6 +54,8 @@ const ACTIONS: ReadonlyMap<Scope, { resource: string; permission: string }> = ne
  */
 export class DynamicForwardAuthorizer implements ForwardAuthorizer {
   readonly mode = 'dynamic';
+  // RFC 6750 §3: a 401 names the scheme the client should authenticate with.
+  readonly challenge = 'Bearer';
   // A policy without the label_policy rule fails every read: one line per interval says why.
   private readonly policyFaults = new RateLimit(10_000);
 

@@ -58,8 +58,8 @@ const ACCESS: ReadonlyMap<Scope, Access> = new Map<Scope, Access>([
   ['alerts:read', 'read'],
   ['logs:write', 'write'],
   ['rules:write', 'write'],
-  ['alerts:write', 'write'],
-  // logs:delete: no review stands for it (the collector's create must not delete). Refused.
+  // logs:delete: no review stands for it (the collector's create must not delete). Refused, as is
+  // alerts:write (not a Loki API; the core refuses it before any mode is asked).
 ]);
 
 interface Caller {
@@ -79,6 +79,8 @@ interface Caller {
  */
 export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
   readonly mode: string;
+  // RFC 6750 §3: a 401 names the scheme the client should authenticate with.
+  readonly challenge = 'Bearer';
 
   constructor(
     private readonly options: OpenShiftForwardOptions,

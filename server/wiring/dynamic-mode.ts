@@ -8,6 +8,8 @@ import { upstreamWarner } from '../observability/rate-limit.js';
 import { DEFAULT_ALGORITHMS, OidcVerifier } from '../oidc/verifier.js';
 import type { WiredMode } from './mode.js';
 import { wireStaticMode } from './static-mode.js';
+import { makeDynamicForwardAuthorizer } from '../forward-auth/dynamic.js';
+import { labelPolicyFrom } from '../policy/label-policy.js';
 
 /** Dynamic mode: the static policy, deciding over identities each tenant's OIDC provider proves. */
 export async function wireDynamicMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
@@ -57,5 +59,19 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
     { acceptInputWithoutToken: d.acceptInputWithoutToken, tenantIds: new Map(tenants.map((t) => [t.name, t.id])) },
     { verifier, policy: policy.authorizer, logger, onVerification: (result) => metrics.oidcVerifications.inc({ result }) },
   );
-  return { ...policy, authorizer };
+  if (!config.forwardAuth) return { ...policy, authorizer };
+  // The policy as written, not the Data API's gateway view of it: that view denies every
+  // label-restricted read, which forward-auth serves by handing Loki the selectors.
+  const forwardAuth = makeDynamicForwardAuthorizer({
+    decisionPath: config.decisionPath,
+    options: config.forwardAuthModes!.dynamic,
+    tenants,
+    verifier,
+    policy: policy.policy!,
+    labelPolicy: labelPolicyFrom,
+    logger,
+    onVerification: (result) => metrics.oidcVerifications.inc({ result }),
+  });
+  logger.info({ tenants: tenants.map((t) => t.id).join(','), maxOpaqueTenants: config.forwardAuthModes!.dynamic.maxOpaqueTenants }, 'serving /forward-auth');
+  return { ...policy, authorizer, forwardAuth };
 }

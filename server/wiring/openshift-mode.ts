@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RateLimit } from '../observability/rate-limit.js';
 import type { WiredMode } from './mode.js';
+import { makeOpenShiftForwardAuthorizer } from '../forward-auth/openshift.js';
 
 /** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
 export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
@@ -128,8 +129,30 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
     },
     { kube: reviews, logger, ...(cache ? { cache } : {}), ...(tokenReviewer ? { tokenReviewer } : {}) },
   );
+  // Forward-auth always learns who the caller is from the cluster (a bearer token proves nothing by
+  // itself), whatever --openshift.verify-token says about the Data API's input.
+  let forwardAuth;
+  try {
+    forwardAuth =
+      config.forwardAuth &&
+      makeOpenShiftForwardAuthorizer({
+        mode: config.mode,
+        openshift: o,
+        tenancy: config.forwardAuthModes!.kube,
+        kube: reviews,
+        tokenReviewer: tokenReviewer ?? new TokenReviewCache(kube, o.tokenReview),
+        logger,
+      });
+  } catch (err) {
+    // Half wired is not wired: nothing may stay connected after a failed start.
+    kube.close();
+    await store?.close();
+    throw err;
+  }
+  if (forwardAuth) logger.info({ mode: config.mode, tenancy: config.forwardAuthModes!.kube.kind }, 'serving /forward-auth');
   return {
     authorizer,
+    ...(forwardAuth ? { forwardAuth } : {}),
     readyChecks: {},
     reload: async () => {},
     close: async () => {

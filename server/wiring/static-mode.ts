@@ -164,7 +164,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     await wired.close();
     throw err;
   }
-  return withStaticForwardAuth(wired, fa);
+  return { ...withStaticForwardAuth(wired, fa), policy: authorizer };
 }
 
 /** The mode with /forward-auth's authorizer (when enabled), its files reloaded and closed with the mode's. */
