@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { parser } from '@grafana/lezer-logql';
 import { FORWARD_AUTH_MODES_FLAGS, parseForwardAuthModes, resourceAttributes, type KubeTenancyConfig } from '../server/config/forward-auth-modes.js';
+import { loadConfig } from '../server/config/config.js';
 import { parseFlags } from '../server/config/flags.js';
 import { DecisionError } from '../server/errors.js';
 import { namespaceSelectors } from '../server/forward-auth/kube-namespaces.js';
@@ -306,6 +307,15 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       assert.deepEqual(namespaceSelectors(['x', 'y'], 'and', ['n']), ['{x=~"n", y=~"n"}']);
       // openshift-network (--opa.matcher-op=or): a flow is readable when its source or its destination namespace is.
       assert.deepEqual(namespaceSelectors(['SrcK8S_Namespace', 'DstK8S_Namespace'], 'or', ['b', 'a']), ['{DstK8S_Namespace=~"a|b"}', '{SrcK8S_Namespace=~"a|b"}']);
+    });
+
+    it('namespace tenancy starts without --openshift.mappings; every other openshift setup still needs them', () => {
+      const base = ['--mode=openshift-logging', '--forward-auth.enabled'];
+      const tenancy = ['--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared'];
+      const loaded = loadConfig([...base, ...tenancy]);
+      assert.ok(!loaded.help && loaded.config.openshift?.mappings.size === 0);
+      assert.throws(() => loadConfig(base), /needs --openshift\.mappings/);
+      assert.throws(() => loadConfig(['--mode=openshift-logging', ...tenancy]), /needs --openshift\.mappings/, 'forward-auth off: the Data API alone needs mappings');
     });
 
     it('flags: namespace tenancy needs a valid tenant ID and label; review attributes are checked', () => {

@@ -482,7 +482,12 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
     return num(name);
   };
   const rawMappings = v['openshift.mappings'] as string[];
-  if (rawMappings.length === 0) throw new FlagError(`${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com)`);
+  // Forward-auth by namespace tenancy reviews namespaces, not tenants: mappings are then optional (the
+  // Data API denies every tenant it has no mapping for, as opa-openshift does).
+  const namespaceTenancy = v['forward-auth.enabled'] === true && v['forward-auth.kube-tenancy'] === 'namespaces';
+  if (rawMappings.length === 0 && !namespaceTenancy) {
+    throw new FlagError(`${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com), or --forward-auth.kube-tenancy=namespaces`);
+  }
   const mappings = new Map<string, string>();
   for (const m of rawMappings) {
     const parts = m.split('=');
