@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { close as fsClose, fstat, ftruncate, openSync, write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { DecisionReason } from '../decision/types.js';
 import type { Logger } from './logger.js';
 import { RateLimit } from './rate-limit.js';
 
@@ -11,6 +12,11 @@ export interface DecisionEvent {
   input?: unknown;
   /** lokistack-authz: the identity check's result code, and the asserted identity when it differs. */
   identity?: { check: string; asserted?: { subject?: unknown; groups?: unknown } };
+  /**
+   * lokistack-authz: why the decision came out as it did, with names (server/decision/reasons.ts,
+   * docs/troubleshooting.md); bounded in size by its writer, and never holding a token.
+   */
+  reason?: DecisionReason;
   result?: unknown;
   error?: { code: string; message: string };
   requested_by: string;
