@@ -6,9 +6,10 @@
  * the flag, find a token in a reason, grow an answer without bound) must fail.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ALLOWED_INPUT, DENIED_INPUT, eventually, makeTempDir, startTestService, type TestService } from './support/service.js';
+import { runTestCommand } from '../server/cli/test-command.js';
+import { ALLOWED_INPUT, DENIED_INPUT, EXAMPLE_RBAC, eventually, makeTempDir, startTestService, type TestService } from './support/service.js';
 
 const TOKEN = 'sha256~reasons-secret-token-91c2';
 
@@ -201,5 +202,55 @@ describe('reasons: the decision log', () => {
     assert.equal((a.reason as Reason).grants?.[0]?.binding, 'developers-read-application');
     assert.equal((d.reason as Reason).code, 'no_role_grants');
     assert.ok(!readFileSync(file, 'utf8').includes(TOKEN), 'no token in the log');
+  });
+});
+
+describe('reasons: lokistack-authz test failures', () => {
+  const ALICE = { subject: 'alice@example.com', groups: [], permission: 'read', resource: 'logs', tenant: 'application' };
+
+  async function cli(argv: string[]): Promise<{ code: number; out: string }> {
+    let out = '';
+    const code = await runTestCommand(argv, { out: (t) => (out += t), err: (t) => (out += t) });
+    return { code, out };
+  }
+
+  function fixtureDir(cases: Record<string, unknown>, rbac: string | null): string {
+    const dir = join(makeTempDir(), 'mine');
+    mkdirSync(dir);
+    if (rbac !== null) writeFileSync(join(dir, 'rbac.yaml'), rbac);
+    writeFileSync(join(dir, 'cases.yaml'), JSON.stringify({ cases }));
+    return dir;
+  }
+
+  it('prints why the local evaluation decided, with the binding that named the caller', async () => {
+    const dir = fixtureDir(
+      {
+        'alice reads audit (wrong)': { path: 'lokistack/allow', input: { ...ALICE, tenant: 'audit' }, want_result: true },
+        'alice reads application': { path: 'lokistack/allow', input: ALICE, want_result: true },
+      },
+      EXAMPLE_RBAC,
+    );
+    const { code, out } = await cli([dir]);
+    assert.equal(code, 1, out);
+    assert.match(out, /FAIL mine: alice reads audit \(wrong\)[^]*\n  reason: +no_role_grants: .*developers-read-application/);
+    assert.match(out, /because: .*"matched":\[\{"binding":"developers-read-application",.*"roles":\["application-read"\]\}\]/);
+    assert.equal(out.match(/reason: /g)?.length, 1, 'only failing cases are asked again');
+  });
+
+  it('--url: prints the running service reason, or says how to get one', async () => {
+    const dir = fixtureDir({ 'stranger reads (wrong)': { path: 'lokistack/allow', input: { ...ALICE, subject: 'mallory' }, want_result: true } }, null);
+    for (const [flags, want] of [
+      [['--web.reasons'], /reason: +no_binding_matched: /],
+      [[], /reason: +none given \(.*--web\.reasons\)/],
+    ] as const) {
+      const svc = await startTestService({ flags: [...flags] });
+      try {
+        const { code, out } = await cli([`--url=${svc.publicUrl}`, dir]);
+        assert.equal(code, 1, out);
+        assert.match(out, want);
+      } finally {
+        await svc.stop();
+      }
+    }
   });
 });

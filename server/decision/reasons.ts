@@ -39,7 +39,7 @@ export function policyReason(why: Decision, hasInput: boolean): DecisionReason {
   }
   return {
     code: 'no_role_grants',
-    message: `${matched.slice(0, 3).map(describeGrant).join('; ')}${matched.length > 3 ? `; and ${matched.length - 3} more` : ''} name the caller, but no role of theirs grants this permission on this resource of this tenant`,
+    message: `${matched.slice(0, 3).map(describeGrant).join('; ')}${matched.length > 3 ? `; and ${matched.length - 3} more` : ''} ${matched.length === 1 ? 'names' : 'name'} the caller, but no role bound there grants this permission on this resource of this tenant`,
     grants: [],
     matched,
   };
