@@ -205,6 +205,24 @@ describe('reasons: the decision log', () => {
   });
 });
 
+describe('reasons: the decision log, with who-asked masked', () => {
+  it('keeps binding and role names but not the subject, when the mask erases the input subject', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const svc = await startTestService({ flags: [`--decision-log.output=${file}`, '--decision-log.mask=/input/token,/input/subject,/input/groups'] });
+    try {
+      const a = await post(svc, ALLOWED_INPUT);
+      assert.ok(await eventually(() => readFileSync(file, 'utf8').includes(String(a.body.decision_id))));
+      const text = readFileSync(file, 'utf8');
+      const event = JSON.parse(text.trim()) as { reason: Reason };
+      assert.deepEqual(event.reason.grants, [{ kind: 'role_binding', index: 0, binding: 'developers-read-application', role: 'application-read' }]);
+      // The operator asked for who-did-what to stay out: the reason must not name alice again.
+      assert.ok(!text.includes(ALLOWED_INPUT.subject), text);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('reasons: lokistack-authz test failures', () => {
   const ALICE = { subject: 'alice@example.com', groups: [], permission: 'read', resource: 'logs', tenant: 'application' };
 
