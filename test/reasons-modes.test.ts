@@ -5,12 +5,14 @@
  * carries the caller's token.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { startFakeKube, type FakeKube, type RecordedRequest } from './support/fake-kube/server.js';
 import { LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
 import { gatewayInput, OPERATOR_LOGGING_ARGS, postDecision, selecting, startAuthzOn, type Answer, type RunningAuthz } from './support/openshift.js';
-import { startTestService, writeTempFile, type TestService } from './support/service.js';
+import { eventually, makeTempDir, startTestService, writeTempFile, type TestService } from './support/service.js';
 
 type Reason = {
   code: string;
@@ -105,6 +107,7 @@ describe('reasons: openshift-logging mode', () => {
     fake.requests.length = 0;
   });
   afterEach(async () => {
+    fake.clearFaults();
     await Promise.all(running.splice(0).map((a) => a.stop()));
   });
   async function authz(flags: readonly string[]): Promise<RunningAuthz> {
@@ -170,5 +173,17 @@ describe('reasons: openshift-logging mode', () => {
     const r = reasonOf(answer);
     assert.equal(r.code, 'cluster_review_allowed');
     assert.match(r.matcher ?? '', /system:cluster-admins/);
+  });
+
+  it('a review that fails: the logged reason says the decision failed, not that the cache answered', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const a = await authz([`--decision-log.output=${file}`]);
+    fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
+    const answer = await postDecision(a.url, { input: gatewayInput('bob', { extras: selecting(['log-test-0']) }), token: LOKISTACK_TOKENS.bob });
+    assert.equal(answer.status, 401, answer.text);
+    assert.ok(await eventually(() => readFileSync(file, 'utf8').includes('"error"')));
+    const event = JSON.parse(readFileSync(file, 'utf8').trim()) as { reason: Reason; error: unknown };
+    assert.deepEqual([event.reason.code, event.reason.cached], ['reviews_incomplete', false]);
+    assert.ok(!readFileSync(file, 'utf8').includes(LOKISTACK_TOKENS.bob));
   });
 });

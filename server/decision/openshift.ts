@@ -220,13 +220,17 @@ export class OpenShiftAuthorizer implements Authorizer {
     trail: ReviewTrail | undefined,
   ): Promise<OpenShiftResult> {
     const kube = this.deps.kube;
+    trail?.start();
     const clusterAllow = await kube
       .review({ ...base, namespace: '' }, signal)
       .catch((err: unknown) => upstreamFailure('cluster-wide SAR failed', 'failed to create subject access review', err));
     trail?.review(base, '', clusterAllow);
     this.deps.logger.debug({ user: base.user, res: base.resource, resourceName: base.name, api: base.apiGroup, allowed: clusterAllow }, 'cluster-scoped AccessReview');
 
-    if (base.verb === 'create') return trail?.step(clusterAllow ? 'cluster_review_allowed' : 'cluster_review_denied', 'a write is decided by the cluster-wide review alone'), clusterAllow;
+    if (base.verb === 'create') {
+      trail?.step(clusterAllow ? 'cluster_review_allowed' : 'cluster_review_denied', 'a write is decided by the cluster-wide review alone');
+      return clusterAllow;
+    }
     const listNamespaces = () =>
       kube.listNamespaces(base, signal).catch((err: unknown) => upstreamFailure('failed to access api server', 'failed to list projects', err));
 
@@ -249,7 +253,10 @@ export class OpenShiftAuthorizer implements Authorizer {
       namespaces = await listNamespaces();
       this.deps.logger.debug({ count: namespaces.length }, 'list namespaces for meta request');
       trail?.listed(namespaces.length);
-      if (namespaces.length === 0) return trail?.step('no_namespaces', 'the cluster-wide review denied, and the caller can list no namespace to review'), false;
+      if (namespaces.length === 0) {
+        trail?.step('no_namespaces', 'the cluster-wide review denied, and the caller can list no namespace to review');
+        return false;
+      }
     }
     if (namespaces.length === 0) trail?.step('cluster_review_denied', 'the cluster-wide review denied, and the query names no namespace to review');
     const allowed = await this.reviewEach(base, namespaces, signal, trail);
@@ -283,11 +290,11 @@ export class OpenShiftAuthorizer implements Authorizer {
     };
     const workers = Array.from({ length: Math.min(this.options.reviewConcurrency, namespaces.length) }, worker);
     const results = await Promise.allSettled(workers);
-    // In the namespaces' order, not the answers': the reason reads the same however they raced.
-    namespaces.forEach((ns, i) => trail?.review(base, ns, allowed[i]!));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbortAfterStop(r.reason, stop.signal));
     const first = failed ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (first) upstreamFailure('namespaced SAR failed', 'failed to create subject access review', first.reason);
+    // In the namespaces' order, not the answers': the reason reads the same however they raced.
+    namespaces.forEach((ns, i) => trail?.review(base, ns, allowed[i]!));
     return namespaces.filter((_, i) => allowed[i]);
   }
 
@@ -337,8 +344,13 @@ class ReviewTrail {
     return this.r;
   }
 
-  review(base: Omit<AccessReview, 'namespace'>, namespace: string, allowed: boolean): void {
+  /** This request runs the evaluation: until a step decides, a failure shows the reviews so far. */
+  start(): void {
     this.r.cached = false;
+    this.step('reviews_incomplete', 'the decision failed before the reviews decided (see the error)');
+  }
+
+  review(base: Omit<AccessReview, 'namespace'>, namespace: string, allowed: boolean): void {
     if (this.reviews.length >= MAX_REASON_ITEMS) {
       this.left++;
       this.r.truncated = { reviews: this.left };
