@@ -93,7 +93,9 @@ describe('reasons: static mode with --web.reasons', () => {
     const why = await post(svc, ALLOWED_INPUT, 'lokistack_reasons/why');
     assert.equal(why.status, 200);
     assert.deepEqual(why.body, {});
-    assert.deepEqual((await post(svc, ALLOWED_INPUT, 'lokistack_reasons')).body, {});
+    for (const path of ['lokistack_reasons', 'lokistack_reasons/grants', 'lokistack_reasons/matched', 'lokistack_reasons/why/grants']) {
+      assert.deepEqual((await post(svc, ALLOWED_INPUT, `${path}?reasons=true`)).body.result, undefined, path);
+    }
     const root = await get(svc, `?input=${encodeURIComponent(JSON.stringify(ALLOWED_INPUT))}`);
     assert.equal(root.status, 200);
     const doc = root.body.result as Record<string, unknown>;
