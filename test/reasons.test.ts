@@ -112,6 +112,21 @@ describe('reasons: static mode with --web.reasons', () => {
   });
 });
 
+describe('reasons: large inputs, evaluated on a worker', () => {
+  let svc: TestService;
+  before(async () => {
+    svc = await startTestService({ flags: ['--web.reasons', '--policy.workers=1', '--policy.inline-max-input-bytes=200'] });
+  });
+  after(() => svc.stop());
+
+  it('gives the same reason as inline: the reasons evaluation goes where the decision went', async () => {
+    const a = await post(svc, { ...ALLOWED_INPUT, pad: 'x'.repeat(4000) });
+    assert.equal(a.body.result, true, a.text);
+    assert.equal(reasonOf(a).code, 'granted');
+    assert.equal(reasonOf(a).grants?.[0]?.binding, 'developers-read-application');
+  });
+});
+
 describe('reasons: off by default', () => {
   let svc: TestService;
   before(async () => {
