@@ -10,7 +10,12 @@ caps=node_modules/@open-policy-agent/opa-wasm/capabilities.json
 
 # policy file -> the entrypoints it is served under (the Data API paths)
 declare -A entrypoints=(
-  [lokistack]="lokistack/allow lokistack/label_policy lokistack"
+  [lokistack]="lokistack/allow lokistack/label_policy lokistack lokistack_reasons/why"
+)
+# policy file -> the other Rego files compiled with it. policies/reasons.rego says why lokistack
+# decided; the service evaluates it only when a reason is wanted and hides it from the Data API.
+declare -A companions=(
+  [lokistack]="policies/reasons.rego"
 )
 
 work=$(mktemp -d)
@@ -30,7 +35,7 @@ mkdir -p wasm
 for name in "${!entrypoints[@]}"; do
   args=()
   for e in ${entrypoints[$name]}; do args+=(-e "$e"); done
-  "$opa" build -t wasm --capabilities "$work/capabilities.json" "${args[@]}" -o "$work/$name.tar.gz" "policies/$name.rego"
+  "$opa" build -t wasm --capabilities "$work/capabilities.json" "${args[@]}" -o "$work/$name.tar.gz" "policies/$name.rego" ${companions[$name]:-}
   tar -xzOf "$work/$name.tar.gz" --absolute-names /policy.wasm > "wasm/$name.wasm"
   echo "build-policies: wasm/$name.wasm ($(stat -c %s "wasm/$name.wasm") bytes; entrypoints: ${entrypoints[$name]})"
 done

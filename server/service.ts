@@ -76,6 +76,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       maxDecodedBytes: config.web.maxInputBytes,
       maxYamlNodes: config.web.maxYamlNodes,
       decisionTimeoutMs: config.web.decisionTimeoutMs,
+      reasons: config.web.reasons,
     },
   });
   const internalApp = createInternalApp({ metrics, logger, health });

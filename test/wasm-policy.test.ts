@@ -39,9 +39,17 @@ async function loadFails(promise: Promise<unknown>, code: PolicyLoadError['code'
 
 describe('CompiledPolicy', () => {
   describe('the real compiled policy (wasm/lokistack.wasm)', () => {
-    it('loads with its entrypoints lokistack/allow, lokistack/label_policy and lokistack', async () => {
+    it('loads with its entrypoints lokistack/allow, lokistack/label_policy, lokistack and the reasons package', async () => {
       const policy = await CompiledPolicy.load('lokistack.wasm', realBytes(), ['lokistack/allow', 'lokistack'], LIMITS);
-      assert.deepEqual([...policy.entrypoints.keys()].sort(), ['lokistack', 'lokistack/allow', 'lokistack/label_policy']);
+      assert.deepEqual([...policy.entrypoints.keys()].sort(), [
+        'lokistack',
+        'lokistack/allow',
+        'lokistack/label_policy',
+        // The reasons package (policies/reasons.rego): OPA's build exposes the rules `why` is made of too.
+        'lokistack_reasons/grants',
+        'lokistack_reasons/matched',
+        'lokistack_reasons/why',
+      ]);
       assert.equal(policy.source, 'lokistack.wasm');
     });
 

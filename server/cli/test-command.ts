@@ -24,6 +24,8 @@ interface CaseResult {
   input?: unknown;
   expected?: unknown;
   actual?: unknown;
+  /** A failed case's `reason` from the service (?reasons=true): why it decided as it did. */
+  decisionReason?: unknown;
 }
 
 /** A request (or a token mint) that gets no answer in this long stops the run: the service is not answering. */
@@ -34,7 +36,8 @@ const MAX_TOKEN_BYTES = 64 << 10;
 export const TEST_USAGE = `Usage: lokistack-authz test [--url URL [--token-url URL]] [--format text|json] [service flags] FILE|DIR...
 
 Runs decision fixtures (files with a "cases" mapping keyed by note) and prints one line per failing
-case with its input, the expected and the actual answer, then a summary. Exit status 1 when a case
+case with its input, the expected and the actual answer, and the service's reason for its answer
+(the service this command starts gives one; a running one when started with --web.reasons), then a summary. Exit status 1 when a case
 fails, 2 when the fixtures or options are wrong, the service cannot be reached, or no case could run.
 
   --url URL        ask a running service (or any OPA) instead of starting one
@@ -190,7 +193,8 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
           `  input:    ${JSON.stringify(r.input)}\n` +
           `  expected: ${JSON.stringify(r.expected)}\n` +
           `  actual:   ${JSON.stringify(r.actual)}\n` +
-          `  ${r.reason}\n`,
+          `  ${r.reason}\n` +
+          reasonLines(r.decisionReason, url !== undefined),
       );
     }
     for (const s of setSkips) io.out(`SKIP set ${s.set.dir} (${s.set.cases.length} cases): ${s.reason}\n`);
@@ -225,7 +229,48 @@ async function runCase(base: string, c: FixtureCase, tokenUrl: string | undefine
   const why = answerMismatch(answer, c);
   if (why === undefined) return { ...head, status: 'passed' };
   const expected = c.wantStatus !== 200 ? { status: c.wantStatus, code: c.wantErrorCode, message: c.wantMessage ?? c.wantMessagePrefix } : c.want.defined ? { result: c.want.value } : {};
-  return { ...head, status: 'failed', reason: why, input: c.rawBody ?? c.input, expected, actual: answer.body ?? answer.text };
+  const decisionReason = await askReason(base, c, tokenHeaders);
+  return { ...head, status: 'failed', reason: why, input: c.rawBody ?? c.input, expected, actual: answer.body ?? answer.text, ...(decisionReason !== undefined ? { decisionReason } : {}) };
+}
+
+/** A reason is read by a person: this much of one is printed at most. */
+const MAX_REASON_BYTES = 64 << 10;
+
+/**
+ * Asks the failed case again with ?reasons=true for the service's reason. Best effort: any
+ * failure, a redirect (never followed: the token stays with the service asked) or an answer
+ * without a reason is undefined, and the run goes on.
+ */
+async function askReason(base: string, c: FixtureCase, tokenHeaders: Record<string, string>): Promise<unknown> {
+  try {
+    const path = c.segments.map(encodeURIComponent).join('/');
+    const res = await fetch(`${base.replace(/\/+$/, '')}/v1/data${path ? `/${path}` : ''}?reasons=true`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...c.headers, ...tokenHeaders },
+      body: c.rawBody ?? JSON.stringify(c.hasInput ? { input: c.input } : {}),
+      redirect: 'manual',
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    const text = await readBounded(res, MAX_REASON_BYTES);
+    const reason = text === undefined ? undefined : (JSON.parse(text) as { reason?: unknown }).reason;
+    return reason !== null && typeof reason === 'object' ? reason : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The failure's reason lines: its code and message, then what it names (grants, reviews, ...). */
+function reasonLines(reason: unknown, remote: boolean): string {
+  if (reason === undefined) {
+    return remote ? '  reason:   none given (a lokistack-authz service gives one when started with --web.reasons)\n' : '';
+  }
+  const { code, message, ...rest } = reason as Record<string, unknown>;
+  const detail = Object.keys(rest).length > 0 ? `  because:  ${JSON.stringify(rest)}\n` : '';
+  return `  reason:   ${String(code)}: ${String(message)}\n${detail}`;
 }
 
 /**
@@ -292,7 +337,8 @@ function editDistance(a: string, b: string): number {
 }
 
 async function startLocal(flags: string[]): Promise<{ base: string; stop(): Promise<void> }> {
-  const loaded = loadConfig(['--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', '--rbac.reload-interval=0', ...flags]);
+  // --web.reasons: a failing case is printed with why the policy decided as it did.
+  const loaded = loadConfig(['--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', '--rbac.reload-interval=0', '--web.reasons', ...flags]);
   if (loaded.help) throw new FlagError('--help is not a service flag here');
   const logger = createLogger({ level: 'error', format: 'logfmt' });
   const service = await startService(loaded.config, { logger, metrics: new Metrics({ processMetrics: false }) });

@@ -91,6 +91,8 @@ export interface Config {
     /** Body bytes held across all requests at once. */
     maxBufferedBytes: number;
     decisionTimeoutMs: number;
+    /** --web.reasons: the Data API answers ?reasons=true. */
+    reasons: boolean;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
     shutdownTimeoutMs: number;
@@ -259,6 +261,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'memcached.insecure-no-hmac', type: 'bool', default: false, help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.', modes: OPENSHIFT_MODES },
   ...FORWARD_AUTH_FLAGS,
   ...FORWARD_AUTH_MODES_FLAGS,
+  { name: 'web.reasons', type: 'bool', default: false, help: 'Answer ?reasons=true on the Data API with a "reason" beside "result": which binding and role, claim rule or access reviews decided (docs/troubleshooting.md). Off: reasons disclose policy structure.' },
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
@@ -354,6 +357,7 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
       maxYamlNodes: positive('web.max-yaml-nodes'),
       maxBufferedBytes: positive('web.max-buffered-bytes'),
       decisionTimeoutMs: positive('web.decision-timeout'),
+      reasons: v['web.reasons'] as boolean,
       headersTimeoutMs: positive('web.headers-timeout'),
       requestTimeoutMs: positive('web.request-timeout'),
       shutdownTimeoutMs: positive('web.shutdown-timeout'),

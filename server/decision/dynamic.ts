@@ -51,6 +51,10 @@ export class DynamicAuthorizer implements Authorizer {
       req.audit.input = evaluated;
       const claimed = assertedIdentity(asserted, evaluated);
       req.audit.identity = { check, ...(claimed ? { asserted: claimed } : {}) };
+      // Set first, so the policy spends no evaluation on the reasons of an anonymous input.
+      if (req.wantReason && !identity) {
+        req.audit.reason = { code: 'identity_check_failed', identity_check: check, message: `no identity proven (${check}): the policy decided without a subject, groups or claims` };
+      }
     }
     return this.deps.policy.decide({ ...req, input: evaluated });
   }

@@ -54,6 +54,8 @@ export class LabelGatewayAuthorizer implements Authorizer {
     const tenant = (req.input as Record<string, unknown>).tenant;
     const deny = (code: string, reason: string): Decision => {
       this.deps.logger.info({ tenant, code, reason }, 'denied: the label policy cannot be enforced by the gateway');
+      // The grants stay: they say which roles allowed the read whose label policy denied it.
+      if (req.wantReason && req.audit) req.audit.reason = { ...req.audit.reason, code, message: `allowed by the policy, denied at the gateway path: ${reason}` };
       return defined(false);
     };
     let policy;

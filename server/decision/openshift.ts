@@ -8,7 +8,8 @@ import type { Logger } from '../observability/logger.js';
 import { RateLimit } from '../observability/rate-limit.js';
 import { matchAllResult, matcherResult, type MatcherConfig, type MatcherResult } from './matchers.js';
 import { parseGatewayInputs, withIdentity, type GatewayInput } from './openshift-input.js';
-import { defined, UNDEFINED, type Authorizer, type Decision, type DecisionRequest } from './types.js';
+import { MAX_REASON_ITEMS } from './reasons.js';
+import { defined, UNDEFINED, type AccessReviewReason, type Authorizer, type Decision, type DecisionReason, type DecisionRequest } from './types.js';
 
 /** What an openshift-mode decision answers: a plain boolean, or namespace matchers. */
 export type OpenShiftResult = boolean | MatcherResult;
@@ -107,7 +108,10 @@ export class OpenShiftAuthorizer implements Authorizer {
     const namespaces = [...new Set([...input.extras.selectors.values()].flat())].sort();
 
     const review = { user: input.subject, groups: input.groups, token, verb, apiGroup, resource: input.tenant, name: input.resource };
-    const compute = () => this.authorize(review, matcher, namespaces, input.extras.metadataOnly);
+    // Only when a reason is wanted: the reviews this request asked, filled as they answer.
+    const trail = req.wantReason && req.audit ? new ReviewTrail(this.matcherNote(input)) : undefined;
+    if (trail) req.audit!.reason = trail.reason();
+    const compute = () => this.authorize(review, matcher, namespaces, input.extras.metadataOnly, trail);
     if (!this.deps.cache) return defined(await compute());
 
     const key = cacheKey({
@@ -124,6 +128,15 @@ export class OpenShiftAuthorizer implements Authorizer {
       matcherOp: matcher.op,
     });
     return defined(await this.deps.cache.get(key, compute));
+  }
+
+  /** Why this caller gets no namespace matcher, when the mode has matcher keys. */
+  private matcherNote(input: GatewayInput): string | undefined {
+    const o = this.options;
+    if (o.matcher.keys.length === 0) return undefined;
+    if (o.skipTenants.has(input.tenant)) return `none: tenant ${input.tenant} is in --opa.skip-tenants`;
+    const admin = input.groups.find((g) => o.adminGroups.has(g));
+    return admin === undefined ? undefined : `none: group ${admin} is in --opa.admin-groups`;
   }
 
   /**
@@ -186,10 +199,13 @@ export class OpenShiftAuthorizer implements Authorizer {
     matcher: MatcherConfig,
     queryNamespaces: readonly string[],
     metadataOnly: boolean,
+    trail: ReviewTrail | undefined,
   ): Promise<OpenShiftResult> {
     const limit = deadline(this.options.decisionTimeoutMs);
     try {
-      return await this.authorizeWithin(limit.signal, base, matcher, queryNamespaces, metadataOnly);
+      const result = await this.authorizeWithin(limit.signal, base, matcher, queryNamespaces, metadataOnly, trail);
+      trail?.done(result);
+      return result;
     } finally {
       limit.release();
     }
@@ -201,21 +217,29 @@ export class OpenShiftAuthorizer implements Authorizer {
     matcher: MatcherConfig,
     queryNamespaces: readonly string[],
     metadataOnly: boolean,
+    trail: ReviewTrail | undefined,
   ): Promise<OpenShiftResult> {
     const kube = this.deps.kube;
+    trail?.start();
     const clusterAllow = await kube
       .review({ ...base, namespace: '' }, signal)
       .catch((err: unknown) => upstreamFailure('cluster-wide SAR failed', 'failed to create subject access review', err));
+    trail?.review(base, '', clusterAllow);
     this.deps.logger.debug({ user: base.user, res: base.resource, resourceName: base.name, api: base.apiGroup, allowed: clusterAllow }, 'cluster-scoped AccessReview');
 
-    if (base.verb === 'create') return clusterAllow;
+    if (base.verb === 'create') {
+      trail?.step(clusterAllow ? 'cluster_review_allowed' : 'cluster_review_denied', 'a write is decided by the cluster-wide review alone');
+      return clusterAllow;
+    }
     const listNamespaces = () =>
       kube.listNamespaces(base, signal).catch((err: unknown) => upstreamFailure('failed to access api server', 'failed to list projects', err));
 
     if (clusterAllow) {
+      trail?.step('cluster_review_allowed', 'the cluster-wide review allowed: no namespaced review');
       if (matcher.keys.length === 0) return true;
       if (queryNamespaces.length === 0 && this.options.matchAllForClusterReaders) return matchAllResult(matcher);
       const listed = await listNamespaces();
+      trail?.listed(listed.length);
       if (queryNamespaces.length === 0) return this.response(listed, matcher);
       const visible = new Set(listed);
       return this.response(
@@ -228,16 +252,24 @@ export class OpenShiftAuthorizer implements Authorizer {
     if (metadataOnly && namespaces.length === 0) {
       namespaces = await listNamespaces();
       this.deps.logger.debug({ count: namespaces.length }, 'list namespaces for meta request');
-      if (namespaces.length === 0) return false;
+      trail?.listed(namespaces.length);
+      if (namespaces.length === 0) {
+        trail?.step('no_namespaces', 'the cluster-wide review denied, and the caller can list no namespace to review');
+        return false;
+      }
     }
-    const allowed = await this.reviewEach(base, namespaces, signal);
+    if (namespaces.length === 0) trail?.step('cluster_review_denied', 'the cluster-wide review denied, and the query names no namespace to review');
+    const allowed = await this.reviewEach(base, namespaces, signal, trail);
+    if (namespaces.length > 0) {
+      trail?.step(allowed.length > 0 ? 'namespace_reviews_allowed' : 'namespace_reviews_denied', `${allowed.length} of ${namespaces.length} namespaced reviews allowed`);
+    }
     if (allowed.length === 0) return false;
     if (matcher.keys.length === 0) return true;
     return this.response(allowed, matcher);
   }
 
   /** One review per namespace, a bounded number at once; the first failure fails the decision. */
-  private async reviewEach(base: Omit<AccessReview, 'namespace'>, namespaces: readonly string[], outer: AbortSignal): Promise<string[]> {
+  private async reviewEach(base: Omit<AccessReview, 'namespace'>, namespaces: readonly string[], outer: AbortSignal, trail?: ReviewTrail): Promise<string[]> {
     const stop = new AbortController();
     const signal = AbortSignal.any([outer, stop.signal]);
     setMaxListeners(SIGNAL_MAX_LISTENERS, signal);
@@ -261,6 +293,8 @@ export class OpenShiftAuthorizer implements Authorizer {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbortAfterStop(r.reason, stop.signal));
     const first = failed ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (first) upstreamFailure('namespaced SAR failed', 'failed to create subject access review', first.reason);
+    // In the namespaces' order, not the answers': the reason reads the same however they raced.
+    namespaces.forEach((ns, i) => trail?.review(base, ns, allowed[i]!));
     return namespaces.filter((_, i) => allowed[i]);
   }
 
@@ -284,4 +318,66 @@ function isAbortAfterStop(err: unknown, stop: AbortSignal): boolean {
 function upstreamFailure(prefix: string, call: string, err: unknown): never {
   const reason = err instanceof Error ? err.message : String(err);
   throw new DecisionError('unauthorized', 401, `${prefix}: ${call}: ${reason}`, undefined, { cause: err });
+}
+
+/**
+ * The access reviews one decision asked, for its reason: a reason starts as "cached" and becomes
+ * the steps of the evaluation when this request is the one that ran it (the decision cache runs
+ * one evaluation for every caller waiting on the same key, and none on a hit). Holds no token.
+ */
+class ReviewTrail {
+  private readonly r: DecisionReason;
+  private readonly reviews: AccessReviewReason[] = [];
+  private left = 0;
+
+  constructor(matcher: string | undefined) {
+    this.r = {
+      code: 'cached',
+      message: 'answered from the decision cache (or by a concurrent request asking the same): no access review was asked for this one',
+      cached: true,
+      ...(matcher ? { matcher } : {}),
+    };
+  }
+
+  /** The reason object, filled in place as the evaluation goes (so a failure still shows the reviews so far). */
+  reason(): DecisionReason {
+    return this.r;
+  }
+
+  /** This request runs the evaluation: until a step decides, a failure shows the reviews so far. */
+  start(): void {
+    this.r.cached = false;
+    this.step('reviews_incomplete', 'the decision failed before the reviews decided (see the error)');
+  }
+
+  review(base: Omit<AccessReview, 'namespace'>, namespace: string, allowed: boolean): void {
+    if (this.reviews.length >= MAX_REASON_ITEMS) {
+      this.left++;
+      this.r.truncated = { reviews: this.left };
+      return;
+    }
+    this.reviews.push({
+      scope: namespace === '' ? 'cluster' : 'namespace',
+      verb: base.verb,
+      apiGroup: base.apiGroup,
+      resource: base.resource,
+      name: base.name,
+      ...(namespace === '' ? {} : { namespace }),
+      allowed,
+    });
+    this.r.reviews = this.reviews;
+  }
+
+  listed(count: number): void {
+    this.r.message = `${this.r.message}; the caller can list ${count} namespaces`;
+  }
+
+  step(code: string, message: string): void {
+    this.r.code = code;
+    this.r.message = message;
+  }
+
+  done(result: OpenShiftResult): void {
+    if (typeof result === 'object') this.r.message = `${this.r.message}; answered with namespace matchers`;
+  }
 }

@@ -1,9 +1,10 @@
-import { BusyError, internalError } from '../errors.js';
+import { BusyError, DecisionError, internalError } from '../errors.js';
 import { PolicyPathError, type PolicyDocument } from '../policy/document.js';
 import type { PolicyStore } from '../policy/store.js';
 import { describe } from '../policy/wasm-policy.js';
 import { PoolEvaluationError, type EvaluationPool } from '../policy/worker-pool.js';
-import type { Authorizer, Decision, DecisionRequest } from './types.js';
+import { NO_POLICY_REASONS, policyReason, REASONS_PACKAGE, WHY_ENTRYPOINT, WHY_OF, WHY_PATH } from './reasons.js';
+import { defined, UNDEFINED, type Authorizer, type Decision, type DecisionRequest } from './types.js';
 
 export interface StaticAuthorizerDeps {
   store: PolicyStore;
@@ -36,13 +37,36 @@ export class StaticAuthorizer implements Authorizer {
     // One document for the whole decision: a reload meanwhile serves the next one.
     const doc = this.deps.store.current();
     if (!doc) throw internalError('no policy is loaded');
+    const hidesReasons = doc.policy.entrypoints.has(WHY_ENTRYPOINT);
+    // The reasons package names roles and bindings: never a document any caller can read.
+    if (hidesReasons && req.path[0] === REASONS_PACKAGE) return UNDEFINED;
     const inputJson = req.input === undefined ? undefined : policyInputJson(req.input);
+    let decision = await this.evaluate(doc, req.path, req, inputJson);
+    if (hidesReasons && req.path.length === 0) decision = withoutReasons(decision);
+    // Once per request: the label gateway asks lokistack/label_policy after allow with the same audit.
+    // The reasons explain lokistack's rules; a document elsewhere (another package, base data) has none.
+    if (req.wantReason && req.audit && req.audit.reason === undefined && (req.path.length === 0 || req.path[0] === WHY_OF)) {
+      req.audit.reason = hidesReasons ? await this.reason(doc, req, inputJson) : NO_POLICY_REASONS;
+    }
+    return decision;
+  }
+
+  /** The decision is made: a reason that fails to evaluate says so and changes nothing else. */
+  private async reason(doc: PolicyDocument, req: DecisionRequest, inputJson: string | undefined) {
+    try {
+      return policyReason(await this.evaluate(doc, WHY_PATH, req, inputJson), req.input !== undefined);
+    } catch (err) {
+      return { code: 'reason_unavailable', message: `evaluating ${WHY_PATH.join('/')} failed: ${err instanceof DecisionError ? err.message : 'internal error'}` };
+    }
+  }
+
+  private async evaluate(doc: PolicyDocument, path: readonly string[], req: DecisionRequest, inputJson: string | undefined): Promise<Decision> {
     const pool = this.deps.pool;
     if (pool && inputJson !== undefined && !fitsInline(inputJson, this.deps.inlineMaxInputBytes ?? Infinity)) {
-      return this.onPool(pool, doc, req, inputJson);
+      return this.onPool(pool, doc, path, req, inputJson);
     }
     try {
-      return doc.resolve(req.path, inputJson);
+      return doc.resolve(path, inputJson);
     } catch (err) {
       if (err instanceof PolicyPathError) throw internalError(err.message);
       // A trap can leave the instance's heap inconsistent: serve the next request from a fresh one.
@@ -60,9 +84,9 @@ export class StaticAuthorizer implements Authorizer {
     }
   }
 
-  private async onPool(pool: EvaluationPool, doc: PolicyDocument, req: DecisionRequest, inputJson: string): Promise<Decision> {
+  private async onPool(pool: EvaluationPool, doc: PolicyDocument, path: readonly string[], req: DecisionRequest, inputJson: string): Promise<Decision> {
     try {
-      return await pool.evaluate(doc, req.path, inputJson, req.signal);
+      return await pool.evaluate(doc, path, inputJson, req.signal);
     } catch (err) {
       if (!(err instanceof PoolEvaluationError)) throw evaluationError(err);
       switch (err.kind) {
@@ -83,6 +107,13 @@ export class StaticAuthorizer implements Authorizer {
       }
     }
   }
+}
+
+/** The whole data document without the reasons package (evaluated with it, as every entrypoint is). */
+function withoutReasons(decision: Decision): Decision {
+  if (!decision.defined || decision.value === null || typeof decision.value !== 'object' || Array.isArray(decision.value)) return decision;
+  const { [REASONS_PACKAGE]: _hidden, ...rest } = decision.value as Record<string, unknown>;
+  return defined(rest);
 }
 
 /**

@@ -15,6 +15,11 @@ export interface DecisionRequest {
   signal: AbortSignal;
   /** Filled by the authorizer for the decision log: what it evaluated, when not the input as sent. */
   audit?: DecisionAudit;
+  /**
+   * Whether `audit.reason` is wanted (the decision log is on, or the caller asked ?reasons=true):
+   * computing it can cost another evaluation, which the hot path does not pay otherwise.
+   */
+  wantReason?: boolean;
 }
 
 /**
@@ -26,6 +31,44 @@ export interface DecisionAudit {
   input?: unknown;
   /** The identity check: its result code, and the asserted identity when it differs from the verified one. */
   identity?: { check: string; asserted?: { subject?: unknown; groups?: unknown } };
+  /** Why the decision came out as it did, with names (reasons.ts); only when `wantReason`. Never tokens. */
+  reason?: DecisionReason;
+}
+
+/**
+ * Why a decision came out as it did. `code` is stable (docs/troubleshooting.md lists them); the
+ * rest names what decided: the bindings and roles (static, dynamic), the access reviews (openshift).
+ */
+export interface DecisionReason {
+  code: string;
+  /** One line for a person. */
+  message: string;
+  /** static, dynamic: what granted (lokistack_reasons.why's grants: binding, role, claim rule). */
+  grants?: unknown[];
+  /** static, dynamic: what named the caller, granting or not (on a deny: look at the roles). */
+  matched?: unknown[];
+  /** dynamic: the identity check's code when it failed. */
+  identity_check?: string;
+  /** openshift: the access reviews asked for this decision, in order. */
+  reviews?: AccessReviewReason[];
+  /** openshift: no namespace matcher for this caller (an admin group, a skipped tenant). */
+  matcher?: string;
+  /** openshift: the decision came from the decision cache (or another request computing it): no review was asked. */
+  cached?: boolean;
+  /** Items left out to keep the reason bounded, per list. */
+  truncated?: Record<string, number>;
+}
+
+/** One SubjectAccessReview as asked (for the input's user and groups): never the token it was asked with. */
+export interface AccessReviewReason {
+  scope: 'cluster' | 'namespace';
+  verb: string;
+  /** API group, resource (the tenant) and resource name (logs, …), as sent to the API. */
+  apiGroup: string;
+  resource: string;
+  name: string;
+  namespace?: string;
+  allowed: boolean;
 }
 
 /** What the Data API turns into `{"result": value}` or `{}`. */

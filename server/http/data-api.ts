@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
+import { boundReason } from '../decision/reasons.js';
 import { outcomeOf, type Authorizer, type Decision, type DecisionAudit } from '../decision/types.js';
 import { deadline } from '../deadline.js';
 import { DecisionError, invalidParameter } from '../errors.js';
@@ -19,6 +20,11 @@ export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, '
   maxDepth: number;
   /** Deadline for one decision, upstream calls included. */
   decisionTimeoutMs: number;
+  /**
+   * --web.reasons: answer `?reasons=true` with a `reason` beside `result`. Off by default: a reason
+   * names roles, bindings and namespaces, which the caller of a Data API need not learn.
+   */
+  reasons?: boolean;
 }
 
 export interface DataApiDeps {
@@ -69,6 +75,9 @@ export function dataApiHandler(deps: DataApiDeps) {
       }
     }
     const params = queryParams(query);
+    // Asked with reasons off, the parameter is ignored as OPA ignores one it does not know: a
+    // gateway whose opa.url carries it keeps working.
+    const answerReason = params.reasons && deps.options.reasons === true;
     const path = parsePath(rawPath);
     let parsed: ParsedInput;
     if (req.method === 'POST') {
@@ -102,6 +111,7 @@ export function dataApiHandler(deps: DataApiDeps) {
         path: path.join('/'),
         ...(audit.input !== undefined ? { input: audit.input } : parsed.input !== undefined ? { input: parsed.input } : {}),
         ...(audit.identity ? { identity: audit.identity } : {}),
+        ...(audit.reason ? { reason: boundReason(audit.reason) } : {}),
         ...outcome,
         requested_by: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
         timestamp: new Date().toISOString(),
@@ -115,6 +125,8 @@ export function dataApiHandler(deps: DataApiDeps) {
         ...(parsed.occurrences ? { inputOccurrences: parsed.occurrences } : {}),
         token: bearerToken(req),
         audit,
+        // The decision log and the reasons answer read it; otherwise nothing pays for it.
+        ...(deps.decisionLog || answerReason ? { wantReason: true } : {}),
         get signal() {
           return lazySignal();
         },
@@ -146,6 +158,7 @@ export function dataApiHandler(deps: DataApiDeps) {
         ['result', decision.defined ? decision.value : undefined],
         ['warning', parsed.missing ? MISSING_INPUT_WARNING : undefined],
         ['decision_id', decisionId],
+        ['reason', answerReason ? boundReason(audit.reason ?? NO_REASON) : undefined],
       ],
       params.pretty,
     );
@@ -204,7 +217,11 @@ export function parsePath(rawPath: string): string[] {
   });
 }
 
+/** What a path no authorizer explains gets (a path outside the policy, an openshift mode's other paths). */
+const NO_REASON = Object.freeze({ code: 'no_reason', message: 'nothing decided at this path gives a reason' });
+
 interface DataParams {
+  reasons: boolean;
   pretty: boolean;
   metrics: boolean;
   provenance: boolean;
@@ -216,6 +233,7 @@ function queryParams(query: ParsedUrlQuery): DataParams {
     throw invalidParameter('explain is not supported: policies are evaluated from WebAssembly, which keeps no trace');
   }
   return {
+    reasons: boolParam(query.reasons),
     pretty: boolParam(query.pretty),
     metrics: boolParam(query.metrics) || boolParam(query.instrument),
     provenance: boolParam(query.provenance),

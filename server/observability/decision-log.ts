@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { close as fsClose, fstat, ftruncate, openSync, write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
+import type { DecisionReason } from '../decision/types.js';
 import type { Logger } from './logger.js';
 import { RateLimit } from './rate-limit.js';
 
@@ -11,6 +12,11 @@ export interface DecisionEvent {
   input?: unknown;
   /** lokistack-authz: the identity check's result code, and the asserted identity when it differs. */
   identity?: { check: string; asserted?: { subject?: unknown; groups?: unknown } };
+  /**
+   * lokistack-authz: why the decision came out as it did, with names (server/decision/reasons.ts,
+   * docs/troubleshooting.md); bounded in size by its writer, and never holding a token.
+   */
+  reason?: DecisionReason;
   result?: unknown;
   error?: { code: string; message: string };
   requested_by: string;
@@ -175,6 +181,16 @@ export class DecisionLog {
     return new DecisionLog(new FileSink(fd, ops), { name: path, ...options });
   }
 
+  /**
+   * Whether the mask keeps who asked out of the log (the input's subject, groups or claims): then a
+   * reason keeps the binding and role names but not the subject or claim value that matched, which
+   * would name the caller again.
+   */
+  private get hidesIdentity(): boolean {
+    return (this.hidesIdentityMemo ??= this.options.mask.some((p) => /^\/input(\/(subject|groups|claims)(\/.*)?)?$/.test(p)));
+  }
+  private hidesIdentityMemo: boolean | undefined;
+
   newDecisionId(): string {
     return randomUUID();
   }
@@ -190,6 +206,7 @@ export class DecisionLog {
       return;
     }
     const { doc, erased } = erase({ ...event }, this.options.mask);
+    if (doc.reason !== undefined && this.hidesIdentity) doc.reason = withoutIdentity(doc.reason as DecisionReason);
     // An input can be megabytes (the input bounds allow it); one event must not be.
     const max = this.options.maxInputBytes ?? DEFAULT_MAX_LOGGED_INPUT_BYTES;
     let truncated = false;
@@ -267,6 +284,20 @@ export class DecisionLog {
 }
 
 /** Removes each JSON pointer present in `doc` (copying along the way) and lists those removed. */
+/** A reason whose grants and matched items name no subject and no claim value. */
+function withoutIdentity(reason: DecisionReason): DecisionReason {
+  const strip = (items: unknown[] | undefined) =>
+    items?.map((item) => {
+      if (item === null || typeof item !== 'object') return item;
+      const { subject: _s, value: _v, ...rest } = item as Record<string, unknown>;
+      return rest;
+    });
+  const out: DecisionReason = { ...reason };
+  if (reason.grants) out.grants = strip(reason.grants)!;
+  if (reason.matched) out.matched = strip(reason.matched)!;
+  return out;
+}
+
 export function erase(doc: Record<string, unknown>, pointers: readonly string[]): { doc: Record<string, unknown>; erased: string[] } {
   let out = doc;
   const erased: string[] = [];
