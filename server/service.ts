@@ -77,6 +77,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       maxYamlNodes: config.web.maxYamlNodes,
       decisionTimeoutMs: config.web.decisionTimeoutMs,
       reasons: config.web.reasons,
+      logReasons: config.decisionLog?.reasons ?? false,
     },
   });
   const internalApp = createInternalApp({ metrics, logger, health });

@@ -240,6 +240,23 @@ describe('reasons: the decision log, with who-asked masked', () => {
   });
 });
 
+describe('reasons: the decision log, with --decision-log.reasons=false', () => {
+  it('logs every decision without a reason (and so without the second evaluation)', async () => {
+    const file = join(makeTempDir(), 'decisions.jsonl');
+    const svc = await startTestService({ flags: [`--decision-log.output=${file}`, '--decision-log.reasons=false'] });
+    try {
+      const a = await post(svc, ALLOWED_INPUT);
+      assert.equal(a.body.result, true);
+      assert.ok(await eventually(() => readFileSync(file, 'utf8').includes(String(a.body.decision_id))));
+      const event = JSON.parse(readFileSync(file, 'utf8').trim()) as Record<string, unknown>;
+      assert.equal(event.decision_id, a.body.decision_id);
+      assert.ok(!('reason' in event), JSON.stringify(event));
+    } finally {
+      await svc.stop();
+    }
+  });
+});
+
 describe('reasons: lokistack-authz test failures', () => {
   const ALICE = { subject: 'alice@example.com', groups: [], permission: 'read', resource: 'logs', tenant: 'application' };
 

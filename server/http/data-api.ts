@@ -25,6 +25,8 @@ export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, '
    * names roles, bindings and namespaces, which the caller of a Data API need not learn.
    */
   reasons?: boolean;
+  /** --decision-log.reasons: decision log events carry their reason (default with a decision log). */
+  logReasons?: boolean;
 }
 
 export interface DataApiDeps {
@@ -126,7 +128,7 @@ export function dataApiHandler(deps: DataApiDeps) {
         token: bearerToken(req),
         audit,
         // The decision log and the reasons answer read it; otherwise nothing pays for it.
-        ...(deps.decisionLog || answerReason ? { wantReason: true } : {}),
+        ...((deps.decisionLog && deps.options.logReasons !== false) || answerReason ? { wantReason: true } : {}),
         get signal() {
           return lazySignal();
         },
