@@ -55,6 +55,13 @@ export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
     help: 'Namespace tenancy: the access review, made cluster-wide, that lets a caller push logs (e.g. verb=create,group=loki.grafana.com,resource=application,name=logs). Empty: every write is refused.',
     modes: OPENSHIFT,
   },
+  {
+    name: 'forward-auth.max-concurrent-token-reviews',
+    type: 'int',
+    default: 16,
+    help: "Openshift modes: TokenReviews forward-auth has in flight at once (cached answers included); beyond it 503 + Retry-After. Tokens never seen cost one review each: this keeps a flood of made-up tokens from taking the Kubernetes calls the gateway's decisions need (--kube.max-concurrent-calls).",
+    modes: OPENSHIFT,
+  },
 ];
 
 export type KubeTenancyConfig =
@@ -64,6 +71,8 @@ export type KubeTenancyConfig =
 export interface ForwardAuthModesConfig {
   dynamic: { maxOpaqueTenants: number };
   kube: KubeTenancyConfig;
+  /** Forward-auth's TokenReviews in flight at once (openshift modes). */
+  maxConcurrentTokenReviews: number;
 }
 
 /** Loki's tenant ID rule (at most 150 of these characters, not "." or ".."): no `|`, `:` or `,`. */
@@ -73,7 +82,9 @@ export function parseForwardAuthModes(v: FlagValues): ForwardAuthModesConfig {
   const maxOpaqueTenants = v['forward-auth.opaque-token-max-tenants'] as number;
   if (maxOpaqueTenants < 1) throw new FlagError(`--forward-auth.opaque-token-max-tenants must be at least 1, got ${maxOpaqueTenants}`);
   const dynamic = { maxOpaqueTenants };
-  if (v['forward-auth.kube-tenancy'] !== 'namespaces') return { dynamic, kube: { kind: 'mappings' } };
+  const maxConcurrentTokenReviews = v['forward-auth.max-concurrent-token-reviews'] as number;
+  if (maxConcurrentTokenReviews < 1) throw new FlagError(`--forward-auth.max-concurrent-token-reviews must be at least 1, got ${maxConcurrentTokenReviews}`);
+  if (v['forward-auth.kube-tenancy'] !== 'namespaces') return { dynamic, kube: { kind: 'mappings' }, maxConcurrentTokenReviews };
 
   const tenant = v['forward-auth.namespace-tenant'] as string;
   if (tenant === '') throw new FlagError('--forward-auth.kube-tenancy=namespaces needs --forward-auth.namespace-tenant: the tenant ID the namespaces share');
@@ -86,6 +97,7 @@ export function parseForwardAuthModes(v: FlagValues): ForwardAuthModesConfig {
   const rawWrite = v['forward-auth.namespace-write'] as string;
   return {
     dynamic,
+    maxConcurrentTokenReviews,
     kube: { kind: 'namespaces', tenant, namespaceLabel, read, ...(rawWrite !== '' ? { write: resourceAttributes('forward-auth.namespace-write', rawWrite) } : {}) },
   };
 }

@@ -10,6 +10,7 @@ import { OpenShiftAuthorizer, type OpenShiftResult } from '../decision/openshift
 import { KubeClient, loadKubeClientModule, type K8sModule } from '../kube/client.js';
 import { Limiter } from '../kube/limiter.js';
 import { ReviewCache } from '../kube/review-cache.js';
+import { BoundedTokenReviewer } from '../forward-auth/bounded-token-reviewer.js';
 import { TokenReviewCache } from '../kube/token-review-cache.js';
 import { upstreamWarner } from '../observability/rate-limit.js';
 import type { Logger } from '../observability/logger.js';
@@ -140,7 +141,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         openshift: o,
         tenancy: config.forwardAuthModes!.kube,
         kube: reviews,
-        tokenReviewer: tokenReviewer ?? new TokenReviewCache(kube, o.tokenReview),
+        tokenReviewer: new BoundedTokenReviewer(tokenReviewer ?? new TokenReviewCache(kube, o.tokenReview), config.forwardAuthModes!.maxConcurrentTokenReviews),
         logger,
       });
   } catch (err) {
