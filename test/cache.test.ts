@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { AuthenticatedStore, type RejectReason } from '../server/cache/authenticated-store.js';
 import { DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
 import { parseKeyring, type Keyring } from '../server/cache/hmac-keys.js';
-import { KeyringFile } from '../server/cache/keyring-file.js';
+import { KeyringFile } from '../server/config/keyring-file.js';
 import { MemcachedStore } from '../server/cache/memcached-store.js';
 import { MemoryStore } from '../server/cache/memory-store.js';
 import type { CacheStore } from '../server/cache/store.js';

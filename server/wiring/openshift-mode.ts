@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthenticatedStore } from '../cache/authenticated-store.js';
 import { DecisionCache } from '../cache/decision-cache.js';
-import { KeyringFile } from '../cache/keyring-file.js';
+import { KeyringFile } from '../config/keyring-file.js';
 import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
