@@ -19,7 +19,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['http', 'forward-auth'],
   ['wiring'],
   ['service.ts'],
-  ['cli', 'fixtures'],
+  ['cli', 'cases'],
   ['main.ts'],
 ];
 
