@@ -584,6 +584,24 @@ describe('dynamic mode: tenants.yaml validation', () => {
     assert.match(err.fault, /unknown field/);
   });
 
+  it('a value of the wrong shape is named by its kind, never quoted: a misplaced secret stays out of the logs', () => {
+    // Changed in issue 15 (one validator for operator files): these faults used to end at "must be a
+    // mapping" / "must be a string"; they now say what was found, as rbac.yaml's faults do, by kind only.
+    let err = fault(`tenants:\n${tenant(OIDC + '      clientSecret: 918273645\n')}`);
+    assert.equal(err.field, 'tenants[0].oidc.clientSecret');
+    assert.equal(err.fault, 'must be a string, got a number');
+    assert.ok(!err.message.includes('918273645'), err.message);
+    err = fault(`tenants:\n${tenant(OIDC + '      issuerCA: [s3cr3t-pem]\n')}`);
+    assert.equal(err.fault, 'must be a string, got a list');
+    err = fault('tenants:\n  - topsecret\n');
+    assert.equal(err.field, 'tenants[0]');
+    assert.equal(err.fault, 'must be a mapping, got a string');
+    assert.ok(!err.message.includes('topsecret'), err.message);
+    err = fault('');
+    assert.equal(err.field, '(top level)');
+    assert.equal(err.fault, 'must be a mapping, got null');
+  });
+
   it('a missing issuerURL is named', () => {
     const err = fault(`tenants:\n${tenant('      clientID: gateway\n')}`);
     assert.equal(err.field, 'tenants[0].oidc.issuerURL');

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { isRecord } from '../cases/cases.js';
+import { isRecord } from '../file-format.js';
 
 // Which files the `test` subcommand runs: the operator names files and directories on its command
 // line; the case format itself (server/cases/) reads a file's text and knows nothing of directories.

@@ -8,7 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Decision } from '../../server/decision/types.js';
-import { isRecord, parseCasesFile, type FixtureCase } from '../../server/cases/cases.js';
+import { parseCasesFile, type FixtureCase } from '../../server/cases/cases.js';
+import { isRecord } from '../../server/file-format.js';
 import { answerMismatch, decisionMismatch, decisionOf as decisionOfAnswer, normalise, sendCase, type Answer } from '../../server/cases/compare.js';
 
 export type { FixtureCase } from '../../server/cases/cases.js';
