@@ -78,10 +78,10 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   // Every watched file reloads everything, so the policy and its data always change together; one
   // reload at a time, so two files changing at once cannot undo each other.
   let applying: Promise<unknown> = Promise.resolve();
-  const applyFile = (file: string, bytes: Buffer): Promise<void> => {
+  const applyFile = (file: string, bytes: Uint8Array<ArrayBuffer>): Promise<void> => {
     const run = applying.then(async () => {
       const next = new Map(serving);
-      next.set(file, copy(bytes));
+      next.set(file, bytes);
       const loaded = await load(next, true);
       await store.replace(loaded.policy, loaded.data);
       serving = next;
@@ -92,12 +92,12 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   const watchers = watched.map((source) => {
     const { name, file } = source;
     markReload(metrics, name, true);
-    const watcher = new FileWatcher({
+    const watcher = new FileWatcher<Uint8Array<ArrayBuffer>>({
       file,
       intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(options.sleep ? { sleep: options.sleep } : {}),
-      readFile: async () => Buffer.from(await readPolicySource(source)),
+      readFile: () => readPolicySource(source),
       apply: (bytes) => applyFile(file, bytes),
       onApplied: () => {
         markReload(metrics, name, true);
@@ -189,10 +189,4 @@ function markReload(metrics: Metrics, config: string, ok: boolean): void {
   metrics.configReloads.inc({ config, result: ok ? 'success' : 'failure' });
   metrics.configLastReloadSuccessful.set({ config }, ok ? 1 : 0);
   if (ok) metrics.configLastReloadSuccessTime.set({ config }, Date.now() / 1000);
-}
-
-function copy(buf: Buffer): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(new ArrayBuffer(buf.length));
-  bytes.set(buf);
-  return bytes;
 }
