@@ -5,11 +5,11 @@ import { FLAGS, loadConfig } from '../config/config.js';
 import { FlagError } from '../config/flags.js';
 import { FixtureError, type FixtureCase } from '../cases/cases.js';
 import { answerMismatch, readBounded, sendCase } from '../cases/compare.js';
-import { loadSet, type FixtureSet, type SetKind } from '../cases/sets.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { startService } from '../service.js';
 import { findCasesFiles, groupByDir } from './case-files.js';
+import { loadSet, type FixtureSet, type SetKind } from './case-sets.js';
 
 export interface TestCommandIO {
   out: (text: string) => void;
