@@ -5,11 +5,12 @@ import { connect } from 'node:net';
 import { AuthenticatedStore, type RejectReason } from '../server/cache/authenticated-store.js';
 import { DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
 import { parseKeyring, type Keyring } from '../server/cache/hmac-keys.js';
-import { KeyringFile } from '../server/cache/keyring-file.js';
+import { KeyringFile } from '../server/config/keyring-file.js';
 import { MemcachedStore } from '../server/cache/memcached-store.js';
 import { MemoryStore } from '../server/cache/memory-store.js';
 import type { CacheStore } from '../server/cache/store.js';
 import { loadConfig } from '../server/config/config.js';
+import { openShiftResultCodec, type OpenShiftResult } from '../server/decision/openshift-result.js';
 import { ConfigError } from '../server/errors.js';
 import { lokistackFakeKubeOptions, LOKISTACK_TOKENS } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
@@ -201,6 +202,38 @@ describe('decision cache', () => {
     });
   });
 
+  describe('the openshift result in the cache', () => {
+    // opa-openshift's answers (reference/opa-openshift-protocol.md §2.2): true, false, or
+    // {"allowed":"true"|"false","data":"<JSON string of matchers>"} with allowed a string.
+    const MATCHERS = { allowed: 'true', data: '{"matchers":[{"Type":2,"Name":"kubernetes_namespace_name","Value":"ns1"}]}' } as const;
+
+    it('reads back every answer opa-openshift gives, as written', () => {
+      for (const v of [true, false, MATCHERS, { allowed: 'false', data: '' }] as const) {
+        assert.deepEqual(openShiftResultCodec.decode(openShiftResultCodec.encode(v)), v);
+      }
+    });
+
+    it('an entry of any other shape is refused, so it is a miss and never decides', async () => {
+      const foreign = ['{"allowed":true,"data":""}', '{"allowed":"yes","data":""}', '{"allowed":"true"}', '{"allowed":"true","data":{}}', 'null', '1', '"true"', '[true]', 'not json'];
+      for (const text of foreign) {
+        const mem = new MemoryStore({ maxEntries: 10, maxBytes: 1 << 20 });
+        await mem.set('k', text, 60_000);
+        const { events, counts } = counting();
+        const cache = new DecisionCache<OpenShiftResult>(mem, { allowTtlMs: 60_000, denyTtlMs: 60_000 }, events, openShiftResultCodec);
+        assert.equal(await cache.get('k', async () => false), false, text);
+        assert.deepEqual([counts.hit, counts.miss, counts.storeError], [0, 1, 1], text);
+      }
+    });
+
+    it('allows keep for the allow TTL, denials (false, allowed "false") for the deny TTL', async () => {
+      const ttls: number[] = [];
+      const store: CacheStore = { kind: 'memory', get: async () => undefined, set: async (_k, _v, ttl) => void ttls.push(ttl), size: () => 0, close: async () => {} };
+      const cache = new DecisionCache<OpenShiftResult>(store, { allowTtlMs: 111, denyTtlMs: 222 }, counting().events, openShiftResultCodec);
+      for (const [i, v] of ([true, MATCHERS, false, { allowed: 'false', data: '' }] as const).entries()) await cache.get(`k${i}`, async () => v);
+      assert.deepEqual(ttls, [111, 111, 222, 222]);
+    });
+  });
+
   describe('MemcachedStore against a real memcached', function () {
     const binary = memcachedBinary();
     let server: MemcachedServer;
@@ -330,16 +363,9 @@ describe('decision cache', () => {
       return s;
     };
 
-    type Answer = boolean | { allowed: string; data: string };
-    const codec = {
-      encode: (v: Answer) => JSON.stringify(v),
-      decode: (s: string) => {
-        const v = JSON.parse(s) as Answer;
-        if (typeof v !== 'boolean' && (typeof v !== 'object' || v === null || typeof v.data !== 'string')) throw new Error('unexpected cached value');
-        return v;
-      },
-      allows: (v: Answer) => v === true || (typeof v === 'object' && v.allowed === 'true'),
-    };
+    // The codec the openshift modes cache their answers with.
+    type Answer = OpenShiftResult;
+    const codec = openShiftResultCodec;
     const MATCH_ALL: Answer = { allowed: 'true', data: JSON.stringify({ matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: '.+' }] }) };
     const BOB: Answer = { allowed: 'true', data: JSON.stringify({ matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: 'log-test-0' }] }) };
     const DENY: Answer = { allowed: 'false', data: '' };

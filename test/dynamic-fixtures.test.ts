@@ -3,7 +3,7 @@
 // is written with their URLs, and the service runs in-process with --mode=dynamic on the set's
 // rbac.yaml. Each case mints the token its `token` key names, sends it as the gateway would, and
 // checks the answer with the static fixtures' comparison. The rest of a case is the project's
-// fixture format, parsed by its own strict parser (server/fixtures/cases.ts) with `token` as the
+// fixture format, parsed by its own strict parser (server/cases/cases.ts) with `token` as the
 // one extra key.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseTenants } from '../server/config/tenants.js';
-import { isRecord, parseCasesFile } from '../server/fixtures/cases.js';
+import { parseCasesFile } from '../server/cases/cases.js';
+import { isRecord } from '../server/file-format.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
 import { assertAnswer, send, type FixtureCase } from './support/fixtures.js';
 import { startTestService, writeTempFile, type TestService } from './support/service.js';

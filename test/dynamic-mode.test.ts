@@ -13,7 +13,6 @@ import { parseTenants } from '../server/config/tenants.js';
 import { ConfigError } from '../server/errors.js';
 import { Backoff } from '../server/oidc/backoff.js';
 import { bindIntrospection } from '../server/oidc/binding.js';
-import { TtlCache } from '../server/oidc/ttl-cache.js';
 import type { IdentityError } from '../server/oidc/identity.js';
 import { DEFAULT_ALGORITHMS, OidcVerifier } from '../server/oidc/verifier.js';
 import { startOidcProvider, type JwtMintOptions, type OidcProvider, type OidcProviderOptions } from './support/oidc.js';
@@ -584,6 +583,24 @@ describe('dynamic mode: tenants.yaml validation', () => {
     assert.match(err.fault, /unknown field/);
   });
 
+  it('a value of the wrong shape is named by its kind, never quoted: a misplaced secret stays out of the logs', () => {
+    // Changed in issue 15 (one validator for operator files): these faults used to end at "must be a
+    // mapping" / "must be a string"; they now say what was found, as rbac.yaml's faults do, by kind only.
+    let err = fault(`tenants:\n${tenant(OIDC + '      clientSecret: 918273645\n')}`);
+    assert.equal(err.field, 'tenants[0].oidc.clientSecret');
+    assert.equal(err.fault, 'must be a string, got a number');
+    assert.ok(!err.message.includes('918273645'), err.message);
+    err = fault(`tenants:\n${tenant(OIDC + '      issuerCA: [s3cr3t-pem]\n')}`);
+    assert.equal(err.fault, 'must be a string, got a list');
+    err = fault('tenants:\n  - topsecret\n');
+    assert.equal(err.field, 'tenants[0]');
+    assert.equal(err.fault, 'must be a mapping, got a string');
+    assert.ok(!err.message.includes('topsecret'), err.message);
+    err = fault('');
+    assert.equal(err.field, '(top level)');
+    assert.equal(err.fault, 'must be a mapping, got null');
+  });
+
   it('a missing issuerURL is named', () => {
     const err = fault(`tenants:\n${tenant('      clientID: gateway\n')}`);
     assert.equal(err.field, 'tenants[0].oidc.issuerURL');
@@ -978,7 +995,46 @@ describe('dynamic mode: the verifier holds a bounded amount in memory', () => {
   });
 });
 
-describe("Backoff and TtlCache (the verifier's timing and bounds, on a fake clock)", () => {
+describe('dynamic mode: past its bound the verifier forgets the identity least recently used', () => {
+  // Changed in issue 15: the identity cache was a first-in-first-out map, so a token in steady use
+  // was pushed out by any newer ones (a flood of made-up tokens); it is now an LRU (lru-cache).
+  it('a token verified again keeps its entry; the one unused longest is verified anew', async () => {
+    const idp = await startProvider();
+    const tenant = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer }]));
+    const seen: string[] = [];
+    const verifier = new OidcVerifier(
+      tenant,
+      {
+        timeoutMs: 5000,
+        allowInsecureIssuers: true,
+        algorithms: DEFAULT_ALGORITHMS,
+        clockToleranceSeconds: 0,
+        maxTtlMs: 60_000,
+        maxEntries: 2,
+        jwksCooldownMs: 30_000,
+        negativeTtlMs: 60_000,
+        discoveryBackoffMs: 1000,
+        discoveryBackoffMaxMs: 1000,
+        maxConcurrentCalls: 2,
+      },
+      { hit: () => void seen.push('hit'), miss: () => void seen.push('miss') },
+    );
+    try {
+      const [a, b, c] = await Promise.all([jwt(idp, 'alice'), jwt(idp, 'mallory'), jwt(idp, 'dave')]);
+      const verify = async (token: string) => (await verifier.verify('application', token, new AbortController().signal)).claims.preferred_username;
+      for (const t of [a, b, a, c]) await verify(t);
+      assert.deepEqual(seen, ['miss', 'miss', 'hit', 'miss'], 'a, b verified; a from memory; c verified, pushing out one');
+      seen.length = 0;
+      assert.equal(await verify(a), 'alice');
+      assert.equal(await verify(b), 'mallory');
+      assert.deepEqual(seen, ['hit', 'miss'], 'a, used since b, kept its entry; b, used least recently, went');
+    } finally {
+      await idp.stop();
+    }
+  });
+});
+
+describe("Backoff (the verifier's timing, on a fake clock)", () => {
   it('discovery backoff doubles per consecutive failure up to its cap, and a success resets it', () => {
     let now = 0;
     const b = new Backoff(1000, 5000, () => now);
@@ -994,17 +1050,6 @@ describe("Backoff and TtlCache (the verifier's timing and bounds, on a fake cloc
     b.succeeded();
     b.failed();
     assert.equal(b.wait(), 1000, 'back to the first wait after a success');
-  });
-
-  it('a TtlCache never holds more than its bound and forgets entries past their deadline', () => {
-    let now = 0;
-    const c = new TtlCache<number>(3, () => now);
-    for (let i = 0; i < 10; i++) c.set(`k${i}`, i, now + 1000);
-    assert.equal(c.size, 3);
-    assert.equal(c.get('k0'), undefined, 'oldest evicted');
-    assert.equal(c.get('k9'), 9);
-    now += 1000;
-    assert.equal(c.get('k9'), undefined, 'expired');
   });
 });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeyringFile } from '../server/cache/keyring-file.js';
+import { KeyringFile } from '../server/config/keyring-file.js';
 import { parseTenants } from '../server/config/tenants.js';
 import { readPair } from '../server/config/tls-reload.js';
 import { readRegularFile } from '../server/files.js';

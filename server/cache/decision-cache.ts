@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { InFlight } from './in-flight.js';
 import type { CacheStore } from './store.js';
 
 export interface DecisionCacheOptions {
@@ -23,7 +24,7 @@ export interface CacheEvents {
  * A failing store (memcached gone) degrades to computing every decision, never to an error.
  */
 export class DecisionCache<T> {
-  private readonly inflight = new Map<string, Promise<T>>();
+  private readonly inflight = new InFlight<T>();
   // Decoded entries by their stored text: a hit on a large answer (a regex of 10,000 projects) is
   // then a lookup, not a parse. Values are frozen, so the JSON encoder may reuse their encoding.
   private readonly decoded = new LRUCache<string, NonNullable<T>>({ max: 1024, maxSize: 16 << 20, sizeCalculation: (_v, text) => Math.max(1, text.length) });
@@ -35,15 +36,8 @@ export class DecisionCache<T> {
     private readonly codec: { encode(v: T): string; decode(s: string): T; allows(v: T): boolean },
   ) {}
 
-  async get(key: string, compute: () => Promise<T>): Promise<T> {
-    const running = this.inflight.get(key);
-    if (running) {
-      this.events.shared();
-      return running;
-    }
-    const p = this.lookup(key, compute).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
+  get(key: string, compute: () => Promise<T>): Promise<T> {
+    return this.inflight.share(key, () => this.lookup(key, compute), { onJoin: () => this.events.shared() });
   }
 
   /** Lookups in flight now (bounded by the callers' concurrency). */

@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FLAGS, loadConfig } from '../config/config.js';
 import { FlagError } from '../config/flags.js';
-import { findCasesFiles, FixtureError, type FixtureCase } from '../fixtures/cases.js';
-import { answerMismatch, readBounded, sendCase } from '../fixtures/compare.js';
-import { groupByDir, loadSet, type FixtureSet, type SetKind } from '../fixtures/sets.js';
+import { FixtureError, type FixtureCase } from '../cases/cases.js';
+import { answerMismatch, readBounded, sendCase } from '../cases/compare.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import { startService } from '../service.js';
+import { findCasesFiles, groupByDir } from './case-files.js';
+import { loadSet, type FixtureSet, type SetKind } from './case-sets.js';
 
 export interface TestCommandIO {
   out: (text: string) => void;

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 
-export interface FileWatcherOptions {
+/** `B`: the bytes `readFile` gives, handed to `apply` as they are (no copy, no re-read); named, never inferred. */
+export interface FileWatcherOptions<B extends Uint8Array = Buffer> {
   file: string;
   /** Also re-read this often (ms), since file events can be missed; 0 for events alone. */
   intervalMs: number;
@@ -12,13 +13,13 @@ export interface FileWatcherOptions {
    */
   settleMs: number;
   /** Applies the settled content; a rejection means it was refused and the old content still serves. */
-  apply: (content: Buffer) => Promise<void>;
+  apply: (content: NoInfer<B>) => Promise<void>;
   onApplied: () => void;
   onRejected: (err: unknown) => void;
   /** Waits between the two reads; the tests drive it to order writes against reads. */
   sleep?: (ms: number) => Promise<void>;
   /** Reads the file (bounded, regular files only: server/files.ts). */
-  readFile: (file: string) => Promise<Buffer>;
+  readFile: (file: string) => Promise<NoInfer<B>>;
 }
 
 /** A file that changed at every settle read this many times in a row is left for the next check. */
@@ -37,7 +38,7 @@ export class FileUnsettledError extends Error {
  * content hashes, so that touch-only events and repeated events apply nothing. What it applies is
  * the bytes it read and saw settle, never a later read, so what was checked is what serves.
  */
-export class FileWatcher {
+export class FileWatcher<B extends Uint8Array = Buffer> {
   private lastHash: string | undefined;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -45,9 +46,9 @@ export class FileWatcher {
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly sleep: (ms: number) => Promise<void>;
-  private readonly read: (file: string) => Promise<Buffer>;
+  private readonly read: (file: string) => Promise<B>;
 
-  constructor(private readonly options: FileWatcherOptions) {
+  constructor(private readonly options: FileWatcherOptions<B>) {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms).unref()));
     this.read = options.readFile;
   }
@@ -121,7 +122,7 @@ export class FileWatcher {
   }
 
   /** The file's bytes, or undefined after reporting (once per distinct fault) that it cannot be read. */
-  private async readOrReport(): Promise<Buffer | undefined> {
+  private async readOrReport(): Promise<B | undefined> {
     try {
       return await this.read(this.options.file);
     } catch (err) {

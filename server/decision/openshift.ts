@@ -6,13 +6,11 @@ import { DecisionError } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimit } from '../observability/rate-limit.js';
-import { matchAllResult, matcherResult, type MatcherConfig, type MatcherResult } from './matchers.js';
+import { matchAllResult, matcherResult, type MatcherConfig } from './matchers.js';
+import type { OpenShiftResult } from './openshift-result.js';
 import { parseGatewayInputs, withIdentity, type GatewayInput } from './openshift-input.js';
 import { MAX_REASON_ITEMS } from './reasons.js';
 import { defined, UNDEFINED, type AccessReviewReason, type Authorizer, type Decision, type DecisionReason, type DecisionRequest } from './types.js';
-
-/** What an openshift-mode decision answers: a plain boolean, or namespace matchers. */
-export type OpenShiftResult = boolean | MatcherResult;
 
 export interface OpenShiftOptions {
   mode: 'openshift-logging' | 'openshift-network';

@@ -1,3 +1,5 @@
+import type { Decision } from '../document.js';
+
 /** One decision request, already parsed and bounded by the HTTP layer. */
 export interface DecisionRequest {
   /** Data API path segments, e.g. ["lokistack", "allow"]; [] for the whole data document. */
@@ -71,11 +73,9 @@ export interface AccessReviewReason {
   allowed: boolean;
 }
 
-/** What the Data API turns into `{"result": value}` or `{}`. */
-export type Decision = { defined: true; value: unknown } | { defined: false };
-
-export const UNDEFINED: Decision = Object.freeze({ defined: false });
-export const defined = (value: unknown): Decision => ({ defined: true, value });
+// What the Data API turns into `{"result": value}` or `{}`: the base's document model, re-exported
+// because an authorizer's callers need it beside the Authorizer contract.
+export { defined, UNDEFINED, type Decision } from '../document.js';
 
 export interface Authorizer {
   /** The mode's name, used as the `mode` label of decision metrics. */

@@ -1,27 +1,16 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Authorizer } from '../decision/types.js';
 import { isForwardAuthPath } from '../forward-auth/contracts.js';
 import { forwardAuthHandler, type ForwardAuthCoreOptions } from '../forward-auth/core.js';
 import type { ForwardAuthorizer } from '../forward-auth/types.js';
-import type { DecisionLog } from '../observability/decision-log.js';
-import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { ByteBudget } from './byte-budget.js';
-import { dataApiHandler, isDataApiPath, type DataApiOptions } from './data-api.js';
+import { dataApiHandler, isDataApiPath, type DataApiDeps } from './data-api.js';
 import { errorHandler, notFound, writeError } from './error-handler.js';
 import { healthHandlers, type HealthChecks } from './health.js';
 
-export interface AppDeps {
-  authorizer: Authorizer;
-  decisionLog?: DecisionLog;
-  metrics: Metrics;
-  logger: Logger;
-  options: DataApiOptions;
+/** The Data API's dependencies (its decision log and body budget serve /forward-auth too), and the rest of the listener's. */
+export interface AppDeps extends DataApiDeps {
   health: HealthChecks;
-  version: string;
-  /** Body bytes held across all Data API requests (--web.max-buffered-bytes). */
-  bodyBudget?: ByteBudget;
   /** /forward-auth, when the mode serves it and it is enabled; 404 otherwise. */
   forwardAuth?: { authorizer: ForwardAuthorizer; options: ForwardAuthCoreOptions };
 }

@@ -39,6 +39,25 @@ export function loadKubeClientModule(): Promise<K8sModule> {
   return import('@kubernetes/client-node');
 }
 
+/** opa-openshift's order: --openshift.kubeconfig, else $KUBECONFIG, else the in-cluster service account. */
+export function loadKubeConfig(k8s: K8sModule, explicit: string | undefined): KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (!explicit && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
+    throw new Error('no Kubernetes API to ask: not running in a cluster; set --openshift.kubeconfig or $KUBECONFIG');
+  }
+  try {
+    if (explicit) kc.loadFromFile(explicit);
+    else if (process.env.KUBECONFIG) kc.loadFromDefault();
+    else kc.loadFromCluster();
+  } catch (err) {
+    throw new Error(`cannot load the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}): ${(err as Error).message}`);
+  }
+  if (!kc.getCurrentCluster()) {
+    throw new Error(`the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}) names no current cluster`);
+  }
+  return kc;
+}
+
 /** Which API a call is made to: names it in metrics and warn lines (never a token or a user). */
 export type KubeCallName = 'subjectaccessreviews' | 'selfsubjectaccessreviews' | 'tokenreviews' | 'projects' | 'namespaces' | 'discovery';
 

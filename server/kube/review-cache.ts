@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import { KubeError, type AccessReview, type KubeAuthz } from './types.js';
+import { CachedCalls } from './cached-calls.js';
+import type { AccessReview, KubeAuthz } from './types.js';
 
 export interface ReviewCacheOptions {
   /** How long a verdict is reused: the longest a grant or a revocation can go unseen. */
@@ -21,46 +21,21 @@ export interface ReviewCacheOptions {
  * asserts a victim's subject could hold the victim's reviews hostage that way.
  */
 export class ReviewCache implements KubeAuthz {
-  private readonly verdicts: LRUCache<string, boolean>;
-  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly verdicts: CachedCalls<boolean>;
 
   constructor(
     private readonly inner: KubeAuthz,
     private readonly options: ReviewCacheOptions,
-    private readonly events: { hit(): void; miss(): void } = { hit() {}, miss() {} },
+    events?: { hit(): void; miss(): void },
   ) {
-    this.verdicts = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs });
+    this.verdicts = new CachedCalls(options, events);
   }
 
   async review(req: AccessReview, signal: AbortSignal): Promise<boolean> {
     const key = this.keyOf(req);
-    const known = this.verdicts.get(key);
-    if (known !== undefined) {
-      this.events.hit();
-      return known;
-    }
-    const flight = `${sha256(req.token)}\0${key}`;
-    const running = this.inflight.get(flight);
-    if (running) {
-      try {
-        return await running;
-      } catch (err) {
-        // The call we joined was cancelled by its own decision (a sibling review failed, or its
-        // deadline passed); ours still stands, so it asks for itself.
-        if (signal.aborted || !(err instanceof KubeError && err.code === 'kube_aborted')) throw err;
-      }
-    }
-    this.events.miss();
-    const p = this.inner.review(req, signal).then((allowed) => {
-      this.verdicts.set(key, allowed);
-      return allowed;
-    });
-    this.inflight.set(flight, p);
-    try {
-      return await p;
-    } finally {
-      if (this.inflight.get(flight) === p) this.inflight.delete(flight);
-    }
+    // Shared within one caller only (above). A call joined and then cancelled by its own decision
+    // (a sibling review failed, or its deadline passed) is made again for whoever still waits.
+    return this.verdicts.get(key, () => this.inner.review(req, signal), signal, `${sha256(req.token)}\0${key}`);
   }
 
   listNamespaces(user: { user: string; groups: readonly string[]; token: string }, signal: AbortSignal): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import { KubeError, type TokenReviewer, type TokenReviewResult } from './types.js';
+import { CachedCalls } from './cached-calls.js';
+import type { TokenReviewer, TokenReviewResult } from './types.js';
 
 export interface TokenReviewCacheOptions {
   /** How long an answer is reused: the longest a revoked token keeps working. */
@@ -14,38 +14,17 @@ export interface TokenReviewCacheOptions {
  * on every request; errors are not cached. Concurrent reviews of one token are made once.
  */
 export class TokenReviewCache implements TokenReviewer {
-  private readonly answers: LRUCache<string, TokenReviewResult>;
-  private readonly inflight = new Map<string, Promise<TokenReviewResult>>();
+  private readonly answers: CachedCalls<TokenReviewResult>;
 
   constructor(
     private readonly inner: TokenReviewer,
     options: TokenReviewCacheOptions,
   ) {
-    this.answers = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs });
+    this.answers = new CachedCalls(options);
   }
 
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
     const key = createHash('sha256').update(token).digest('base64url');
-    const known = this.answers.get(key);
-    if (known) return known;
-    const running = this.inflight.get(key);
-    if (running) {
-      try {
-        return await running;
-      } catch (err) {
-        // The review we joined was cancelled with its own request; ours still stands.
-        if (signal.aborted || !(err instanceof KubeError && err.code === 'kube_aborted')) throw err;
-      }
-    }
-    const p = this.inner.reviewToken(token, signal).then((answer) => {
-      this.answers.set(key, Object.freeze(answer));
-      return answer;
-    });
-    this.inflight.set(key, p);
-    try {
-      return await p;
-    } finally {
-      if (this.inflight.get(key) === p) this.inflight.delete(key);
-    }
+    return this.answers.get(key, () => this.inner.reviewToken(token, signal).then((answer) => Object.freeze(answer)), signal);
   }
 }

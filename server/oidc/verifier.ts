@@ -2,13 +2,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, customFetch as joseFetch, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { InFlight } from '../cache/in-flight.js';
 import type { Tenant } from '../config/tenants.js';
 import { Backoff } from './backoff.js';
 import { bindIntrospection } from './binding.js';
 import { CallLimiter } from './call-limiter.js';
 import { DEFINITE_FAILURES, identityFromClaims, IdentityError, type Identity, type IdentityErrorCode, type IdentityVerifier } from './identity.js';
 import { providerFetch, type FetchLike } from './fetch.js';
-import { TtlCache } from './ttl-cache.js';
 
 export interface OidcVerifierOptions {
   /** Deadline for one call to a provider. */
@@ -160,9 +161,13 @@ class Issuer {
  */
 export class OidcVerifier implements IdentityVerifier {
   private readonly issuers = new Map<string, Issuer>();
-  private readonly identities: TtlCache<Identity>;
-  private readonly failures: TtlCache<{ code: IdentityErrorCode; message: string }>;
-  private readonly inflight = new Map<string, Promise<Identity>>();
+  // Least recently used goes first past the bound: a token in use keeps its entry while made-up
+  // tokens churn through the rest. An attacker can only push entries out, never grow memory.
+  private readonly identities: LRUCache<string, Identity>;
+  private readonly failures: LRUCache<string, { code: IdentityErrorCode; message: string }>;
+  // Past the bound a verification runs unshared: memory stays bounded, and the provider is
+  // still protected by the per-tenant call bound.
+  private readonly inflight: InFlight<Identity>;
   /** The deadline of the request a provider call is made for, seen by the fetch under openid-client. */
   private readonly requestSignal = new AsyncLocalStorage<AbortSignal>();
 
@@ -171,8 +176,9 @@ export class OidcVerifier implements IdentityVerifier {
     private readonly options: OidcVerifierOptions,
     private readonly events: { hit(): void; miss(): void } = { hit() {}, miss() {} },
   ) {
-    this.identities = new TtlCache(options.maxEntries);
-    this.failures = new TtlCache(options.maxEntries);
+    this.identities = new LRUCache({ max: options.maxEntries });
+    this.failures = new LRUCache({ max: options.maxEntries });
+    this.inflight = new InFlight(options.maxEntries);
     for (const t of tenants) this.issuers.set(t.name, new Issuer(t, options, this.requestSignal));
   }
 
@@ -191,18 +197,17 @@ export class OidcVerifier implements IdentityVerifier {
       this.events.hit();
       throw new IdentityError(failed.code, failed.message);
     }
-    const running = this.inflight.get(key);
-    if (running) {
-      this.events.hit();
-      return running;
-    }
+    return this.inflight.share(key, () => this.verifyNow(key, issuer, token, signal), { onJoin: () => this.events.hit() });
+  }
+
+  private verifyNow(key: string, issuer: Issuer, token: string, signal: AbortSignal): Promise<Identity> {
     this.events.miss();
-    const p: Promise<Identity> = this.requestSignal
+    return this.requestSignal
       .run(signal, () => this.resolve(issuer, token, signal))
       .then(
         (identity) => {
           const until = Math.min(identity.expiresAt ?? Infinity, Date.now() + this.options.maxTtlMs);
-          this.identities.set(key, identity, until);
+          remember(this.identities, key, identity, until);
           return identity;
         },
         (err: unknown) => {
@@ -210,18 +215,11 @@ export class OidcVerifier implements IdentityVerifier {
           // Only a verdict on the token is remembered: caching an outage would let whoever can
           // make the provider stumble deny every user whose token was tried meanwhile.
           if (DEFINITE_FAILURES.has(e.code) && !e.retryable && this.options.negativeTtlMs > 0) {
-            this.failures.set(key, { code: e.code, message: e.message }, Date.now() + this.options.negativeTtlMs);
+            remember(this.failures, key, { code: e.code, message: e.message }, Date.now() + this.options.negativeTtlMs);
           }
           throw e;
         },
-      )
-      .finally(() => {
-        if (this.inflight.get(key) === p) this.inflight.delete(key);
-      });
-    // Past the bound a verification runs unshared: memory stays bounded, and the provider is
-    // still protected by the per-tenant call bound.
-    if (this.inflight.size < this.options.maxEntries) this.inflight.set(key, p);
-    return p;
+      );
   }
 
   /** Identities held now (bounded by maxEntries). */
@@ -378,4 +376,10 @@ function endpointName(url: URL): string {
   if (/introspect/.test(url.pathname)) return 'introspection';
   if (/userinfo|\/me$/.test(url.pathname)) return 'userinfo';
   return 'other';
+}
+
+/** Keeps `value` until the time `until` (ms since the epoch); nothing when that has passed. */
+function remember<V extends {}>(cache: LRUCache<string, V>, key: string, value: V, until: number): void {
+  const ttl = until - Date.now();
+  if (ttl > 0) cache.set(key, value, { ttl });
 }

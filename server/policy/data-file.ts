@@ -1,5 +1,6 @@
 import { parse as parseYaml, Schema, type Tags } from 'yaml';
 import { assertParseFits } from './parse-heap.js';
+import { firstLine } from '../file-format.js';
 
 /**
  * Data files as OPA parses them (JSON with encoding/json, YAML with go-yaml v3 through
@@ -28,7 +29,7 @@ export function parseDataText(path: string, text: string): unknown {
     try {
       value = parseYaml(text, { schema: 'yaml-1.1', customTags: goYamlTags, merge: true, maxAliasCount: MAX_ALIASES, logLevel: 'error', uniqueKeys: true });
     } catch (err) {
-      throw new Error(`not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+      throw new Error(`not valid YAML: ${firstLine(err)}`);
     }
     // OPA converts YAML to JSON: an empty document is null, and .inf/.nan cannot be encoded.
     assertJsonNumbers(value);
@@ -38,7 +39,7 @@ export function parseDataText(path: string, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`not valid JSON: ${(err as Error).message.split('\n')[0]}`);
+    throw new Error(`not valid JSON: ${firstLine(err)}`);
   }
 }
 

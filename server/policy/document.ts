@@ -1,4 +1,4 @@
-import { defined, UNDEFINED, type Decision } from '../decision/types.js';
+import { defined, UNDEFINED, type Decision } from '../document.js';
 import type { CompiledPolicy, PolicyInstance } from './wasm-policy.js';
 
 let generations = 0;

@@ -1,6 +1,6 @@
 import { parser } from '@grafana/lezer-logql';
 import type { SyntaxNode } from '@lezer/common';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../document.js';
 
 /**
  * A user's label policy on one tenant, as the Rego rule `lokistack/label_policy` computes it: the

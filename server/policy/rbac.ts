@@ -1,5 +1,6 @@
-import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { isMap, isScalar, isSeq } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { isRecord, parseOperatorYaml, Validator } from '../file-format.js';
 import { LabelPolicyError, MAX_SELECTORS_PER_ROLE, parseSelector } from './label-policy.js';
 
 /** Roles and role bindings: the static policy's data, in observatorium/api's rbac.yaml shape. */
@@ -60,16 +61,11 @@ export interface ParsedRbac {
  */
 export function parseRbac(source: string, text: string, options: { claims?: boolean; reload?: boolean } = {}): ParsedRbac {
   // Duplicate keys are found by our own walk, which can name the field they repeat.
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, logLevel: 'error' });
-  // A warning (an unknown tag, say) means the file does not say what its author meant: a fault.
-  const yamlError = doc.errors[0] ?? doc.warnings[0];
-  if (yamlError) {
-    // The pretty message's first line names the line and column; the rest quotes the file.
-    throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
-  }
+  const doc = parseOperatorYaml(source, text, { uniqueKeys: false });
   rejectDuplicateKeys(source, doc.contents, '', lineOf(text));
   const root: unknown = doc.toJS({ maxAliasCount: 100 });
-  const v = new Validator(source);
+  // Roles and bindings hold no secret: a fault may quote what it found.
+  const v = new Validator(source, { quoteValues: true });
   if (root === null || root === undefined) {
     if (options.reload) throw emptyOnReload(source);
     return { rbac: { roles: [], roleBindings: [] }, warnings: [`${source}: the file is empty: no request will be allowed`] };
@@ -78,7 +74,7 @@ export function parseRbac(source: string, text: string, options: { claims?: bool
   const at = path ? `${path}.` : '';
   // A file that names no roles and no bindings at all is what a truncated or half-written file
   // looks like, so a reload refuses it; an explicit `roles: []` still denies everything.
-  if (options.reload && isObject(block) && RBAC_KEYS.every((k) => block[k] === undefined || block[k] === null)) throw emptyOnReload(source);
+  if (options.reload && isRecord(block) && RBAC_KEYS.every((k) => block[k] === undefined || block[k] === null)) throw emptyOnReload(source);
   const obj = v.object(block, path, ['roles', 'roleBindings', 'claimRoleBindings', 'tenantClaims', ...(path ? ['opa'] : [])]);
   const roles = v.list(obj.roles, `${at}roles`, (item, path) => parseRole(v, item, path));
   const roleBindings = v.list(obj.roleBindings, `${at}roleBindings`, (item, path) => parseBinding(v, item, path));
@@ -121,10 +117,10 @@ function emptyOnReload(source: string): ConfigError {
 
 /** The object that holds roles and roleBindings, and the path prefix that names it in errors. */
 function authorizationBlock(v: Validator, root: unknown): { block: unknown; path: string } {
-  if (isObject(root) && root.kind === 'LokiStack') {
-    const spec = isObject(root.spec) ? root.spec : v.fail('spec', 'a LokiStack needs spec.tenants.authorization');
-    const tenants = isObject(spec.tenants) ? spec.tenants : v.fail('spec.tenants', 'missing: a LokiStack needs spec.tenants.authorization');
-    if (!isObject(tenants.authorization)) v.fail('spec.tenants.authorization', 'missing: nothing to authorize with');
+  if (isRecord(root) && root.kind === 'LokiStack') {
+    const spec = isRecord(root.spec) ? root.spec : v.fail('spec', 'a LokiStack needs spec.tenants.authorization');
+    const tenants = isRecord(spec.tenants) ? spec.tenants : v.fail('spec.tenants', 'missing: a LokiStack needs spec.tenants.authorization');
+    if (!isRecord(tenants.authorization)) v.fail('spec.tenants.authorization', 'missing: nothing to authorize with');
     return { block: tenants.authorization, path: 'spec.tenants.authorization' };
   }
   return { block: root, path: '' };
@@ -227,48 +223,4 @@ function rejectDuplicateKeys(source: string, node: unknown, path: string, line: 
 
 function lineOf(text: string): (offset: number) => number {
   return (offset) => text.slice(0, offset).split('\n').length;
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return x !== null && typeof x === 'object' && !Array.isArray(x);
-}
-
-class Validator {
-  constructor(private readonly source: string) {}
-
-  fail(field: string, fault: string): never {
-    throw new ConfigError(this.source, field, fault);
-  }
-
-  object(x: unknown, path: string, allowed: readonly string[]): Record<string, unknown> {
-    if (!isObject(x)) this.fail(path || '(top level)', `must be a mapping, got ${kindOf(x)}`);
-    for (const key of Object.keys(x)) {
-      if (!allowed.includes(key)) this.fail(path ? `${path}.${key}` : key, `unknown field (expected one of ${allowed.join(', ')})`);
-    }
-    return x;
-  }
-
-  list<T>(x: unknown, path: string, item: (value: unknown, path: string) => T): T[] {
-    if (x === undefined || x === null) return [];
-    if (!Array.isArray(x)) this.fail(path, `must be a list, got ${kindOf(x)}`);
-    return x.map((value, i) => item(value, `${path}[${i}]`));
-  }
-
-  name(x: unknown, path: string): string {
-    if (typeof x !== 'string') this.fail(path, x === undefined ? 'missing' : `must be a string, got ${kindOf(x)}`);
-    if (x.length === 0) this.fail(path, 'must not be empty');
-    return x;
-  }
-
-  strings(x: unknown, path: string): string[] {
-    if (x === undefined || x === null) this.fail(path, 'missing: must be a list of strings');
-    return this.list(x, path, (value, p) => this.name(value, p));
-  }
-}
-
-function kindOf(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'a list';
-  if (typeof x === 'object') return 'a mapping';
-  return `${typeof x} ${JSON.stringify(x)}`;
 }

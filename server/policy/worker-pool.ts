@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { extname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-import type { Decision } from '../decision/types.js';
+import type { Decision } from '../document.js';
 import type { PolicyDocument } from './document.js';
 
 /** Main thread to worker. */

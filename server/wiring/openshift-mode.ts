@@ -1,13 +1,13 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import { AuthenticatedStore } from '../cache/authenticated-store.js';
 import { DecisionCache } from '../cache/decision-cache.js';
-import { KeyringFile } from '../cache/keyring-file.js';
+import { KeyringFile } from '../config/keyring-file.js';
 import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
 import type { Config } from '../config/config.js';
-import { OpenShiftAuthorizer, type OpenShiftResult } from '../decision/openshift.js';
-import { KubeClient, loadKubeClientModule, type K8sModule } from '../kube/client.js';
+import { OpenShiftAuthorizer } from '../decision/openshift.js';
+import { openShiftResultCodec, type OpenShiftResult } from '../decision/openshift-result.js';
+import { KubeClient, loadKubeClientModule, loadKubeConfig } from '../kube/client.js';
 import { Limiter } from '../kube/limiter.js';
 import { ReviewCache } from '../kube/review-cache.js';
 import { BoundedTokenReviewer } from '../forward-auth/bounded-token-reviewer.js';
@@ -92,11 +92,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
           logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'decision cache failed; deciding as on a miss');
         },
       },
-      {
-        encode: (v) => JSON.stringify(v),
-        decode: (s) => decodeResult(s),
-        allows: (v) => v === true || (typeof v === 'object' && v.allowed === 'true'),
-      },
+      openShiftResultCodec,
     );
 
   logger.info(
@@ -161,38 +157,4 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
       await store?.close();
     },
   };
-}
-
-/** opa-openshift's order: --openshift.kubeconfig, else $KUBECONFIG, else the in-cluster service account. */
-export function loadKubeConfig(k8s: K8sModule, explicit: string | undefined): KubeConfig {
-  const kc = new k8s.KubeConfig();
-  if (!explicit && !process.env.KUBECONFIG && !process.env.KUBERNETES_SERVICE_HOST) {
-    throw new Error('no Kubernetes API to ask: not running in a cluster; set --openshift.kubeconfig or $KUBECONFIG');
-  }
-  try {
-    if (explicit) kc.loadFromFile(explicit);
-    else if (process.env.KUBECONFIG) kc.loadFromDefault();
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new Error(`cannot load the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}): ${(err as Error).message}`);
-  }
-  if (!kc.getCurrentCluster()) {
-    throw new Error(`the Kubernetes client configuration (${explicit ?? process.env.KUBECONFIG ?? 'in-cluster'}) names no current cluster`);
-  }
-  return kc;
-}
-
-/** A cached value, checked: a foreign or corrupt entry must never decide. */
-function decodeResult(s: string): OpenShiftResult {
-  const v: unknown = JSON.parse(s);
-  if (typeof v === 'boolean') return v;
-  if (
-    v !== null &&
-    typeof v === 'object' &&
-    ((v as { allowed?: unknown }).allowed === 'true' || (v as { allowed?: unknown }).allowed === 'false') &&
-    typeof (v as { data?: unknown }).data === 'string'
-  ) {
-    return v as OpenShiftResult;
-  }
-  throw new Error('unexpected cached value');
 }

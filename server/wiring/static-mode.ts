@@ -4,10 +4,9 @@ import { LabelGatewayAuthorizer, dataHasSelectors } from '../decision/label-gate
 import { StaticAuthorizer } from '../decision/static.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { readRegularFile } from '../files.js';
 import { loadHeapMb, runPolicyLoad } from '../policy/load-runner.js';
-import type { LoadSpec } from '../policy/loader.js';
 import { policyPrintLogger } from '../policy/prints.js';
+import { loadSpecOf, policyFileOf, policySources, readPolicySource, type PolicyFiles } from '../policy/sources.js';
 import { PolicyStore } from '../policy/store.js';
 import type { CompiledPolicy } from '../policy/wasm-policy.js';
 import { EvaluationPool } from '../policy/worker-pool.js';
@@ -34,7 +33,13 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   const claims = config.mode === 'dynamic';
   const entrypoint = config.decisionPath.join('/');
   const p = config.policy;
-  const policyFile = p.bundleFile ?? p.wasmFile;
+  const policyFiles: PolicyFiles = {
+    wasmFile: p.wasmFile,
+    ...(p.bundleFile ? { bundleFile: p.bundleFile } : {}),
+    ...(p.dataFile ? { dataFile: p.dataFile } : {}),
+    ...(config.rbac ? { rbacFile: config.rbac.file } : {}),
+  };
+  const policyFile = policyFileOf(policyFiles);
 
   // The memory bound is the process's: each instance (main thread, each worker) gets a share.
   const instanceMaxBytes = Math.floor(p.maxMemoryBytes / (p.workers + 1));
@@ -45,36 +50,26 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   // (unpack, parse, compile, start, first evaluation) runs on its own thread with a deadline and a
   // bounded heap, so probes and decisions keep being answered while it runs, whatever the files hold.
   const load = async (files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>, reload: boolean): Promise<Loaded> => {
-    const spec: LoadSpec = {
+    const spec = loadSpecOf(policyFiles, {
       entrypoint,
-      policyFile,
-      ...(p.bundleFile ? { bundleFile: p.bundleFile } : {}),
-      ...(p.dataFile ? { dataFile: p.dataFile } : {}),
-      ...(config.rbac ? { rbacFile: config.rbac.file } : {}),
       claims,
       reload,
       maxMemoryBytes: p.maxMemoryBytes,
       instanceMaxBytes,
       maxBundleBytes: p.maxBundleBytes,
       maxDataBytes: p.maxDataBytes,
-    };
+    });
     logger.debug({ policy: policyFile, reload }, 'loading the policy on a loading thread');
     const loaded = await runPolicyLoad(spec, files, { timeoutMs: p.loadTimeoutMs, maxHeapMb: loadHeapMb(p.maxDataBytes) }, print);
     for (const w of loaded.warnings) logger.warn(w);
     return { policy: loaded.policy, data: loaded.data };
   };
 
-  // Each file is read only when it is a regular file, and only up to its bound: a FIFO or a device
-  // named by a flag would otherwise hang startup (or a watcher) with no word.
-  const watched: Array<{ name: string; file: string; flag: string; maxBytes: number }> = [
-    { name: 'policy', file: policyFile, flag: p.bundleFile ? '--policy.bundle' : '--policy.wasm', maxBytes: p.maxBundleBytes },
-  ];
-  if (config.rbac) watched.push({ name: 'rbac', file: config.rbac.file, flag: '--rbac.config', maxBytes: p.maxDataBytes });
-  if (p.dataFile) watched.push({ name: 'data', file: p.dataFile, flag: '--policy.data', maxBytes: p.maxDataBytes });
+  const watched = policySources(policyFiles, p);
 
-  // The content of each file that serves now.
+  // The content of each file that serves now: read once here, and the watchers start from it.
   let serving = new Map<string, Uint8Array<ArrayBuffer>>();
-  for (const { file, flag, maxBytes } of watched) serving.set(file, await readRegularFile(flag, file, maxBytes));
+  for (const source of watched) serving.set(source.file, await readPolicySource(source));
   const initial = await load(serving, false);
   const store = new PolicyStore(initial.policy, { instanceMaxBytes });
   await store.replace(initial.policy, initial.data);
@@ -83,10 +78,10 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   // Every watched file reloads everything, so the policy and its data always change together; one
   // reload at a time, so two files changing at once cannot undo each other.
   let applying: Promise<unknown> = Promise.resolve();
-  const applyFile = (file: string, bytes: Buffer): Promise<void> => {
+  const applyFile = (file: string, bytes: Uint8Array<ArrayBuffer>): Promise<void> => {
     const run = applying.then(async () => {
       const next = new Map(serving);
-      next.set(file, copy(bytes));
+      next.set(file, bytes);
       const loaded = await load(next, true);
       await store.replace(loaded.policy, loaded.data);
       serving = next;
@@ -94,14 +89,15 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     applying = run.catch(() => {});
     return run;
   };
-  const watchers = watched.map(({ name, file, flag, maxBytes }) => {
+  const watchers = watched.map((source) => {
+    const { name, file } = source;
     markReload(metrics, name, true);
-    const watcher = new FileWatcher({
+    const watcher = new FileWatcher<Uint8Array<ArrayBuffer>>({
       file,
       intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(options.sleep ? { sleep: options.sleep } : {}),
-      readFile: async (f) => Buffer.from(await readRegularFile(flag, f, maxBytes)),
+      readFile: () => readPolicySource(source),
       apply: (bytes) => applyFile(file, bytes),
       onApplied: () => {
         markReload(metrics, name, true);
@@ -193,10 +189,4 @@ function markReload(metrics: Metrics, config: string, ok: boolean): void {
   metrics.configReloads.inc({ config, result: ok ? 'success' : 'failure' });
   metrics.configLastReloadSuccessful.set({ config }, ok ? 1 : 0);
   if (ok) metrics.configLastReloadSuccessTime.set({ config }, Date.now() / 1000);
-}
-
-function copy(buf: Buffer): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(new ArrayBuffer(buf.length));
-  bytes.set(buf);
-  return bytes;
 }

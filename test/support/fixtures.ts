@@ -1,6 +1,6 @@
 /**
  * The static decision fixtures of fixtures/static/<set>/ (rbac.yaml + cases.yaml), and assertion
- * wrappers over the comparison the service's own fixture runner uses (server/fixtures/), so the
+ * wrappers over the comparison the service's own fixture runner uses (server/cases/), so the
  * tests and `lokistack-authz test` judge a case the same way.
  */
 import assert from 'node:assert/strict';
@@ -8,11 +8,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Decision } from '../../server/decision/types.js';
-import { isRecord, parseCasesFile, type FixtureCase } from '../../server/fixtures/cases.js';
-import { answerMismatch, decisionMismatch, decisionOf as decisionOfAnswer, normalise, sendCase, type Answer } from '../../server/fixtures/compare.js';
+import { parseCasesFile, type FixtureCase } from '../../server/cases/cases.js';
+import { isRecord } from '../../server/file-format.js';
+import { answerMismatch, decisionMismatch, decisionOf as decisionOfAnswer, normalise, sendCase, type Answer } from '../../server/cases/compare.js';
 
-export type { FixtureCase } from '../../server/fixtures/cases.js';
-export { canonical, normalise, type Answer, type Normalisation } from '../../server/fixtures/compare.js';
+export type { FixtureCase } from '../../server/cases/cases.js';
+export { canonical, normalise, type Answer, type Normalisation } from '../../server/cases/compare.js';
 
 export const STATIC_FIXTURES = fileURLToPath(new URL('../../fixtures/static/', import.meta.url));
 

@@ -1,6 +1,6 @@
-import { FileWatcher } from '../config/file-watcher.js';
+import { FileWatcher } from './file-watcher.js';
 import { readRegularFile } from '../files.js';
-import { MAX_KEY_FILE_BYTES, parseKeyring, type Keyring } from './hmac-keys.js';
+import { MAX_KEY_FILE_BYTES, parseKeyring, type Keyring } from '../cache/hmac-keys.js';
 
 export interface KeyringFileOptions {
   /** Re-read this often besides file events (a Secret update swaps a symlink); 0 for events alone. */
