@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { close as fsClose, fstat, ftruncate, openSync, write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { DecisionReason } from '../decision/types.js';
+import type { DecisionReason } from '../document.js';
 import type { Logger } from './logger.js';
 import { RateLimit } from './rate-limit.js';
 
