@@ -1,5 +1,5 @@
-import { parseDocument } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { parseOperatorYaml } from '../file-format.js';
 import { isLokiTenantId } from './contracts.js';
 
 /**
@@ -10,10 +10,7 @@ import { isLokiTenantId } from './contracts.js';
  * listed twice (either would make the mapping ambiguous).
  */
 export function parseTenantIds(source: string, text: string): ReadonlyMap<string, string> {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
-  const yamlError = doc.errors[0] ?? doc.warnings[0];
-  if (yamlError) throw new ConfigError(source, '', `invalid YAML: ${yamlError.message.split('\n')[0]!.replace(/:\s*$/, '')}`);
-  const root = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  const root = parseOperatorYaml(source, text, { uniqueKeys: true }).toJS({ maxAliasCount: 100 }) as unknown;
   const tenants = root !== null && typeof root === 'object' && !Array.isArray(root) ? (root as Record<string, unknown>).tenants : undefined;
   if (!Array.isArray(tenants) || tenants.length === 0) throw new ConfigError(source, 'tenants', 'must be a non-empty list of tenants');
   const byName = new Map<string, string>();
