@@ -13,11 +13,10 @@
  *    doing so, part 2 fails, and answering matchers (LabelGatewayDeps.answerMatchers) can be revisited.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseSelector } from '../server/policy/label-policy.js';
 import { requirePeer } from './support/peers.js';
-import { requireNamespace, UNSHARE_ARGS } from './support/gateway/namespace.js';
+import { requireNamespace, runScriptInNamespace } from './support/gateway/namespace.js';
 import { LABEL_CASES, MATCHER_POLICIES, type LabelOutcome, type LabelReport } from './label-policy-gateway.driver.js';
 
 type Stream = Record<string, string>;
@@ -131,33 +130,9 @@ describe('label policies through the real LokiStack gateway', function () {
 });
 
 /** Runs the driver in a fresh mount and network namespace; its JSON report. */
-function runDriver(env: Record<string, string>, timeoutMs = 120_000): Promise<LabelReport> {
+function runDriver(env: Record<string, string>): Promise<LabelReport> {
   const script = fileURLToPath(new URL('./label-policy-gateway.driver.ts', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn('unshare', [...UNSHARE_ARGS, process.execPath, '--import', 'tsx', script], {
-      env: { ...process.env, ...env, GATEWAY_E2E_IN_NAMESPACE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: on a timeout the driver and every peer it started are killed together.
-      detached: true,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-20_000)));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`label-policy gateway driver exited ${code ?? signal}:\n${stderr}`));
-      try {
-        resolve(JSON.parse(stdout) as LabelReport);
-      } catch (err) {
-        reject(new Error(`label-policy gateway driver printed no report: ${(err as Error).message}\n${stderr}`));
-      }
-    });
-  });
+  return runScriptInNamespace<LabelReport>(script, [], 'label-policy gateway driver', env);
 }
 
 /** A selector's matchers in a canonical order, to compare queries the gateway may re-print. */

@@ -53,6 +53,14 @@ export const dynamicMode: DemoMode = {
 };
 
 async function startExample(options: DemoOptions): Promise<RunningDemo> {
+  return startDynamicDemo(options, [], DYNAMIC_EXAMPLES);
+}
+
+/**
+ * The example dynamic setup: a real provider with alice and bob, docs/examples/dynamic-tenants.yaml
+ * pointing at it, and the service with `extraFlags` (forward-auth's demo adds --forward-auth.enabled).
+ */
+export async function startDynamicDemo(options: DemoOptions, extraFlags: readonly string[], examples: readonly DemoExample[]): Promise<RunningDemo> {
   const files = scratch();
   const stops: Array<() => Promise<void>> = [async () => files.remove()];
   try {
@@ -61,7 +69,7 @@ async function startExample(options: DemoOptions): Promise<RunningDemo> {
     const template = readFileSync(repoPath('docs/examples/dynamic-tenants.yaml'), 'utf8');
     const tenants = files.write('tenants.yaml', template.replaceAll('${ISSUER}', provider.issuer));
     const svc = await startDemoService(
-      ['--mode=dynamic', `--rbac.config=${shown(repoPath('deploy/examples/rbac.yaml'))}`, `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers'],
+      ['--mode=dynamic', `--rbac.config=${shown(repoPath('deploy/examples/rbac.yaml'))}`, `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers', ...extraFlags],
       options,
       options.log,
     );
@@ -75,7 +83,7 @@ async function startExample(options: DemoOptions): Promise<RunningDemo> {
         ['ALICE', await mint('alice')],
         ['BOB', await mint('bob')],
       ],
-      examples: [...DYNAMIC_EXAMPLES],
+      examples: [...examples],
       notes: [`The tokens are JWT access tokens (aud ${CLIENT.client_id}) valid for ${TOKEN_TTL_SECONDS / 3600} hours.`],
       stop: () => runAll(stops),
     };

@@ -1,9 +1,7 @@
-import { readFileSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
 import { lokistackFakeKubeOptions } from '../../test/support/fake-kube/fixtures.js';
 import { startFakeKube } from '../../test/support/fake-kube/server.js';
-import { startOidcProvider } from '../../test/support/oidc.js';
-import { runAll } from './dynamic.js';
+import { runAll, startDynamicDemo } from './dynamic.js';
 import { repoPath, scratch, shown, startDemoService } from './service.js';
 import type { DemoExample, DemoMode, DemoOptions } from './types.js';
 
@@ -78,8 +76,6 @@ export const forwardAuthStaticMode: DemoMode = {
   },
 };
 
-const CLIENT = { client_id: 'lokistack', client_secret: 'demo-secret' };
-const TOKEN_TTL_SECONDS = 8 * 3600;
 
 export const FORWARD_AUTH_DYNAMIC_EXAMPLES: readonly DemoExample[] = [
   ask("alice's token (group developers) queries: tenant application", 'GET', QUERY, [['Authorization', 'Bearer $ALICE']], 'status=200 tenant=application policy='),
@@ -91,42 +87,9 @@ export const FORWARD_AUTH_DYNAMIC_EXAMPLES: readonly DemoExample[] = [
 export const forwardAuthDynamicMode: DemoMode = {
   name: 'forward-auth-dynamic',
   summary: 'forward-auth with OIDC bearer tokens from a real provider on loopback',
-  async start(options) {
+  start(options) {
     noFixtures(options, 'forward-auth-dynamic');
-    const files = scratch();
-    const stops: Array<() => Promise<void>> = [async () => files.remove()];
-    try {
-      const accounts = {
-        alice: { claims: { email: 'alice@example.com', groups: ['developers'] } },
-        bob: { claims: { email: 'bob@example.com', groups: ['qa'] } },
-      };
-      const provider = await startOidcProvider({ accounts, clients: [CLIENT], audience: CLIENT.client_id, accessTokenTtlSeconds: TOKEN_TTL_SECONDS });
-      stops.unshift(() => provider.stop());
-      const template = readFileSync(repoPath('docs/examples/dynamic-tenants.yaml'), 'utf8');
-      const tenants = files.write('tenants.yaml', template.replaceAll('${ISSUER}', provider.issuer));
-      const svc = await startDemoService(
-        ['--mode=dynamic', `--rbac.config=${shown(repoPath('deploy/examples/rbac.yaml'))}`, `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers', '--forward-auth.enabled'],
-        options,
-        options.log,
-      );
-      stops.unshift(() => svc.service.shutdown());
-      const mint = (account: string) => provider.jwtAccessToken(account, { clientId: CLIENT.client_id });
-      return {
-        url: svc.url,
-        upstreams: [`provider ${provider.issuer}  (oidc-provider; client ${CLIENT.client_id}; accounts alice, bob; tenants.yaml from docs/examples/dynamic-tenants.yaml)`],
-        command: svc.command,
-        variables: [
-          ['ALICE', await mint('alice')],
-          ['BOB', await mint('bob')],
-        ],
-        examples: [...FORWARD_AUTH_DYNAMIC_EXAMPLES],
-        notes: [`The tokens are JWT access tokens (aud ${CLIENT.client_id}) valid for ${TOKEN_TTL_SECONDS / 3600} hours.`],
-        stop: () => runAll(stops),
-      };
-    } catch (err) {
-      await runAll(stops);
-      throw err;
-    }
+    return startDynamicDemo(options, ['--forward-auth.enabled'], FORWARD_AUTH_DYNAMIC_EXAMPLES);
   },
 };
 

@@ -14,6 +14,7 @@ import { ForwardAuthRefusal, forbidden, unauthenticated } from './errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult } from './types.js';
+import { closedSignal } from '../http/closed-signal.js';
 
 export interface ForwardAuthCoreOptions extends ContractLimits {
   /** Bytes of X-Prom-Label-Policy answered at most; a larger policy is a 403 rather than a header a proxy truncates. */
@@ -144,14 +145,4 @@ function classify(err: unknown): { status: number; code: string; reason: string;
   // A mode's typed failure (an upstream down: 503) keeps its status; its message is written for callers.
   if (err instanceof DecisionError) return { status: err.status, code: err.code, reason: err.message, result: 'error' };
   return { status: 500, code: 'internal_error', reason: 'forward-auth could not decide; see the service log', result: 'error' };
-}
-
-/** Aborts when the proxy goes away before the answer is written. */
-function closedSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
-  });
-  req.once('aborted', () => ac.abort(new Error('client aborted the request')));
-  return ac.signal;
 }

@@ -14,6 +14,7 @@ import { lastQueryBytes, parseInputParam, parsePostBody, type InputOptions, type
 import { DEFAULT_INPUT_LIMITS } from './input-limits.js';
 import { goStruct } from './json.js';
 import { sendJson } from './send.js';
+import { closedSignal } from './closed-signal.js';
 
 export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, 'maxDepth'>> {
   /** Deepest nesting of arrays and objects accepted in `input`. */
@@ -264,14 +265,4 @@ function bearerToken(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   return m ? m[1] : undefined;
-}
-
-/** Aborts when the client goes away before the answer is written. */
-function closedSignal(req: IncomingMessage, res: ServerResponse): AbortSignal {
-  const ac = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) ac.abort(new Error('client closed the connection'));
-  });
-  req.once('aborted', () => ac.abort(new Error('client aborted the request')));
-  return ac.signal;
 }

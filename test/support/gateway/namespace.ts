@@ -60,9 +60,16 @@ export function requireNamespace(ctx: Mocha.Context): void {
  * report; rejects with the driver's stderr when it fails or outlives `timeoutMs`.
  */
 export function runInNamespace<T>(kind: string, env: Record<string, string>, timeoutMs = 120_000): Promise<T> {
-  const script = fileURLToPath(new URL('./run.ts', import.meta.url));
+  return runScriptInNamespace<T>(fileURLToPath(new URL('./run.ts', import.meta.url)), [kind], `gateway driver (${kind})`, env, timeoutMs);
+}
+
+/**
+ * Runs a driver script (tsx) with `args` inside a fresh mount and network namespace and returns the
+ * JSON report it prints; rejects with its stderr when it fails or outlives `timeoutMs`.
+ */
+export function runScriptInNamespace<T>(script: string, args: readonly string[], name: string, env: Record<string, string>, timeoutMs = 120_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const child = spawn('unshare', [...UNSHARE_ARGS, process.execPath, '--import', 'tsx', script, kind], {
+    const child = spawn('unshare', [...UNSHARE_ARGS, process.execPath, '--import', 'tsx', script, ...args], {
       env: { ...process.env, ...env, GATEWAY_E2E_IN_NAMESPACE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
       // Its own process group: on a timeout the driver and every peer it started are killed together.
@@ -79,13 +86,13 @@ export function runInNamespace<T>(kind: string, env: Record<string, string>, tim
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code !== 0) {
-        reject(new Error(`gateway driver (${kind}) exited ${code ?? signal}:\n${stderr}`));
+        reject(new Error(`${name} exited ${code ?? signal}:\n${stderr}`));
         return;
       }
       try {
         resolve(JSON.parse(stdout) as T);
       } catch (err) {
-        reject(new Error(`gateway driver (${kind}) printed no report: ${(err as Error).message}\n${stderr}`));
+        reject(new Error(`${name} printed no report: ${(err as Error).message}\n${stderr}`));
       }
     });
   });
