@@ -48,7 +48,8 @@ export function isDataApiPath(url: string): boolean {
  * caller's one error handler to answer.
  */
 export function dataApiHandler(deps: DataApiDeps) {
-  const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options) };
+  // Static mode hands the policy the body's own text of the input when it can (input.ts).
+  const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options), keepInputText: deps.authorizer.mode === 'static' };
   const postOnly = deps.authorizer.mode.startsWith('openshift-');
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
