@@ -126,6 +126,42 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
     }
   });
 
+  it('TokenReview: POSTed as the service with the token in the spec; only a well-formed authenticated identity is one', async () => {
+    const kube = client();
+    const tokenReview = (status: unknown) => json(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status });
+    try {
+      answer = tokenReview({ authenticated: true, user: { username: 'bob', uid: 'u-1', groups: ['system:authenticated'], extra: { 'scopes.authorization.openshift.io': ['user:full'] } } });
+      assert.deepEqual(await kube.reviewToken('bobs-user-token', signal()), {
+        authenticated: true,
+        user: 'bob',
+        uid: 'u-1',
+        groups: ['system:authenticated'],
+        extra: { 'scopes.authorization.openshift.io': ['user:full'] },
+      });
+      const sent = seen[0]!;
+      assert.equal(sent.url, '/prefix/apis/authentication.k8s.io/v1/tokenreviews');
+      assert.equal(sent.headers.authorization, 'Bearer service-account-token');
+      assert.deepEqual(JSON.parse(sent.body), { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'bobs-user-token' } });
+      answer = tokenReview({ authenticated: false, error: 'token expired' });
+      assert.deepEqual(await kube.reviewToken('t', signal()), { authenticated: false, error: 'token expired' });
+      // Shapes a broken or hostile API could answer: never an identity to decide on.
+      for (const status of [
+        { authenticated: 'true', user: { username: 'bob' } },
+        { authenticated: true, user: { username: '' } },
+        { authenticated: true, user: { username: 'bob', groups: 'system:cluster-admins' } },
+        { authenticated: true, user: { username: 'bob', groups: ['a', 1] } },
+        { authenticated: true, user: { username: 'bob', extra: { k: 'v' } } },
+        { authenticated: true, user: { username: ['bob'] } },
+      ]) {
+        answer = tokenReview(status);
+        const r = await kube.reviewToken('t', signal());
+        assert.equal(r.authenticated, false, JSON.stringify(status));
+      }
+    } finally {
+      kube.close();
+    }
+  });
+
   it('the caller going away cancels the call', async () => {
     const kube = client();
     try {

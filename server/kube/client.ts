@@ -1,5 +1,4 @@
 import type {
-  AuthenticationV1Api,
   AuthorizationV1Api,
   ApisApi,
   ConfigurationOptions,
@@ -56,7 +55,6 @@ export interface KubeCallObserver {
  * service's credentials, so a client certificate never outranks the user's token.
  */
 export class KubeClient implements KubeAuthz, TokenReviewer {
-  private readonly serviceAuthn: AuthenticationV1Api;
   private readonly serviceCore: CoreV1Api;
   private readonly serviceApis: ApisApi;
   private readonly userAuthz: AuthorizationV1Api;
@@ -74,7 +72,6 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     private readonly observer: KubeCallObserver,
   ) {
     const user = anonymous(k8s, service);
-    this.serviceAuthn = service.makeApiClient(k8s.AuthenticationV1Api);
     this.serviceCore = service.makeApiClient(k8s.CoreV1Api);
     this.serviceApis = service.makeApiClient(k8s.ApisApi);
     this.userAuthz = user.makeApiClient(k8s.AuthorizationV1Api);
@@ -119,22 +116,31 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
 
   /** A TokenReview made as the service, for the API server's default audience. */
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
-    const res = await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (opts) =>
-      this.serviceAuthn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }, opts),
-    );
-    const status = res.status;
-    if (status?.authenticated !== true) return { authenticated: false, error: (status?.error ?? 'not authenticated').slice(0, 200) };
-    const user = status.user?.username ?? '';
+    const res = (await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (_opts, callSignal) =>
+      this.postAsService('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }, callSignal),
+    )) as TokenReviewAnswer | null;
+    const status = res?.status;
+    if (status?.authenticated !== true) return { authenticated: false, error: (typeof status?.error === 'string' ? status.error : 'not authenticated').slice(0, 200) };
+    const u = status.user;
+    const user = typeof u?.username === 'string' ? u.username : '';
     // An authenticated answer naming nobody is no identity to decide on.
     if (user === '') return { authenticated: false, error: 'the token review named no user' };
-    const uid = status.user?.uid;
-    const extra = status.user?.extra;
+    // Read as plain JSON now, not through the client's models: an identity of the wrong shape is
+    // no identity (a string where groups belong must not become one group per character).
+    const groups = u?.groups ?? [];
+    const extra = u?.extra ?? {};
+    const uid = u?.uid;
+    const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    const extraOk = typeof extra === 'object' && extra !== null && !Array.isArray(extra) && Object.values(extra).every((v) => v === undefined || v === null || strings(v));
+    if (!strings(groups) || !extraOk || (uid !== undefined && typeof uid !== 'string')) {
+      return { authenticated: false, error: 'the token review answered an identity of the wrong shape' };
+    }
     return {
       authenticated: true,
       user,
-      groups: [...(status.user?.groups ?? [])],
+      groups: [...groups],
       ...(uid ? { uid } : {}),
-      ...(extra && Object.keys(extra).length > 0 ? { extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [...(v ?? [])]])) } : {}),
+      ...(Object.keys(extra).length > 0 ? { extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [...((v ?? []) as string[])]])) } : {}),
     };
   }
 
@@ -276,6 +282,15 @@ function keepAliveAgent(template: HttpAgent | undefined, limit: number): HttpAge
   }
   if (template?.constructor === HttpAgent) return new HttpAgent(common);
   return template;
+}
+
+/** A TokenReview's answer as the API writes it (authentication.k8s.io/v1), read as untrusted JSON. */
+interface TokenReviewAnswer {
+  status?: {
+    authenticated?: unknown;
+    error?: string;
+    user?: { username?: unknown; uid?: unknown; groups?: unknown; extra?: Record<string, unknown[] | null | undefined> };
+  };
 }
 
 // A review's answer is its request echoed with a status: a few KiB. Beyond this is no review.
