@@ -432,7 +432,9 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
       } finally {
         await profiled.proc.stop(30_000);
       }
-      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      // The main thread's (thread 0): workers (policy loading, evaluation) write profiles of their own.
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+      const file = files.find((f) => /\.0\.\d+\.cpuprofile$/.test(f)) ?? files.sort()[0];
       if (file) {
         const summary = summarizeProfile(join(profDir, file));
         report.profile = {
