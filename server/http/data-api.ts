@@ -240,7 +240,8 @@ function lastValue(v: unknown): string | undefined {
  * would join them with ", " and send that upstream as one token).
  */
 function bearerToken(req: IncomingMessage): string | undefined {
-  const forwarded = req.headersDistinct['x-forwarded-access-token']?.[0];
+  // headersDistinct builds every header's list on first read: only asked for when the header is there.
+  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : req.headersDistinct['x-forwarded-access-token']?.[0];
   if (forwarded !== undefined && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
