@@ -30,6 +30,7 @@ import {
   metricValue,
   oursLoggingFlags,
   scrape,
+  startBare,
   startOpa,
   startOpaOpenshift,
   startOurs,
@@ -38,6 +39,7 @@ import {
   type Running,
 } from './lib/servers.js';
 import { scalingSvg } from './lib/svg.js';
+import { documentedBytesPerEntry, judgeTargets } from './lib/targets.js';
 import type { Check, Ratio, Report, RunStats, ScalingPoint, Scenario, ServerName } from './lib/types.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -59,7 +61,7 @@ bench/results/latest.md, latest.json and scaling.svg (or the --out directory). S
                        carried over from the previous latest.json when it was the same kind of run
   --duration N         seconds per measurement (default BENCH_DURATION, else 10; quick: 2)
   --connections N      connections for the comparisons (default BENCH_CONNECTIONS, else 32)
-  --no-profile         skip the CPU profile of ours on static decisions
+  --no-profile         skip the CPU profile of ours on static decisions (attached to the report otherwise)
   --report-only        re-render latest.md and scaling.svg from latest.json
   --out DIR            write the report there instead of bench/results
   -h, --help           this text; nothing is run or written
@@ -280,6 +282,12 @@ async function measure(server: ServerName, running: Running, load: Omit<LoadOpti
 }
 
 /** Waits until the fake API has had no new request for 200 ms (earlier decisions have finished), at most 60 s. */
+/** VmRSS of a server once ready, before any request, after a second to settle: what an idle pod holds. */
+async function idleRssOf(running: Running): Promise<number | undefined> {
+  await sleep(1000);
+  return running.proc.memory()?.rssBytes;
+}
+
 async function settle(fake: FakeKubeProc): Promise<void> {
   const deadline = Date.now() + 60_000;
   let last = (await fake.counts()).total;
@@ -359,7 +367,10 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
   const oursFlags = ['--log.level=warn', `--rbac.config=${rbac}`];
   await withProcs(async (track) => {
     const ours = track(await startOurs(ctx.build, oursFlags, logFile('static-ours')));
+    const idleRss = await idleRssOf(ours);
     const opa = 'path' in ctx.opa ? track(await startOpa(ctx.opa.path, policy, rbac, logFile('static-opa'))) : undefined;
+    // The limit (issue 14): node:http alone, parsing the same bodies and answering {"result":true}.
+    const bare = track(await startBare(logFile('static-bare')));
     // Same answers before measuring.
     const mismatches: string[] = [];
     let bytesSame = 0;
@@ -383,6 +394,7 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
     // each server's median round (by req/s) is reported, every round in its notes.
     const oursRounds: RunStats[] = [];
     const opaRounds: RunStats[] = [];
+    const bareRounds: RunStats[] = [];
     for (let round = 1; round <= STATIC_ROUNDS; round++) {
       log(`static: round ${round}/${STATIC_ROUNDS}: ours`);
       oursRounds.push(await measure('ours', ours, load, undefined, WARMUP));
@@ -390,18 +402,26 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
         log(`static: round ${round}/${STATIC_ROUNDS}: opa`);
         opaRounds.push(await measure('opa', opa, load, undefined, WARMUP));
       }
+      log(`static: round ${round}/${STATIC_ROUNDS}: bare node:http`);
+      bareRounds.push(await measure('bare', bare, load, undefined, WARMUP));
     }
-    await Promise.all([ours.proc.stop(), opa?.proc.stop()]);
+    await Promise.all([ours.proc.stop(), opa?.proc.stop(), bare.proc.stop()]);
     const oursRun = medianRound(oursRounds);
+    if (oursRun.memory && idleRss !== undefined) oursRun.memory = { ...oursRun.memory, idleRssBytes: idleRss };
     scenario.runs.push(oursRun);
     const opaRun = opa ? medianRound(opaRounds) : unavailable('opa', ctx.opa);
     if (opaRun) {
       scenario.runs.push(opaRun);
       scenario.ratios.push(ratio(oursRun, opaRun));
     }
+    const bareRun = medianRound(bareRounds);
+    bareRun.notes = [...(bareRun.notes ?? []), 'the limit: node:http alone, JSON.parse of the same body, answering {"result":true} (bench/lib/bare-server.mjs)'];
+    scenario.runs.push(bareRun);
+    scenario.ratios.push(ratio(oursRun, bareRun));
     const behind = opaRun?.load && oursRun.load && oursRun.load.rps < opaRun.load.rps;
-    if (behind && PROFILE) {
-      log('static: ours is behind OPA; profiling ours');
+    // Always profiled (issue 14: the report carries a CPU profile of the static path).
+    if (PROFILE) {
+      log('static: profiling ours');
       const profDir = join(TMP, `profile-${Date.now()}`);
       mkdirSync(profDir, { recursive: true });
       const profiled = await startOurs(ctx.build, oursFlags, logFile('static-ours-profile'), ['--cpu-prof', '--cpu-prof-dir', profDir]);
@@ -412,13 +432,15 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
       } finally {
         await profiled.proc.stop(30_000);
       }
-      const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+      // The main thread's (thread 0): workers (policy loading, evaluation) write profiles of their own.
+      const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
+      const file = files.find((f) => /\.0\.\d+\.cpuprofile$/.test(f)) ?? files.sort()[0];
       if (file) {
         const summary = summarizeProfile(join(profDir, file));
         report.profile = {
           ...summary,
           file: join(profDir, file).slice(ROOT.length),
-          why: `Ours served ${Math.round(oursRun.load!.rps)} req/s against OPA's ${Math.round(opaRun!.load!.rps)} (${(oursRun.load!.rps / opaRun!.load!.rps).toFixed(2)}×), so ours was run again under the same load with \`node --cpu-prof\` (warm-up discarded from the load numbers, not from the profile).`,
+          why: `Ours served ${Math.round(oursRun.load?.rps ?? 0)} req/s${opaRun?.load ? ` against OPA's ${Math.round(opaRun.load.rps)} (${(oursRun.load!.rps / opaRun.load.rps).toFixed(2)}×${behind ? ', behind' : ''})` : ''} and the bare node:http server's ${Math.round(bareRun.load?.rps ?? 0)}; ours was run again under the same load with \`node --cpu-prof\` (warm-up discarded from the load numbers, not from the profile).`,
           loadDuringProfile,
         };
       }
@@ -471,12 +493,14 @@ async function scenarioOpenshiftHit(ctx: Ctx): Promise<Scenario> {
   };
   const answers: Record<string, string> = {};
   scenario.runs = await openshiftPair(ctx, 'openshift-hit', 0, async (server, running, fake) => {
+    const idleRss = await idleRssOf(running);
     for (const [i, t] of templates.entries()) {
       const a = await post(running.base, t.body!, t.token as string);
       answers[`${server} ${OPENSHIFT_MIX[i]!.who}`] = `${a.status} ${a.text.trim()}`;
     }
     const stats = await measure(server, running, { connections: CONNECTIONS, durationSec: DURATION, requests: templates }, fake, WARMUP);
     stats.responseBytes = Buffer.byteLength((await post(running.base, templates[0]!.body!, templates[0]!.token as string)).text);
+    if (stats.memory && idleRss !== undefined) stats.memory = { ...stats.memory, idleRssBytes: idleRss };
     if (server === 'ours') {
       const m = await scrape(running);
       scenario.checks.push({
@@ -844,7 +868,7 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'tokens',
     title: `${TOKENS.toLocaleString('en-US')} distinct tokens`,
-    what: `${TOKENS.toLocaleString('en-US')} decisions, each with a new token (bob reading log-test-0: a cluster-wide and a namespaced review, answered with a matcher), through ours with \`--cache.max-entries\` at its default (${CACHE_MAX_ENTRIES_DEFAULT.toLocaleString('en-US')}) and \`--cache.max-bytes\` at its default (64 MiB); then ${overflow.toLocaleString('en-US')} more new tokens. RSS before and after, and \`decision_cache_entries\` from /metrics: the cache stays within its bound.`,
+    what: `${TOKENS.toLocaleString('en-US')} decisions, each with a new token (bob reading log-test-0: a cluster-wide and a namespaced review, answered with a matcher), through ours with \`--cache.max-entries\` at its default (${CACHE_MAX_ENTRIES_DEFAULT.toLocaleString('en-US')}) and \`--cache.max-bytes\` at its default (64 MiB), TTLs of an hour so nothing expires mid-run; then ${overflow.toLocaleString('en-US')} more new tokens. RSS before and after, and \`decision_cache_entries\` from /metrics: the cache stays within its bound.`,
     settings: { connections: CONNECTIONS, tokens: TOKENS, overflowTokens: overflow, cacheMaxEntries: CACHE_MAX_ENTRIES_DEFAULT },
     runs: [],
     ratios: [],
@@ -852,7 +876,9 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
   };
   await withProcs(async (track) => {
     const fake = track(await startFakeKubeProc(ROOT, TMP, logFile('tokens-fake-kube')));
-    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig), logFile('tokens-ours')));
+    // TTLs past the run: on a loaded machine 100,000 decisions can take longer than the default 60 s,
+    // and entries expiring mid-run would hide both the bound and the memory per entry.
+    const ours = track(await startOurs(ctx.build, oursLoggingFlags(fake.kubeconfig, ['--cache.allow-ttl=1h', '--cache.deny-ttl=1h']), logFile('tokens-ours')));
     const body = JSON.stringify(OPENSHIFT_MIX[1].body).replace('"log-test-0","log-test-1"', '"log-test-0"');
     await runLoad({ url: ours.base, connections: 4, amount: 200, requests: [{ method: 'POST', path: DECISION_PATH, body, token: 'token-bob' }] });
     const seq = new TokenSequence('t100k-');
@@ -1091,6 +1117,8 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
 // ---------------------------------------------------------------- main
 
 function writeReport(report: Report): void {
+  // Judged on every write (--report-only too), from the scenarios as they stand in this report.
+  report.targets = judgeTargets(report, documentedBytesPerEntry(readFileSync(join(ROOT, 'docs/operations.md'), 'utf8')));
   const svg = scalingSvg(
     report.scenarios.find((s) => s.id === 'namespaces'),
     report.scenarios.find((s) => s.id === 'projects'),
@@ -1181,6 +1209,8 @@ async function main(): Promise<void> {
   }
 
   writeReport(report);
+  log('targets (issue 14):');
+  for (const t of report.targets ?? []) log(`  ${t.met === undefined ? '–  not measured' : t.met ? 'met    ' : 'NOT MET'}  ${t.name}: ${t.measured}`);
   writeFileSync(join(TMP, `run-${report.generatedAt.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
   const failed = report.scenarios.filter((s) => s.error || s.checks.some((c) => !c.ok));
   log(`wrote ${RESULTS.slice(ROOT.length) || RESULTS}/latest.md, latest.json, scaling.svg${failed.length ? `; scenarios with failed checks or errors: ${failed.map((s) => s.id).join(', ')}` : ''}`);

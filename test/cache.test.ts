@@ -178,6 +178,21 @@ describe('decision cache', () => {
       assert.ok(store.size() * 2 * 108 <= 10_000, `holds ${store.size()} entries`);
     });
 
+    it('answers every key with its own value when many keys store equal answers (shared copies, issue 14)', async () => {
+      const store = new MemoryStore({ maxEntries: 10_000, maxBytes: 64 << 20 });
+      // Fresh strings, as the encoder makes them: equal answers for many tokens, a few distinct
+      // ones among them, more distinct values than any sharing keeps, and answers too large to share.
+      const answerFor = (i: number) =>
+        i % 7 === 0 ? JSON.stringify({ allowed: false, n: i }) : i % 3 === 0 ? `{"allowed":true,"data":"${'ns-'.repeat(6000)}${i % 2}"}` : JSON.stringify({ allowed: true, user: `u${i % 2}` });
+      for (let i = 0; i < 5000; i++) await store.set(`key-${i}`, answerFor(i), 60_000);
+      for (let i = 0; i < 5000; i++) assert.equal(await store.get(`key-${i}`), answerFor(i), `key-${i}`);
+      // An entry rewritten with another answer gives the new one; the others keep theirs.
+      await store.set('key-1', answerFor(7), 60_000);
+      assert.equal(await store.get('key-1'), answerFor(7));
+      assert.equal(await store.get('key-2'), answerFor(2));
+      assert.equal(store.size(), 5000);
+    });
+
     it('treats a corrupt entry as a miss and a failing store as no cache', async () => {
       const { events, counts } = counting();
       const broken: CacheStore = {

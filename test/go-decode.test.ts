@@ -16,6 +16,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { rememberedInputJson } from '../server/decision/input-json.js';
 import { parseGatewayInputs } from '../server/decision/openshift-input.js';
 import { DecisionError } from '../server/errors.js';
 import { ENTRIES } from '../server/go-keys.js';
@@ -217,6 +218,70 @@ describe('request decoding: the same input as Go decodes (oracle: test/support/g
       }),
       { numRuns: RUNS },
     );
+  });
+
+  describe("the input's own text kept for the policy (static mode, issue 14)", () => {
+    const KEEP: InputOptions = { ...WIDE, keepInputText: true };
+    /** Go's reading of the text the policy would get, against Go's reading of the body's input. */
+    const check = (bytes: Buffer): boolean => {
+      const parsed = parsePostBody(bytes, 'application/json', KEEP);
+      const kept = rememberedInputJson(parsed.input);
+      if (kept === undefined) return false;
+      const theirs = goDecode(bin, 'opa-json', bytes);
+      const fromKept = goDecode(bin, 'opa-get', Buffer.from(kept, 'utf8'));
+      const show = `body ${JSON.stringify(bytes.toString('latin1'))}\nkept ${JSON.stringify(kept)}`;
+      assert.ok(theirs.ok && fromKept.ok, show);
+      assert.equal(goJson(fromKept.input), goJson(theirs.input), show);
+      assert.ok(Object.isFrozen(parsed.input), 'the value the text stands for cannot change');
+      return true;
+    };
+
+    it('known cases: escapes, spacing, numbers Go keeps as written, invalid UTF-8', () => {
+      const bodies = [
+        '{"input":{"subject":"\\u0061lice","groups":["a\\/b","<&>"],"n":12345678901234567890,"f":1.0,"z":-0,"e":1e2}}',
+        ' \n{ "input" :\t{"tenant":"application","extras":{}} }\n ',
+        '{"input":[1,{"a":[]}]}',
+      ].map((b) => Buffer.from(b));
+      bodies.push(Buffer.concat([Buffer.from('{"input":{"a'), Buffer.from([0xe2, 0x82]), Buffer.from('":1}}')]));
+      for (const bytes of bodies) assert.ok(check(bytes), `text kept for ${bytes.toString('latin1')}`);
+    });
+
+    it('no text is kept where the body is not exactly one `input` read as written', () => {
+      const bodies = [
+        '{"input":{"a":1},"other":2}', // other keys: the parsed value is serialised
+        '{"Input":{"a":1}}', // a case variant
+        '{"\\u0069nput":{"a":1}}', // an escaped key
+        '{"input":{"a":1,"a":2}}', // a duplicate inside
+        '{"input":{"a":"\\ud800"}}', // a lone surrogate escape
+        '{"input":{"a":1},"input":{"a":2}}', // input twice
+      ];
+      for (const body of bodies) {
+        const parsed = parsePostBody(Buffer.from(body), 'application/json', KEEP);
+        assert.equal(rememberedInputJson(parsed.input), undefined, body);
+      }
+      // And not without the option (the openshift modes read the parsed value only).
+      assert.equal(rememberedInputJson(parsePostBody(Buffer.from('{"input":{"a":1}}'), 'application/json', WIDE).input), undefined);
+    });
+
+    it(`fuzz: Go reads the kept text as it reads the body's input (${RUNS * 2} runs)`, () => {
+      let kept = 0;
+      const single = fc
+        .tuple(fc.constantFrom('', ' ', '\n\t'), valuePiece, fc.constantFrom('', ' ', '\r\n'))
+        .map(([a, v, z]) => Buffer.concat([Buffer.from(`{${a}"input"${a}:${a}`), v, Buffer.from(`${z}}${z}`)]));
+      fc.assert(
+        fc.property(fc.oneof(single, envelope), (bytes) => {
+          let parsedOk = true;
+          try {
+            JSON.parse(bytes.toString('utf8'));
+          } catch {
+            parsedOk = false;
+          }
+          if (parsedOk && check(bytes)) kept++;
+        }),
+        { numRuns: RUNS * 2 },
+      );
+      assert.ok(kept > 0, 'some generated bodies took the kept-text path');
+    });
   });
 
   it(`fuzz: YAML bodies decode to OPA's input (${RUNS} runs)`, () => {

@@ -1,4 +1,5 @@
 /** bench/results/latest.md from the report data. */
+import { targetsMarkdown } from './targets.js';
 import type { Report, RunStats, Scenario } from './types.js';
 
 export const fmtMs = (v: number | undefined): string => {
@@ -72,6 +73,16 @@ export function markdown(report: Report): string {
     `- Load: ${r.settings.connections} connections × ${r.settings.durationSec} s per measurement after ${r.settings.warmupSec} s of warm-up (peer comparisons); scaling points ${r.settings.scalingConnections} connections × ${r.settings.durationSec} s. Latency percentiles are over every response, from autocannon's per-response timings (µs resolution). Peak RSS is VmHWM of the server's process, started afresh per scenario. CPU/request is the server process's user+system CPU time during the measured load (from /proc) divided by the responses: less sensitive to the other work on this machine than req/s.`,
   );
   out.push('');
+  if (r.targets?.length) {
+    out.push('## Targets (issue 14)');
+    out.push('');
+    out.push(
+      'Each target judged from this report\'s scenarios (a scenario carried over from an earlier run says so below). Static: each server\'s median round of the alternating rounds; the bare server is `node:http` alone parsing the same body and answering `{"result":true}` (`bench/lib/bare-server.mjs`). Idle RSS: VmRSS one second after ready, before any request. Peak RSS: VmHWM after the 32-connection load.',
+    );
+    out.push('');
+    out.push(...targetsMarkdown(r.targets));
+    out.push('');
+  }
   out.push('## Summary');
   out.push('');
   out.push(...HEADER);

@@ -3,9 +3,10 @@
  * and the real opa-openshift, each built or found as pinned, each started in its own process.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { findPeer } from '../../test/support/peers.js';
 import { freePort, spawnProc, waitReady, type Proc } from './procs.js';
 
@@ -52,20 +53,33 @@ export async function buildOurs(root: string, relDir = 'bench/.build'): Promise<
     tscNote = ` (tsc reported ${errors.length} type error(s) in the working tree, first: ${errors[0] ?? out.slice(0, 200)}; the emitted JavaScript was used)`;
   }
   const entry = join(outDir, 'server/main.js');
+  const v8 = oursNodeOptions(root);
+  const v8Note = v8.flags.length ? `; node ${v8.flags.join(' ')} (${v8.from})` : `; no V8 flags (${v8.from})`;
   if (existsSync(entry)) {
     return {
       command: process.execPath,
-      args: [entry],
-      how: `node ${relDir}/dist/server/main.js (compiled with tsc -p tsconfig.build.json)${tscNote}`,
+      args: [...v8.flags, entry],
+      how: `node ${relDir}/dist/server/main.js (compiled with tsc -p tsconfig.build.json)${tscNote}${v8Note}`,
       why: 'production runs the compiled dist/ with plain node; tsx would add its loader and on-the-fly transpilation to the startup and memory measured. Built into a private outDir so that other builds cannot change it mid-run.',
     };
   }
   return {
     command: process.execPath,
-    args: ['--import', 'tsx', join(root, 'server/main.ts')],
-    how: 'node --import tsx server/main.ts',
+    args: [...v8.flags, '--import', 'tsx', join(root, 'server/main.ts')],
+    how: `node --import tsx server/main.ts${v8Note}`,
     why: `the compiled build was not usable${tscNote}; running from source instead (numbers include tsx's loader)`,
   };
+}
+
+/**
+ * The V8 flags ours runs with: the image's (deploy/Containerfile's `ENV NODE_OPTIONS`), so memory is
+ * measured as a pod holds it; BENCH_NODE_OPTIONS replaces them (empty: V8's defaults).
+ */
+export function oursNodeOptions(root: string): { flags: string[]; from: string } {
+  const env = process.env.BENCH_NODE_OPTIONS;
+  if (env !== undefined) return { flags: env.split(/\s+/).filter(Boolean), from: 'BENCH_NODE_OPTIONS' };
+  const m = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(root, 'deploy/Containerfile'), 'utf8'));
+  return m ? { flags: m[1]!.split(/\s+/).filter(Boolean), from: "deploy/Containerfile's NODE_OPTIONS" } : { flags: [], from: 'deploy/Containerfile sets no NODE_OPTIONS' };
 }
 
 export interface Running {
@@ -89,6 +103,19 @@ export async function startOurs(build: OursBuild, flags: string[], logFile: stri
   const internal = `http://127.0.0.1:${internalPort}`;
   await waitReady(proc, `${internal}/ready`);
   return { proc, base: `http://127.0.0.1:${port}`, internal };
+}
+
+/**
+ * The limit for static decisions: bare-server.mjs, node:http alone parsing the same JSON body and
+ * answering {"result":true}, started with the same node as ours.
+ */
+export async function startBare(logFile: string): Promise<Running> {
+  const port = await freePort();
+  const script = fileURLToPath(new URL('./bare-server.mjs', import.meta.url));
+  const proc = spawnProc('bare', process.execPath, [script, String(port)], logFile);
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(proc, `${base}/`);
+  return { proc, base };
 }
 
 export type Found = { path: string; version: string } | { unavailable: string };

@@ -2,7 +2,8 @@
 import type { LoadResult } from './load.js';
 import type { ProfileSummary } from './profile.js';
 
-export type ServerName = 'ours' | 'opa' | 'opa-openshift';
+/** `bare`: node:http alone parsing the same body and answering {"result":true}, the static limit. */
+export type ServerName = 'ours' | 'opa' | 'opa-openshift' | 'bare';
 
 export interface Memory {
   /** VmRSS when the measured load started. */
@@ -11,6 +12,8 @@ export interface Memory {
   endRssBytes: number;
   /** VmHWM at the end: the process's peak RSS over its life (it is started per scenario). */
   peakRssBytes: number;
+  /** VmRSS once ready and settled, before any request: what an idle pod holds. */
+  idleRssBytes?: number;
 }
 
 export interface Upstream {
@@ -112,5 +115,16 @@ export interface Report {
     opaOpenshift: { version?: string; path?: string; unavailable?: string };
   };
   scenarios: Scenario[];
+  /** Issue 14's targets, each met or not with the figure (computed from the scenarios, lib/targets.ts). */
+  targets?: Target[];
   profile?: ProfileSummary & { why: string; loadDuringProfile?: LoadResult; code?: string; generatedAt?: string };
+}
+
+export interface Target {
+  /** What the issue asks, in words. */
+  name: string;
+  /** The figure measured, with what it was compared to. */
+  measured: string;
+  /** undefined: not measured in this report (scenario not run, or a peer unavailable). */
+  met?: boolean;
 }

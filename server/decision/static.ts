@@ -1,5 +1,6 @@
 import { BusyError, DecisionError, internalError } from '../errors.js';
 import { PolicyPathError, type PolicyDocument } from '../policy/document.js';
+import { rememberedInputJson } from './input-json.js';
 import type { PolicyStore } from '../policy/store.js';
 import { describe } from '../policy/wasm-policy.js';
 import { PoolEvaluationError, type EvaluationPool } from '../policy/worker-pool.js';
@@ -144,6 +145,8 @@ export function evaluationError(err: unknown) {
  * an escape the Wasm parser refuses; OPA's Go decoder reads it as U+FFFD, and so does this.
  */
 export function policyInputJson(input: unknown): string {
+  const kept = rememberedInputJson(input);
+  if (kept !== undefined) return kept;
   const text = JSON.stringify(input);
   return /\\u[dD][89a-fA-F]/.test(text) ? JSON.stringify(wellFormed(input)) : text;
 }

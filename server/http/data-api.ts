@@ -57,7 +57,8 @@ export function isDataApiPath(url: string): boolean {
  * caller's one error handler to answer.
  */
 export function dataApiHandler(deps: DataApiDeps) {
-  const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options) };
+  // Static mode hands the policy the body's own text of the input when it can (input.ts).
+  const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options), keepInputText: deps.authorizer.mode === 'static' };
   const postOnly = deps.authorizer.mode.startsWith('openshift-');
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -260,7 +261,8 @@ function lastValue(v: unknown): string | undefined {
  * would join them with ", " and send that upstream as one token).
  */
 function bearerToken(req: IncomingMessage): string | undefined {
-  const forwarded = req.headersDistinct['x-forwarded-access-token']?.[0];
+  // headersDistinct builds every header's list on first read: only asked for when the header is there.
+  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : req.headersDistinct['x-forwarded-access-token']?.[0];
   if (forwarded !== undefined && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;

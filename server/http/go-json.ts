@@ -64,12 +64,21 @@ const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
  * properties, or escaped surrogates.
  */
 export function parseGoJson(text: string): unknown {
+  return parseGoJsonExact(text).value;
+}
+
+/**
+ * parseGoJson, and whether the text needed none of the three corrections: then `value` is
+ * JSON.parse's, every key in the text is a property of it, and the text is exactly the JSON of
+ * `value` as Go reads it (which is what lets the caller hand the text itself to the policy).
+ */
+export function parseGoJsonExact(text: string): { value: unknown; exact: boolean } {
   const value: unknown = JSON.parse(text);
   if (value === null || typeof value !== 'object') {
-    return typeof value === 'string' && SURROGATE_ESCAPE.test(text) ? value.toWellFormed() : value;
+    return typeof value === 'string' && SURROGATE_ESCAPE.test(text) ? { value: value.toWellFormed(), exact: false } : { value, exact: true };
   }
-  if (SURROGATE_ESCAPE.test(text) || keyTokens(text) !== propertyCount(value)) return parseOrdered(text);
-  return value;
+  if (SURROGATE_ESCAPE.test(text) || keyTokens(text) !== propertyCount(value)) return { value: parseOrdered(text), exact: false };
+  return { value, exact: true };
 }
 
 function keyTokens(text: string): number {

@@ -1,6 +1,7 @@
 import { invalidParameter } from '../errors.js';
 import { entriesOf, foldsTo } from '../go-keys.js';
-import { goField, goUtf8, parseGoJson } from './go-json.js';
+import { rememberInputJson } from '../decision/input-json.js';
+import { goField, goUtf8, parseGoJson, parseGoJsonExact } from './go-json.js';
 import { checkInput, type InputLimits } from './input-limits.js';
 import { parseYamlBounded } from './yaml-input.js';
 
@@ -18,6 +19,11 @@ export interface ParsedInput {
 export interface InputOptions extends InputLimits {
   /** YAML nodes parsed at most (yaml-input.ts). */
   maxYamlNodes: number;
+  /**
+   * Keep the body's own text of `input` for the policy when it can be cut out exactly (static
+   * mode, whose policy reads the input as given): the input is then frozen whole.
+   */
+  keepInputText?: boolean;
 }
 
 /**
@@ -30,8 +36,9 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
   const text = goUtf8(body);
   let doc: unknown;
   let yaml = false;
+  let exact = false;
   try {
-    doc = parseGoJson(text);
+    ({ value: doc, exact } = parseGoJsonExact(text));
   } catch (err) {
     // OPA's util.Unmarshal decodes a body that is valid JSON as JSON, whatever the Content-Type.
     if (!contentType?.includes('yaml')) {
@@ -53,7 +60,39 @@ export function parsePostBody(body: Buffer, contentType: string | undefined, opt
   for (const value of all) if (value !== null && value !== undefined) footprint += checkInput(value, options, 'body');
   const occurrences = all.length > 1 ? { occurrences: all } : {};
   if (input === undefined || input === null) return { input: undefined, missing: true, footprint, ...occurrences };
+  if (options.keepInputText && exact && !yaml) keepInputText(text, envelope, input);
   return { input, missing: false, footprint, ...occurrences };
+}
+
+// The envelope's opening up to the value of its one key, spelled `input`.
+const INPUT_PREFIX = /^[ \t\r\n]*\{[ \t\r\n]*"input"[ \t\r\n]*:/;
+
+/**
+ * Hands the policy the body's own text of `input` when that text means exactly the parsed value:
+ * Go's reading needed no correction (`exact`: valid UTF-8 or replaced as Go replaces it, no
+ * duplicate key anywhere, no surrogate escape) and the envelope is `{"input": …}` alone, so the
+ * value's text runs from after the key to the envelope's last `}`. Anything else (other keys, a
+ * key spelled with escapes or in another case) keeps the parsed value's serialisation. Numbers
+ * keep their text, as Go's decoder keeps them for OPA (JSON.stringify would round a large integer).
+ */
+function keepInputText(text: string, envelope: Record<string, unknown>, input: unknown): void {
+  if (typeof input !== 'object' || input === null) return;
+  const keys = Object.keys(envelope);
+  if (keys.length !== 1 || keys[0] !== 'input') return;
+  const prefix = INPUT_PREFIX.exec(text);
+  const end = text.lastIndexOf('}');
+  if (!prefix || end <= prefix[0].length) return;
+  deepFreeze(input);
+  rememberInputJson(input, text.slice(prefix[0].length, end).trim());
+}
+
+/** Freezes every object and array in `root`: the text kept for it must stay its text. */
+function deepFreeze(root: object): void {
+  const stack: object[] = [root];
+  while (stack.length > 0) {
+    const v = Object.freeze(stack.pop()!);
+    for (const c of Array.isArray(v) ? v : Object.values(v)) if (c !== null && typeof c === 'object') stack.push(c as object);
+  }
 }
 
 function inputOccurrences(envelope: Record<string, unknown>): unknown[] {

@@ -1,5 +1,4 @@
 import type {
-  AuthenticationV1Api,
   AuthorizationV1Api,
   ApisApi,
   ConfigurationOptions,
@@ -11,8 +10,8 @@ import type {
   ResponseContext,
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent, type AgentOptions as HttpsAgentOptions } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type AgentOptions as HttpsAgentOptions } from 'node:https';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer, type TokenReviewResult } from './types.js';
 import { deadline } from '../deadline.js';
 import type { Limiter } from './limiter.js';
@@ -75,8 +74,6 @@ export interface KubeCallObserver {
  * service's credentials, so a client certificate never outranks the user's token.
  */
 export class KubeClient implements KubeAuthz, TokenReviewer {
-  private readonly serviceAuthz: AuthorizationV1Api;
-  private readonly serviceAuthn: AuthenticationV1Api;
   private readonly serviceCore: CoreV1Api;
   private readonly serviceApis: ApisApi;
   private readonly userAuthz: AuthorizationV1Api;
@@ -88,14 +85,12 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
 
   constructor(
     private readonly k8s: K8sModule,
-    service: KubeConfig,
+    private readonly service: KubeConfig,
     private readonly options: KubeClientOptions,
     private readonly limiter: Limiter,
     private readonly observer: KubeCallObserver,
   ) {
     const user = anonymous(k8s, service);
-    this.serviceAuthz = service.makeApiClient(k8s.AuthorizationV1Api);
-    this.serviceAuthn = service.makeApiClient(k8s.AuthenticationV1Api);
     this.serviceCore = service.makeApiClient(k8s.CoreV1Api);
     this.serviceApis = service.makeApiClient(k8s.ApisApi);
     this.userAuthz = user.makeApiClient(k8s.AuthorizationV1Api);
@@ -120,45 +115,51 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
       );
       return res.status?.allowed === true;
     }
-    const res = await this.call('post', 'subjectaccessreviews', signal, 'service', callerOf(req.token), (opts) =>
-      this.serviceAuthz.createSubjectAccessReview(
-        {
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SubjectAccessReview',
-            spec: {
-              user: req.user,
-              groups: [...req.groups],
-              ...(req.uid ? { uid: req.uid } : {}),
-              ...(req.extra ? { extra: Object.fromEntries(Object.entries(req.extra).map(([k, v]) => [k, [...v]])) } : {}),
-              resourceAttributes,
-            },
-          },
-        },
-        opts,
-      ),
-    );
-    return res.status?.allowed === true;
+    const body = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: req.user,
+        groups: [...req.groups],
+        ...(req.uid ? { uid: req.uid } : {}),
+        ...(req.extra ? { extra: Object.fromEntries(Object.entries(req.extra).map(([k, v]) => [k, [...v]])) } : {}),
+        resourceAttributes,
+      },
+    };
+    // The lean path (issue 14): the review is the cold path's most frequent call, one per namespace.
+    const res = (await this.call('post', 'subjectaccessreviews', signal, 'service', callerOf(req.token), (_opts, callSignal) =>
+      this.postAsService('/apis/authorization.k8s.io/v1/subjectaccessreviews', body, callSignal),
+    )) as { status?: { allowed?: unknown } } | null;
+    return res?.status?.allowed === true;
   }
 
   /** A TokenReview made as the service, for the API server's default audience. */
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
-    const res = await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (opts) =>
-      this.serviceAuthn.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } }, opts),
-    );
-    const status = res.status;
-    if (status?.authenticated !== true) return { authenticated: false, error: (status?.error ?? 'not authenticated').slice(0, 200) };
-    const user = status.user?.username ?? '';
+    const res = (await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (_opts, callSignal) =>
+      this.postAsService('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }, callSignal),
+    )) as TokenReviewAnswer | null;
+    const status = res?.status;
+    if (status?.authenticated !== true) return { authenticated: false, error: (typeof status?.error === 'string' ? status.error : 'not authenticated').slice(0, 200) };
+    const u = status.user;
+    const user = typeof u?.username === 'string' ? u.username : '';
     // An authenticated answer naming nobody is no identity to decide on.
     if (user === '') return { authenticated: false, error: 'the token review named no user' };
-    const uid = status.user?.uid;
-    const extra = status.user?.extra;
+    // Read as plain JSON now, not through the client's models: an identity of the wrong shape is
+    // no identity (a string where groups belong must not become one group per character).
+    const groups = u?.groups ?? [];
+    const extra = u?.extra ?? {};
+    const uid = u?.uid;
+    const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    const extraOk = typeof extra === 'object' && extra !== null && !Array.isArray(extra) && Object.values(extra).every((v) => v === undefined || v === null || strings(v));
+    if (!strings(groups) || !extraOk || (uid !== undefined && typeof uid !== 'string')) {
+      return { authenticated: false, error: 'the token review answered an identity of the wrong shape' };
+    }
     return {
       authenticated: true,
       user,
-      groups: [...(status.user?.groups ?? [])],
+      groups: [...groups],
       ...(uid ? { uid } : {}),
-      ...(extra && Object.keys(extra).length > 0 ? { extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [...(v ?? [])]])) } : {}),
+      ...(Object.keys(extra).length > 0 ? { extra: Object.fromEntries(Object.entries(extra).map(([k, v]) => [k, [...((v ?? []) as string[])]])) } : {}),
     };
   }
 
@@ -198,6 +199,54 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     };
   }
 
+  /**
+   * A POST of JSON made as the service over node:http(s) itself: the service's credentials and
+   * TLS settings applied by @kubernetes/client-node exactly as for its own calls
+   * (applySecurityAuthentication: token, client certificate, CA, proxy agent), then one request on
+   * the kept-alive agent. The generated client's model serialisers, node-fetch and middleware
+   * chain cost several times the call itself, and a cold decision makes one review per namespace.
+   * Answers are read up to MAX_ANSWER_BYTES; a non-2xx answer is a `kube_status` KubeError with
+   * the Status message, as the generated client's ApiException becomes one.
+   */
+  private async postAsService(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+    const server = this.service.getCurrentCluster()?.server;
+    if (!server) throw new KubeError('kube_unreachable', 0, 'the kubeconfig names no current cluster');
+    const url = `${server.replace(/\/+$/, '')}${path}`;
+    const ctx = new this.k8s.RequestContext(url, this.k8s.HttpMethod.POST);
+    await this.service.applySecurityAuthentication(ctx);
+    let agent = this.agents.get('service');
+    if (!agent) {
+      agent = keepAliveAgent(ctx.getAgent() as HttpAgent | undefined, this.limiter.limit);
+      if (agent) this.agents.set('service', agent);
+    }
+    const text = JSON.stringify(body);
+    const headers = { ...ctx.getHeaders(), 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': String(Buffer.byteLength(text)) };
+    const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers, signal, ...(agent ? { agent } : {}) }, (res) => {
+        readAnswer(res).then(({ status, text: answer }) => {
+          let parsed: unknown;
+          try {
+            parsed = answer === '' ? null : JSON.parse(answer);
+          } catch {
+            parsed = undefined;
+          }
+          if (status >= 200 && status < 300) {
+            if (parsed === undefined) reject(new KubeError('kube_status', status, `${status} the answer is not JSON`));
+            else resolve(parsed);
+            return;
+          }
+          const s = parsed as { message?: unknown; reason?: unknown } | null | undefined;
+          const message = typeof s?.message === 'string' ? s.message : typeof s?.reason === 'string' ? s.reason : '';
+          reject(new KubeError('kube_status', status, `${status}${message ? ` ${message}` : ''}`.slice(0, 500)));
+        }, reject);
+      });
+      req.on('error', reject);
+      req.end(text);
+    });
+  }
+
   /** Which list answers "namespaces the user may see": decided once per process, on first use. */
   private namespaceSource(signal: AbortSignal): Promise<'projects' | 'namespaces'> {
     if (this.options.namespaceSource !== 'auto') return Promise.resolve(this.options.namespaceSource);
@@ -218,7 +267,7 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     outer: AbortSignal,
     as: 'service' | 'user',
     caller: string,
-    run: (opts: ConfigurationOptions<ObservableMiddleware>) => Promise<T>,
+    run: (opts: ConfigurationOptions<ObservableMiddleware>, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     return this.limiter.run(async () => {
       const limit = deadline(this.options.timeoutMs, outer);
@@ -226,7 +275,7 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
       const started = process.hrtime.bigint();
       const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
       try {
-        const res = await run(this.perCall(signal, as));
+        const res = await run(this.perCall(signal, as), signal);
         this.observer.call(method, method === 'post' ? '201' : '200', seconds());
         return res;
       } catch (err) {
@@ -252,6 +301,39 @@ function keepAliveAgent(template: HttpAgent | undefined, limit: number): HttpAge
   }
   if (template?.constructor === HttpAgent) return new HttpAgent(common);
   return template;
+}
+
+/** A TokenReview's answer as the API writes it (authentication.k8s.io/v1), read as untrusted JSON. */
+interface TokenReviewAnswer {
+  status?: {
+    authenticated?: unknown;
+    error?: string;
+    user?: { username?: unknown; uid?: unknown; groups?: unknown; extra?: Record<string, unknown[] | null | undefined> };
+  };
+}
+
+// A review's answer is its request echoed with a status: a few KiB. Beyond this is no review.
+const MAX_ANSWER_BYTES = 1 << 20;
+
+/** An answer's status and body text, read up to MAX_ANSWER_BYTES (then the connection is dropped). */
+function readAnswer(res: IncomingMessage): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) {
+        // Settled first: dropping the connection then reports an abort, which must not win.
+        reject(new KubeError('kube_status', res.statusCode ?? 0, `${res.statusCode ?? 0} answer larger than ${MAX_ANSWER_BYTES} bytes`));
+        res.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks, size).toString('utf8') }));
+    res.on('error', reject);
+    res.on('aborted', () => reject(new Error('aborted')));
+  });
 }
 
 /** The limiter's key for a caller: its token, hashed (the asserted subject is forgeable). */

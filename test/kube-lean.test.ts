@@ -1,0 +1,179 @@
+/**
+ * SubjectAccessReviews on the lean path (issue 14): POSTed over node:http(s) with the service's
+ * credentials as @kubernetes/client-node applies them, read within a bound. Against a hand-held
+ * API server on loopback that answers what the test says, including what a hostile or broken
+ * server could answer: the worst it may get is an error (fail closed), never an allow.
+ * The everyday answers of a real API server are covered against the fake one (openshift-mode,
+ * faults, peer-conformance tests), unchanged.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeClient, loadKubeClientModule, type K8sModule } from '../server/kube/client.js';
+import { Limiter } from '../server/kube/limiter.js';
+import { KubeError } from '../server/kube/types.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+describe('kube client: SubjectAccessReviews on the lean path', function () {
+  this.timeout(20_000);
+  let k8s: K8sModule;
+  let server: Server;
+  let base: string;
+  let answer: (res: ServerResponse) => void;
+  const seen: Seen[] = [];
+
+  before(async () => {
+    k8s = await loadKubeClientModule();
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        answer(res);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  beforeEach(() => {
+    seen.length = 0;
+  });
+
+  function client(): KubeClient {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions({
+      // Plain HTTP on loopback: client-node accepts an http:// server only with skipTLSVerify.
+      clusters: [{ name: 'c', server: `${base}/prefix/`, skipTLSVerify: true }],
+      users: [{ name: 'svc', token: 'service-account-token' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'svc' }],
+      currentContext: 'x',
+    });
+    return new KubeClient(k8s, kc, { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), { call() {} });
+  }
+  const bob = { user: 'bob', groups: ['system:authenticated'], token: 'bobs-user-token', verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace: 'log-test-0' } as const;
+  const json = (status: number, value: unknown) => (res: ServerResponse) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(value));
+  const signal = () => new AbortController().signal;
+
+  it('POSTs the SubjectAccessReview as the service, under the cluster URL\'s path, and reads status.allowed', async () => {
+    const kube = client();
+    try {
+      answer = json(201, { kind: 'SubjectAccessReview', status: { allowed: true } });
+      assert.equal(await kube.review(bob, signal()), true);
+      answer = json(201, { kind: 'SubjectAccessReview', status: { allowed: false, reason: 'no RBAC policy matched' } });
+      assert.equal(await kube.review(bob, signal()), false);
+      answer = json(201, { kind: 'SubjectAccessReview', status: { allowed: 'true' } });
+      assert.equal(await kube.review(bob, signal()), false, 'only a boolean true allows');
+    } finally {
+      kube.close();
+    }
+    const first = seen[0]!;
+    // authorization.k8s.io/v1 SubjectAccessReview: a create (POST) of the review, spec naming the subject.
+    assert.equal(first.method, 'POST');
+    assert.equal(first.url, '/prefix/apis/authorization.k8s.io/v1/subjectaccessreviews');
+    assert.equal(first.headers.authorization, 'Bearer service-account-token');
+    assert.match(String(first.headers['content-type']), /^application\/json/);
+    const body = JSON.parse(first.body) as { apiVersion: string; kind: string; spec: Record<string, unknown> };
+    assert.equal(body.apiVersion, 'authorization.k8s.io/v1');
+    assert.equal(body.kind, 'SubjectAccessReview');
+    assert.deepEqual(body.spec, {
+      user: 'bob',
+      groups: ['system:authenticated'],
+      resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' },
+    });
+    for (const s of seen) assert.ok(!JSON.stringify(s).includes('bobs-user-token'), "the user's token never goes to a review made as the service");
+  });
+
+  it('a refusal is a kube_status error with the Status message, never an answer', async () => {
+    const kube = client();
+    try {
+      answer = json(403, { kind: 'Status', status: 'Failure', message: 'subjectaccessreviews.authorization.k8s.io is forbidden', reason: 'Forbidden', code: 403 });
+      await assert.rejects(kube.review(bob, signal()), (err: unknown) => {
+        assert.ok(err instanceof KubeError);
+        assert.equal(err.code, 'kube_status');
+        assert.equal(err.status, 403);
+        assert.match(err.message, /^403 subjectaccessreviews.authorization.k8s.io is forbidden/);
+        return true;
+      });
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('an oversized answer (an allow padded to 2 MiB) is refused, not read to its end and believed', async () => {
+    const kube = client();
+    try {
+      answer = json(201, { kind: 'SubjectAccessReview', status: { allowed: true }, pad: 'x'.repeat(2 << 20) });
+      await assert.rejects(kube.review(bob, signal()), (err: unknown) => err instanceof KubeError && /larger than/.test(err.message));
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('a 2xx answer that is not JSON is an error, not a denial or an allow', async () => {
+    const kube = client();
+    try {
+      answer = (res) => res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"status":{"allowed":true}');
+      await assert.rejects(kube.review(bob, signal()), (err: unknown) => err instanceof KubeError && err.code === 'kube_status');
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('TokenReview: POSTed as the service with the token in the spec; only a well-formed authenticated identity is one', async () => {
+    const kube = client();
+    const tokenReview = (status: unknown) => json(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status });
+    try {
+      answer = tokenReview({ authenticated: true, user: { username: 'bob', uid: 'u-1', groups: ['system:authenticated'], extra: { 'scopes.authorization.openshift.io': ['user:full'] } } });
+      assert.deepEqual(await kube.reviewToken('bobs-user-token', signal()), {
+        authenticated: true,
+        user: 'bob',
+        uid: 'u-1',
+        groups: ['system:authenticated'],
+        extra: { 'scopes.authorization.openshift.io': ['user:full'] },
+      });
+      const sent = seen[0]!;
+      assert.equal(sent.url, '/prefix/apis/authentication.k8s.io/v1/tokenreviews');
+      assert.equal(sent.headers.authorization, 'Bearer service-account-token');
+      assert.deepEqual(JSON.parse(sent.body), { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'bobs-user-token' } });
+      answer = tokenReview({ authenticated: false, error: 'token expired' });
+      assert.deepEqual(await kube.reviewToken('t', signal()), { authenticated: false, error: 'token expired' });
+      // Shapes a broken or hostile API could answer: never an identity to decide on.
+      for (const status of [
+        { authenticated: 'true', user: { username: 'bob' } },
+        { authenticated: true, user: { username: '' } },
+        { authenticated: true, user: { username: 'bob', groups: 'system:cluster-admins' } },
+        { authenticated: true, user: { username: 'bob', groups: ['a', 1] } },
+        { authenticated: true, user: { username: 'bob', extra: { k: 'v' } } },
+        { authenticated: true, user: { username: ['bob'] } },
+      ]) {
+        answer = tokenReview(status);
+        const r = await kube.reviewToken('t', signal());
+        assert.equal(r.authenticated, false, JSON.stringify(status));
+      }
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('the caller going away cancels the call', async () => {
+    const kube = client();
+    try {
+      answer = () => {}; // never answers
+      const ac = new AbortController();
+      const pending = kube.review(bob, ac.signal);
+      for (let i = 0; i < 1000 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(seen.length, 1, 'the review reached the server');
+      ac.abort(new Error('client went away'));
+      await assert.rejects(pending, (err: unknown) => err instanceof KubeError && err.code === 'kube_aborted');
+    } finally {
+      kube.close();
+    }
+  });
+});
