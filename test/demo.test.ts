@@ -114,14 +114,20 @@ async function refuses(url: string): Promise<boolean> {
 }
 
 /** Child processes of `pid` (from /proc): the demo runs everything in its own process. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
+/**
+ * The demo's child processes, as `pid command`. tsx's esbuild transform service is left out: the
+ * demo runs from source under tsx, which may start it to compile a worker thread's module; it is
+ * the loader's, not something the demo starts (and it goes with the demo).
+ */
+function childrenOf(pid: number): string[] {
+  const out: string[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(entry));
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (ppid === pid && command !== 'esbuild') out.push(`${entry} ${command}`);
     } catch {
       // gone meanwhile
     }

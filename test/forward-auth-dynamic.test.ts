@@ -428,12 +428,13 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     const rbac = `--rbac.config=${writeTempFile('rbac.yaml', RBAC)}`;
     const tenantsFile = writeTempFile('tenants.yaml', tenantsYaml(idpA, idpB));
     const dyn = load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`, '--forward-auth.enabled', '--forward-auth.opaque-token-max-tenants=3']);
-    assert.deepEqual(dyn.config.forwardAuthModes, { dynamic: { maxOpaqueTenants: 3 }, kube: { kind: 'mappings' } });
+    assert.deepEqual(dyn.config.forwardAuthModes, { dynamic: { maxOpaqueTenants: 3 }, kube: { kind: 'mappings' }, maxConcurrentTokenReviews: 16 });
     assert.deepEqual(dyn.warnings, []);
     // Off: nothing parsed, nothing served.
     assert.equal(load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`]).config.forwardAuthModes, undefined);
     const os = load(['--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--forward-auth.enabled', '--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared']);
     assert.equal(os.config.forwardAuthModes?.kube.kind, 'namespaces');
+    assert.equal(load([...'--mode=openshift-logging --openshift.mappings=application=loki.grafana.com --forward-auth.enabled --forward-auth.max-concurrent-token-reviews=2'.split(' ')]).config.forwardAuthModes?.maxConcurrentTokenReviews, 2);
     // Forward-auth reviews tokens whether or not the Data API does: the cache bounds are always parsed.
     assert.deepEqual(os.config.openshift?.tokenReview, { ttlMs: 60_000, maxEntries: 10_000 });
     assert.equal(os.config.openshift?.verifyToken, undefined);

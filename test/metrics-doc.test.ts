@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { METRICS_DOC, metricsMarkdown, NOTES, registeredMetrics } from '../scripts/metrics-doc.js';
-import { ALLOWED_INPUT, removeTempDirs, startTestService, type TestService } from './support/service.js';
+import { ALLOWED_INPUT, startTestService, type TestService } from './support/service.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');
@@ -50,9 +50,10 @@ describe('docs/metrics.md (generated from the Metrics class)', () => {
       assert.equal(answer.status, 200);
       exposition = await (await fetch(`${svc.internalUrl}/metrics`)).text();
     });
+    // Its temporary files go at process exit: removeTempDirs() here would delete the files of
+    // every other suite in this mocha process too.
     after(async () => {
       await svc?.stop();
-      removeTempDirs();
     });
 
     it('lists every metric /metrics declares, with the type it declares, and nothing it does not', () => {
