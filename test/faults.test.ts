@@ -16,6 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
@@ -482,6 +483,21 @@ class Memcached {
   signal(sig: NodeJS.Signals): void {
     this.child?.kill(sig);
   }
+
+  /**
+   * SIGSTOP, returning once the kernel shows the process stopped: kill() only queues the signal,
+   * and a request sent meanwhile could still be answered by a memcached thread on the other core.
+   */
+  async stop(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) throw new Error('memcached is not running');
+    this.signal('SIGSTOP');
+    const stopped = await eventually(() => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+    }, 200, 5);
+    if (!stopped) throw new Error(`memcached (pid ${pid}) did not stop`);
+  }
 }
 
 describe('faults: memcached gone mid-run (openshift-logging with --memcached, --memcached.timeout=300ms)', function () {
@@ -550,7 +566,7 @@ describe('faults: memcached gone mid-run (openshift-logging with --memcached, --
 
   it('memcached hung (SIGSTOP): decisions come back within --memcached.timeout, decided upstream; after SIGCONT the cache serves again', async () => {
     assert.deepEqual(await decideBob(), { namespaces: ['log-test-0'], upstream: true }, 'the restarted memcached had no entry for bob yet');
-    memcached.signal('SIGSTOP');
+    await memcached.stop();
     try {
       // The connection stays open and silent: only the service's deadline ends these lookups.
       for (let i = 0; i < 2; i++) assert.deepEqual(await decideBob(), { namespaces: ['log-test-0'], upstream: true }, `request ${i} while memcached is stopped`);
