@@ -4,24 +4,13 @@
 // service deliberately answers otherwise; they are checked against the service alone elsewhere.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from './support/ports.js';
 import { fileURLToPath } from 'node:url';
 import { findOpa } from './support/tools.js';
 import { assertAnswer, comparable, loadFixtureSets, send } from './support/fixtures.js';
 import { startTestService, type TestService } from './support/service.js';
 
 const POLICY = fileURLToPath(new URL('../policies/lokistack.rego', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
 
 interface OpaServer {
   base: string;

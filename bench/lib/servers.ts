@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { findPeer } from '../../test/support/peers.js';
-import { freePort, spawnProc, waitReady, type Proc } from './procs.js';
+import { freePort, freePorts, spawnProc, waitReady, type Proc } from './procs.js';
 
 const run = promisify(execFile);
 
@@ -92,8 +92,7 @@ export interface Running {
 
 /** Starts ours with `flags` (listeners added here) and waits for /ready. */
 export async function startOurs(build: OursBuild, flags: string[], logFile: string, nodeFlags: string[] = []): Promise<Running> {
-  const port = await freePort();
-  const internalPort = await freePort();
+  const [port, internalPort] = (await freePorts(2)) as [number, number];
   const proc = spawnProc(
     'ours',
     build.command,
@@ -158,8 +157,7 @@ export function findOpaOpenshift(): Found {
 
 /** opa-openshift with the Loki Operator's openshift-logging arguments, pointed at `kubeconfig`. */
 export async function startOpaOpenshift(bin: string, kubeconfig: string, logFile: string): Promise<Running> {
-  const port = await freePort();
-  const internalPort = await freePort();
+  const [port, internalPort] = (await freePorts(2)) as [number, number];
   const proc = spawnProc('opa-openshift', bin, [...loggingArgs(port), `--web.internal.listen=127.0.0.1:${internalPort}`, `--openshift.kubeconfig=${kubeconfig}`], logFile);
   const internal = `http://127.0.0.1:${internalPort}`;
   await waitReady(proc, `${internal}/ready`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runLoad, type RequestTemplate } from '../lib/load.js';
 import { fmtMs } from '../lib/report.js';
-import { freePort, spawnProc, waitReady } from '../lib/procs.js';
+import { freePorts, spawnProc, waitReady } from '../lib/procs.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TMP = join(ROOT, 'bench/results/tmp');
@@ -41,8 +41,7 @@ const requests: RequestTemplate[] = [
 const rows: Record<string, string[]> = {};
 for (let round = 1; round <= rounds; round++) {
   for (const [name, args] of Object.entries(variants)) {
-    const port = await freePort();
-    const internal = await freePort();
+    const [port, internal] = (await freePorts(2)) as [number, number];
     const proc = spawnProc(name, process.execPath, [...args, `--web.listen=127.0.0.1:${port}`, `--web.internal.listen=127.0.0.1:${internal}`, `--rbac.config=${rbac}`, '--log.level=warn'], join(TMP, `probe-${name}.log`));
     try {
       await waitReady(proc, `http://127.0.0.1:${internal}/ready`);

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
 import { writeTempFile } from './service.js';
 
 /** A real memcached (Debian's package) on a free loopback port, started and stopped by the test. */
@@ -11,16 +12,7 @@ export interface MemcachedServer {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function memcachedBinary(): string | undefined {
   return ['/usr/bin/memcached', '/usr/local/bin/memcached'].find((p) => existsSync(p));

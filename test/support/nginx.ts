@@ -7,7 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
 import { join } from 'node:path';
 import { makeTempDir } from './service.js';
 import { ROOT } from './tools.js';
@@ -39,17 +40,7 @@ export function docNginxConfig(replacements: Record<string, string>, page = 'doc
   return config;
 }
 
-/** A free loopback port (bound and released: nginx needs a number in its file). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface RunningNginx {
   /** http://127.0.0.1:<port> */

@@ -11,7 +11,7 @@
  * findPeer() and decide for itself.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePorts } from './ports.js';
 import { ROOT } from './tools.js';
 
 export type PeerName = 'opa-openshift' | 'observatorium-api';
@@ -55,17 +55,7 @@ export function requirePeer(ctx: Mocha.Context, name: PeerName): string {
   throw new Error('unreachable');
 }
 
-/** A TCP port free on `host` right now (the peers cannot report a port they bound from :0). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './ports.js';
 
 export interface RunningPeer {
   /** http://127.0.0.1:PORT of the public listener */
@@ -115,7 +105,7 @@ export function spawnPeer(bin: string, argv: readonly string[], env: Record<stri
  * and `--openshift.kubeconfig=<kubeconfig>` added. Resolves once the public listener answers.
  */
 export async function startOpaOpenshift(bin: string, args: readonly string[], options: { kubeconfig: string; readyTimeoutMs?: number }): Promise<RunningPeer> {
-  const [port, internalPort] = [await freePort(), await freePort()];
+  const [port, internalPort] = (await freePorts(2)) as [number, number];
   const url = `http://127.0.0.1:${port}`;
   const internalUrl = `http://127.0.0.1:${internalPort}`;
   const placed = args.filter((a) => !/^--(web\.listen|web\.internal\.listen|web\.healthchecks\.url|openshift\.kubeconfig)(=|$)/.test(a));
@@ -132,9 +122,14 @@ export async function startOpaOpenshift(bin: string, args: readonly string[], op
   for (;;) {
     if (peer.gone()) throw new Error(`opa-openshift exited at start:\n${output()}`);
     try {
-      // Its public mux has no `/`: a 404 means it is serving.
-      await fetch(`${url}/`, { signal: AbortSignal.timeout(500) });
-      break;
+      // Ready once its internal mux serves /ready and its public mux (which has no /ready) answers
+      // 404 there: if another process took a port in the meantime, this notices the wrong listener.
+      const [internal, pub] = await Promise.all([
+        fetch(`${internalUrl}/ready`, { signal: AbortSignal.timeout(500) }),
+        fetch(`${url}/ready`, { signal: AbortSignal.timeout(500) }),
+      ]);
+      if (internal.status === 200 && pub.status === 404) break;
+      throw new Error(`internal /ready ${internal.status}, public /ready ${pub.status}`);
     } catch {
       if (Date.now() > deadline) {
         await stop();

@@ -4,7 +4,8 @@
  * --logs.auth.extract-selectors. Listeners are moved to free loopback ports; nothing else changes.
  */
 import type { ChildProcess } from 'node:child_process';
-import { freePort, spawnPeer } from '../peers.js';
+import { spawnPeer } from '../peers.js';
+import { freePorts } from '../ports.js';
 import { makeTempDir, writeTempFile } from '../service.js';
 
 /** The selectors the operator extracts per mode (reference §3). */
@@ -34,7 +35,7 @@ export interface GatewayOptions {
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const dir = makeTempDir('gateway-e2e-');
-  const [port, internalPort] = [await freePort(), await freePort()];
+  const [port, internalPort] = (await freePorts(2)) as [number, number];
   const url = `http://127.0.0.1:${port}`;
   const argv = [
     `--web.listen=127.0.0.1:${port}`,
