@@ -1268,7 +1268,7 @@ async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
   const htpasswd = join(TMP, 'forward-auth.htpasswd');
   // htpasswd names cannot hold ':' (the service account): that caller is in the headers mix only.
   const basicCases = FA_CASES.filter((c) => !c.user.includes(':'));
-  writeFileSync(htpasswd, [...new Set(basicCases.map((c) => c.user))].map((u) => `${u}:${bcrypt.hashSync(FA_PASSWORD, 10)}`).join('\n') + '\n');
+  writeFileSync(htpasswd, `${[...new Set(basicCases.map((c) => c.user))].map((u) => `${u}:${bcrypt.hashSync(FA_PASSWORD, 10)}`).join('\n')}\n`);
   const dataApi: RequestTemplate[] = STATIC_INPUTS.map((c) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(c.body) }));
   const headers = FA_CASES.map((c) => forwardAuthTemplate(c, 'headers'));
   const basic = basicCases.map((c) => forwardAuthTemplate(c, 'basic'));

@@ -217,7 +217,7 @@ function makeServer(app: RequestListener, tls: CertPair | undefined, secure: Sec
   // While draining, every answer written says Connection: close, in-flight ones included, so that
   // no keep-alive client sends a request on a connection about to close (as Go's Server.Shutdown).
   class DrainAwareResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: ServerResponse.writeHead's overloads take (message?, headers?) or (headers?); only the status is read here.
     override writeHead(statusCode: number, ...rest: any[]): this {
       if (draining() && !this.headersSent) this.shouldKeepAlive = false;
       return super.writeHead(statusCode, ...(rest as []));

@@ -249,7 +249,7 @@ describe('decision cache', () => {
     });
   });
 
-  describe('MemcachedStore against a real memcached', function () {
+  describe('MemcachedStore against a real memcached', () => {
     const binary = memcachedBinary();
     let server: MemcachedServer;
     before(async function () {
@@ -345,7 +345,7 @@ describe('decision cache', () => {
     });
   });
 
-  describe('AuthenticatedStore: memcached entries only this service can write (issue 9 item 3)', function () {
+  describe('AuthenticatedStore: memcached entries only this service can write (issue 9 item 3)', () => {
     const binary = memcachedBinary();
     let server: MemcachedServer;
     const open: CacheStore[] = [];

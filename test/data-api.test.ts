@@ -62,10 +62,10 @@ function assertEnvelope(res: { status: number; text: string; headers: Record<str
   assert.deepEqual(Object.keys(body), ['code', 'message']);
   assert.equal(body.code, code);
   assert.ok(body.message.startsWith(messagePrefix), `message ${JSON.stringify(body.message)} should start with ${JSON.stringify(messagePrefix)}`);
-  assert.equal(res.text, JSON.stringify(body, null, 2) + '\n');
+  assert.equal(res.text, `${JSON.stringify(body, null, 2)}\n`);
 }
 
-describe('OPA Data API (static mode, compiled policy)', function () {
+describe('OPA Data API (static mode, compiled policy)', () => {
   let svc: TestService;
 
   before(async () => {
@@ -260,7 +260,7 @@ describe('OPA Data API (static mode, compiled policy)', function () {
       });
       assert.equal(res.status, 400);
       assert.equal(res.headers['content-type'], 'application/json');
-      assert.equal(res.body, JSON.stringify({ code: 'invalid_parameter', message: 'request body too large' }, null, 2) + '\n');
+      assert.equal(res.body, `${JSON.stringify({ code: 'invalid_parameter', message: 'request body too large' }, null, 2)}\n`);
     });
 
     it('a chunked body growing over the limit: 400 "request body too large"', async () => {
@@ -512,7 +512,7 @@ describe('OPA Data API (static mode, compiled policy)', function () {
  * ?input, HEAD, PUT, PATCH, DELETE, OPTIONS). A probe or a misconfigured client must get that, not a
  * 500 (which a gateway reports as an outage) nor a decision made from a query string.
  */
-describe('OPA Data API (openshift modes): only POST decides', function () {
+describe('OPA Data API (openshift modes): only POST decides', () => {
   let fake: FakeKube;
   before(async () => {
     fake = await startFakeKube(lokistackFakeKubeOptions());
@@ -543,7 +543,7 @@ describe('OPA Data API (openshift modes): only POST decides', function () {
         ['OPTIONS', '/v1/data/lokistack/allow'],
       ];
       for (const [method, path] of cases) {
-        it(`${method} ${path.length > 40 ? path.slice(0, 40) + '…' : path} answers 400 "request must be a POST" and asks the API nothing`, async () => {
+        it(`${method} ${path.length > 40 ? `${path.slice(0, 40)}…` : path} answers 400 "request must be a POST" and asks the API nothing`, async () => {
           const res = await rawRequest(authz.url + path, {
             method,
             headers: { 'x-forwarded-access-token': LOKISTACK_TOKENS.alice, 'content-type': 'application/json' },

@@ -69,7 +69,7 @@ describe('decision logs', () => {
     assert.equal(byId.get(denied.body.decision_id)?.result, false);
     assert.ok(!('result' in byId.get(undef.body.decision_id)!), 'an undefined document has no result');
     const error = [...byId.values()].find((e) => e.path === 'lokistack/allow/below');
-    assert.equal((error?.error as { code: string }).code, 'internal_error');
+    assert.equal((error?.error as { code: string } | undefined)?.code, 'internal_error');
   });
 
   it('erases the masked fields and says which it erased', async () => {
@@ -164,7 +164,7 @@ describe('decision logs on a full disk', () => {
 
   it('drops and warns (rate-limited) while writes fail, never leaves half a line, and writes again once space returns', async () => {
     const file = join(makeTempDir(), 'decisions.jsonl');
-    const lineBytes = Buffer.byteLength(JSON.stringify({ labels: {}, ...event('a') }) + '\n');
+    const lineBytes = Buffer.byteLength(`${JSON.stringify({ labels: {}, ...event('a') })}\n`);
     const disk = fullDisk(Math.floor(lineBytes * 1.5));
     let now = 1_000_000;
     const log = captureLogger('info');
@@ -179,7 +179,7 @@ describe('decision logs on a full disk', () => {
     dlog.write(event('c'));
     await dlog.settled();
     assert.equal(dropped, 2);
-    assert.equal(readFileSync(file, 'utf8'), JSON.stringify({ labels: {}, ...event('a') }) + '\n', 'only whole lines: the part of b written is gone');
+    assert.equal(readFileSync(file, 'utf8'), `${JSON.stringify({ labels: {}, ...event('a') })}\n`, 'only whole lines: the part of b written is gone');
     const warns = () => log.records().filter((r) => r.level === 40 || r.level === 'warn');
     assert.equal(warns().length, 1, 'one warn line within the interval');
     assert.equal(warns()[0]!.msg, 'decision log write failed; dropping events');

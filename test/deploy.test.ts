@@ -70,6 +70,7 @@ describe('deploy manifests', () => {
 });
 
 /** The objects one built output (deploy/expected/<name>.yaml) holds. */
+// biome-ignore lint/suspicious/noExplicitAny: a manifest's spec is whatever kind it is; the tests read paths they assert on.
 function objectsOf(name: string): Array<{ apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any }> {
   return parseAllDocuments(readFileSync(join(EXPECTED, `${name}.yaml`), 'utf8'))
     .map((d) => d.toJS())

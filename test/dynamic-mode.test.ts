@@ -573,7 +573,7 @@ describe('dynamic mode: tenants.yaml validation', () => {
   }
 
   it('parses the valid shape, gateway-only fields included', () => {
-    const [t] = parseTenants(FILE, `tenants:\n${tenant(OIDC + '      redirectURL: https://gw/cb\n')}    opa:\n      url: http://localhost:8080/v1/data/lokistack/allow\n      withAccessToken: true\n`);
+    const [t] = parseTenants(FILE, `tenants:\n${tenant(`${OIDC}      redirectURL: https://gw/cb\n`)}    opa:\n      url: http://localhost:8080/v1/data/lokistack/allow\n      withAccessToken: true\n`);
     assert.deepEqual(t, { name: 'application', id: 'application', oidc: { issuerURL: 'https://idp.example.com/realms/a', clientID: 'gateway', audiences: ['gateway'], introspection: false, userinfoOpaqueTokens: false } });
   });
 
@@ -586,11 +586,11 @@ describe('dynamic mode: tenants.yaml validation', () => {
   it('a value of the wrong shape is named by its kind, never quoted: a misplaced secret stays out of the logs', () => {
     // Changed in issue 15 (one validator for operator files): these faults used to end at "must be a
     // mapping" / "must be a string"; they now say what was found, as rbac.yaml's faults do, by kind only.
-    let err = fault(`tenants:\n${tenant(OIDC + '      clientSecret: 918273645\n')}`);
+    let err = fault(`tenants:\n${tenant(`${OIDC}      clientSecret: 918273645\n`)}`);
     assert.equal(err.field, 'tenants[0].oidc.clientSecret');
     assert.equal(err.fault, 'must be a string, got a number');
     assert.ok(!err.message.includes('918273645'), err.message);
-    err = fault(`tenants:\n${tenant(OIDC + '      issuerCA: [s3cr3t-pem]\n')}`);
+    err = fault(`tenants:\n${tenant(`${OIDC}      issuerCA: [s3cr3t-pem]\n`)}`);
     assert.equal(err.fault, 'must be a string, got a list');
     err = fault('tenants:\n  - topsecret\n');
     assert.equal(err.field, 'tenants[0]');
@@ -614,13 +614,13 @@ describe('dynamic mode: tenants.yaml validation', () => {
   });
 
   it('introspection without a clientSecret is named', () => {
-    const err = fault(`tenants:\n${tenant(OIDC + '      introspection: true\n')}`);
+    const err = fault(`tenants:\n${tenant(`${OIDC}      introspection: true\n`)}`);
     assert.equal(err.field, 'tenants[0].oidc.introspection');
     assert.match(err.fault, /clientSecret/);
   });
 
   it('startup fails naming the file and the field', async () => {
-    const file = writeTempFile('tenants.yaml', `tenants:\n${tenant(OIDC + '      groupsClaim: groups\n')}`);
+    const file = writeTempFile('tenants.yaml', `tenants:\n${tenant(`${OIDC}      groupsClaim: groups\n`)}`);
     await assert.rejects(
       startTestService({ rbac: RBAC, flags: ['--mode=dynamic', `--tenants.config=${file}`] }),
       (err: Error) => {

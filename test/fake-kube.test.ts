@@ -545,7 +545,7 @@ subjects: [{kind: Group, name: system:authenticated}]
       assert.equal(review?.verb, 'get');
       assert.equal(review?.user, 'system:serviceaccount:openshift-logging:lokistack-dev-gateway');
       assert.equal(review?.status, 201);
-      assert.deepEqual((review?.body as { spec: unknown }).spec, { user: 'bob', resourceAttributes: logs('application', 'log-test-0') });
+      assert.deepEqual((review?.body as { spec: unknown } | undefined)?.spec, { user: 'bob', resourceAttributes: logs('application', 'log-test-0') });
       assert.deepEqual(
         { method: projects?.method, path: projects?.path, endpoint: projects?.endpoint, user: projects?.user, verb: projects?.verb, status: projects?.status },
         { method: 'GET', path: '/apis/project.openshift.io/v1/projects', endpoint: 'projects', user: 'carol', verb: undefined, status: 200 },
@@ -690,7 +690,7 @@ function withInvalidUtf8(body: Buffer): Buffer {
  * reviews as application/vnd.kubernetes.protobuf and accepts JSON answers, over HTTPS with the
  * cluster's CA; OpenShift publishes its OAuth server metadata to anyone.
  */
-describe('fake-kube speaks what kube-apiserver speaks to client-go', function () {
+describe('fake-kube speaks what kube-apiserver speaks to client-go', () => {
   let fake: FakeKube;
   before(async () => {
     fake = await startFakeKube({ ...lokistackFakeKubeOptions(), tls: true });

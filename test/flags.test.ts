@@ -378,7 +378,7 @@ describe('usage (--help): grouped by mode, choices readable', () => {
     let heading = '';
     for (const line of text.split('\n')) {
       if (/^Flags for .*:$/.test(line)) heading = line;
-      const m = /^  --([^\s]+)/.exec(line);
+      const m = /^ {2}--([^\s]+)/.exec(line);
       if (m) {
         assert.ok(!under.has(m[1]!), `--${m[1]} listed twice`);
         under.set(m[1]!, heading);

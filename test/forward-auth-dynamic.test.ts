@@ -113,7 +113,7 @@ function labelPolicyFrom(d: Decision): LabelPolicy | undefined {
   throw new Error('malformed label policy');
 }
 
-describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled policy)', function () {
+describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled policy)', () => {
   let idpA: OidcProvider;
   let idpB: OidcProvider;
   let tenants: Tenant[];

@@ -52,7 +52,7 @@ function pick(r: ForwardAuthResult): { kind: string; code?: string } {
   return r.kind === 'granted' ? { kind: r.kind } : { kind: r.kind, code: r.code };
 }
 
-describe('forward-auth, openshift modes (TokenReview and access reviews on the fake Kubernetes API)', function () {
+describe('forward-auth, openshift modes (TokenReview and access reviews on the fake Kubernetes API)', () => {
   let k8s: K8sModule;
   let fake: FakeKube;
   let log: CapturedLogger;

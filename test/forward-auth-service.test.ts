@@ -229,6 +229,7 @@ describe('forward-auth on the service (static mode)', function () {
       assert.ok((metricValue(metrics, 'forward_auth_cache_requests_total', { result: 'hit' }) ?? 0) >= 1);
       assert.ok((metricValue(metrics, 'forward_auth_decisions_total', { mode: 'static', scope: 'logs:read', result: 'unauthenticated' }) ?? 0) >= 1);
 
+      // biome-ignore lint/suspicious/noExplicitAny: decision-log events are parsed JSON lines; the assertions name the fields.
       let events: Array<Record<string, any>> = [];
       assert.ok(
         await eventually(() => {

@@ -198,7 +198,7 @@ function depthOf(v: unknown): number {
 function show(w: Wire, r?: Reply): string {
   const body = w.body === undefined ? '' : w.body.length > 300 ? `${JSON.stringify(w.body.subarray(0, 300).toString('latin1'))}… (${w.body.length} bytes)` : JSON.stringify(w.body.toString('latin1'));
   const req = `${w.method} ${w.path} ${JSON.stringify(w.headers)}${w.chunked ? ' (chunked)' : ''} ${body}`;
-  return r ? `${req}\n  -> ${r.status} ${r.body.length > 600 ? r.body.slice(0, 600) + '…' : r.body}` : req;
+  return r ? `${req}\n  -> ${r.status} ${r.body.length > 600 ? `${r.body.slice(0, 600)}…` : r.body}` : req;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,17 +263,17 @@ const style: fc.Arbitrary<Style> = fc.record({
   decoy: fc.constantFrom<unknown>(null, true, 'admin', ['developers', 'sre', 'system:cluster-admins'], { subject: 'alice@example.com' }, 0),
 });
 
-function writeString(s: string, escape: Style['escape']): string {
-  if (escape === 'none') return JSON.stringify(s);
+function writeString(s: string, escaping: Style['escape']): string {
+  if (escaping === 'none') return JSON.stringify(s);
   let out = '"';
   for (const ch of s) {
     for (let i = 0; i < ch.length; i++) {
       const code = ch.charCodeAt(i);
-      if (escape === 'all' || code > 0x7e || code < 0x20 || ch === '"' || ch === '\\') out += '\\u' + code.toString(16).padStart(4, '0');
+      if (escaping === 'all' || code > 0x7e || code < 0x20 || ch === '"' || ch === '\\') out += `\\u${code.toString(16).padStart(4, '0')}`;
       else out += ch[i];
     }
   }
-  return out + '"';
+  return `${out}"`;
 }
 
 /** JSON text for `v` in `st`; JSON.parse(writeJson(v, st)) deep-equals v. */
@@ -396,7 +396,7 @@ function malformedBody(validText: fc.Arbitrary<string>): fc.Arbitrary<{ body: Bu
   const text = (t: fc.Arbitrary<string>) => plain(t.map((s) => Buffer.from(s, 'utf8')));
   const deep = fc.record({ n: fc.integer({ min: MAX_DEPTH - 3, max: 100_000 }), open: fc.constantFrom('[', '{"a":'), wrap: fc.boolean() }).map(({ n, open, wrap }) => {
     const close = open === '[' ? ']' : '}';
-    const nest = open.repeat(n) + '1' + close.repeat(n);
+    const nest = `${open.repeat(n)}1${close.repeat(n)}`;
     return wrap ? `{"input":${nest}}` : nest;
   });
   const huge = fc.record({ n: fc.integer({ min: 1, max: MAX_BODY + 64 }), field: fc.constantFrom('subject', 'tenant', 'resource', 'x'), ch: fc.constantFrom('a', 'é', '\\u00e9', '😀') }).map(
@@ -478,14 +478,14 @@ const query: fc.Arbitrary<string> = fc.oneof(
         ),
         { maxLength: 4 },
       )
-      .map((qs) => '?' + qs.join('&')),
+      .map((qs) => `?${qs.join('&')}`),
   },
   { weight: 1, arbitrary: fc.constantFrom('?', '??', '?&&', '?input', '#frag', '?input=%') },
 );
 const target: fc.Arbitrary<string> = fc.oneof(
   { weight: 5, arbitrary: fc.tuple(fc.constantFrom('/v1/data', '/v1/data/', '/v1/data//', '//v1/data', '/v1/data/./', '/v1/./data', '/v1/data/../data', '/V1/data', '/v1/DATA'), fc.array(segment, { maxLength: 5 }), query).map(([p, segs, q]) => p + (segs.length > 0 && !p.endsWith('/') ? '/' : '') + segs.join('/') + q) },
   { weight: 1, arbitrary: fc.tuple(fc.constantFrom('/', '/health', '/health?bundles', '/live', '/metrics', '/v0/data', '/v1', '/v1/query', '/v1/policies', '/debug/pprof/', '*', '/%2e%2e/v1/data', '/v1%2Fdata/lokistack/allow'), query).map(([p, q]) => p + q) },
-  { weight: 1, arbitrary: fc.array(segment, { maxLength: 6 }).map((segs) => '/' + segs.join('/')) },
+  { weight: 1, arbitrary: fc.array(segment, { maxLength: 6 }).map((segs) => `/${segs.join('/')}`) },
 );
 const method = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom('POST', 'GET') },
@@ -522,7 +522,7 @@ function legitimate5xx(mode: Mode, r: Reply): boolean {
   if (r.status === 501 || r.status === 505) return true;
   if (r.status !== 500) return false;
   const e = envelope(r);
-  if (!e || e.code !== 'internal_error') return false;
+  if (e?.code !== 'internal_error') return false;
   if (mode === 'openshift-logging') return e.message === 'unknown tenant' || e.message === 'failed to unmarshal JSON';
   return /rego_type_error/.test(e.message);
 }
@@ -731,9 +731,9 @@ const nearMiss = (names: readonly string[]): fc.Arbitrary<string> =>
       case 'nul':
         return `${n}\u0000`;
       case 'star':
-        return n.slice(0, -1) + '*';
+        return `${n.slice(0, -1)}*`;
       case 'dot':
-        return n.slice(0, -1) + '.';
+        return `${n.slice(0, -1)}.`;
       case 'prefix':
         return n.slice(0, -1);
       case 'zwsp':

@@ -92,7 +92,7 @@ const key = fc.oneof(
 const stringPiece: fc.Arbitrary<Piece> = fc.oneof(
   { weight: 4, arbitrary: key.map((s) => Buffer.from(JSON.stringify(s))) },
   // every character escaped, surrogates included
-  { weight: 2, arbitrary: key.map((s) => Buffer.from(`"${[...s].map((c) => [...c].map((u) => '\\u' + u.charCodeAt(0).toString(16).padStart(4, '0')).join('') || c).join('')}"`)) },
+  { weight: 2, arbitrary: key.map((s) => Buffer.from(`"${[...s].map((c) => [...c].map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('') || c).join('')}"`)) },
   // lone and mismatched surrogates as escapes
   {
     weight: 2,
@@ -143,7 +143,7 @@ const yamlValue: fc.Arbitrary<string[]> = fc.letrec<{ v: string[] }>((tie) => ({
     { depthSize: 'small' },
     yamlScalar.map((s) => [s]),
     fc.array(yamlScalar, { maxLength: 4 }).map((xs) => [`[${xs.join(', ')}]`]),
-    fc.array(fc.tuple(yamlKey, tie('v')), { minLength: 1, maxLength: 4 }).map((pairs) => ['', ...pairs.flatMap(([k, v]) => blockPair(k, v).map((l) => '  ' + l))]),
+    fc.array(fc.tuple(yamlKey, tie('v')), { minLength: 1, maxLength: 4 }).map((pairs) => ['', ...pairs.flatMap(([k, v]) => blockPair(k, v).map((l) => `  ${l}`))]),
   ),
 })).v;
 function blockPair(k: string, v: string[]): string[] {
@@ -152,7 +152,7 @@ function blockPair(k: string, v: string[]): string[] {
 }
 const yamlEnvelope: fc.Arbitrary<Buffer> = fc
   .array(fc.tuple(fc.constantFrom('input', 'INPUT', 'Input', 'other'), yamlValue), { minLength: 1, maxLength: 4 })
-  .map((pairs) => Buffer.from(pairs.flatMap(([k, v]) => blockPair(k, v)).join('\n') + '\n'));
+  .map((pairs) => Buffer.from(`${pairs.flatMap(([k, v]) => blockPair(k, v)).join('\n')}\n`));
 
 describe('request decoding: the same input as Go decodes (oracle: test/support/go-decode)', function () {
   this.timeout(180_000);

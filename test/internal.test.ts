@@ -11,11 +11,11 @@ import { ALLOWED_INPUT, DENIED_INPUT, eventually, metricValue, rawRequest, silen
 
 function assertChecksBody(text: string): Record<string, string> {
   const body = JSON.parse(text) as Record<string, string>;
-  assert.equal(text, JSON.stringify(body, null, 4) + '\n', 'indented with four spaces, newline-terminated');
+  assert.equal(text, `${JSON.stringify(body, null, 4)}\n`, 'indented with four spaces, newline-terminated');
   return body;
 }
 
-describe('internal listener', function () {
+describe('internal listener', () => {
   let svc: TestService;
 
   before(async () => {

@@ -44,7 +44,7 @@ function layerOf(file: string): number {
 }
 
 /** Every module a file imports (static, re-export, dynamic and side-effect imports), as paths under server/. */
-export function importsOf(file: string, text: string): string[] {
+function importsOf(file: string, text: string): string[] {
   const { importedFiles } = ts.preProcessFile(text, true, true);
   return importedFiles
     .map((f) => f.fileName)

@@ -179,7 +179,7 @@ describe('lifecycle: SIGTERM under load (the real entry point, the example rbac)
     socket.on('error', () => {});
     await new Promise((r) => socket.once('connect', r));
     // Keep-alive, as the gateway's HTTP client: one request in flight (half its body) at the signal.
-    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n` + body.subarray(0, 10).toString('latin1'));
+    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.subarray(0, 10).toString('latin1')}`);
     child.proc.kill('SIGTERM');
     assert.ok(await eventually(async () => (await fetch(`http://127.0.0.1:${child.internalPort}/ready`)).status === 503, 500, 20), '/ready answers 503 while draining');
     socket.end(body.subarray(10));

@@ -138,7 +138,7 @@ function trackInFlight(fake: FakeKube, filter: (r: RecordedRequest) => boolean):
 
 const IN_LOG_TEST_0 = { extras: selecting(['log-test-0']) };
 
-describe('openshift mode', function () {
+describe('openshift mode', () => {
   let fake: FakeKube;
   const running: RunningAuthz[] = [];
 
@@ -344,7 +344,7 @@ describe('openshift mode', function () {
     });
   });
 
-  describe('memcached shared by two instances', function () {
+  describe('memcached shared by two instances', () => {
     const binary = memcachedBinary();
     let memcached: MemcachedServer | undefined;
 
@@ -819,7 +819,7 @@ describe('openshift input decoding (as opa-openshift decodes it)', () => {
  * line of a failed Kubernetes call. Oracles: the fake API's request log (what reached Kubernetes,
  * as whom, in which order) and the attacker's goal (another user's logs, or their decisions stalled).
  */
-describe('openshift hardening', function () {
+describe('openshift hardening', () => {
   let fake: FakeKube;
   const running: RunningAuthz[] = [];
   const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };

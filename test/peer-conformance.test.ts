@@ -48,7 +48,7 @@ interface Known {
   matches(ours: Normalized, theirs: Normalized, request: WireRequest): boolean;
 }
 const msg = (n: Normalized): string | undefined => ('message' in n ? n.message : undefined);
-export const KNOWN: readonly Known[] = [
+const KNOWN: readonly Known[] = [
   {
     // Data API: a body that is not a JSON object with an input is the caller's fault, as OPA answers.
     name: 'malformed body: 400 invalid_parameter, not 500',

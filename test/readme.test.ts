@@ -150,8 +150,8 @@ describe('README.md', () => {
     assert.match(curl, /http:\/\/127\.0\.0\.1:8080\/v1\/data\/lokistack\/allow/);
     assert.ok(curl.includes(`# ${ciAnswer}`), `README's answer differs from .ci/run's ${ciAnswer}`);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    assert.match(pkg.scripts['start'] ?? '', /--web\.listen=127\.0\.0\.1:8080 .*--rbac\.config=deploy\/examples\/rbac\.yaml/);
-    assert.ok(pkg.scripts['test'], 'package.json has a test script');
+    assert.match(pkg.scripts.start ?? '', /--web\.listen=127\.0\.0\.1:8080 .*--rbac\.config=deploy\/examples\/rbac\.yaml/);
+    assert.ok(pkg.scripts.test, 'package.json has a test script');
   });
 
   it('names the demo of every mode `npm run demo` has', () => {

@@ -284,7 +284,7 @@ describe('reasons: lokistack-authz test failures', () => {
     );
     const { code, out } = await cli([dir]);
     assert.equal(code, 1, out);
-    assert.match(out, /FAIL mine: alice reads audit \(wrong\)[^]*\n  reason: +no_role_grants: .*developers-read-application/);
+    assert.match(out, /FAIL mine: alice reads audit \(wrong\)[\s\S]*\n {2}reason: +no_role_grants: .*developers-read-application/);
     assert.match(out, /because: .*"matched":\[\{"binding":"developers-read-application",.*"roles":\["application-read"\]\}\]/);
     assert.equal(out.match(/reason: /g)?.length, 1, 'only failing cases are asked again');
   });

@@ -90,7 +90,7 @@ const lastOk = async (svc: TestService) => metricValue(await metrics(svc), 'conf
 const ALLOW = '200 {"result":true}\n';
 const DENY = '200 {"result":false}\n';
 
-describe('rbac reload (ConfigMap symlink swap)', function () {
+describe('rbac reload (ConfigMap symlink swap)', () => {
   let cm: ConfigMapDir;
   let svc: TestService;
 
@@ -267,7 +267,7 @@ class SleepGate {
   }
 }
 
-describe('rbac reload: a file written in place in parts (issue 9 item 4)', function () {
+describe('rbac reload: a file written in place in parts (issue 9 item 4)', () => {
   const OLD = rbacFor('alice');
   // The new file binds evelyn. Cut after "name: eve", its first part is valid YAML, valid rbac,
   // and binds "eve": a user in neither the old file nor the new one.
@@ -351,7 +351,7 @@ describe('rbac reload: a file written in place in parts (issue 9 item 4)', funct
   });
 });
 
-describe('rbac reload: an empty file is refused, an explicit empty list denies (issue 9 item 4)', function () {
+describe('rbac reload: an empty file is refused, an explicit empty list denies (issue 9 item 4)', () => {
   let svc: TestService;
   beforeEach(async () => {
     svc = await startTestService({ rbac: rbacFor('alice'), flags: ['--watch.settle-interval=10ms'] });

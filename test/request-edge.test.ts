@@ -42,7 +42,7 @@ describe('request edge: decoding as Go does, in the running service', function (
 
   it('a YAML alias bomb that expands past --web.max-input-nodes: 400 naming the limit (not evaluated)', async () => {
     // 2,000 values, aliased 99 times: 198,000 values once expanded, in 8 KB of YAML.
-    const yaml = `a: &a [${Array(2000).fill('x').join(',')}]\n` + Array.from({ length: 99 }, (_, i) => `b${i}: *a`).join('\n') + `\ninput: {subject: alice@example.com, groups: [staff], permission: read, resource: logs, tenant: application}\n`;
+    const yaml = `a: &a [${Array(2000).fill('x').join(',')}]\n${Array.from({ length: 99 }, (_, i) => `b${i}: *a`).join('\n')}\ninput: {subject: alice@example.com, groups: [staff], permission: read, resource: logs, tenant: application}\n`;
     const res = await post(yaml, 'application/yaml');
     assert.equal(res.status, 400, res.text);
     assert.equal(JSON.parse(res.text).code, 'invalid_parameter');
@@ -50,7 +50,7 @@ describe('request edge: decoding as Go does, in the running service', function (
   });
 
   it('the 1 MB alias bomb of the report (500k-element list aliased 99 times): 400 naming --web.max-yaml-nodes', async () => {
-    const yaml = `a: &a [${Array(500_000).fill('x').join(',')}]\n` + Array.from({ length: 99 }, (_, i) => `b${i}: *a`).join('\n') + '\ninput: *a\n';
+    const yaml = `a: &a [${Array(500_000).fill('x').join(',')}]\n${Array.from({ length: 99 }, (_, i) => `b${i}: *a`).join('\n')}\ninput: *a\n`;
     const res = await rawRequest(`${svc.publicUrl}/v1/data/lokistack/allow`, { headers: { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(yaml) }, chunks: [yaml] });
     assert.equal(res.status, 400, res.body);
     assert.match(JSON.parse(res.body).message, /--web\.max-yaml-nodes/);
@@ -215,7 +215,7 @@ describe('request edge: buffered body bytes across requests (--web.max-buffered-
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (text += d));
     const answer = new Promise<string>((r) => socket.on('close', () => r(text)));
-    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1100\r\n\r\n` + '{"input":{"pad":"'.padEnd(sent, 'p'));
+    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1100\r\n\r\n${'{"input":{"pad":"'.padEnd(sent, 'p')}`);
     return { socket, answer };
   }
 
@@ -282,7 +282,7 @@ describe('request edge: decoded inputs are charged to the byte budget', () => {
 describe('request edge: log lines', () => {
   it('logfmt escapes control characters (ESC, NUL, C1, DEL, bidi overrides) in values and keys', () => {
     const log = captureLogger('debug', 'logfmt');
-    log.logger.info({ path: '/v1/data/\u001b[31mred\u0000\u009b\u007f\u202e', ['k\u001b']: 'v' }, 'm\u001b[0m');
+    log.logger.info({ path: '/v1/data/\u001b[31mred\u0000\u009b\u007f\u202e', 'k\u001b': 'v' }, 'm\u001b[0m');
     const line = log.lines.join('');
     assert.equal(line.split('\n').length, 2, 'one line');
     assert.doesNotMatch(line, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);

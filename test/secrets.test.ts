@@ -54,7 +54,7 @@ function findings(sink: string, texts: readonly string[], tokens: readonly strin
     for (const fragment of fragments(token)) {
       for (const text of texts) {
         const at = text.indexOf(fragment);
-        if (at >= 0) out.push(`${sink}: ${JSON.stringify(fragment)} of token ${JSON.stringify(token.slice(0, 20) + '…')} in …${JSON.stringify(text.slice(Math.max(0, at - 120), at + fragment.length + 60))}…`);
+        if (at >= 0) out.push(`${sink}: ${JSON.stringify(fragment)} of token ${JSON.stringify(`${token.slice(0, 20)}…`)} in …${JSON.stringify(text.slice(Math.max(0, at - 120), at + fragment.length + 60))}…`);
       }
     }
   }
@@ -94,8 +94,8 @@ function malformedBodies(token: string): Array<{ body: string | Buffer; headers?
     { body: `${token}` },
     { body: `{"input":{"token":"${token}"},}` },
     { body: `{"input":{"token":"${token}\u0000"}` },
-    { body: `{"input":{"groups":["${token}"],"token":${JSON.stringify(token)}` + ']'.repeat(3) },
-    { body: `{"input":` + '['.repeat(100) + JSON.stringify(token) + ']'.repeat(100) + '}' },
+    { body: `{"input":{"groups":["${token}"],"token":${JSON.stringify(token)}${']'.repeat(3)}` },
+    { body: `{"input":${'['.repeat(100)}${JSON.stringify(token)}${']'.repeat(100)}}` },
     { body: `{"input":{"token":"${token}","pad":"${'x'.repeat(1 << 20)}"}}` },
     { body: Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0x00]), Buffer.from(token)]), headers: { 'content-encoding': 'gzip' } },
     { body: gzipSync(`{"input":{"token":"${token}"`), headers: { 'content-encoding': 'gzip' } },

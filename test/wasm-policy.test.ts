@@ -191,7 +191,7 @@ describe('CompiledPolicy', () => {
       assert.equal(body.code, 'internal_error');
       assert.equal(body.message, 'error(s) occurred while evaluating query');
       assert.equal(body.errors?.[0]?.code, 'eval_internal_error');
-      assert.equal(res.text, JSON.stringify(body, null, 2) + '\n');
+      assert.equal(res.text, `${JSON.stringify(body, null, 2)}\n`);
       // Served again (still failing: this stub always traps), not hung, not crashed.
       const again = await request(app).post('/v1/data/lokistack/allow').send({ input: ALLOW });
       assert.equal(again.status, 500);

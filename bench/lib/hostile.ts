@@ -48,7 +48,7 @@ const FIELDS = '"permission":"read","resource":"logs","subject":"mallory","tenan
 export function groupsBody(n: number, padTo = 0): Buffer {
   const groups = Array.from({ length: n }, (_, i) => `"g${i}"`).join(',');
   const text = `{"input":{"groups":[${groups}],${FIELDS},"extras":{}}}`;
-  return Buffer.from(padTo > text.length ? text.slice(0, -1) + ' '.repeat(padTo - text.length) + '}' : text);
+  return Buffer.from(padTo > text.length ? `${text.slice(0, -1) + ' '.repeat(padTo - text.length)}}` : text);
 }
 
 /** YAML: one anchored flow list of `items` scalars, aliased `aliases` times (expanded: items × (aliases + 1)). */
@@ -65,7 +65,7 @@ export function yamlBomb(): Buffer {
 
 /** `chains` arrays nested `depth` levels deep (counting the input object as level 1), side by side. */
 export function deepBody(depth: number, chains: number): Buffer {
-  const chain = '['.repeat(depth - 2) + '1' + ']'.repeat(depth - 2);
+  const chain = `${'['.repeat(depth - 2)}1${']'.repeat(depth - 2)}`;
   return Buffer.from(`{"input":{${FIELDS},"groups":[],"extras":{"deep":[${Array<string>(chains).fill(chain).join(',')}]}}}`);
 }
 

@@ -53,7 +53,7 @@ export const forwardAuthStaticMode: DemoMode = {
     const files = scratch();
     const stops: Array<() => Promise<void>> = [async () => files.remove()];
     try {
-      const htpasswd = files.write('htpasswd', Object.entries(PASSWORDS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 10)}`).join('\n') + '\n');
+      const htpasswd = files.write('htpasswd', `${Object.entries(PASSWORDS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 10)}`).join('\n')}\n`);
       const svc = await startDemoService(
         [`--rbac.config=${shown(repoPath('docs/forward-auth/demo-rbac.yaml'))}`, '--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`],
         options,

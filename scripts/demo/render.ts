@@ -47,5 +47,5 @@ export function renderDemo(mode: string, demo: RunningDemo): string {
   for (const n of demo.notes) out.push(n);
   if (demo.notes.length > 0) out.push('');
   out.push('Ready. Ctrl-C stops the service and everything the demo started.');
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }

@@ -186,7 +186,7 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
   const summary = { passed: count('passed'), failed: count('failed'), skipped: count('skipped') + setSkipped };
   if (format === 'json') {
     const skippedSets = setSkips.map((s) => ({ set: s.set.name, dir: s.set.dir, kind: s.set.kind, cases: s.set.cases.length, reason: s.reason }));
-    io.out(JSON.stringify({ results, skippedSets, ...summary }, null, 2) + '\n');
+    io.out(`${JSON.stringify({ results, skippedSets, ...summary }, null, 2)}\n`);
   } else {
     for (const r of results.filter((x) => x.status === 'failed')) {
       io.out(

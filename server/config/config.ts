@@ -508,7 +508,7 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
   const ttl = (name: string) => (num(name) > 0 ? num(name) : expireMs);
   const interval = num('memcached.interval');
   if (interval < 0) throw new FlagError('--memcached.interval must not be negative');
-  const memcached = (v['memcached'] as string[]).filter((s) => s !== '');
+  const memcached = (v.memcached as string[]).filter((s) => s !== '');
   for (const s of memcached) {
     if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(s)) throw new FlagError(`--memcached: ${JSON.stringify(s)} is not host:port`);
   }

@@ -123,7 +123,7 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
         const suppressed = failures.take(`${status}\0${code}`);
         if (suppressed !== undefined) logger.error({ path: 'forward-auth', scope: fa?.scope, status, code, reason: err instanceof Error ? err.message : String(err), ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth could not decide');
       } else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
-      const body = JSON.stringify({ code, message: reason }) + '\n';
+      const body = `${JSON.stringify({ code, message: reason })}\n`;
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
       if (status === 401 && authorizer.challenge) headers['WWW-Authenticate'] = authorizer.challenge;
       if (err instanceof BusyError) headers['Retry-After'] = String(err.retryAfterSeconds);

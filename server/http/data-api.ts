@@ -166,7 +166,7 @@ export function dataApiHandler(deps: DataApiDeps) {
       ],
       params.pretty,
     );
-    sendJson(res, 200, body + '\n');
+    sendJson(res, 200, `${body}\n`);
   };
 }
 
@@ -184,14 +184,14 @@ function redirectUnclean(rawPath: string, query: string, res: ServerResponse): b
   if (!to) return false;
   const location = escapeLocationPath(to[1]);
   // Cleaning leaves no `//` and escaping no `\`; should either ever appear, refuse rather than redirect off-site.
-  if (!location.startsWith('/') || /^\/[\/\\]/.test(location)) throw invalidParameter('invalid path');
+  if (!location.startsWith('/') || /^\/[/\\]/.test(location)) throw invalidParameter('invalid path');
   res.writeHead(to[0], { Location: `${location}${escapeLocationQuery(query)}` }).end();
   return true;
 }
 
 // Go's shouldEscape(c, encodePath) keeps these; `%` stays too, as the path is still escaped.
-const PATH_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@\/%]/g;
-const QUERY_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@\/?%]/g;
+const PATH_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]/g;
+const QUERY_UNSAFE = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/?%]/g;
 
 function escapeLocationPath(path: string): string {
   return path.replace(PATH_UNSAFE, (c) => encodeURIComponent(c).replace(/[!'()*]/g, (x) => `%${x.charCodeAt(0).toString(16).toUpperCase()}`));

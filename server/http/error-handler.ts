@@ -45,7 +45,7 @@ export function writeError(logger: Logger, req: IncomingMessage, res: ServerResp
   if (!req.complete) res.setHeader('Connection', 'close');
   const envelope: Record<string, unknown> = { code: e.code, message: e.message };
   if (e.details && e.details.length > 0) envelope.errors = e.details;
-  sendJson(res, e.status, JSON.stringify(envelope, null, 2) + '\n');
+  sendJson(res, e.status, `${JSON.stringify(envelope, null, 2)}\n`);
 }
 
 function fromUnknown(err: unknown): DecisionError {

@@ -29,7 +29,7 @@ export function goUtf8(bytes: Uint8Array): string {
       i += n;
       continue;
     }
-    out += buf.toString('utf8', start, i) + '\ufffd';
+    out += `${buf.toString('utf8', start, i)}\ufffd`;
     i += 1;
     start = i;
   }

@@ -32,7 +32,7 @@ export function healthHandlers(checks: HealthChecks) {
       }
     }
     const body = req.query.hide !== undefined ? {} : results;
-    sendJson(res, ok ? 200 : 503, JSON.stringify(body, null, 4) + '\n');
+    sendJson(res, ok ? 200 : 503, `${JSON.stringify(body, null, 4)}\n`);
   };
   return {
     live: (req: Request, res: Response) => run(req, res, [checks.live]),
@@ -43,7 +43,7 @@ export function healthHandlers(checks: HealthChecks) {
           try {
             await check();
           } catch {
-            sendJson(res, 500, JSON.stringify({ error: 'one or more bundles are not activated' }) + '\n');
+            sendJson(res, 500, `${JSON.stringify({ error: 'one or more bundles are not activated' })}\n`);
             return;
           }
         }

@@ -124,13 +124,13 @@ export function lastQueryBytes(query: string, name: string): Buffer | undefined 
   for (const pair of query.split('&')) {
     const eq = pair.indexOf('=');
     const key = eq < 0 ? pair : pair.slice(0, eq);
-    if (unescape(key).toString('latin1') === name) found = eq < 0 ? '' : pair.slice(eq + 1);
+    if (percentDecode(key).toString('latin1') === name) found = eq < 0 ? '' : pair.slice(eq + 1);
   }
-  return found === undefined ? undefined : unescape(found);
+  return found === undefined ? undefined : percentDecode(found);
 }
 
 /** Query unescaping to bytes: `+` is a space, `%XX` a byte; a malformed `%` stays as it is. */
-function unescape(s: string): Buffer {
+function percentDecode(s: string): Buffer {
   if (!s.includes('%') && !s.includes('+')) return Buffer.from(s, 'utf8');
   const out: number[] = [];
   const raw = Buffer.from(s, 'utf8');

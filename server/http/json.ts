@@ -10,7 +10,7 @@ export function goJson(value: unknown, pretty = false): string {
 /** Encodes top-level fields in the order given (Go struct order), skipping undefined ones. */
 export function goStruct(fields: ReadonlyArray<readonly [string, unknown]>, pretty = false): string {
   const nl = pretty ? '\n' : '';
-  const inner = nl ? nl + '  ' : '';
+  const inner = nl ? `${nl}  ` : '';
   const parts = fields.filter(([, v]) => v !== undefined).map(([k, v]) => `${inner}${str(k)}:${nl ? ' ' : ''}${nl ? encode(v, inner) : compact(v)}`);
   return parts.length === 0 ? '{}' : `{${parts.join(',')}${nl}}`;
 }
@@ -43,7 +43,7 @@ function encode(value: unknown, nl: string): string {
       return 'null';
   }
   if (value === null) return 'null';
-  const inner = nl ? nl + '  ' : '';
+  const inner = nl ? `${nl}  ` : '';
   if (Array.isArray(value)) {
     if (value.length === 0) return '[]';
     return `[${value.map((v) => inner + encode(v === undefined ? null : v, inner)).join(',')}${nl}]`;

@@ -215,7 +215,7 @@ export class DecisionLog {
       truncated = true;
     }
     const line =
-      JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) }) + '\n';
+      `${JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) })}\n`;
     this.queue.push(line);
     if (!this.flushing) this.flushing = this.flush();
   }

@@ -65,7 +65,7 @@ function logfmt(out: DestinationStream): DestinationStream {
         return;
       }
       const fields = Object.entries(record).map(([k, v]) => `${logfmtValue(k)}=${logfmtValue(v)}`);
-      out.write(fields.join(' ') + '\n');
+      out.write(`${fields.join(' ')}\n`);
     },
   };
 }
@@ -81,5 +81,5 @@ export function logfmtValue(v: unknown): string {
   UNSAFE.lastIndex = 0;
   const bare = s.length > 0 && /^[^\s"=\\]+$/.test(s) && !UNSAFE.test(s);
   if (bare) return s;
-  return JSON.stringify(s).replace(UNSAFE, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return JSON.stringify(s).replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

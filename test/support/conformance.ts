@@ -63,11 +63,11 @@ export type Normalized =
   | { status: 200; other: string }
   | { status: number; message: string };
 
-/** A matcher value's alternatives, sorted; `unescape` drops regex escapes (`\.` -> `.`). */
-function alternatives(value: unknown, unescape: boolean): string[] {
+/** A matcher value's alternatives, sorted; `dropEscapes` drops regex escapes (`\.` -> `.`). */
+function alternatives(value: unknown, dropEscapes: boolean): string[] {
   if (typeof value !== 'string') return [JSON.stringify(value)];
   const parts = value.split('|');
-  return (unescape ? parts.map((p) => p.replace(/\\(.)/g, '$1')) : parts).sort();
+  return (dropEscapes ? parts.map((p) => p.replace(/\\(.)/g, '$1')) : parts).sort();
 }
 
 /** opa-openshift's 401 messages (authorizer.go, handler.go): these prefixes, then the error's text. */

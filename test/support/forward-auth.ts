@@ -20,7 +20,7 @@ export const USERS: Record<string, string> = {
 /** An htpasswd file of USERS (bcrypt, cost 4: tests need not be slow). */
 export function writeHtpasswd(users: Record<string, string> = USERS, dir = makeTempDir()): string {
   const file = join(dir, 'htpasswd');
-  writeFileSync(file, Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4).replace(/^\$2b\$/, '$2y$')}`).join('\n') + '\n');
+  writeFileSync(file, `${Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4).replace(/^\$2b\$/, '$2y$')}`).join('\n')}\n`);
   return file;
 }
 

@@ -149,7 +149,9 @@ function parseCase(set: string, note: string, raw: unknown, fail: (msg: string) 
 /** A result is a boolean, or {allowed: "true"|"false", data: string | mapping}. */
 function checkResultShape(want: unknown, fail: (msg: string) => never): void {
   if (typeof want === 'boolean') return;
-  if (!isRecord(want)) return fail('want_result must be a boolean or {allowed, data}');
+  if (!isRecord(want)) {
+    fail('want_result must be a boolean or {allowed, data}');
+  }
   const keys = Object.keys(want).sort().join(',');
   if (keys !== 'allowed,data') fail(`want_result needs exactly allowed and data, got ${keys}`);
   if (want.allowed !== 'true' && want.allowed !== 'false') fail('want_result.allowed must be the string "true" or "false"');
