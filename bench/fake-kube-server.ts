@@ -156,4 +156,6 @@ const stop = () => {
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
 
-process.stdout.write(`${JSON.stringify({ url: plain ? fake.url : (fake.httpsUrl ?? fake.url), controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ url: plain ? fake.url : (fake.httpsUrl ?? fake.url), controlUrl: `http://127.0.0.1:${controlPort}`, kubeconfig, pid: process.pid })}\n`,
+);

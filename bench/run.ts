@@ -92,8 +92,19 @@ interface BenchArgs {
  */
 function parseBenchArgs(argv: readonly string[]): BenchArgs {
   const args: BenchArgs = { help: false, quick: false, noProfile: false, reportOnly: false };
-  const switches: Record<string, 'quick' | 'noProfile' | 'reportOnly' | 'help'> = { '--quick': 'quick', '--no-profile': 'noProfile', '--report-only': 'reportOnly', '--help': 'help', '-h': 'help' };
-  const valued: Record<string, 'only' | 'duration' | 'connections' | 'out'> = { '--only': 'only', '--duration': 'duration', '--connections': 'connections', '--out': 'out' };
+  const switches: Record<string, 'quick' | 'noProfile' | 'reportOnly' | 'help'> = {
+    '--quick': 'quick',
+    '--no-profile': 'noProfile',
+    '--report-only': 'reportOnly',
+    '--help': 'help',
+    '-h': 'help',
+  };
+  const valued: Record<string, 'only' | 'duration' | 'connections' | 'out'> = {
+    '--only': 'only',
+    '--duration': 'duration',
+    '--connections': 'connections',
+    '--out': 'out',
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -114,8 +125,12 @@ function parseBenchArgs(argv: readonly string[]): BenchArgs {
         throw new BenchUsageError(`${name}: ${JSON.stringify(value)} is not a positive number`);
       }
       if (name === '--only') {
-        for (const id of value.split(',').map((x) => x.trim()).filter(Boolean)) {
-          if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new BenchUsageError(`--only: unknown scenario ${JSON.stringify(id)}; known: ${SCENARIO_IDS.join(', ')}`);
+        for (const id of value
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)) {
+          if (!(SCENARIO_IDS as readonly string[]).includes(id))
+            throw new BenchUsageError(`--only: unknown scenario ${JSON.stringify(id)}; known: ${SCENARIO_IDS.join(', ')}`);
         }
       }
       args[valued[name]] = value;
@@ -185,7 +200,14 @@ const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOStri
 const OAUTH_GROUPS = ['system:authenticated:oauth', 'system:authenticated'];
 
 /** observatorium/api's field order: groups, permission, resource, subject, tenant, tenantID, token, extras. */
-function gatewayInput(subject: string, groups: string[], permission: 'read' | 'write', tenant: string, extras: Record<string, unknown> = {}, resource = 'logs') {
+function gatewayInput(
+  subject: string,
+  groups: string[],
+  permission: 'read' | 'write',
+  tenant: string,
+  extras: Record<string, unknown> = {},
+  resource = 'logs',
+) {
   return { input: { groups, permission, resource, subject, tenant, tenantID: tenant, token: '', extras } };
 }
 
@@ -197,7 +219,12 @@ const STATIC_INPUTS = [
   {
     note: 'collector writes',
     want: true,
-    body: gatewayInput('system:serviceaccount:openshift-logging:logcollector', ['system:serviceaccounts', 'system:serviceaccounts:openshift-logging', 'system:authenticated'], 'write', 'infrastructure'),
+    body: gatewayInput(
+      'system:serviceaccount:openshift-logging:logcollector',
+      ['system:serviceaccounts', 'system:serviceaccounts:openshift-logging', 'system:authenticated'],
+      'write',
+      'infrastructure',
+    ),
   },
   { note: 'wrong tenant', want: false, body: gatewayInput('alice@example.com', ['staff'], 'read', 'audit') },
   { note: 'read-only role, write asked', want: false, body: gatewayInput('mallory@example.com', ['developers'], 'write', 'application') },
@@ -208,9 +235,21 @@ const STATIC_INPUTS = [
 /** The openshift-logging mix on the fixture cluster (test/support/fake-kube/fixtures/lokistack-cluster.yaml). */
 const OPENSHIFT_MIX = [
   { who: 'alice', note: 'cluster-wide reader, no namespace: regex of her projects', body: gatewayInput('alice', OAUTH_GROUPS, 'read', 'application') },
-  { who: 'bob', note: 'namespaced reader, two namespaces', body: gatewayInput('bob', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0', 'log-test-1'] } }) },
-  { who: 'carol', note: 'cluster-wide via group, one namespace', body: gatewayInput('carol', ['log-readers', ...OAUTH_GROUPS], 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-2'] } }) },
-  { who: 'dave', note: 'no grant: denied', body: gatewayInput('dave', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0'] } }) },
+  {
+    who: 'bob',
+    note: 'namespaced reader, two namespaces',
+    body: gatewayInput('bob', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0', 'log-test-1'] } }),
+  },
+  {
+    who: 'carol',
+    note: 'cluster-wide via group, one namespace',
+    body: gatewayInput('carol', ['log-readers', ...OAUTH_GROUPS], 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-2'] } }),
+  },
+  {
+    who: 'dave',
+    note: 'no grant: denied',
+    body: gatewayInput('dave', OAUTH_GROUPS, 'read', 'application', { selectors: { kubernetes_namespace_name: ['log-test-0'] } }),
+  },
 ] as const;
 const FIXTURE_IDENTITY: Record<string, { username: string; groups: string[] }> = {
   alice: { username: 'alice', groups: ['system:authenticated:oauth'] },
@@ -265,9 +304,15 @@ async function measure(server: ServerName, running: Running, load: Omit<LoadOpti
     let decisions = ok;
     if (metricsBefore !== undefined) {
       const after = await scrape(running);
-      const delta = (result: string) => (metricValue(after, 'opa_openshift_cache_requests_total', { result }) ?? 0) - (metricValue(metricsBefore, 'opa_openshift_cache_requests_total', { result }) ?? 0);
+      const delta = (result: string) =>
+        (metricValue(after, 'opa_openshift_cache_requests_total', { result }) ?? 0) -
+        (metricValue(metricsBefore, 'opa_openshift_cache_requests_total', { result }) ?? 0);
       const misses = delta('miss');
-      stats.cache = { hits: delta('hit'), misses, sharedInFlight: (metricValue(after, 'decision_cache_shared_total') ?? 0) - (metricValue(metricsBefore, 'decision_cache_shared_total') ?? 0) };
+      stats.cache = {
+        hits: delta('hit'),
+        misses,
+        sharedInFlight: (metricValue(after, 'decision_cache_shared_total') ?? 0) - (metricValue(metricsBefore, 'decision_cache_shared_total') ?? 0),
+      };
       if (misses > 0) decisions = misses;
     }
     stats.upstream = { total: d.total, perDecision: decisions > 0 ? d.total / decisions : NaN, byEndpoint: d.byEndpoint, reviews: d.reviews };
@@ -276,7 +321,9 @@ async function measure(server: ServerName, running: Running, load: Omit<LoadOpti
     `    ${Math.round(result.rps)} req/s, p50 ${fmtMs(result.latencyMs.p50)}, p99 ${fmtMs(result.latencyMs.p99)}, errors ${result.errors.total}` +
       (stats.upstream ? `, upstream ${stats.upstream.total}` : '') +
       (stats.memory ? `, peak RSS ${fmtBytes(stats.memory.peakRssBytes)}` : '') +
-      (stats.cpu ? `, CPU ${stats.cpu.serverMsPerRequest.toFixed(3)} ms/request${stats.cpu.fakeKubeSec !== undefined ? ` (fake kube ${stats.cpu.fakeKubeSec.toFixed(1)} s)` : ''}` : ''),
+      (stats.cpu
+        ? `, CPU ${stats.cpu.serverMsPerRequest.toFixed(3)} ms/request${stats.cpu.fakeKubeSec !== undefined ? ` (fake kube ${stats.cpu.fakeKubeSec.toFixed(1)} s)` : ''}`
+        : ''),
   );
   return stats;
 }
@@ -357,8 +404,7 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'static',
     title: 'static decision',
-    what:
-      'POST /v1/data/lokistack/allow with the gateway\'s input shape (groups, permission, resource, subject, tenant, tenantID, token, extras), a mix of four allowed and four denied inputs, cycled per connection. Ours: `--rbac.config=deploy/examples/rbac.yaml`. Peer: `opa run --server policies/lokistack.rego deploy/examples/rbac.yaml` (same Rego, same data). Both answer every input identically (checked first).',
+    what: "POST /v1/data/lokistack/allow with the gateway's input shape (groups, permission, resource, subject, tenant, tenantID, token, extras), a mix of four allowed and four denied inputs, cycled per connection. Ours: `--rbac.config=deploy/examples/rbac.yaml`. Peer: `opa run --server policies/lokistack.rego deploy/examples/rbac.yaml` (same Rego, same data). Both answer every input identically (checked first).",
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, inputs: templates.length, rounds: STATIC_ROUNDS },
     runs: [],
     ratios: [],
@@ -378,17 +424,22 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
       const body = JSON.stringify(c.body);
       const a = await post(ours.base, body);
       const wantText = JSON.stringify({ result: c.want });
-      if (a.status !== 200 || JSON.stringify(JSON.parse(a.text)) !== wantText) mismatches.push(`ours on "${c.note}": ${a.status} ${a.text.trim()}, want ${wantText}`);
+      if (a.status !== 200 || JSON.stringify(JSON.parse(a.text)) !== wantText)
+        mismatches.push(`ours on "${c.note}": ${a.status} ${a.text.trim()}, want ${wantText}`);
       if (opa) {
         const b = await post(opa.base, body);
-        if (b.status !== a.status || JSON.stringify(JSON.parse(b.text)) !== JSON.stringify(JSON.parse(a.text))) mismatches.push(`"${c.note}": ours ${a.status} ${a.text.trim()}, OPA ${b.status} ${b.text.trim()}`);
+        if (b.status !== a.status || JSON.stringify(JSON.parse(b.text)) !== JSON.stringify(JSON.parse(a.text)))
+          mismatches.push(`"${c.note}": ours ${a.status} ${a.text.trim()}, OPA ${b.status} ${b.text.trim()}`);
         else if (a.text === b.text) bytesSame++;
       }
     }
     scenario.checks.push({
       name: opa ? 'ours and OPA answer every input identically' : 'ours answers every input as expected (OPA unavailable)',
       ok: mismatches.length === 0,
-      detail: mismatches.length === 0 ? `${STATIC_INPUTS.length} inputs, 4 allowed and 4 denied${opa ? `; byte-identical bodies for ${bytesSame}/${STATIC_INPUTS.length}` : ''}` : mismatches.join('; '),
+      detail:
+        mismatches.length === 0
+          ? `${STATIC_INPUTS.length} inputs, 4 allowed and 4 denied${opa ? `; byte-identical bodies for ${bytesSame}/${STATIC_INPUTS.length}` : ''}`
+          : mismatches.join('; '),
     });
     // Rounds alternate ours and OPA, so a burst of other work on this shared machine lands on both;
     // each server's median round (by req/s) is reported, every round in its notes.
@@ -415,7 +466,10 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
       scenario.ratios.push(ratio(oursRun, opaRun));
     }
     const bareRun = medianRound(bareRounds);
-    bareRun.notes = [...(bareRun.notes ?? []), 'the limit: node:http alone, JSON.parse of the same body, answering {"result":true} (bench/lib/bare-server.mjs)'];
+    bareRun.notes = [
+      ...(bareRun.notes ?? []),
+      'the limit: node:http alone, JSON.parse of the same body, answering {"result":true} (bench/lib/bare-server.mjs)',
+    ];
     scenario.runs.push(bareRun);
     scenario.ratios.push(ratio(oursRun, bareRun));
     const behind = opaRun?.load && oursRun.load && oursRun.load.rps < opaRun.load.rps;
@@ -480,12 +534,16 @@ async function openshiftPair(
 }
 
 async function scenarioOpenshiftHit(ctx: Ctx): Promise<Scenario> {
-  const templates: RequestTemplate[] = OPENSHIFT_MIX.map((m) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(m.body), token: `token-${m.who}` }));
+  const templates: RequestTemplate[] = OPENSHIFT_MIX.map((m) => ({
+    method: 'POST',
+    path: DECISION_PATH,
+    body: JSON.stringify(m.body),
+    token: `token-${m.who}`,
+  }));
   const scenario: Scenario = {
     id: 'openshift-hit',
     title: 'openshift decision, cache hit',
-    what:
-      "openshift-logging with the Loki Operator's arguments (`--opa.matcher=kubernetes_namespace_name,k8s_namespace_name --opa.viaq-to-otel-migration=true --opa.skip-tenants=audit,infrastructure --opa.admin-groups=… --openshift.mappings=…`), `--openshift.kubeconfig` pointing at the fake Kubernetes API (fixture cluster). A mix of four users with their own tokens (alice: cluster-wide reader, no namespace; bob: two namespaces; carol: cluster-wide via a group, one namespace; dave: denied). Every decision is answered once first, so the measured load is all cache hits.",
+    what: "openshift-logging with the Loki Operator's arguments (`--opa.matcher=kubernetes_namespace_name,k8s_namespace_name --opa.viaq-to-otel-migration=true --opa.skip-tenants=audit,infrastructure --opa.admin-groups=… --openshift.mappings=…`), `--openshift.kubeconfig` pointing at the fake Kubernetes API (fixture cluster). A mix of four users with their own tokens (alice: cluster-wide reader, no namespace; bob: two namespaces; carol: cluster-wide via a group, one namespace; dave: denied). Every decision is answered once first, so the measured load is all cache hits.",
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, upstreamLatencyMs: 0 },
     runs: [],
     ratios: [],
@@ -514,8 +572,14 @@ async function scenarioOpenshiftHit(ctx: Ctx): Promise<Scenario> {
   scenario.extra = { answers };
   if (!('unavailable' in ctx.opaOpenshift)) {
     // The same decision from both before their speed is compared (the conformance suites compare many more inputs).
-    const differ = OPENSHIFT_MIX.filter((m) => !sameAnswer(answers[`ours ${m.who}`], answers[`opa-openshift ${m.who}`])).map((m) => `${m.who}: ours ${answers[`ours ${m.who}`]}, opa-openshift ${answers[`opa-openshift ${m.who}`]}`);
-    scenario.checks.push({ name: 'ours and opa-openshift give every user of the mix the same status and decision', ok: differ.length === 0, detail: differ.length ? differ.join('; ') : `${OPENSHIFT_MIX.length} users` });
+    const differ = OPENSHIFT_MIX.filter((m) => !sameAnswer(answers[`ours ${m.who}`], answers[`opa-openshift ${m.who}`])).map(
+      (m) => `${m.who}: ours ${answers[`ours ${m.who}`]}, opa-openshift ${answers[`opa-openshift ${m.who}`]}`,
+    );
+    scenario.checks.push({
+      name: 'ours and opa-openshift give every user of the mix the same status and decision',
+      ok: differ.length === 0,
+      detail: differ.length ? differ.join('; ') : `${OPENSHIFT_MIX.length} users`,
+    });
   }
   const ours = scenario.runs.find((r) => r.server === 'ours')!;
   for (const r of scenario.runs) if (r.server !== 'ours') scenario.ratios.push(ratio(ours, r));
@@ -533,8 +597,18 @@ function sameAnswer(a: string | undefined, b: string | undefined): boolean {
     try {
       // A regex matcher's alternatives in any order match the same label values (opa-openshift's order
       // follows its reviews' completion): compare them as a set.
-      const value = (k: string, w: unknown): unknown => (k === 'Value' && typeof w === 'string' ? w.split('|').sort().join('|') : typeof w === 'string' && /^[{[]/.test(w) ? safeParse(w) : w);
-      const sort = (v: unknown): unknown => (Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => x.localeCompare(y)).map(([k, w]) => [k, sort(value(k, w))])) : v);
+      const value = (k: string, w: unknown): unknown =>
+        k === 'Value' && typeof w === 'string' ? w.split('|').sort().join('|') : typeof w === 'string' && /^[{[]/.test(w) ? safeParse(w) : w;
+      const sort = (v: unknown): unknown =>
+        Array.isArray(v)
+          ? v.map(sort)
+          : v && typeof v === 'object'
+            ? Object.fromEntries(
+                Object.entries(v)
+                  .sort(([x], [y]) => x.localeCompare(y))
+                  .map(([k, w]) => [k, sort(value(k, w))]),
+              )
+            : v;
       return JSON.stringify(sort(JSON.parse(t)));
     } catch {
       return t.trim();
@@ -557,8 +631,7 @@ async function scenarioOpenshiftCold(ctx: Ctx): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'openshift-cold',
     title: 'openshift cold decisions, 5 ms upstream',
-    what:
-      'The same mix and arguments as the cache-hit scenario, but every request carries a new token (the cache key hashes the token), so every decision misses and goes to the Kubernetes API (ours with `--kube.review-cache-ttl=0`: its access-review cache, keyed by user, groups and namespace, would otherwise answer a new token of a known user without a review); the fake answers every endpoint after 5 ms. alice and carol cost a cluster-wide review and a project list, bob a cluster-wide and two namespaced reviews, dave a cluster-wide and one namespaced review.',
+    what: 'The same mix and arguments as the cache-hit scenario, but every request carries a new token (the cache key hashes the token), so every decision misses and goes to the Kubernetes API (ours with `--kube.review-cache-ttl=0`: its access-review cache, keyed by user, groups and namespace, would otherwise answer a new token of a known user without a review); the fake answers every endpoint after 5 ms. alice and carol cost a cluster-wide review and a project list, bob a cluster-wide and two namespaced reviews, dave a cluster-wide and one namespaced review.',
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, upstreamLatencyMs: 5, tokensPerUser: pool },
     runs: [],
     ratios: [],
@@ -582,7 +655,11 @@ async function scenarioOpenshiftCold(ctx: Ctx): Promise<Scenario> {
       if (server === 'ours') {
         const m = await scrape(running);
         const hits = metricValue(m, 'opa_openshift_cache_requests_total', { result: 'hit' }) ?? 0;
-        scenario.checks.push({ name: 'every decision missed the cache', ok: hits === 0, detail: `cache hits ${hits}, misses ${metricValue(m, 'opa_openshift_cache_requests_total', { result: 'miss' })}` });
+        scenario.checks.push({
+          name: 'every decision missed the cache',
+          ok: hits === 0,
+          detail: `cache hits ${hits}, misses ${metricValue(m, 'opa_openshift_cache_requests_total', { result: 'miss' })}`,
+        });
       }
       return stats;
     },
@@ -647,27 +724,33 @@ async function scenarioHerd(ctx: Ctx): Promise<Scenario> {
         };
         extra[`${server} ${v.who}`] = summary;
         stats.notes!.push(
-          `${v.who}: ${HERD} answers in ${summary.answeredInMs} ms, statuses ${JSON.stringify(res.statuses)}, ${res.distinctBodies.length} distinct answer(s); upstream ${d.total}: ${Object.entries(d.byEndpoint)
+          `${v.who}: ${HERD} answers in ${summary.answeredInMs} ms, statuses ${JSON.stringify(res.statuses)}, ${res.distinctBodies.length} distinct answer(s); upstream ${d.total}: ${Object.entries(
+            d.byEndpoint,
+          )
             .map(([k, n]) => `${k} ${n}`)
             .join(', ')} (cluster-wide reviews ${d.reviews.clusterWide}, namespaced ${d.reviews.namespaced})`,
         );
         const wantNamespaced = v.who === 'bob' ? 2 : 0;
         // Ours is held to these; the peer is measured against the same bar and its result noted, not failed.
-        const observe = (c: Check) => (server === 'ours' ? scenario.checks.push(c) : stats.notes!.push(`${c.ok ? 'meets' : 'does not meet'} "${c.name}": ${c.detail}`));
+        const observe = (c: Check) =>
+          server === 'ours' ? scenario.checks.push(c) : stats.notes!.push(`${c.ok ? 'meets' : 'does not meet'} "${c.name}": ${c.detail}`);
         observe({
           name: `${server}, ${v.who}: exactly 1 cluster-wide access review for ${HERD} identical requests`,
           ok: d.reviews.clusterWide === 1,
-          detail: `cluster-wide reviews ${d.reviews.clusterWide}; also ${Object.entries(d.byEndpoint)
-            .filter(([k]) => k !== 'subjectaccessreviews')
-            .map(([k, n]) => `${k} ${n}`)
-            .join(', ') || 'nothing else'}${wantNamespaced ? `, namespaced reviews ${d.reviews.namespaced} (want ${wantNamespaced}: one per namespace)` : ''}`,
+          detail: `cluster-wide reviews ${d.reviews.clusterWide}; also ${
+            Object.entries(d.byEndpoint)
+              .filter(([k]) => k !== 'subjectaccessreviews')
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ') || 'nothing else'
+          }${wantNamespaced ? `, namespaced reviews ${d.reviews.namespaced} (want ${wantNamespaced}: one per namespace)` : ''}`,
         });
         observe({
           name: `${server}, ${v.who}: all ${HERD} answered 200 with the same answer`,
           ok: res.statuses['200'] === HERD && res.distinctBodies.length === 1,
           detail: `statuses ${JSON.stringify(res.statuses)}, ${res.distinctBodies.length} distinct bodies${res.failures.length ? `, failures: ${res.failures.slice(0, 3).join('; ')}` : ''}`,
         });
-        if (startMem && endMem) stats.memory = { startRssBytes: stats.memory?.startRssBytes ?? startMem.rssBytes, endRssBytes: endMem.rssBytes, peakRssBytes: endMem.peakRssBytes };
+        if (startMem && endMem)
+          stats.memory = { startRssBytes: stats.memory?.startRssBytes ?? startMem.rssBytes, endRssBytes: endMem.rssBytes, peakRssBytes: endMem.peakRssBytes };
         const byEndpoint = { ...(stats.upstream?.byEndpoint ?? {}) };
         for (const [k, n] of Object.entries(d.byEndpoint)) byEndpoint[k] = (byEndpoint[k] ?? 0) + n;
         stats.upstream = {
@@ -731,7 +814,13 @@ async function scalingScenario(
       const first = await post(ours.base, body, warmToken);
       const point: ScalingPoint = { size, responseBytes: Buffer.byteLength(first.text), namespacesInAnswer: namespacesInAnswer(first.text) };
       if (first.status !== 200) throw new Error(`${id} ${size}: ours answered ${first.status} ${first.text.slice(0, 300)}`);
-      point.cold = await measure('ours', ours, { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: coldToken }], timeoutSec: 30 }, fake, i === 0 ? WARMUP : 0);
+      point.cold = await measure(
+        'ours',
+        ours,
+        { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: coldToken }], timeoutSec: 30 },
+        fake,
+        i === 0 ? WARMUP : 0,
+      );
       point.warm = await measure('ours', ours, { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: warmToken }], timeoutSec: 30 }, fake);
       point.cold.responseBytes = point.responseBytes;
       point.warm.responseBytes = point.responseBytes;
@@ -755,11 +844,28 @@ async function scalingScenario(
         point.peer = { ...answer, cold: { server: 'opa-openshift', notes: [`its first answer was ${first.status} ${first.text.trim().slice(0, 200)}`] } };
         continue;
       }
-      const cold = await measure('opa-openshift', peer, { connections: SCALING_CONNECTIONS, amount: PEER_COLD_DECISIONS, requests: [{ method: 'POST', path: DECISION_PATH, body, token: coldToken }], timeoutSec: 120 }, fake);
-      const warm = await measure('opa-openshift', peer, { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: warmToken }], timeoutSec: 30 }, fake);
+      const cold = await measure(
+        'opa-openshift',
+        peer,
+        {
+          connections: SCALING_CONNECTIONS,
+          amount: PEER_COLD_DECISIONS,
+          requests: [{ method: 'POST', path: DECISION_PATH, body, token: coldToken }],
+          timeoutSec: 120,
+        },
+        fake,
+      );
+      const warm = await measure(
+        'opa-openshift',
+        peer,
+        { ...base, requests: [{ method: 'POST', path: DECISION_PATH, body, token: warmToken }], timeoutSec: 30 },
+        fake,
+      );
       cold.responseBytes = answer.responseBytes;
       warm.responseBytes = answer.responseBytes;
-      (cold.notes ??= []).push(`${PEER_COLD_DECISIONS} cold decisions over ${SCALING_CONNECTIONS} connections (a fixed number, not ${DURATION} s: its client is rate-limited)`);
+      (cold.notes ??= []).push(
+        `${PEER_COLD_DECISIONS} cold decisions over ${SCALING_CONNECTIONS} connections (a fixed number, not ${DURATION} s: its client is rate-limited)`,
+      );
       point.peer = { ...answer, cold, warm };
     }
   });
@@ -820,11 +926,29 @@ async function scenarioNamespaces(ctx: Ctx): Promise<Scenario> {
       };
     },
   );
-  scenario.scaling = { xLabel: 'namespaces in the query', points, peerNote: peerScalingCap(ctx, NS_SIZES, peerSizes, 'a cold decision over k namespaces costs it k + 1 access reviews and a warm one reviews the namespaces again, so the 1,000 point would take minutes of this run') };
+  scenario.scaling = {
+    xLabel: 'namespaces in the query',
+    points,
+    peerNote: peerScalingCap(
+      ctx,
+      NS_SIZES,
+      peerSizes,
+      'a cold decision over k namespaces costs it k + 1 access reviews and a warm one reviews the namespaces again, so the 1,000 point would take minutes of this run',
+    ),
+  };
   for (const p of points) {
-    scenario.checks.push({ name: `${p.size} namespaces: answer names all ${p.size}`, ok: p.namespacesInAnswer === p.size, detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}` });
+    scenario.checks.push({
+      name: `${p.size} namespaces: answer names all ${p.size}`,
+      ok: p.namespacesInAnswer === p.size,
+      detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}`,
+    });
     const per = p.cold?.upstream?.perDecision;
-    if (per !== undefined) scenario.checks.push({ name: `${p.size} namespaces cold: ${p.size + 1} upstream calls per decision`, ok: Math.abs(per - (p.size + 1)) < 0.5, detail: `${per.toFixed(2)} per decision` });
+    if (per !== undefined)
+      scenario.checks.push({
+        name: `${p.size} namespaces cold: ${p.size + 1} upstream calls per decision`,
+        ok: Math.abs(per - (p.size + 1)) < 0.5,
+        detail: `${per.toFixed(2)} per decision`,
+      });
   }
   scenario.runs.push(peerRun(ctx, points, (p) => p.size + 1));
   return scenario;
@@ -852,12 +976,20 @@ async function scenarioProjects(ctx: Ctx): Promise<Scenario> {
       await fake.tokens(`proj-cold-${p}-`, pool, CLUSTER_READER);
       await fake.tokens(`proj-warm-${p}-`, 1, CLUSTER_READER);
       const seq = new TokenSequence(`proj-cold-${p}-`, pool);
-      return { body: JSON.stringify(gatewayInput(CLUSTER_READER.username, OAUTH_GROUPS, 'read', 'application')), coldToken: seq.next, warmToken: `proj-warm-${p}-0` };
+      return {
+        body: JSON.stringify(gatewayInput(CLUSTER_READER.username, OAUTH_GROUPS, 'read', 'application')),
+        coldToken: seq.next,
+        warmToken: `proj-warm-${p}-0`,
+      };
     },
   );
   scenario.scaling = { xLabel: 'projects per user', points, peerNote: peerScalingCap(ctx, PROJECT_SIZES, PROJECT_SIZES, '') };
   for (const p of points) {
-    scenario.checks.push({ name: `${p.size} projects: answer names all ${p.size}`, ok: p.namespacesInAnswer === p.size, detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}` });
+    scenario.checks.push({
+      name: `${p.size} projects: answer names all ${p.size}`,
+      ok: p.namespacesInAnswer === p.size,
+      detail: `${p.namespacesInAnswer} namespaces in the matcher, ${fmtBytes(p.responseBytes)}`,
+    });
   }
   scenario.runs.push(peerRun(ctx, points));
   return scenario;
@@ -884,11 +1016,22 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
     const seq = new TokenSequence('t100k-');
     const rssBefore = ours.proc.memory();
     log(`tokens: ${TOKENS} distinct tokens`);
-    const run = await measure('ours', ours, { connections: CONNECTIONS, amount: TOKENS, requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }], timeoutSec: 30 }, fake);
+    const run = await measure(
+      'ours',
+      ours,
+      { connections: CONNECTIONS, amount: TOKENS, requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }], timeoutSec: 30 },
+      fake,
+    );
     const m1 = await scrape(ours);
     const rssAfter = ours.proc.memory();
     log(`tokens: ${overflow} more`);
-    const over = await runLoad({ url: ours.base, connections: CONNECTIONS, amount: overflow, requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }], timeoutSec: 30 });
+    const over = await runLoad({
+      url: ours.base,
+      connections: CONNECTIONS,
+      amount: overflow,
+      requests: [{ method: 'POST', path: DECISION_PATH, body, token: seq.next }],
+      timeoutSec: 30,
+    });
     const m2 = await scrape(ours);
     const rssOverflow = ours.proc.memory();
     const entries1 = metricValue(m1, 'decision_cache_entries') ?? NaN;
@@ -922,7 +1065,11 @@ async function scenarioTokens(ctx: Ctx): Promise<Scenario> {
         detail: `${ev2} evictions, ${entries2} entries`,
       });
     } else {
-      scenario.checks.push({ name: 'the bound was not reached in this (quick) run', ok: true, detail: `${TOKENS + overflow} tokens < ${CACHE_MAX_ENTRIES_DEFAULT}` });
+      scenario.checks.push({
+        name: 'the bound was not reached in this (quick) run',
+        ok: true,
+        detail: `${TOKENS + overflow} tokens < ${CACHE_MAX_ENTRIES_DEFAULT}`,
+      });
     }
     scenario.checks.push({
       name: 'RSS growth over the run',
@@ -998,7 +1145,10 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
       kind: 'YAML, aliases at the node bound',
       bound: '--web.max-input-nodes (aliases expanded), --web.max-yaml-nodes',
       mode: 'static',
-      accepted: { size: `${yamlItems.toLocaleString('en-US')}-item list anchored, aliased ${aliases}×: ${((yamlItems * (aliases + 1)) / 1000).toFixed(0)}k values, ${fmtBytes(yamlAt.length)}`, send: (u) => rawPost(u, yamlAt, yaml) },
+      accepted: {
+        size: `${yamlItems.toLocaleString('en-US')}-item list anchored, aliased ${aliases}×: ${((yamlItems * (aliases + 1)) / 1000).toFixed(0)}k values, ${fmtBytes(yamlAt.length)}`,
+        send: (u) => rawPost(u, yamlAt, yaml),
+      },
       past: { size: `${(yamlItems + 1).toLocaleString('en-US')}-item list, aliased ${aliases}×`, send: (u) => rawPost(u, yamlPast, yaml), want: 400 },
     },
     {
@@ -1012,7 +1162,10 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
       kind: 'deep nesting',
       bound: '--web.max-input-depth, --web.max-input-nodes',
       mode: 'static',
-      accepted: { size: `${chains.toLocaleString('en-US')} arrays nested to the depth bound, ${fmtBytes(deepAt.length)}`, send: (u) => rawPost(u, deepAt, json) },
+      accepted: {
+        size: `${chains.toLocaleString('en-US')} arrays nested to the depth bound, ${fmtBytes(deepAt.length)}`,
+        send: (u) => rawPost(u, deepAt, json),
+      },
       past: { size: 'one array a level deeper', send: (u) => rawPost(u, deepPast, json), want: 400 },
     },
     {
@@ -1026,7 +1179,10 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
       kind: 'openshift, most namespaces',
       bound: '--openshift.max-namespaces',
       mode: 'openshift',
-      accepted: { size: `${BOUNDS.maxNamespaces} namespaces (ns-reader, a RoleBinding in each; a new token and group set per request)`, send: (u, i) => rawPost(u, nsAt(i), tok()) },
+      accepted: {
+        size: `${BOUNDS.maxNamespaces} namespaces (ns-reader, a RoleBinding in each; a new token and group set per request)`,
+        send: (u, i) => rawPost(u, nsAt(i), tok()),
+      },
       past: { size: `${BOUNDS.maxNamespaces + 1} namespaces`, send: (u) => rawPost(u, nsPast, tok()), want: 400 },
     },
     {
@@ -1034,7 +1190,11 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
       bound: '--web.max-buffered-bytes',
       mode: 'static',
       accepted: { size: `one ${fmtBytes(slow.length)} upload (four groups, whitespace)`, send: (u) => rawPost(u, slow, json) },
-      past: { size: `upload ${slowHeld + 1} while ${slowHeld} uploads of ${fmtBytes(slow.length)} hold all but their last byte`, send: async () => ({ status: 0, head: '' }), want: 503 },
+      past: {
+        size: `upload ${slowHeld + 1} while ${slowHeld} uploads of ${fmtBytes(slow.length)} hold all but their last byte`,
+        send: async () => ({ status: 0, head: '' }),
+        want: 503,
+      },
       concurrent: async (u) => {
         let release!: () => void;
         const released = new Promise<void>((r) => (release = r));
@@ -1052,7 +1212,10 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
         const over = await rawPost(u, slow, json);
         release();
         const answers = await Promise.all(held);
-        return { statuses: [over.status, ...answers.map((a) => a.status)], note: `the ${slowHeld + 1}th: ${over.status} ${over.head.replace(/\s+/g, ' ').trim().slice(0, 70)}` };
+        return {
+          statuses: [over.status, ...answers.map((a) => a.status)],
+          note: `the ${slowHeld + 1}th: ${over.status} ${over.head.replace(/\s+/g, ' ').trim().slice(0, 70)}`,
+        };
       },
     },
   ];
@@ -1090,20 +1253,56 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
           return { statuses, note: '' };
         });
         const live = await probe.stop();
-        const statusList = (xs: number[]) => Object.entries(xs.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {})).map(([s, n]) => `${n}× ${s}`).join(', ');
+        const statusList = (xs: number[]) =>
+          Object.entries(xs.reduce<Record<string, number>>((m, s) => ((m[s] = (m[s] ?? 0) + 1), m), {}))
+            .map(([s, n]) => `${n}× ${s}`)
+            .join(', ');
         const liveCell = `${fmtMs(live.p50)} / ${fmtMs(live.max)}${live.failures ? ` (${live.failures} failed)` : ''}`;
-        if (past) rows.push([k.kind, `past: ${k.past.size}`, `${past.value.status} ${past.value.head.replace(/\s+/g, ' ').trim().slice(0, 70)}`, past.cpuSec.toFixed(2), fmtBytes(past.peakRssBytes), '']);
+        if (past)
+          rows.push([
+            k.kind,
+            `past: ${k.past.size}`,
+            `${past.value.status} ${past.value.head.replace(/\s+/g, ' ').trim().slice(0, 70)}`,
+            past.cpuSec.toFixed(2),
+            fmtBytes(past.peakRssBytes),
+            '',
+          ]);
         if (one) rows.push(['', `at the bound: ${k.accepted.size}`, String(one.value.status), one.cpuSec.toFixed(2), fmtBytes(one.peakRssBytes), '']);
-        rows.push([k.concurrent ? k.kind : '', k.concurrent ? `${slowHeld} held + 1 past; ${many.value.note}` : `four at once × ${rounds}`, statusList(many.value.statuses), many.cpuSec.toFixed(2), fmtBytes(many.peakRssBytes), liveCell]);
+        rows.push([
+          k.concurrent ? k.kind : '',
+          k.concurrent ? `${slowHeld} held + 1 past; ${many.value.note}` : `four at once × ${rounds}`,
+          statusList(many.value.statuses),
+          many.cpuSec.toFixed(2),
+          fmtBytes(many.peakRssBytes),
+          liveCell,
+        ]);
         results.push({ kind: k.kind, bound: k.bound, idleRssBytes: idle?.rssBytes, past, one, concurrent: many, live });
         // Checks: past refused with the bound's status, cheaply; the bound itself not refused by a bound.
-        if (past) scenario.checks.push({ name: `${k.kind}: one step past is refused (${k.past.want})`, ok: past.value.status === k.past.want, detail: `${past.value.status}, ${past.cpuSec.toFixed(2)} CPU-s, ${k.bound}` });
-        if (one && k.past.want === 400 && k.kind !== "YAML alias bomb (the issue's)") scenario.checks.push({ name: `${k.kind}: the largest accepted is decided`, ok: one.value.status !== 400 && one.value.status !== 0, detail: `${one.value.status}, ${one.cpuSec.toFixed(2)} CPU-s` });
+        if (past)
+          scenario.checks.push({
+            name: `${k.kind}: one step past is refused (${k.past.want})`,
+            ok: past.value.status === k.past.want,
+            detail: `${past.value.status}, ${past.cpuSec.toFixed(2)} CPU-s, ${k.bound}`,
+          });
+        if (one && k.past.want === 400 && k.kind !== "YAML alias bomb (the issue's)")
+          scenario.checks.push({
+            name: `${k.kind}: the largest accepted is decided`,
+            ok: one.value.status !== 400 && one.value.status !== 0,
+            detail: `${one.value.status}, ${one.cpuSec.toFixed(2)} CPU-s`,
+          });
         if (k.concurrent) {
           const [over, ...rest] = many.value.statuses;
-          scenario.checks.push({ name: `${k.kind}: the upload past the budget is refused 503, the held ones decided`, ok: over === 503 && rest.every((s) => s === 200), detail: `${over}; held: ${statusList(rest)}` });
+          scenario.checks.push({
+            name: `${k.kind}: the upload past the budget is refused 503, the held ones decided`,
+            ok: over === 503 && rest.every((s) => s === 200),
+            detail: `${over}; held: ${statusList(rest)}`,
+          });
         }
-        scenario.checks.push({ name: `${k.kind}: /live answered throughout`, ok: live.failures === 0 && live.count > 0, detail: `${live.count} probes, p50 ${fmtMs(live.p50)}, max ${fmtMs(live.max)}` });
+        scenario.checks.push({
+          name: `${k.kind}: /live answered throughout`,
+          ok: live.failures === 0 && live.count > 0,
+          detail: `${live.count} probes, p50 ${fmtMs(live.p50)}, max ${fmtMs(live.max)}`,
+        });
       } finally {
         await ours.proc.stop();
       }
@@ -1139,7 +1338,9 @@ async function main(): Promise<void> {
     return;
   }
   const loadStart = loadavg();
-  log(`${QUICK ? 'quick' : 'full'} run: ${DURATION} s per measurement, ${CONNECTIONS} connections (scaling ${SCALING_CONNECTIONS})${ONLY ? `, only ${ONLY.join(',')}` : ''}`);
+  log(
+    `${QUICK ? 'quick' : 'full'} run: ${DURATION} s per measurement, ${CONNECTIONS} connections (scaling ${SCALING_CONNECTIONS})${ONLY ? `, only ${ONLY.join(',')}` : ''}`,
+  );
   log('building ours; finding OPA and opa-openshift');
   // What the build compiles: read before it, so later commits or edits by others do not relabel it.
   const git = gitDescription(ROOT);
@@ -1187,7 +1388,8 @@ async function main(): Promise<void> {
   for (const id of SCENARIO_IDS) {
     if (ONLY && !ONLY.includes(id)) {
       const carried = previous?.scenarios.find((s) => s.id === id);
-      if (carried) report.scenarios.push({ ...carried, carriedFrom: carried.carriedFrom ?? previous!.generatedAt, code: carried.code ?? previous!.environment.git });
+      if (carried)
+        report.scenarios.push({ ...carried, carriedFrom: carried.carriedFrom ?? previous!.generatedAt, code: carried.code ?? previous!.environment.git });
       if (id === 'static' && previous?.profile && carried) report.profile = previousProfile(previous);
       continue;
     }
@@ -1196,7 +1398,16 @@ async function main(): Promise<void> {
       report.scenarios.push({ ...(await runners[id]()), code: report.environment.git });
     } catch (err) {
       log(`${id} failed: ${err instanceof Error ? err.stack : String(err)}`);
-      report.scenarios.push({ id, title: id, what: '', settings: {}, runs: [], ratios: [], checks: [], error: err instanceof Error ? err.message : String(err) });
+      report.scenarios.push({
+        id,
+        title: id,
+        what: '',
+        settings: {},
+        runs: [],
+        ratios: [],
+        checks: [],
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
     log(`${id}: done in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
@@ -1213,7 +1424,9 @@ async function main(): Promise<void> {
   for (const t of report.targets ?? []) log(`  ${t.met === undefined ? '–  not measured' : t.met ? 'met    ' : 'NOT MET'}  ${t.name}: ${t.measured}`);
   writeFileSync(join(TMP, `run-${report.generatedAt.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(report, null, 2)}\n`);
   const failed = report.scenarios.filter((s) => s.error || s.checks.some((c) => !c.ok));
-  log(`wrote ${RESULTS.slice(ROOT.length) || RESULTS}/latest.md, latest.json, scaling.svg${failed.length ? `; scenarios with failed checks or errors: ${failed.map((s) => s.id).join(', ')}` : ''}`);
+  log(
+    `wrote ${RESULTS.slice(ROOT.length) || RESULTS}/latest.md, latest.json, scaling.svg${failed.length ? `; scenarios with failed checks or errors: ${failed.map((s) => s.id).join(', ')}` : ''}`,
+  );
   // The report is written either way; the exit status says whether every check held (CI fails the step).
   if (failed.length) process.exitCode = 1;
   // Under CI the peer's columns must not silently go empty (the rule of test/support/peers.ts).
@@ -1232,15 +1445,74 @@ async function main(): Promise<void> {
  * (X-Auth-Request-*) or HTTP basic auth. dave's metrics read has no Loki scope: his stands for a
  * multi-tenant read naming no tenant (three tenants evaluated).
  */
-const FA_CASES: Array<{ note: string; user: string; groups: string[]; method: 'GET' | 'POST'; uri: string; tenant?: string; want: number; wantBasic?: number }> = [
-  { note: 'user binding allows', user: 'alice@example.com', groups: ['staff'], method: 'GET', uri: '/loki/api/v1/query_range?query=%7Bapp%3D%22x%22%7D', tenant: 'application', want: 200 },
-  { note: 'group developers allows', user: 'bob@example.com', groups: ['developers'], method: 'GET', uri: '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D', tenant: 'application', want: 200, wantBasic: 403 },
-  { note: 'group sre reads audit', user: 'carol@example.com', groups: ['staff', 'sre'], method: 'GET', uri: '/loki/api/v1/labels', tenant: 'audit', want: 200, wantBasic: 403 },
-  { note: 'collector writes', user: 'system:serviceaccount:openshift-logging:logcollector', groups: ['system:authenticated'], method: 'POST', uri: '/loki/api/v1/push', tenant: 'infrastructure', want: 200 },
+const FA_CASES: Array<{
+  note: string;
+  user: string;
+  groups: string[];
+  method: 'GET' | 'POST';
+  uri: string;
+  tenant?: string;
+  want: number;
+  wantBasic?: number;
+}> = [
+  {
+    note: 'user binding allows',
+    user: 'alice@example.com',
+    groups: ['staff'],
+    method: 'GET',
+    uri: '/loki/api/v1/query_range?query=%7Bapp%3D%22x%22%7D',
+    tenant: 'application',
+    want: 200,
+  },
+  {
+    note: 'group developers allows',
+    user: 'bob@example.com',
+    groups: ['developers'],
+    method: 'GET',
+    uri: '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D',
+    tenant: 'application',
+    want: 200,
+    wantBasic: 403,
+  },
+  {
+    note: 'group sre reads audit',
+    user: 'carol@example.com',
+    groups: ['staff', 'sre'],
+    method: 'GET',
+    uri: '/loki/api/v1/labels',
+    tenant: 'audit',
+    want: 200,
+    wantBasic: 403,
+  },
+  {
+    note: 'collector writes',
+    user: 'system:serviceaccount:openshift-logging:logcollector',
+    groups: ['system:authenticated'],
+    method: 'POST',
+    uri: '/loki/api/v1/push',
+    tenant: 'infrastructure',
+    want: 200,
+  },
   { note: 'wrong tenant', user: 'alice@example.com', groups: ['staff'], method: 'GET', uri: '/loki/api/v1/query', tenant: 'audit', want: 403 },
-  { note: 'read-only role, write asked', user: 'mallory@example.com', groups: ['developers'], method: 'POST', uri: '/loki/api/v1/push', tenant: 'application', want: 403 },
+  {
+    note: 'read-only role, write asked',
+    user: 'mallory@example.com',
+    groups: ['developers'],
+    method: 'POST',
+    uri: '/loki/api/v1/push',
+    tenant: 'application',
+    want: 403,
+  },
   { note: 'no binding', user: 'eve@example.com', groups: [], method: 'GET', uri: '/loki/api/v1/query', tenant: 'application', want: 403 },
-  { note: 'sre, every tenant (no X-Scope-OrgID)', user: 'dave@example.com', groups: ['sre'], method: 'GET', uri: '/loki/api/v1/query', want: 200, wantBasic: 403 },
+  {
+    note: 'sre, every tenant (no X-Scope-OrgID)',
+    user: 'dave@example.com',
+    groups: ['sre'],
+    method: 'GET',
+    uri: '/loki/api/v1/query',
+    want: 200,
+    wantBasic: 403,
+  },
 ];
 const FA_PASSWORD = 'bench-password';
 
@@ -1272,12 +1544,17 @@ async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
   const dataApi: RequestTemplate[] = STATIC_INPUTS.map((c) => ({ method: 'POST', path: DECISION_PATH, body: JSON.stringify(c.body) }));
   const headers = FA_CASES.map((c) => forwardAuthTemplate(c, 'headers'));
   const basic = basicCases.map((c) => forwardAuthTemplate(c, 'basic'));
-  const common = ['--log.level=warn', `--rbac.config=${rbac}`, '--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`, '--forward-auth.trusted-proxies=127.0.0.1/32,::1/128'];
+  const common = [
+    '--log.level=warn',
+    `--rbac.config=${rbac}`,
+    '--forward-auth.enabled',
+    `--forward-auth.htpasswd-file=${htpasswd}`,
+    '--forward-auth.trusted-proxies=127.0.0.1/32,::1/128',
+  ];
   const scenario: Scenario = {
     id: 'forward-auth',
     title: 'forward-auth decisions beside the Data API (static mode)',
-    what:
-      "One process of ours in static mode with `deploy/examples/rbac.yaml`, serving the Data API and `/forward-auth`. The Data API mix is the static scenario's (four allowed, four denied); the forward-auth mix is the same callers as nginx `auth_request` asks for them (`X-Original-Method`/`-URI`, `X-Scope-OrgID`), one of them a multi-tenant read naming no tenant (three tenants evaluated). Identity from trusted `X-Auth-Request-*` headers, or HTTP basic auth against bcrypt (cost 10) hashes (the seven callers an htpasswd name can hold; a password proves no groups, so group-bound callers are denied there), whose verified credentials are cached (`--forward-auth.credential-cache-ttl`). Forward-auth's answer cache off (`--forward-auth.cache-allow-ttl=0`, `-deny-ttl=0`: every request evaluated), then on (defaults: repeated requests are cache hits). Answers/s counts every answer (denials are 403 on forward-auth, 200 with false on the Data API). No peer offers forward-auth.",
+    what: "One process of ours in static mode with `deploy/examples/rbac.yaml`, serving the Data API and `/forward-auth`. The Data API mix is the static scenario's (four allowed, four denied); the forward-auth mix is the same callers as nginx `auth_request` asks for them (`X-Original-Method`/`-URI`, `X-Scope-OrgID`), one of them a multi-tenant read naming no tenant (three tenants evaluated). Identity from trusted `X-Auth-Request-*` headers, or HTTP basic auth against bcrypt (cost 10) hashes (the seven callers an htpasswd name can hold; a password proves no groups, so group-bound callers are denied there), whose verified credentials are cached (`--forward-auth.credential-cache-ttl`). Forward-auth's answer cache off (`--forward-auth.cache-allow-ttl=0`, `-deny-ttl=0`: every request evaluated), then on (defaults: repeated requests are cache hits). Answers/s counts every answer (denials are 403 on forward-auth, 200 with false on the Data API). No peer offers forward-auth.",
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, inputs: FA_CASES.length },
     runs: [],
     ratios: [],
@@ -1288,7 +1565,16 @@ async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
     const l = r.load!;
     const answered = l.completed / l.durationSec;
     r.notes = [...(r.notes ?? []), what];
-    rows.push([what, String(Math.round(answered)), fmtMs(l.latencyMs.p50), fmtMs(l.latencyMs.p99), r.cpu ? r.cpu.serverMsPerRequest.toFixed(3) : '', Object.entries(l.errors.statusCodes).map(([c, n]) => `${c}×${n}`).join(' ')]);
+    rows.push([
+      what,
+      String(Math.round(answered)),
+      fmtMs(l.latencyMs.p50),
+      fmtMs(l.latencyMs.p99),
+      r.cpu ? r.cpu.serverMsPerRequest.toFixed(3) : '',
+      Object.entries(l.errors.statusCodes)
+        .map(([c, n]) => `${c}×${n}`)
+        .join(' '),
+    ]);
     scenario.runs.push(r);
   };
   const load = (requests: RequestTemplate[]) => ({ connections: CONNECTIONS, durationSec: DURATION, requests });
@@ -1298,7 +1584,10 @@ async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
       const ours = track(await startOurs(ctx.build, flags, logFile(`forward-auth-ours${cached ? '-cached' : ''}`)));
       // Each forward-auth request answers what the roles say, before anything is measured.
       const wrong: string[] = [];
-      for (const [how, cases, templates] of [['headers', FA_CASES, headers], ['basic', basicCases, basic]] as const) {
+      for (const [how, cases, templates] of [
+        ['headers', FA_CASES, headers],
+        ['basic', basicCases, basic],
+      ] as const) {
         for (const [i, c] of cases.entries()) {
           const got = await forwardAuthStatus(ours.base, templates[i]!);
           // Basic auth proves a user and no groups: group bindings grant it nothing.
@@ -1306,7 +1595,11 @@ async function scenarioForwardAuth(ctx: Ctx): Promise<Scenario> {
           if (got !== want) wrong.push(`${c.note} (${how}): ${got}, want ${want}`);
         }
       }
-      scenario.checks.push({ name: `forward-auth answers every caller as the roles say${cached ? ' (cache on)' : ''}`, ok: wrong.length === 0, detail: wrong.length ? wrong.join('; ') : `${FA_CASES.length} callers by headers, ${basicCases.length} by basic auth` });
+      scenario.checks.push({
+        name: `forward-auth answers every caller as the roles say${cached ? ' (cache on)' : ''}`,
+        ok: wrong.length === 0,
+        detail: wrong.length ? wrong.join('; ') : `${FA_CASES.length} callers by headers, ${basicCases.length} by basic auth`,
+      });
       if (!cached) {
         log('forward-auth: Data API');
         row('Data API, POST /v1/data/lokistack/allow', await measure('ours', ours, load(dataApi), undefined, WARMUP));

@@ -43,12 +43,12 @@ const DECISION_PATH = '/v1/data/lokistack/allow';
 
 // ---------------------------------------------------------------- options
 
-
 function positive(env: string, fallback: number, integer = false): number {
   const raw = process.env[env];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new Error(`${env}: ${JSON.stringify(raw)} is not a positive ${integer ? 'integer' : 'number'}`);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new Error(`${env}: ${JSON.stringify(raw)} is not a positive ${integer ? 'integer' : 'number'}`);
   return n;
 }
 
@@ -85,7 +85,10 @@ const USERS: Record<'alice' | 'bob' | 'carol' | 'dave' | 'collector' | 'admin', 
   bob: { username: 'bob', groups: [OAUTH] },
   carol: { username: 'carol', groups: ['log-readers', OAUTH] },
   dave: { username: 'dave', groups: [OAUTH] },
-  collector: { username: 'system:serviceaccount:openshift-logging:logcollector', groups: ['system:serviceaccounts', 'system:serviceaccounts:openshift-logging'] },
+  collector: {
+    username: 'system:serviceaccount:openshift-logging:logcollector',
+    groups: ['system:serviceaccounts', 'system:serviceaccounts:openshift-logging'],
+  },
   admin: { username: 'kube:admin', groups: ['system:cluster-admins', OAUTH] },
 };
 type User = keyof typeof USERS;
@@ -110,25 +113,132 @@ const VIAQ = 'kubernetes_namespace_name';
 const OTEL = 'k8s_namespace_name';
 
 const VARIANTS: Variant[] = [
-  { label: 'alice-all', who: 'alice', weight: 3, what: 'read application, no namespace (cluster-wide reader: her projects)', permission: 'read', tenant: 'application', expected: matcher(VIAQ, ALL_NAMESPACES) },
-  { label: 'alice-otel', who: 'alice', weight: 2, what: 'read application, `k8s_namespace_name` log-test-1 (OTel label)', permission: 'read', tenant: 'application', extras: { selectors: { [OTEL]: ['log-test-1'] } }, expected: matcher(OTEL, ['log-test-1']) },
+  {
+    label: 'alice-all',
+    who: 'alice',
+    weight: 3,
+    what: 'read application, no namespace (cluster-wide reader: her projects)',
+    permission: 'read',
+    tenant: 'application',
+    expected: matcher(VIAQ, ALL_NAMESPACES),
+  },
+  {
+    label: 'alice-otel',
+    who: 'alice',
+    weight: 2,
+    what: 'read application, `k8s_namespace_name` log-test-1 (OTel label)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [OTEL]: ['log-test-1'] } },
+    expected: matcher(OTEL, ['log-test-1']),
+  },
   { label: 'alice-audit', who: 'alice', weight: 1, what: 'read audit (skipped tenant: no matcher)', permission: 'read', tenant: 'audit', expected: bool(true) },
-  { label: 'bob-ns', who: 'bob', weight: 4, what: 'read application in log-test-0, log-test-1 (namespaced)', permission: 'read', tenant: 'application', extras: { selectors: { [VIAQ]: ['log-test-0', 'log-test-1'] } }, expected: matcher(VIAQ, ['log-test-0', 'log-test-1']) },
-  { label: 'bob-partial', who: 'bob', weight: 2, what: 'read application in log-test-1, log-test-2 (one allowed)', permission: 'read', tenant: 'application', extras: { selectors: { [VIAQ]: ['log-test-1', 'log-test-2'] } }, expected: matcher(VIAQ, ['log-test-1']) },
-  { label: 'bob-meta', who: 'bob', weight: 2, what: 'metadata request, no namespace (projects listed, then reviewed)', permission: 'read', tenant: 'application', extras: { metadataOnly: true }, expected: matcher(VIAQ, ['log-test-0', 'log-test-1']) },
-  { label: 'carol-group', who: 'carol', weight: 2, what: 'read application in log-test-2 (cluster-wide via the group log-readers)', permission: 'read', tenant: 'application', extras: { selectors: { [VIAQ]: ['log-test-2'] } }, expected: matcher(VIAQ, ['log-test-2']) },
-  { label: 'dave-denied', who: 'dave', weight: 2, what: 'read application in log-test-0 (no grant)', permission: 'read', tenant: 'application', extras: { selectors: { [VIAQ]: ['log-test-0'] } }, expected: bool(false) },
-  { label: 'dave-meta', who: 'dave', weight: 1, what: 'metadata request, no namespace (no projects)', permission: 'read', tenant: 'application', extras: { metadataOnly: true }, expected: bool(false) },
-  { label: 'dave-infra', who: 'dave', weight: 1, what: 'read infrastructure (skipped tenant, denied)', permission: 'read', tenant: 'infrastructure', expected: bool(false) },
+  {
+    label: 'bob-ns',
+    who: 'bob',
+    weight: 4,
+    what: 'read application in log-test-0, log-test-1 (namespaced)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [VIAQ]: ['log-test-0', 'log-test-1'] } },
+    expected: matcher(VIAQ, ['log-test-0', 'log-test-1']),
+  },
+  {
+    label: 'bob-partial',
+    who: 'bob',
+    weight: 2,
+    what: 'read application in log-test-1, log-test-2 (one allowed)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [VIAQ]: ['log-test-1', 'log-test-2'] } },
+    expected: matcher(VIAQ, ['log-test-1']),
+  },
+  {
+    label: 'bob-meta',
+    who: 'bob',
+    weight: 2,
+    what: 'metadata request, no namespace (projects listed, then reviewed)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { metadataOnly: true },
+    expected: matcher(VIAQ, ['log-test-0', 'log-test-1']),
+  },
+  {
+    label: 'carol-group',
+    who: 'carol',
+    weight: 2,
+    what: 'read application in log-test-2 (cluster-wide via the group log-readers)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [VIAQ]: ['log-test-2'] } },
+    expected: matcher(VIAQ, ['log-test-2']),
+  },
+  {
+    label: 'dave-denied',
+    who: 'dave',
+    weight: 2,
+    what: 'read application in log-test-0 (no grant)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [VIAQ]: ['log-test-0'] } },
+    expected: bool(false),
+  },
+  {
+    label: 'dave-meta',
+    who: 'dave',
+    weight: 1,
+    what: 'metadata request, no namespace (no projects)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { metadataOnly: true },
+    expected: bool(false),
+  },
+  {
+    label: 'dave-infra',
+    who: 'dave',
+    weight: 1,
+    what: 'read infrastructure (skipped tenant, denied)',
+    permission: 'read',
+    tenant: 'infrastructure',
+    expected: bool(false),
+  },
   { label: 'dave-write', who: 'dave', weight: 1, what: 'write application (denied)', permission: 'write', tenant: 'application', expected: bool(false) },
-  { label: 'collector-write', who: 'collector', weight: 4, what: 'write application (the log collector)', permission: 'write', tenant: 'application', expected: bool(true) },
-  { label: 'admin', who: 'admin', weight: 1, what: 'read application in log-test-0 (admin group: no matcher)', permission: 'read', tenant: 'application', extras: { selectors: { [VIAQ]: ['log-test-0'] } }, expected: bool(true) },
+  {
+    label: 'collector-write',
+    who: 'collector',
+    weight: 4,
+    what: 'write application (the log collector)',
+    permission: 'write',
+    tenant: 'application',
+    expected: bool(true),
+  },
+  {
+    label: 'admin',
+    who: 'admin',
+    weight: 1,
+    what: 'read application in log-test-0 (admin group: no matcher)',
+    permission: 'read',
+    tenant: 'application',
+    extras: { selectors: { [VIAQ]: ['log-test-0'] } },
+    expected: bool(true),
+  },
 ];
 
 /** observatorium/api's field order: groups, permission, resource, subject, tenant, tenantID, token, extras. */
 function gatewayBody(v: Variant): string {
   const u = USERS[v.who];
-  return JSON.stringify({ input: { groups: u.groups, permission: v.permission, resource: 'logs', subject: u.username, tenant: v.tenant, tenantID: v.tenant, token: '', extras: v.extras ?? {} } });
+  return JSON.stringify({
+    input: {
+      groups: u.groups,
+      permission: v.permission,
+      resource: 'logs',
+      subject: u.username,
+      tenant: v.tenant,
+      tenantID: v.tenant,
+      token: '',
+      extras: v.extras ?? {},
+    },
+  });
 }
 
 function expectedText(e: Expected): string {
@@ -155,8 +265,11 @@ function checkAnswer(e: Expected, body: string): string | undefined {
     return got();
   }
   const m = data.matchers;
-  if (!Array.isArray(m) || m.length !== 1 || m[0]!.Type !== 2 || m[0]!.Name !== e.key || typeof m[0]!.Value !== 'string' || data.matcherOp !== undefined) return got();
-  const have = m[0]!.Value.split('|').map((s) => s.replace(/\\(.)/g, '$1')).sort();
+  if (!Array.isArray(m) || m.length !== 1 || m[0]!.Type !== 2 || m[0]!.Name !== e.key || typeof m[0]!.Value !== 'string' || data.matcherOp !== undefined)
+    return got();
+  const have = m[0]!.Value.split('|')
+    .map((s) => s.replace(/\\(.)/g, '$1'))
+    .sort();
   const want = [...e.namespaces].sort();
   return have.length === want.length && have.every((n, i) => n === want[i]) ? undefined : got();
 }
@@ -275,7 +388,13 @@ async function takeSample(
     if (cpu !== undefined && prev.cpu !== undefined) sample.cpuPct = ((cpu - prev.cpu) / sec) * 100;
     const now = cacheCounters(metrics);
     const before = cacheCounters(prev.metrics);
-    sample.cache = { hits: now.hits - before.hits, misses: now.misses - before.misses, inserts: now.inserts - before.inserts, evictions: now.evictions - before.evictions, shared: now.shared - before.shared };
+    sample.cache = {
+      hits: now.hits - before.hits,
+      misses: now.misses - before.misses,
+      inserts: now.inserts - before.inserts,
+      evictions: now.evictions - before.evictions,
+      shared: now.shared - before.shared,
+    };
     const delta = fakeCounts.total - prev.fake.total;
     sample.upstream = { total: fakeCounts.total, delta, perSec: delta / sec };
   }
@@ -324,7 +443,9 @@ async function main(): Promise<number> {
   }
   const loadStart = loadavg();
   const durationSec = MINUTES * 60;
-  log(`${MINUTES} min at ${RATE} req/s over at most ${CONNECTIONS} connections; cache TTL ${TTL}, max ${MAX_ENTRIES} entries; upstream latency ${UPSTREAM_LATENCY_MS} ms; sample every ${SAMPLE_SEC} s`);
+  log(
+    `${MINUTES} min at ${RATE} req/s over at most ${CONNECTIONS} connections; cache TTL ${TTL}, max ${MAX_ENTRIES} entries; upstream latency ${UPSTREAM_LATENCY_MS} ms; sample every ${SAMPLE_SEC} s`,
+  );
   const git = gitDescription(ROOT);
   log('building ours into bench/.build/soak');
   const build = await buildOurs(ROOT, 'bench/.build/soak');
@@ -352,13 +473,21 @@ async function main(): Promise<number> {
     // Preflight: every variant once, with a token used nowhere else; the answers the soak expects.
     const preflight: Check[] = [];
     for (const v of VARIANTS) {
-      const res = await fetch(`${running.base}${DECISION_PATH}`, { method: 'POST', body: gatewayBody(v), headers: { 'content-type': 'application/json', 'x-forwarded-access-token': `soak-pre-${v.who}-0` } });
+      const res = await fetch(`${running.base}${DECISION_PATH}`, {
+        method: 'POST',
+        body: gatewayBody(v),
+        headers: { 'content-type': 'application/json', 'x-forwarded-access-token': `soak-pre-${v.who}-0` },
+      });
       const text = await res.text();
       const problem = res.status !== 200 ? `status ${res.status}: ${text.trim().slice(0, 200)}` : checkAnswer(v.expected, text);
       preflight.push({ name: `${v.label}: ${expectedText(v.expected)}`, ok: problem === undefined, detail: problem ?? text.trim().slice(0, 300) });
     }
     const badPreflight = preflight.filter((c) => !c.ok);
-    log(badPreflight.length ? `preflight: ${badPreflight.length} variant(s) answered otherwise: ${badPreflight.map((c) => `${c.name}: ${c.detail}`).join('; ')}` : `preflight: all ${VARIANTS.length} variants answered as expected`);
+    log(
+      badPreflight.length
+        ? `preflight: ${badPreflight.length} variant(s) answered otherwise: ${badPreflight.map((c) => `${c.name}: ${c.detail}`).join('; ')}`
+        : `preflight: all ${VARIANTS.length} variants answered as expected`,
+    );
 
     // Baseline, then the load with a sample every SAMPLE_SEC.
     const samples: SoakSample[] = [];
@@ -368,7 +497,14 @@ async function main(): Promise<number> {
     let state = first.state;
     let loadStarted = performance.now();
     const wl = workload(() => loadStarted);
-    const pacer = new Pacer({ url: running.base, ratePerSec: RATE, connections: CONNECTIONS, maxInFlight: MAX_IN_FLIGHT, timeoutMs: REQUEST_TIMEOUT_MS, next: wl.next });
+    const pacer = new Pacer({
+      url: running.base,
+      ratePerSec: RATE,
+      connections: CONNECTIONS,
+      maxInFlight: MAX_IN_FLIGHT,
+      timeoutMs: REQUEST_TIMEOUT_MS,
+      next: wl.next,
+    });
     const metricsAtStart = state.metrics;
     const fakeAtStart = state.fake;
     loadStarted = performance.now();
@@ -403,14 +539,25 @@ async function main(): Promise<number> {
     const baseline = samples[0]!;
     const range = thirds(loadSamples.length);
     const fl: Flatness[] = [
-      flatness(loadSamples, 'RSS (VmRSS)', 'bytes', (s) => s.rssBytes, { limit: `growth < ${RSS_GROWTH_PCT} %`, ok: (f) => f.changeRatio < RSS_GROWTH_PCT / 100 }),
+      flatness(loadSamples, 'RSS (VmRSS)', 'bytes', (s) => s.rssBytes, {
+        limit: `growth < ${RSS_GROWTH_PCT} %`,
+        ok: (f) => f.changeRatio < RSS_GROWTH_PCT / 100,
+      }),
       ...(TRACE_GC
-        ? [flatness(loadSamples, 'heap after full GC (live heap)', 'bytes', (s) => s.gc?.heapAfterFullGcBytes, { limit: `growth < ${HEAP_GROWTH_PCT} %`, ok: (f) => f.changeRatio < HEAP_GROWTH_PCT / 100 })]
+        ? [
+            flatness(loadSamples, 'heap after full GC (live heap)', 'bytes', (s) => s.gc?.heapAfterFullGcBytes, {
+              limit: `growth < ${HEAP_GROWTH_PCT} %`,
+              ok: (f) => f.changeRatio < HEAP_GROWTH_PCT / 100,
+            }),
+          ]
         : []),
       flatness(loadSamples, 'heap used (when sampled)', 'bytes', (s) => s.heapUsedBytes),
       flatness(loadSamples, 'heap total', 'bytes', (s) => s.heapTotalBytes),
       flatness(loadSamples, 'external memory', 'bytes', (s) => s.externalBytes),
-      flatness(loadSamples, 'open sockets (all)', 'count', (s) => s.sockets?.total, { limit: `within ±${SOCKET_SLACK}`, ok: (f) => Math.abs(f.change) <= SOCKET_SLACK }),
+      flatness(loadSamples, 'open sockets (all)', 'count', (s) => s.sockets?.total, {
+        limit: `within ±${SOCKET_SLACK}`,
+        ok: (f) => Math.abs(f.change) <= SOCKET_SLACK,
+      }),
       flatness(loadSamples, 'sockets to the fake API', 'count', (s) => s.sockets?.outbound['fake-kube']),
       flatness(loadSamples, 'sockets from the loader', 'count', (s) => s.sockets?.inbound.public),
       flatness(loadSamples, 'active handles', 'count', (s) => s.activeHandles),
@@ -429,7 +576,12 @@ async function main(): Promise<number> {
       hitRatio: NaN,
     };
     cache.hitRatio = cache.hits / Math.max(1, cache.hits + cache.misses);
-    const sub = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.entries(a).map(([k, n]) => [k, n - (b[k] ?? 0)]).filter(([, n]) => (n as number) !== 0));
+    const sub = (a: Record<string, number>, b: Record<string, number>) =>
+      Object.fromEntries(
+        Object.entries(a)
+          .map(([k, n]) => [k, n - (b[k] ?? 0)])
+          .filter(([, n]) => (n as number) !== 0),
+      );
     const ratePerSec = totals.answered / totals.seconds;
     const lastThird = loadSamples.slice(range.last[0], range.last[1]);
     const maxEntries = Math.max(...loadSamples.map((s) => s.cacheEntries ?? 0));
@@ -437,7 +589,10 @@ async function main(): Promise<number> {
       {
         name: 'no errors',
         ok: errors === 0,
-        detail: errors === 0 ? `0 of ${totals.sent.toLocaleString('en-US')} requests (non-2xx, connection errors, timeouts)` : `${errors}: non-2xx ${JSON.stringify(totals.non2xx)}, connection errors ${JSON.stringify(totals.connErrors)}, timeouts ${totals.timeouts}`,
+        detail:
+          errors === 0
+            ? `0 of ${totals.sent.toLocaleString('en-US')} requests (non-2xx, connection errors, timeouts)`
+            : `${errors}: non-2xx ${JSON.stringify(totals.non2xx)}, connection errors ${JSON.stringify(totals.connErrors)}, timeouts ${totals.timeouts}`,
       },
       {
         name: 'no wrong answers',
@@ -492,7 +647,15 @@ async function main(): Promise<number> {
         git,
         note: "This machine is shared with other engineers' work; the loader, the service and the fake Kubernetes API share its cores.",
       },
-      ours: { how: build.how, why: build.why, flags: [...flags.map((f) => (f.startsWith('--openshift.kubeconfig=') ? '--openshift.kubeconfig=<fake API>' : f)), '--web.listen=127.0.0.1:<port>', '--web.internal.listen=127.0.0.1:<port>'] },
+      ours: {
+        how: build.how,
+        why: build.why,
+        flags: [
+          ...flags.map((f) => (f.startsWith('--openshift.kubeconfig=') ? '--openshift.kubeconfig=<fake API>' : f)),
+          '--web.listen=127.0.0.1:<port>',
+          '--web.internal.listen=127.0.0.1:<port>',
+        ],
+      },
       parameters: {
         minutes: MINUTES,
         rate: RATE,

@@ -81,7 +81,8 @@ async function main(argv: readonly string[]): Promise<number> {
     demo = await mode.start({ ...options, log: (line) => process.stderr.write(line) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'EADDRINUSE' ? `${e.message}: another process listens there; pass --listen=127.0.0.1:PORT and --internal-listen=127.0.0.1:PORT` : e.message;
+    const why =
+      e.code === 'EADDRINUSE' ? `${e.message}: another process listens there; pass --listen=127.0.0.1:PORT and --internal-listen=127.0.0.1:PORT` : e.message;
     process.stderr.write(`demo: cannot start ${name}: ${why}\n`);
     return 1;
   }

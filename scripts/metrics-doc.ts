@@ -34,7 +34,7 @@ export const NOTES: Readonly<Record<string, MetricNote>> = {
   },
   http_request_duration_seconds: {
     meaning: 'Reading the body included.',
-    openshift: 'buckets are a superset: opa-openshift\'s (0.1 s … 120 s) plus sub-millisecond ones',
+    openshift: "buckets are a superset: opa-openshift's (0.1 s … 120 s) plus sub-millisecond ones",
   },
   http_request_size_bytes: { meaning: 'From Content-Length.', openshift: 'same type' },
   http_response_size_bytes: { openshift: 'same type and buckets' },
@@ -47,7 +47,7 @@ export const NOTES: Readonly<Record<string, MetricNote>> = {
   },
   config_reloads_total: {
     labels: {
-      config: '`rbac`, `policy`, `data`, `tls` (the public listener\'s certificate), `internal-tls` (the internal one\'s)',
+      config: "`rbac`, `policy`, `data`, `tls` (the public listener's certificate), `internal-tls` (the internal one's)",
       result: '`success`, `failure`',
     },
     meaning: 'The startup load is counted too.',
@@ -62,7 +62,8 @@ export const NOTES: Readonly<Record<string, MetricNote>> = {
   },
   opa_openshift_cache_inserts_total: { openshift: 'counts the memcached cache too (opa-openshift: in-memory only)' },
   opa_openshift_cache_evictions_total: {
-    meaning: 'The bounds are `--cache.max-entries` and `--cache.max-bytes`; expiries are not counted. Growing steadily: raise the bounds ([operations.md](operations.md#cache-tuning)).',
+    meaning:
+      'The bounds are `--cache.max-entries` and `--cache.max-bytes`; expiries are not counted. Growing steadily: raise the bounds ([operations.md](operations.md#cache-tuning)).',
     openshift: 'evictions to stay within the in-memory bounds; expiry is not counted',
   },
   decision_cache_errors_total: { meaning: 'A refused connection fails fast; a hung memcached costs up to `--memcached.timeout` per get and per set.' },
@@ -105,7 +106,7 @@ export const NOTES: Readonly<Record<string, MetricNote>> = {
   },
   forward_auth_cache_requests_total: { labels: { result: '`hit`, `miss`, `shared`' } },
   lokistack_authz_build_info: {
-    labels: { version: 'package.json\'s', node_version: 'e.g. `v24.22.3`' },
+    labels: { version: "package.json's", node_version: 'e.g. `v24.22.3`' },
     meaning: 'Two versions at once during a rollout: `count by (version, node_version) (lokistack_authz_build_info)`.',
   },
 };
@@ -135,10 +136,8 @@ export function registeredMetrics(): MetricSpec[] {
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function row(m: MetricSpec, note: MetricNote | undefined): string {
-  const type =
-    m.bounds === undefined ? m.type : `${m.type}; ${m.type === 'summary' ? 'quantiles' : 'buckets'} ${m.bounds.map((b) => String(b)).join(', ')}`;
-  const labels =
-    m.labelNames.length === 0 ? 'none' : m.labelNames.map((l) => (note?.labels?.[l] ? `\`${l}\`: ${note.labels[l]}` : `\`${l}\``)).join('; ');
+  const type = m.bounds === undefined ? m.type : `${m.type}; ${m.type === 'summary' ? 'quantiles' : 'buckets'} ${m.bounds.map((b) => String(b)).join(', ')}`;
+  const labels = m.labelNames.length === 0 ? 'none' : m.labelNames.map((l) => (note?.labels?.[l] ? `\`${l}\`: ${note.labels[l]}` : `\`${l}\``)).join('; ');
   const meaning = [m.help, note?.meaning].filter(Boolean).join(' ');
   const peer = note?.openshift ?? '—';
   return `| \`${m.name}\` | ${cell(type)} | ${cell(labels)} | ${cell(meaning)} | ${cell(peer)} |`;
@@ -153,16 +152,16 @@ export function metricsMarkdown(specs: readonly MetricSpec[] = registeredMetrics
     '',
     'All on `/metrics` of the internal listener (`--web.internal.listen`, default `:8081`; 8083 in the gateway pod), in',
     'Prometheus text format. Names follow opa-openshift where it has one, so dashboards made for it keep working; the last',
-    'column says how each differs from opa-openshift\'s (—: opa-openshift has no such metric). Every metric is listed on',
+    "column says how each differs from opa-openshift's (—: opa-openshift has no such metric). Every metric is listed on",
     '`/metrics` in every mode; a labelled one has samples once its mode uses it (the cache and Kubernetes metrics in the',
-    'openshift modes, the OIDC ones in dynamic mode, forward-auth\'s when it is on). The alerts and the dashboard over them:',
+    "openshift modes, the OIDC ones in dynamic mode, forward-auth's when it is on). The alerts and the dashboard over them:",
     '[operations.md](operations.md#alerts).',
     '',
     '| metric | type | labels | meaning | opa-openshift |',
     '|---|---|---|---|---|',
     ...specs.map((m) => row(m, notes[m.name])),
     '',
-    'Plus prom-client\'s default `process_*` and `nodejs_*` metrics (CPU, resident memory, heap, event loop lag, open file',
+    "Plus prom-client's default `process_*` and `nodejs_*` metrics (CPU, resident memory, heap, event loop lag, open file",
     'descriptors).',
     '',
   ];

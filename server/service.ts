@@ -43,7 +43,10 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   // Certificates first: an expired or mismatched pair stops startup before anything is wired.
   const secure: SecureContextOptions = { minVersion: config.tls.minVersion, ...(config.tls.ciphers ? { ciphers: config.tls.ciphers } : {}) };
   const publicPair = config.tls.certFile && config.tls.keyFile ? await loadPair({ cert: config.tls.certFile, key: config.tls.keyFile }, secure) : undefined;
-  const internalPair = config.tls.internalCertFile && config.tls.internalKeyFile ? await loadPair({ cert: config.tls.internalCertFile, key: config.tls.internalKeyFile }, secure) : undefined;
+  const internalPair =
+    config.tls.internalCertFile && config.tls.internalKeyFile
+      ? await loadPair({ cert: config.tls.internalCertFile, key: config.tls.internalKeyFile }, secure)
+      : undefined;
   const mode = await wireMode(config, logger, metrics);
   metrics.buildInfo.set({ version: VERSION, node_version: process.version, mode: config.mode }, 1);
 
@@ -109,11 +112,17 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       apply: (p) => (server as HttpsServer).setSecureContext({ ...secure, cert: p.cert, key: p.key }),
       onApplied: (p) => {
         countReload(metrics, name, true);
-        logger.info({ config: name, file: p.files.cert, notAfter: new Date(p.leaf.validTo).toISOString(), fingerprint: p.fingerprint256 }, 'serving a new TLS certificate');
+        logger.info(
+          { config: name, file: p.files.cert, notAfter: new Date(p.leaf.validTo).toISOString(), fingerprint: p.fingerprint256 },
+          'serving a new TLS certificate',
+        );
       },
       onRejected: (err) => {
         countReload(metrics, name, false);
-        logger.error({ config: name, reason: err instanceof Error ? err.message : String(err) }, 'rejected the new TLS certificate and key; the previous ones keep serving');
+        logger.error(
+          { config: name, reason: err instanceof Error ? err.message : String(err) },
+          'rejected the new TLS certificate and key; the previous ones keep serving',
+        );
       },
     });
     reloader.start();
@@ -128,7 +137,10 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     // The service's own listener presents a certificate the service holds: trust exactly that one
     // (a private CA needs no flag then). Anything else is verified with the CA, as opa-openshift.
     const own = publicCerts && isOwnListener(healthUrl, config, publicAddress);
-    const check = httpLivenessCheck(healthUrl, own ? { pin: () => publicCerts.fingerprints() } : config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {});
+    const check = httpLivenessCheck(
+      healthUrl,
+      own ? { pin: () => publicCerts.fingerprints() } : config.tls.internalCaFile ? { caFile: config.tls.internalCaFile } : {},
+    );
     health.live.http = async () => {
       // While draining, the public listener is closed on purpose: the process is still alive.
       if (draining) return;
@@ -226,10 +238,7 @@ function makeServer(app: RequestListener, tls: CertPair | undefined, secure: Sec
   const listener: RequestListener = app;
   const common = { connectionsCheckingInterval, ServerResponse: DrainAwareResponse };
   if (!tls) return createHttpServer(common, listener);
-  return createHttpsServer(
-    { ...secure, cert: tls.cert, key: tls.key, ...common },
-    listener,
-  );
+  return createHttpsServer({ ...secure, cert: tls.cert, key: tls.key, ...common }, listener);
 }
 
 /** Listens on `address`; a failure (port in use, no permission, no such address) names the flag that set it. */
@@ -239,7 +248,12 @@ function listen(server: Server, flag: 'web.listen' | 'web.internal.listen', addr
   return new Promise((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException) => {
       const where = `${address.host ? (address.host.includes(':') ? `[${address.host}]` : address.host) : ''}:${address.port}`;
-      const why = err.code === 'EADDRINUSE' ? 'the address is already in use (another process listens there)' : err.code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : err.message;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'the address is already in use (another process listens there)'
+          : err.code === 'EACCES'
+            ? 'permission denied (ports below 1024 need privileges)'
+            : err.message;
       reject(new Error(`cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
     };
     server.once('error', failed);

@@ -151,7 +151,10 @@ describe('bundles: every data file OPA loads, at its path, with its roots (real 
   });
 
   it('a Wasm entrypoint outside the roots is refused, as opa refuses the same bundle', async () => {
-    const bundle = pack({ '.manifest': JSON.stringify({ roots: ['other'], wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] }) }, { 'policy.wasm': wasm });
+    const bundle = pack(
+      { '.manifest': JSON.stringify({ roots: ['other'], wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] }) },
+      { 'policy.wasm': wasm },
+    );
     const theirs = opaEval(opa, bundle, 'data');
     assert.ok('refused' in theirs && /do not permit 'authz\/allow' entrypoint/.test(theirs.refused), JSON.stringify(theirs));
     const mine = await ours(bundle);
@@ -159,7 +162,10 @@ describe('bundles: every data file OPA loads, at its path, with its roots (real 
   });
 
   it('the service serves the nested data: the guest is denied over HTTP', async () => {
-    const bundle = pack({ 'blocked/data.json': '{"guest":true}', '.manifest': JSON.stringify({ wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] }) }, { 'policy.wasm': wasm });
+    const bundle = pack(
+      { 'blocked/data.json': '{"guest":true}', '.manifest': JSON.stringify({ wasm: [{ entrypoint: 'authz/allow', module: '/policy.wasm' }] }) },
+      { 'policy.wasm': wasm },
+    );
     const svc = await startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz'] });
     try {
       const res = await fetch(`${svc.publicUrl}/v1/data/authz/allow`, { method: 'POST', body: JSON.stringify({ input: { subject: 'guest' } }) });

@@ -58,13 +58,19 @@ describe('own policies: --policy.bundle and --policy.wasm with --policy.data', f
 
   it('refuses at startup a bundle without the decision entrypoint, naming it', async () => {
     const bundle = buildBundle(opa, USER_POLICY, { admins: [] }, ['authz/reason']);
-    await assert.rejects(startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz'] }), /entrypoint "authz\/allow" not found; the policy has "authz\/reason"/);
+    await assert.rejects(
+      startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz'] }),
+      /entrypoint "authz\/allow" not found; the policy has "authz\/reason"/,
+    );
   });
 
   it('refuses a policy calling built-ins the runtime lacks, naming them', async () => {
     const rego = 'package authz\n\nimport rego.v1\n\nallow if time.now_ns() > 0\n';
     const bundle = buildBundle(opa, rego, {}, ['authz/allow']);
-    await assert.rejects(startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz'] }), /built-ins this runtime lacks: time\.now_ns/);
+    await assert.rejects(
+      startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz'] }),
+      /built-ins this runtime lacks: time\.now_ns/,
+    );
   });
 
   it('refuses what is not a bundle, and a bundle without policy.wasm', async () => {
@@ -121,6 +127,9 @@ describe('own policies: --policy.bundle and --policy.wasm with --policy.data', f
     const bundle = buildBundle(opa, USER_POLICY, { admins: ['root'] }, ['authz/allow']);
     const data = join(makeTempDir(), 'data.json');
     writeFileSync(data, '{"admins":[]}');
-    await assert.rejects(startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', `--policy.data=${data}`, '--opa.package=authz'] }), /carries data too/);
+    await assert.rejects(
+      startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', `--policy.data=${data}`, '--opa.package=authz'] }),
+      /carries data too/,
+    );
   });
 });

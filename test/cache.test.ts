@@ -183,7 +183,11 @@ describe('decision cache', () => {
       // Fresh strings, as the encoder makes them: equal answers for many tokens, a few distinct
       // ones among them, more distinct values than any sharing keeps, and answers too large to share.
       const answerFor = (i: number) =>
-        i % 7 === 0 ? JSON.stringify({ allowed: false, n: i }) : i % 3 === 0 ? `{"allowed":true,"data":"${'ns-'.repeat(6000)}${i % 2}"}` : JSON.stringify({ allowed: true, user: `u${i % 2}` });
+        i % 7 === 0
+          ? JSON.stringify({ allowed: false, n: i })
+          : i % 3 === 0
+            ? `{"allowed":true,"data":"${'ns-'.repeat(6000)}${i % 2}"}`
+            : JSON.stringify({ allowed: true, user: `u${i % 2}` });
       for (let i = 0; i < 5000; i++) await store.set(`key-${i}`, answerFor(i), 60_000);
       for (let i = 0; i < 5000; i++) assert.equal(await store.get(`key-${i}`), answerFor(i), `key-${i}`);
       // An entry rewritten with another answer gives the new one; the others keep theirs.
@@ -229,7 +233,17 @@ describe('decision cache', () => {
     });
 
     it('an entry of any other shape is refused, so it is a miss and never decides', async () => {
-      const foreign = ['{"allowed":true,"data":""}', '{"allowed":"yes","data":""}', '{"allowed":"true"}', '{"allowed":"true","data":{}}', 'null', '1', '"true"', '[true]', 'not json'];
+      const foreign = [
+        '{"allowed":true,"data":""}',
+        '{"allowed":"yes","data":""}',
+        '{"allowed":"true"}',
+        '{"allowed":"true","data":{}}',
+        'null',
+        '1',
+        '"true"',
+        '[true]',
+        'not json',
+      ];
       for (const text of foreign) {
         const mem = new MemoryStore({ maxEntries: 10, maxBytes: 1 << 20 });
         await mem.set('k', text, 60_000);
@@ -242,7 +256,13 @@ describe('decision cache', () => {
 
     it('allows keep for the allow TTL, denials (false, allowed "false") for the deny TTL', async () => {
       const ttls: number[] = [];
-      const store: CacheStore = { kind: 'memory', get: async () => undefined, set: async (_k, _v, ttl) => void ttls.push(ttl), size: () => 0, close: async () => {} };
+      const store: CacheStore = {
+        kind: 'memory',
+        get: async () => undefined,
+        set: async (_k, _v, ttl) => void ttls.push(ttl),
+        size: () => 0,
+        close: async () => {},
+      };
       const cache = new DecisionCache<OpenShiftResult>(store, { allowTtlMs: 111, denyTtlMs: 222 }, counting().events, openShiftResultCodec);
       for (const [i, v] of ([true, MATCHERS, false, { allowed: 'false', data: '' }] as const).entries()) await cache.get(`k${i}`, async () => v);
       assert.deepEqual(ttls, [111, 111, 222, 222]);
@@ -490,7 +510,12 @@ describe('decision cache', () => {
     it('the key file is watched: a rotation applies without a restart; a bad file keeps the old keys', async () => {
       const file = writeTempFile('memcached-keys', `# rotated monthly\n${OLD}\n`);
       const events: string[] = [];
-      const keys = await KeyringFile.open(file, { intervalMs: 0, settleMs: 1, onApplied: () => events.push('applied'), onRejected: (e) => events.push(String(e)) });
+      const keys = await KeyringFile.open(file, {
+        intervalMs: 0,
+        settleMs: 1,
+        onApplied: () => events.push('applied'),
+        onRejected: (e) => events.push(String(e)),
+      });
       try {
         assert.equal(keys.current().signer.id, 'old');
         writeFileSync(file, `${NEW}\n${OLD}\n`);
@@ -515,7 +540,13 @@ describe('decision cache', () => {
       const running: RunningAuthz[] = [];
       try {
         const keyFile = writeTempFile('memcached-keys', `${OLD}\n`);
-        const base = [...OPERATOR_LOGGING_ARGS, `--memcached=${server.address}`, '--memcached.interval=0', '--memcached.timeout=1s', '--kube.review-cache-ttl=0'];
+        const base = [
+          ...OPERATOR_LOGGING_ARGS,
+          `--memcached=${server.address}`,
+          '--memcached.interval=0',
+          '--memcached.timeout=1s',
+          '--kube.review-cache-ttl=0',
+        ];
         // log-test-2 is not bob's: the genuine answer has no namespace in it.
         const ask = (authz: RunningAuthz) =>
           postDecision(authz.url, { input: gatewayInput('bob', { extras: selecting(['log-test-2']) }), token: LOKISTACK_TOKENS.bob });
@@ -543,7 +574,10 @@ describe('decision cache', () => {
             assert.deepEqual(result, MATCH_ALL, 'the premise: unauthenticated entries can be forged');
           } else {
             assert.equal(result, false, 'the forged match-all was served');
-            assert.ok(fake.requests.some((r) => r.endpoint !== 'discovery'), 'decided upstream');
+            assert.ok(
+              fake.requests.some((r) => r.endpoint !== 'discovery'),
+              'decided upstream',
+            );
             assert.equal(metricValue(metrics, 'decision_cache_rejected_entries_total', { reason: 'format' }), 1);
           }
         }

@@ -23,7 +23,11 @@ function snapshot(): Record<string, number> {
 function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   // The tests also pass --out to a scratch directory: should --help ever be ignored again, a run
   // started by this test writes there, not over the committed report.
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -48,7 +52,8 @@ describe('npm run bench: its command line', function () {
       const { code, stdout, stderr } = await bench([help, '--out', scratch]);
       assert.equal(code, 0, stderr);
       assert.match(stdout, /^Usage: npm run bench -- \[options\]/);
-      for (const option of ['--quick', '--only', '--duration', '--connections', '--no-profile', '--report-only', '--out']) assert.ok(stdout.includes(option), `${option} is listed`);
+      for (const option of ['--quick', '--only', '--duration', '--connections', '--no-profile', '--report-only', '--out'])
+        assert.ok(stdout.includes(option), `${option} is listed`);
       assert.doesNotMatch(stderr, /\[bench /, 'no run was started');
       assert.deepEqual(readdirSync(scratch), []);
       assert.deepEqual(snapshot(), before, 'bench/results is untouched');

@@ -24,7 +24,11 @@ interface Run {
 }
 
 function run(args: string[]): Run {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   children.push(proc);
   let out = '';
   let err = '';
@@ -79,7 +83,11 @@ describe('lokistack-authz on the command line', function () {
     const groupOf = (flag: string) => {
       const at = out.indexOf(`  --${flag}`);
       assert.ok(at >= 0, `--${flag} is listed`);
-      return out.slice(0, at).split('\n').filter((l) => l.startsWith('Flags for')).at(-1);
+      return out
+        .slice(0, at)
+        .split('\n')
+        .filter((l) => l.startsWith('Flags for'))
+        .at(-1);
     };
     assert.equal(groupOf('web.listen'), 'Flags for all modes:');
     assert.equal(groupOf('rbac.config'), 'Flags for static and dynamic modes:');
@@ -140,7 +148,10 @@ describe('lokistack-authz on the command line', function () {
     before(async () => {
       idp = await startOidcProvider({ accounts: { alice: { claims: {} } }, clients: [{ client_id: 'gateway', client_secret: 'gateway-secret' }] });
       assert.match(idp.issuer, /^http:\/\//);
-      tenants = writeTempFile('tenants.yaml', `tenants:\n  - name: application\n    id: application\n    oidc:\n      issuerURL: ${idp.issuer}\n      clientID: gateway\n`);
+      tenants = writeTempFile(
+        'tenants.yaml',
+        `tenants:\n  - name: application\n    id: application\n    oidc:\n      issuerURL: ${idp.issuer}\n      clientID: gateway\n`,
+      );
     });
     after(() => idp.stop());
 

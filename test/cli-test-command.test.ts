@@ -55,7 +55,7 @@ describe('lokistack-authz test', () => {
   });
 
   it('answers in JSON for CI with --format json', async () => {
-    const dir = fixtureDir({ 'denied': { path: 'lokistack/allow', input: ALICE, want_result: false } });
+    const dir = fixtureDir({ denied: { path: 'lokistack/allow', input: ALICE, want_result: false } });
     const { code, out } = await cli(['--format=json', dir]);
     assert.equal(code, 1);
     const report = JSON.parse(out) as { passed: number; failed: number; results: Array<{ note: string; status: string; actual: unknown }> };
@@ -97,7 +97,17 @@ describe('lokistack-authz test', () => {
     });
     await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
     try {
-      const dir = fixtureDir({ 'alice reads': { path: 'lokistack/allow', input: { ...ALICE, token: 'secret-input-token' }, headers: { 'X-Forwarded-Access-Token': 'secret-header-token' }, want_result: true } }, null);
+      const dir = fixtureDir(
+        {
+          'alice reads': {
+            path: 'lokistack/allow',
+            input: { ...ALICE, token: 'secret-input-token' },
+            headers: { 'X-Forwarded-Access-Token': 'secret-header-token' },
+            want_result: true,
+          },
+        },
+        null,
+      );
       const { code, out } = await cli([`--url=http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`, dir]);
       assert.deepEqual(received, [], 'the other origin received nothing');
       assert.equal(code, 1, out);
@@ -119,7 +129,13 @@ describe('lokistack-authz test', () => {
 
   it('checks error statuses, codes and messages', async () => {
     const dir = fixtureDir({
-      'malformed body': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'malformed input document' },
+      'malformed body': {
+        path: 'lokistack/allow',
+        raw_body: '{"input":',
+        want_status: 400,
+        want_error_code: 'invalid_parameter',
+        want_message: 'malformed input document',
+      },
       'wrong message': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_message: 'something else' },
     });
     const { code, out } = await cli([dir]);
@@ -129,7 +145,7 @@ describe('lokistack-authz test', () => {
   });
 
   it('refuses fixtures with unknown keys, naming the file and case (exit 2)', async () => {
-    const dir = fixtureDir({ 'typo': { path: 'lokistack/allow', input: ALICE, want_reslt: true } });
+    const dir = fixtureDir({ typo: { path: 'lokistack/allow', input: ALICE, want_reslt: true } });
     const { code, err } = await cli([dir]);
     assert.equal(code, 2);
     assert.match(err, /cases\.yaml: case "typo": unknown key "want_reslt"/);
@@ -145,13 +161,13 @@ describe('lokistack-authz test', () => {
     assert.match(err, /cannot start the service/);
   });
 
-  it('is the bin entry point: `lokistack-authz test` runs the project\'s own static fixtures', async function () {
+  it("is the bin entry point: `lokistack-authz test` runs the project's own static fixtures", async function () {
     this.timeout(60_000);
     const { stdout } = await run(process.execPath, ['--import', 'tsx', 'server/main.ts', 'test', 'fixtures/static'], { cwd: process.cwd() });
     assert.match(stdout, /^\d+ passed, 0 failed\n$/m);
   });
 
-  it('checks an error message by its start with want_message_prefix (the openshift fixtures\' key)', async () => {
+  it("checks an error message by its start with want_message_prefix (the openshift fixtures' key)", async () => {
     const dir = fixtureDir({
       'prefix matches': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_message_prefix: 'body contains malformed input document' },
       // a substring of the message, but not its start
@@ -177,7 +193,10 @@ describe('lokistack-authz test', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((r) => closed.close(() => r()));
-    const { code, out, err } = await cli([`--url=http://127.0.0.1:${port}`, fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } }, null)]);
+    const { code, out, err } = await cli([
+      `--url=http://127.0.0.1:${port}`,
+      fixtureDir({ a: { path: 'lokistack/allow', input: ALICE, want_result: true } }, null),
+    ]);
     assert.equal(code, 2);
     assert.equal(out, '');
     assert.equal(err, `lokistack-authz test: cannot reach http://127.0.0.1:${port}: ECONNREFUSED\n`);
@@ -217,13 +236,19 @@ describe('lokistack-authz test', () => {
     assert.match(dynamic.err, /no case could run here: .*npm run demo -- dynamic --fixtures=fixtures\/dynamic\/two-issuers/);
     const openshift = await cli(['fixtures/openshift/lokistack-network']);
     assert.equal(openshift.code, 2);
-    assert.match(openshift.err, /openshift fixtures need a Kubernetes API \(a cluster\).*npm run demo -- openshift --fixtures=fixtures\/openshift\/lokistack-network/);
+    assert.match(
+      openshift.err,
+      /openshift fixtures need a Kubernetes API \(a cluster\).*npm run demo -- openshift --fixtures=fixtures\/openshift\/lokistack-network/,
+    );
   });
 
   it('a case needing a token without --token-url is skipped, and a run where nothing ran is not a pass (exit 2)', async () => {
     const svc = await startTestService();
     try {
-      const dir = fixtureDir({ 'needs a token': { path: 'lokistack/allow', token: { issuer: 'a', account: 'alice', kind: 'jwt' }, input: ALICE, want_result: true } }, null);
+      const dir = fixtureDir(
+        { 'needs a token': { path: 'lokistack/allow', token: { issuer: 'a', account: 'alice', kind: 'jwt' }, input: ALICE, want_result: true } },
+        null,
+      );
       const { code, out, err } = await cli([`--url=${svc.publicUrl}`, dir]);
       assert.equal(code, 2);
       assert.match(out, /SKIP mine: needs a token: needs a token minted by the set's OIDC providers: give --token-url/);
@@ -283,8 +308,20 @@ describe('lokistack-authz test', () => {
       const dir = join(makeTempDir(), 'openshift-set');
       mkdirSync(dir);
       const cases = {
-        'exact': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'body contains malformed input document: unexpected EOF' },
-        'only a substring': { path: 'lokistack/allow', raw_body: '{"input":', want_status: 400, want_error_code: 'invalid_parameter', want_message: 'malformed input document' },
+        exact: {
+          path: 'lokistack/allow',
+          raw_body: '{"input":',
+          want_status: 400,
+          want_error_code: 'invalid_parameter',
+          want_message: 'body contains malformed input document: unexpected EOF',
+        },
+        'only a substring': {
+          path: 'lokistack/allow',
+          raw_body: '{"input":',
+          want_status: 400,
+          want_error_code: 'invalid_parameter',
+          want_message: 'malformed input document',
+        },
       };
       writeFileSync(join(dir, 'cases.yaml'), JSON.stringify({ flags: ['--openshift.kubeconfig=$FAKE_KUBECONFIG'], cases }));
       const { code, out } = await cli([`--url=${svc.publicUrl}`, dir]);

@@ -19,11 +19,9 @@ interface OpaServer {
 
 async function startOpa(opa: string, rbacFile: string): Promise<OpaServer> {
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    opa,
-    ['run', '--server', '--addr', `127.0.0.1:${port}`, '--skip-version-check', '--log-level', 'error', POLICY, rbacFile],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child: ChildProcess = spawn(opa, ['run', '--server', '--addr', `127.0.0.1:${port}`, '--skip-version-check', '--log-level', 'error', POLICY, rbacFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

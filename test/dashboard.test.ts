@@ -80,7 +80,10 @@ function dashboardQueries(): Array<{ where: string; expr: string }> {
 }
 
 function ruleQueries(): Array<{ where: string; expr: string }> {
-  const rule = parseYaml(readFileSync(RULES, 'utf8')) as { kind: string; spec: { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> } };
+  const rule = parseYaml(readFileSync(RULES, 'utf8')) as {
+    kind: string;
+    spec: { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
+  };
   assert.equal(rule.kind, 'PrometheusRule');
   return rule.spec.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert ?? r.record}`, expr: String(r.expr) })));
 }
@@ -101,12 +104,17 @@ function exposition(text: string, into: Map<string, Set<string>>): void {
     if (type) {
       const [, name, kind] = type;
       add(name!);
-      if (kind === 'histogram' || kind === 'summary') for (const suffix of ['_sum', '_count', ...(kind === 'histogram' ? ['_bucket'] : [])]) add(name! + suffix);
+      if (kind === 'histogram' || kind === 'summary')
+        for (const suffix of ['_sum', '_count', ...(kind === 'histogram' ? ['_bucket'] : [])]) add(name! + suffix);
       continue;
     }
     if (line.startsWith('#') || line.trim() === '') continue;
     const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s/.exec(line);
-    if (sample) add(sample[1]!, [...(sample[2] ?? '').matchAll(/(\w+)="/g)].map((l) => l[1]!));
+    if (sample)
+      add(
+        sample[1]!,
+        [...(sample[2] ?? '').matchAll(/(\w+)="/g)].map((l) => l[1]!),
+      );
   }
 }
 
@@ -152,7 +160,20 @@ describe('dashboard and alerts: every query names what the service exports', fun
     const tenants = writeTempFile(
       'tenants.yaml',
       stringifyYaml({
-        tenants: [{ name: 'application', id: 'application', oidc: { issuerURL: provider.issuer, clientID: 'gateway', clientSecret: 'gateway-secret', usernameClaim: 'email', groupClaim: 'groups', audiences: ['lokistack-authz'] } }],
+        tenants: [
+          {
+            name: 'application',
+            id: 'application',
+            oidc: {
+              issuerURL: provider.issuer,
+              clientID: 'gateway',
+              clientSecret: 'gateway-secret',
+              usernameClaim: 'email',
+              groupClaim: 'groups',
+              audiences: ['lokistack-authz'],
+            },
+          },
+        ],
       }),
     );
     const dyn = await startTestService({ flags: ['--mode=dynamic', `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers'] });
@@ -185,17 +206,23 @@ describe('dashboard and alerts: every query names what the service exports', fun
   });
 
   it('reads metric names and matcher labels out of PromQL as Prometheus would', () => {
-    assert.deepEqual(selectorsIn('histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="$job", handler="data"}[$__rate_interval]))) > 2'), [
-      { metric: 'http_request_duration_seconds_bucket', labels: ['job', 'handler'] },
-    ]);
+    assert.deepEqual(
+      selectorsIn('histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{job="$job", handler="data"}[$__rate_interval]))) > 2'),
+      [{ metric: 'http_request_duration_seconds_bucket', labels: ['job', 'handler'] }],
+    );
     assert.deepEqual(selectorsIn('sum(rate(a_total{x=~"b|c"}[5m])) / sum without (y) (rate(b_total[5m])) > bool 0.05 and on (z) time() - c'), [
       { metric: 'a_total', labels: ['x'] },
       { metric: 'b_total', labels: [] },
       { metric: 'c', labels: [] },
     ]);
-    assert.deepEqual(selectorsIn('label_values(lokistack_authz_build_info{namespace="$namespace"}, job)'), [{ metric: 'lokistack_authz_build_info', labels: ['namespace'] }]);
+    assert.deepEqual(selectorsIn('label_values(lokistack_authz_build_info{namespace="$namespace"}, job)'), [
+      { metric: 'lokistack_authz_build_info', labels: ['namespace'] },
+    ]);
     assert.deepEqual(selectorsIn('absent(up{job="x", le="}"} == 1)'), [{ metric: 'up', labels: ['job', 'le'] }]);
-    assert.deepEqual(selectorsIn('a_total and b unless c'), ['a_total', 'b', 'c'].map((metric) => ({ metric, labels: [] })));
+    assert.deepEqual(
+      selectorsIn('a_total and b unless c'),
+      ['a_total', 'b', 'c'].map((metric) => ({ metric, labels: [] })),
+    );
   });
 
   it('every mode was scraped after deciding, and the scrapes hold what its decisions must have counted', () => {
@@ -233,7 +260,8 @@ describe('dashboard and alerts: every query names what the service exports', fun
           }
           if (have.size === 0 && FAULT_ONLY.has(metric)) continue;
           for (const label of labels) {
-            if (!TARGET_LABELS.has(label) && !have.has(label)) faults.push(`${where}: ${metric} has no label ${label} (it has: ${[...have].join(', ') || 'none'})`);
+            if (!TARGET_LABELS.has(label) && !have.has(label))
+              faults.push(`${where}: ${metric} has no label ${label} (it has: ${[...have].join(', ') || 'none'})`);
           }
         }
       }

@@ -97,11 +97,15 @@ describe('OPA Data API (static mode, compiled policy)', () => {
     });
 
     it('GET ?input=<json> decides like POST', async () => {
-      const allow = await request(svc.publicUrl).get('/v1/data/lokistack/allow').query({ input: JSON.stringify(ALLOWED_INPUT) });
+      const allow = await request(svc.publicUrl)
+        .get('/v1/data/lokistack/allow')
+        .query({ input: JSON.stringify(ALLOWED_INPUT) });
       assert.equal(allow.status, 200);
       assert.equal(allow.headers['content-type'], 'application/json');
       assert.equal(allow.text, '{"result":true}\n');
-      const deny = await request(svc.publicUrl).get('/v1/data/lokistack/allow').query({ input: JSON.stringify(DENIED_INPUT) });
+      const deny = await request(svc.publicUrl)
+        .get('/v1/data/lokistack/allow')
+        .query({ input: JSON.stringify(DENIED_INPUT) });
       assert.equal(deny.text, '{"result":false}\n');
     });
 
@@ -164,7 +168,10 @@ describe('OPA Data API (static mode, compiled policy)', () => {
       assert.equal(res.status, 200);
       assert.equal(res.text, '{"result":{"name":"a\\u003cb\\u003e\\u0026c","permissions":["read"],"resources":["logs"],"tenants":["audit"]}}\n');
       const bindings = await request(svc.publicUrl).get('/v1/data/roleBindings/1');
-      assert.equal(bindings.text, '{"result":{"name":"odd","roles":["a\\u003cb\\u003e\\u0026c"],"subjects":[{"kind":"user","name":"x\\u003cy\\u003e\\u0026z"}]}}\n');
+      assert.equal(
+        bindings.text,
+        '{"result":{"name":"odd","roles":["a\\u003cb\\u003e\\u0026c"],"subjects":[{"kind":"user","name":"x\\u003cy\\u003e\\u0026z"}]}}\n',
+      );
     });
 
     it('a role name with <, >, & still decides: the escaped names are only in the answer', async () => {
@@ -238,7 +245,12 @@ describe('OPA Data API (static mode, compiled policy)', () => {
     it('a YAML alias bomb is refused at once, not expanded', async () => {
       const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
       const names = 'abcdefghij';
-      for (let i = 1; i < names.length; i++) lines.push(`${names[i]}: &${names[i]} [${Array(10).fill(`*${names[i - 1]}`).join(',')}]`);
+      for (let i = 1; i < names.length; i++)
+        lines.push(
+          `${names[i]}: &${names[i]} [${Array(10)
+            .fill(`*${names[i - 1]}`)
+            .join(',')}]`,
+        );
       lines.push('input: *j');
       const res = await post(svc, '/v1/data/lokistack/allow').set('Content-Type', 'application/yaml').send(lines.join('\n'));
       assertEnvelope(res, 400, 'invalid_parameter', 'body contains malformed input document: ');
@@ -333,7 +345,10 @@ describe('OPA Data API (static mode, compiled policy)', () => {
     it('?pretty (bare) indents with 2 spaces, as Go MarshalIndent', async () => {
       const res = await post(svc, '/v1/data/lokistack?pretty').send({ input: ALLOWED_INPUT });
       assert.equal(res.status, 200);
-      assert.equal(res.text, '{\n  "result": {\n    "allow": true,\n    "label_policy": {\n      "restricted": false\n    },\n    "matched_role_binding": [\n      0\n    ]\n  }\n}\n');
+      assert.equal(
+        res.text,
+        '{\n  "result": {\n    "allow": true,\n    "label_policy": {\n      "restricted": false\n    },\n    "matched_role_binding": [\n      0\n    ]\n  }\n}\n',
+      );
     });
 
     it('?pretty=true and ?pretty=TRUE indent', async () => {
@@ -386,7 +401,10 @@ describe('OPA Data API (static mode, compiled policy)', () => {
     for (const method of ['head', 'put', 'patch', 'delete', 'options'] as const) {
       it(`${method.toUpperCase()} on /v1/data answers 405 with an empty body`, async () => {
         for (const path of ['/v1/data/lokistack/allow', '/v1/data']) {
-          const res = await request(svc.publicUrl)[method](path).set('Content-Type', 'application/json').send(method === 'options' || method === 'head' ? undefined : '{}');
+          const res = await request(svc.publicUrl)
+            [method](path)
+            .set('Content-Type', 'application/json')
+            .send(method === 'options' || method === 'head' ? undefined : '{}');
           assert.equal(res.status, 405, `${method} ${path}`);
           assert.equal(res.text ?? '', '', `${method} ${path}`);
           assert.equal(res.headers['content-length'] ?? '0', '0');
@@ -458,7 +476,9 @@ describe('OPA Data API (static mode, compiled policy)', () => {
         const res = await post(svc, '/v1/data/lokistack/allow').send({ input });
         assert.equal(res.status, 200, res.text);
         assert.equal(res.text, '{"result":false}\n');
-        const viaGet = await request(svc.publicUrl).get('/v1/data/lokistack/allow').query({ input: JSON.stringify(input) });
+        const viaGet = await request(svc.publicUrl)
+          .get('/v1/data/lokistack/allow')
+          .query({ input: JSON.stringify(input) });
         assert.equal(viaGet.text, '{"result":false}\n');
       });
     }
@@ -477,7 +497,9 @@ describe('OPA Data API (static mode, compiled policy)', () => {
       for (let i = 0; i < MAX_DEPTH + 1; i++) deep = { groups: deep };
       const res = await post(svc, '/v1/data/lokistack/allow').send({ input: deep });
       assertEnvelope(res, 400, 'invalid_parameter', 'body contains malformed input document: ');
-      const viaGet = await request(svc.publicUrl).get('/v1/data/lokistack/allow').query({ input: JSON.stringify(deep) });
+      const viaGet = await request(svc.publicUrl)
+        .get('/v1/data/lokistack/allow')
+        .query({ input: JSON.stringify(deep) });
       assertEnvelope(viaGet, 400, 'invalid_parameter', 'parameter contains malformed input document: ');
     });
 
@@ -519,7 +541,10 @@ describe('OPA Data API (openshift modes): only POST decides', () => {
   });
   after(async () => fake?.close());
 
-  for (const [mode, args] of [['openshift-logging', OPERATOR_LOGGING_ARGS], ['openshift-network', OPERATOR_NETWORK_ARGS]] as const) {
+  for (const [mode, args] of [
+    ['openshift-logging', OPERATOR_LOGGING_ARGS],
+    ['openshift-network', OPERATOR_NETWORK_ARGS],
+  ] as const) {
     describe(mode, () => {
       let authz: RunningAuthz;
       before(async () => {

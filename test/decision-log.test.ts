@@ -29,7 +29,9 @@ describe('decision logs', () => {
   let file: string;
   before(async () => {
     file = join(makeTempDir(), 'decisions.jsonl');
-    svc = await startTestService({ flags: [`--decision-log.output=${file}`, '--decision-log.labels=cluster=dev,app=lokistack', '--decision-log.mask=/input/token,/input/extras/selectors'] });
+    svc = await startTestService({
+      flags: [`--decision-log.output=${file}`, '--decision-log.labels=cluster=dev,app=lokistack', '--decision-log.mask=/input/token,/input/extras/selectors'],
+    });
   });
   after(() => svc.stop());
 
@@ -61,7 +63,10 @@ describe('decision logs', () => {
     assert.ok(
       await eventually(() => {
         const all = events(file);
-        return [denied.body.decision_id, undef.body.decision_id].every((id) => all.some((e) => e.decision_id === id)) && all.some((e) => e.path === 'lokistack/allow/below');
+        return (
+          [denied.body.decision_id, undef.body.decision_id].every((id) => all.some((e) => e.decision_id === id)) &&
+          all.some((e) => e.path === 'lokistack/allow/below')
+        );
       }),
       'the three events are written',
     );
@@ -73,7 +78,11 @@ describe('decision logs', () => {
   });
 
   it('erases the masked fields and says which it erased', async () => {
-    const { body } = await decide(svc, { ...ALLOWED_INPUT, token: 'in-input-token', extras: { selectors: { kubernetes_namespace_name: ['ns-a'] }, metadataOnly: false } });
+    const { body } = await decide(svc, {
+      ...ALLOWED_INPUT,
+      token: 'in-input-token',
+      extras: { selectors: { kubernetes_namespace_name: ['ns-a'] }, metadataOnly: false },
+    });
     assert.ok(await eventually(() => events(file).some((e) => e.decision_id === body.decision_id)));
     const event = events(file).find((e) => e.decision_id === body.decision_id)!;
     const input = event.input as Record<string, unknown>;
@@ -160,7 +169,15 @@ function fullDisk(free: number) {
 }
 
 describe('decision logs on a full disk', () => {
-  const event = (id: string): DecisionEvent => ({ decision_id: id, path: 'lokistack/allow', input: ALLOWED_INPUT, result: true, requested_by: '127.0.0.1:1', timestamp: '2024-01-01T00:00:00.000Z', metrics: {} });
+  const event = (id: string): DecisionEvent => ({
+    decision_id: id,
+    path: 'lokistack/allow',
+    input: ALLOWED_INPUT,
+    result: true,
+    requested_by: '127.0.0.1:1',
+    timestamp: '2024-01-01T00:00:00.000Z',
+    metrics: {},
+  });
 
   it('drops and warns (rate-limited) while writes fail, never leaves half a line, and writes again once space returns', async () => {
     const file = join(makeTempDir(), 'decisions.jsonl');
@@ -169,7 +186,11 @@ describe('decision logs on a full disk', () => {
     let now = 1_000_000;
     const log = captureLogger('info');
     let dropped = 0;
-    const dlog = DecisionLog.toFile(file, { mask: [], labels: {}, maxPending: 100, onDropped: () => dropped++, logger: log.logger, warnLimit: new RateLimit(10_000, 16, () => now) }, disk.ops);
+    const dlog = DecisionLog.toFile(
+      file,
+      { mask: [], labels: {}, maxPending: 100, onDropped: () => dropped++, logger: log.logger, warnLimit: new RateLimit(10_000, 16, () => now) },
+      disk.ops,
+    );
 
     dlog.write(event('a'));
     await dlog.settled();
@@ -230,7 +251,10 @@ describe('decision logs on a full disk', () => {
     truncateFails = false;
     dlog.write(event('c'));
     await dlog.settled();
-    assert.deepEqual(events(file).map((e) => e.decision_id), ['c']);
+    assert.deepEqual(
+      events(file).map((e) => e.decision_id),
+      ['c'],
+    );
     await dlog.close();
   });
 

@@ -151,11 +151,14 @@ describe('npm run demo', function () {
       return true;
     });
     // It trusts an http issuer and hands out throwaway tokens: never on a network address.
-    await assert.rejects(run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', 'dynamic', '--listen=0.0.0.0:0']), (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 2);
-      assert.match(err.stderr, /--listen=0\.0\.0\.0:0: the demo listens on loopback only/);
-      return true;
-    });
+    await assert.rejects(
+      run(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', 'dynamic', '--listen=0.0.0.0:0']),
+      (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 2);
+        assert.match(err.stderr, /--listen=0\.0\.0\.0:0: the demo listens on loopback only/);
+        return true;
+      },
+    );
   });
 
   for (const mode of DEMO_MODES) {
@@ -168,13 +171,28 @@ describe('npm run demo', function () {
         const forwardAuth = FORWARD_AUTH_BLOCKS.indexOf(mode.name);
         if (forwardAuth < 0) {
           // Both an allowed and a denied decision are shown.
-          assert.ok(printed.examples.some((e) => e.answer.includes('"result":true') || e.answer.includes('"allowed":"true"')), 'an allowed example');
-          assert.ok(printed.examples.some((e) => e.answer === '{"result":false}'), 'a denied example');
+          assert.ok(
+            printed.examples.some((e) => e.answer.includes('"result":true') || e.answer.includes('"allowed":"true"')),
+            'an allowed example',
+          );
+          assert.ok(
+            printed.examples.some((e) => e.answer === '{"result":false}'),
+            'a denied example',
+          );
         } else {
           // A grant with its tenant, a 403 and a 401, as a proxy sees them.
-          assert.ok(printed.examples.some((e) => /^status=200 tenant=\S+/.test(e.answer)), 'a granted example');
-          assert.ok(printed.examples.some((e) => e.answer === 'status=403 tenant= policy='), 'a forbidden example');
-          assert.ok(printed.examples.some((e) => e.answer === 'status=401 tenant= policy='), 'an unauthenticated example');
+          assert.ok(
+            printed.examples.some((e) => /^status=200 tenant=\S+/.test(e.answer)),
+            'a granted example',
+          );
+          assert.ok(
+            printed.examples.some((e) => e.answer === 'status=403 tenant= policy='),
+            'a forbidden example',
+          );
+          assert.ok(
+            printed.examples.some((e) => e.answer === 'status=401 tenant= policy='),
+            'an unauthenticated example',
+          );
         }
         for (const ex of printed.examples) {
           const script = [...printed.variables, ex.command].join('\n');
@@ -183,7 +201,12 @@ describe('npm run demo', function () {
         }
         const page = DOCS_PAGE[mode.name];
         if (page) assert.equal(docsTryIt(page), asDocumented(printed.block, printed.url), `docs/${page} "Try it" is the demo's output`);
-        if (forwardAuth >= 0) assert.equal(docsTryIt('forward-auth.md', forwardAuth), asDocumented(printed.block, printed.url), `docs/forward-auth.md "Try it" (${mode.name}) is the demo's output`);
+        if (forwardAuth >= 0)
+          assert.equal(
+            docsTryIt('forward-auth.md', forwardAuth),
+            asDocumented(printed.block, printed.url),
+            `docs/forward-auth.md "Try it" (${mode.name}) is the demo's output`,
+          );
         assert.deepEqual(childrenOf(demo.child.pid!), [], 'the demo starts no other process');
 
         code = await demo.interrupt();
@@ -199,7 +222,10 @@ describe('npm run demo', function () {
     const demo = await startDemo(['dynamic', ...LOOPBACK]);
     try {
       const printed = parsePrinted(demo.stdout);
-      const alice = printed.variables.find((v) => v.startsWith('ALICE='))!.slice('ALICE='.length).replace(/^'|'$/g, '');
+      const alice = printed.variables
+        .find((v) => v.startsWith('ALICE='))!
+        .slice('ALICE='.length)
+        .replace(/^'|'$/g, '');
       const [header, payload] = alice.split('.');
       const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString('utf8')) as Record<string, unknown>;
       assert.equal(claims.iss, printed.upstreamUrls[0], 'issued by the running provider');
@@ -226,14 +252,23 @@ describe('demo curl lines', () => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString('utf8')));
       req.on('end', () => {
-        res.writeHead(200, { 'x-scope-orgid': 'application', 'content-type': 'text/plain' }).end(`${req.method} ${req.url} ${req.headers.authorization ?? '-'} ${body}`);
+        res
+          .writeHead(200, { 'x-scope-orgid': 'application', 'content-type': 'text/plain' })
+          .end(`${req.method} ${req.url} ${req.headers.authorization ?? '-'} ${body}`);
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const body = `{"input":{"subject":"o'brien \\"$HOME\\" \`id\`"}}`;
-      const echoed = renderExample(base, { title: 't', method: 'POST', path: '/v1/data/x?pretty', headers: [['Authorization', 'Bearer $TOKEN']], body, answer: '' });
+      const echoed = renderExample(base, {
+        title: 't',
+        method: 'POST',
+        path: '/v1/data/x?pretty',
+        headers: [['Authorization', 'Bearer $TOKEN']],
+        body,
+        answer: '',
+      });
       const command = echoed.split('\n').slice(1, -2).join('\n');
       const { stdout } = await run('bash', ['-c', `TOKEN='a.b.c'\n${command}`]);
       assert.equal(stdout, `POST /v1/data/x?pretty Bearer a.b.c ${body}`);

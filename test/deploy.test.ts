@@ -27,7 +27,8 @@ function containers(): Array<{ where: string; c: Container }> {
         for (const doc of parseAllDocuments(readFileSync(p, 'utf8'))) {
           const obj = doc.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { template?: { spec?: { containers?: Container[] } } } } | null;
           for (const c of obj?.spec?.template?.spec?.containers ?? []) {
-            if (/(^|\/)lokistack-authz(:|@|$)/.test(c.image)) out.push({ where: `${p.slice(EXPECTED.length)}: ${obj!.kind}/${obj!.metadata?.name} container ${c.name}`, c });
+            if (/(^|\/)lokistack-authz(:|@|$)/.test(c.image))
+              out.push({ where: `${p.slice(EXPECTED.length)}: ${obj!.kind}/${obj!.metadata?.name} container ${c.name}`, c });
           }
         }
       }
@@ -41,8 +42,14 @@ describe('deploy manifests', () => {
   const all = containers();
 
   it('has lokistack-authz containers to check, standalone and sidecar', () => {
-    assert.ok(all.some((x) => x.c.name === 'opa'), 'a sidecar');
-    assert.ok(all.some((x) => x.c.name === 'lokistack-authz'), 'a standalone container');
+    assert.ok(
+      all.some((x) => x.c.name === 'opa'),
+      'a sidecar',
+    );
+    assert.ok(
+      all.some((x) => x.c.name === 'lokistack-authz'),
+      'a standalone container',
+    );
   });
 
   it('every lokistack-authz container has a memory limit, sidecars included', () => {
@@ -80,7 +87,9 @@ function objectsOf(name: string): Array<{ apiVersion: string; kind: string; meta
 describe('deploy monitoring (ServiceMonitor and PrometheusRule, an optional component)', () => {
   it('the base and its overlays need no Prometheus Operator CRD: a cluster without them applies them unedited', () => {
     for (const name of ['static', 'dynamic']) {
-      const kinds = objectsOf(name).filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/')).map((o) => o.kind);
+      const kinds = objectsOf(name)
+        .filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/'))
+        .map((o) => o.kind);
       assert.deepEqual(kinds, [], name);
     }
   });
@@ -92,7 +101,10 @@ describe('deploy monitoring (ServiceMonitor and PrometheusRule, an optional comp
     const sm = monitors[0]!.spec as { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path?: string }> };
     // The Prometheus Operator's semantics: Services whose labels include matchLabels, endpoints by port name.
     const services = objs.filter((o) => o.kind === 'Service' && Object.entries(sm.selector.matchLabels).every(([k, v]) => o.metadata.labels?.[k] === v));
-    assert.deepEqual(services.map((o) => o.metadata.name), ['lokistack-authz']);
+    assert.deepEqual(
+      services.map((o) => o.metadata.name),
+      ['lokistack-authz'],
+    );
     const ports = (services[0]!.spec.ports as Array<{ name: string; targetPort: string }>).map((p) => p.name);
     for (const ep of sm.endpoints) {
       assert.ok(ports.includes(ep.port), `endpoint port ${ep.port} is not one of the Service's ${ports.join(', ')}`);

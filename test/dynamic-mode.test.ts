@@ -56,8 +56,10 @@ function track(token: string): string {
   return token;
 }
 
-const startProvider = (options: Partial<OidcProviderOptions> = {}): Promise<OidcProvider> => startOidcProvider({ accounts: ACCOUNTS, clients: [CLIENT], ...options });
-const jwt = async (p: OidcProvider, account = 'alice', o: Omit<JwtMintOptions, 'clientId'> = {}) => track(await p.jwtAccessToken(account, { clientId: CLIENT.client_id, ...o }));
+const startProvider = (options: Partial<OidcProviderOptions> = {}): Promise<OidcProvider> =>
+  startOidcProvider({ accounts: ACCOUNTS, clients: [CLIENT], ...options });
+const jwt = async (p: OidcProvider, account = 'alice', o: Omit<JwtMintOptions, 'clientId'> = {}) =>
+  track(await p.jwtAccessToken(account, { clientId: CLIENT.client_id, ...o }));
 const opaque = async (p: OidcProvider, account = 'alice') => track(await p.opaqueAccessToken(account, { clientId: CLIENT.client_id }));
 
 interface TenantSpec {
@@ -109,7 +111,12 @@ interface Answer {
   ms: number;
 }
 
-async function ask(svc: TestService, body: Record<string, unknown>, token?: string, header: 'x-forwarded-access-token' | 'authorization' = 'x-forwarded-access-token'): Promise<Answer> {
+async function ask(
+  svc: TestService,
+  body: Record<string, unknown>,
+  token?: string,
+  header: 'x-forwarded-access-token' | 'authorization' = 'x-forwarded-access-token',
+): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== undefined) headers[header] = header === 'authorization' ? `Bearer ${token}` : token;
   const started = performance.now();
@@ -119,7 +126,12 @@ async function ask(svc: TestService, body: Record<string, unknown>, token?: stri
 }
 
 /** The decision, asserting the answer is a 200 {"result": boolean}. */
-async function allowed(svc: TestService, body: Record<string, unknown>, token?: string, header?: 'x-forwarded-access-token' | 'authorization'): Promise<boolean> {
+async function allowed(
+  svc: TestService,
+  body: Record<string, unknown>,
+  token?: string,
+  header?: 'x-forwarded-access-token' | 'authorization',
+): Promise<boolean> {
   const a = await ask(svc, body, token, header);
   assert.equal(a.status, 200, JSON.stringify(a.body));
   const result = (a.body as { result?: unknown }).result;
@@ -168,7 +180,6 @@ function tamper(token: string): string {
   const c = sig[5] === 'A' ? 'B' : 'A';
   return track(`${h}.${p}.${sig.slice(0, 5)}${c}${sig.slice(6)}`);
 }
-
 
 // ---- the claims cache ---------------------------------------------------------------------------
 
@@ -573,8 +584,15 @@ describe('dynamic mode: tenants.yaml validation', () => {
   }
 
   it('parses the valid shape, gateway-only fields included', () => {
-    const [t] = parseTenants(FILE, `tenants:\n${tenant(`${OIDC}      redirectURL: https://gw/cb\n`)}    opa:\n      url: http://localhost:8080/v1/data/lokistack/allow\n      withAccessToken: true\n`);
-    assert.deepEqual(t, { name: 'application', id: 'application', oidc: { issuerURL: 'https://idp.example.com/realms/a', clientID: 'gateway', audiences: ['gateway'], introspection: false, userinfoOpaqueTokens: false } });
+    const [t] = parseTenants(
+      FILE,
+      `tenants:\n${tenant(`${OIDC}      redirectURL: https://gw/cb\n`)}    opa:\n      url: http://localhost:8080/v1/data/lokistack/allow\n      withAccessToken: true\n`,
+    );
+    assert.deepEqual(t, {
+      name: 'application',
+      id: 'application',
+      oidc: { issuerURL: 'https://idp.example.com/realms/a', clientID: 'gateway', audiences: ['gateway'], introspection: false, userinfoOpaqueTokens: false },
+    });
   });
 
   it('an unknown field is named', () => {
@@ -621,13 +639,10 @@ describe('dynamic mode: tenants.yaml validation', () => {
 
   it('startup fails naming the file and the field', async () => {
     const file = writeTempFile('tenants.yaml', `tenants:\n${tenant(`${OIDC}      groupsClaim: groups\n`)}`);
-    await assert.rejects(
-      startTestService({ rbac: RBAC, flags: ['--mode=dynamic', `--tenants.config=${file}`] }),
-      (err: Error) => {
-        assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tenants\\[0\\]\\.oidc\\.groupsClaim: unknown field`));
-        return true;
-      },
-    );
+    await assert.rejects(startTestService({ rbac: RBAC, flags: ['--mode=dynamic', `--tenants.config=${file}`] }), (err: Error) => {
+      assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: tenants\\[0\\]\\.oidc\\.groupsClaim: unknown field`));
+      return true;
+    });
   });
 });
 
@@ -676,7 +691,8 @@ describe('dynamic mode: an opaque token is bound to the tenant (aud, else client
   const OTHER_APP = { client_id: 'other-app', client_secret: 'other-app-secret' };
   let idp: OidcProvider;
   let svc: TestService;
-  const mintOpaque = async (account: string, clientId: string, audience?: string) => track(await idp.opaqueAccessToken(account, { clientId, ...(audience ? { audience } : {}) }));
+  const mintOpaque = async (account: string, clientId: string, audience?: string) =>
+    track(await idp.opaqueAccessToken(account, { clientId, ...(audience ? { audience } : {}) }));
 
   before(async () => {
     idp = await startProvider({ clients: [CLIENT, OTHER_APP] });
@@ -723,7 +739,11 @@ describe('dynamic mode: an opaque token is bound to the tenant (aud, else client
 
   it('tenants.yaml refuses introspection together with userinfoOpaqueTokens', () => {
     assert.throws(
-      () => parseTenants('t.yaml', 'tenants:\n  - name: a\n    id: a\n    oidc: {issuerURL: https://idp.example.com, clientID: c, clientSecret: s, introspection: true, userinfoOpaqueTokens: true}\n'),
+      () =>
+        parseTenants(
+          't.yaml',
+          'tenants:\n  - name: a\n    id: a\n    oidc: {issuerURL: https://idp.example.com, clientID: c, clientSecret: s, introspection: true, userinfoOpaqueTokens: true}\n',
+        ),
       (err: ConfigError) => err.field === 'tenants[0].oidc.userinfoOpaqueTokens',
     );
   });
@@ -780,7 +800,10 @@ describe('dynamic mode: the decision log records the verified identity', () => {
     assert.ok(answer.decision_id, 'decision_id in the answer');
     let found: Record<string, unknown> | undefined;
     const read = () => {
-      const events = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const events = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       found = events.find((e) => e.decision_id === answer.decision_id);
       return found !== undefined;
     };
@@ -852,11 +875,14 @@ describe('dynamic mode: provider calls are not amplified by bad tokens or a fail
   });
 
   it('200 requests with one invalid opaque token make one introspection (or userinfo) call', async () => {
-    const svc = await startDynamic([
-      { name: 'application', issuerURL: idp.issuer, introspection: true },
-      { name: 'infrastructure', issuerURL: idp.issuer, userinfo: true },
-      // The remembered failure outlives the 400 requests however slow the machine (default 5s).
-    ], ['--oidc.negative-cache-ttl=1h']);
+    const svc = await startDynamic(
+      [
+        { name: 'application', issuerURL: idp.issuer, introspection: true },
+        { name: 'infrastructure', issuerURL: idp.issuer, userinfo: true },
+        // The remembered failure outlives the 400 requests however slow the machine (default 5s).
+      ],
+      ['--oidc.negative-cache-ttl=1h'],
+    );
     try {
       const bad = track(`made-up-${randomUUID()}`);
       idp.requests.reset();
@@ -921,7 +947,10 @@ describe('dynamic mode: provider calls are not amplified by bad tokens or a fail
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(held.maxWaiting, 3, 'calls in flight at the provider');
       held.release();
-      assert.deepEqual(await answers, tokens.map(() => true));
+      assert.deepEqual(
+        await answers,
+        tokens.map(() => true),
+      );
     } finally {
       await svc.stop();
     }
@@ -931,11 +960,10 @@ describe('dynamic mode: provider calls are not amplified by bad tokens or a fail
     // The slot is held by a key refetch (shared work, not cut by any one request's deadline),
     // triggered by a JWT with a key ID the issuer never published.
     const stranger = await startProvider();
-    const svc = await startDynamic([{ name: 'application', issuerURL: idp.issuer, userinfo: true }], [
-      '--oidc.max-concurrent-calls=1',
-      '--oidc.jwks-refresh-cooldown=0s',
-      '--web.decision-timeout=500ms',
-    ]);
+    const svc = await startDynamic(
+      [{ name: 'application', issuerURL: idp.issuer, userinfo: true }],
+      ['--oidc.max-concurrent-calls=1', '--oidc.jwks-refresh-cooldown=0s', '--web.decision-timeout=500ms'],
+    );
     try {
       assert.equal(await allowed(svc, input(), await jwt(idp)), true);
       const o = await opaque(idp);
@@ -945,7 +973,10 @@ describe('dynamic mode: provider calls are not amplified by bad tokens or a fail
       const from = svc.log.lines.length;
       idp.requests.reset();
       assert.equal(await allowed(svc, input(), o), false);
-      assert.deepEqual(denials(svc.log, from).map((d) => d.code), ['provider_busy']);
+      assert.deepEqual(
+        denials(svc.log, from).map((d) => d.code),
+        ['provider_busy'],
+      );
       assert.equal(idp.requests.count('userinfo'), 0, 'the waiting call never reached the provider');
       held.release();
       assert.equal(await refetching, false);
@@ -1071,4 +1102,3 @@ describe('dynamic mode: no token reaches the logs', () => {
     }
   });
 });
-

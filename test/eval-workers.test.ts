@@ -39,7 +39,9 @@ const hugeGroupsBody = (groups = 5000) =>
   });
 
 /** The same user with only the bound group: small, inline, allowed. */
-const SMALL_BODY = JSON.stringify({ input: { subject: 'mallory@example.com', groups: ['team-49'], permission: 'read', resource: 'logs', tenant: 'application' } });
+const SMALL_BODY = JSON.stringify({
+  input: { subject: 'mallory@example.com', groups: ['team-49'], permission: 'read', resource: 'logs', tenant: 'application' },
+});
 
 async function post(t: TestService, body: string) {
   const res = await fetch(`${t.publicUrl}/v1/data/lokistack/allow`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -96,7 +98,7 @@ describe('evaluation workers', function () {
     assert.equal(res.text, '{"result":true}\n', 'the worker decides as the policy does: team-49 is bound');
   });
 
-  it('an evaluation past --web.decision-timeout is ended: OPA\'s cancelled-evaluation error, and the next decisions are answered', async () => {
+  it("an evaluation past --web.decision-timeout is ended: OPA's cancelled-evaluation error, and the next decisions are answered", async () => {
     const policy = writeTempFile('spin.wasm', await stubModule({ evaluate: 'spin-on-large-input' }));
     const t = await start({ flags: [`--policy.wasm=${policy}`, '--policy.inline-max-input-bytes=200', '--web.decision-timeout=3s', '--policy.workers=1'] });
     const large = JSON.stringify({ input: { pad: 'x'.repeat(2000) } });
@@ -122,7 +124,13 @@ describe('evaluation workers', function () {
   it('evaluations beyond the workers and --policy.max-queued-evaluations are refused at once with 503 and Retry-After', async () => {
     const policy = writeTempFile('spin.wasm', await stubModule({ evaluate: 'spin-on-large-input' }));
     const t = await start({
-      flags: [`--policy.wasm=${policy}`, '--policy.inline-max-input-bytes=200', '--web.decision-timeout=3s', '--policy.workers=1', '--policy.max-queued-evaluations=1'],
+      flags: [
+        `--policy.wasm=${policy}`,
+        '--policy.inline-max-input-bytes=200',
+        '--web.decision-timeout=3s',
+        '--policy.workers=1',
+        '--policy.max-queued-evaluations=1',
+      ],
     });
     const large = JSON.stringify({ input: { pad: 'x'.repeat(2000) } });
     const running = track(post(t, large));
@@ -169,7 +177,10 @@ describe('evaluation workers', function () {
     const before = await gauge(t);
     assert.equal((await post(t, hugeGroupsBody())).text, '{"result":true}\n');
     let now = 0;
-    assert.ok(await eventually(async () => (now = await gauge(t)) < before + (16 << 20)), `the gauge drops back once the instance is replaced (${before} -> ${now})`);
+    assert.ok(
+      await eventually(async () => (now = await gauge(t)) < before + (16 << 20)),
+      `the gauge drops back once the instance is replaced (${before} -> ${now})`,
+    );
     assert.equal((await post(t, SMALL_BODY)).text, '{"result":true}\n');
   });
 });
@@ -194,7 +205,9 @@ describe('EvaluationPool', function () {
     pool = new EvaluationPool({ size: 1, maxQueue: 8, resetBytes: 32 << 20 });
     const signal = new AbortController().signal;
     // One worker, so each call switches the documents it holds; queued ones too.
-    const results = await Promise.all([allows, denies, allows, denies, denies, allows].map((doc) => pool!.evaluate(doc, ['lokistack', 'allow'], INPUT, signal)));
+    const results = await Promise.all(
+      [allows, denies, allows, denies, denies, allows].map((doc) => pool!.evaluate(doc, ['lokistack', 'allow'], INPUT, signal)),
+    );
     assert.deepEqual(
       results.map((d) => (d.defined ? d.value : 'undefined')),
       [true, false, true, false, false, true],

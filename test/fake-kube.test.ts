@@ -78,7 +78,11 @@ function abortAfter(ms: number): ConfigurationOptions<ObservableMiddleware> {
 }
 
 async function withFake<T>(yaml: string, tokens: Record<string, Identity>, fn: (fake: FakeKube) => Promise<T>): Promise<T> {
-  const fake = await startFakeKube({ objects: yaml, tokens: { ...tokens, 'token-root': { username: 'root', groups: ['system:masters'] } }, serviceIdentityToken: 'token-root' });
+  const fake = await startFakeKube({
+    objects: yaml,
+    tokens: { ...tokens, 'token-root': { username: 'root', groups: ['system:masters'] } },
+    serviceIdentityToken: 'token-root',
+  });
   try {
     return await fn(fake);
   } finally {
@@ -90,7 +94,13 @@ async function withFake<T>(yaml: string, tokens: Record<string, Identity>, fn: (
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
 const isPending = async (p: Promise<unknown>, ms: number): Promise<boolean> =>
-  Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))]);
+  Promise.race([
+    p.then(
+      () => false,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(true), ms)),
+  ]);
 
 describe('fake-kube (through @kubernetes/client-node)', () => {
   let fake: FakeKube;
@@ -108,7 +118,11 @@ describe('fake-kube (through @kubernetes/client-node)', () => {
 
   describe('RBAC semantics (SubjectAccessReview as the service identity)', () => {
     it('denies by default, with an empty reason', async () => {
-      const r = await sar({ user: 'dave', groups: ['system:authenticated:oauth', 'system:authenticated'], resourceAttributes: logs('application', 'log-test-0') });
+      const r = await sar({
+        user: 'dave',
+        groups: ['system:authenticated:oauth', 'system:authenticated'],
+        resourceAttributes: logs('application', 'log-test-0'),
+      });
       assert.equal(r.status?.allowed, false);
       assert.equal(r.status?.reason, undefined);
       assert.equal(r.status?.evaluationError, undefined);
@@ -118,7 +132,10 @@ describe('fake-kube (through @kubernetes/client-node)', () => {
       for (const namespace of [undefined, ...NAMESPACES]) {
         const r = await sar({ user: 'alice', groups: ['system:authenticated'], resourceAttributes: logs('application', namespace) });
         assert.equal(r.status?.allowed, true, `namespace ${namespace}`);
-        assert.equal(r.status?.reason, 'RBAC: allowed by ClusterRoleBinding "alice-application-logs" of ClusterRole "cluster-logging-application-view" to User "alice"');
+        assert.equal(
+          r.status?.reason,
+          'RBAC: allowed by ClusterRoleBinding "alice-application-logs" of ClusterRole "cluster-logging-application-view" to User "alice"',
+        );
       }
       for (const tenant of ['infrastructure', 'audit']) {
         assert.equal((await sar({ user: 'alice', resourceAttributes: logs(tenant) })).status?.allowed, true);
@@ -130,7 +147,10 @@ describe('fake-kube (through @kubernetes/client-node)', () => {
       const bob = (namespace?: string) => sar({ user: 'bob', groups: ['system:authenticated'], resourceAttributes: logs('application', namespace) });
       const r0 = await bob('log-test-0');
       assert.equal(r0.status?.allowed, true);
-      assert.equal(r0.status?.reason, 'RBAC: allowed by RoleBinding "bob-application-logs/log-test-0" of ClusterRole "cluster-logging-application-view" to User "bob"');
+      assert.equal(
+        r0.status?.reason,
+        'RBAC: allowed by RoleBinding "bob-application-logs/log-test-0" of ClusterRole "cluster-logging-application-view" to User "bob"',
+      );
       assert.equal((await bob('log-test-1')).status?.allowed, true);
       assert.equal((await bob('log-test-2')).status?.allowed, false);
       assert.equal((await bob(undefined)).status?.allowed, false, 'cluster scope uses ClusterRoleBindings only');
@@ -153,8 +173,15 @@ describe('fake-kube (through @kubernetes/client-node)', () => {
         resourceAttributes: logs('application', 'log-test-1', 'create'),
       });
       assert.equal(r.status?.allowed, true);
-      assert.equal(r.status?.reason, 'RBAC: allowed by ClusterRoleBinding "logging-collector-logs-writer" of ClusterRole "logging-collector-logs-writer" to ServiceAccount "logcollector/openshift-logging"');
-      const other = await sar({ user: 'system:serviceaccount:log-test-0:logcollector', groups: ['system:serviceaccounts'], resourceAttributes: logs('application', undefined, 'create') });
+      assert.equal(
+        r.status?.reason,
+        'RBAC: allowed by ClusterRoleBinding "logging-collector-logs-writer" of ClusterRole "logging-collector-logs-writer" to ServiceAccount "logcollector/openshift-logging"',
+      );
+      const other = await sar({
+        user: 'system:serviceaccount:log-test-0:logcollector',
+        groups: ['system:serviceaccounts'],
+        resourceAttributes: logs('application', undefined, 'create'),
+      });
       assert.equal(other.status?.allowed, false, 'same name in another namespace');
       const groupsOnly = await sar({ groups: ['system:serviceaccounts:openshift-logging'], resourceAttributes: logs('application', undefined, 'create') });
       assert.equal(groupsOnly.status?.allowed, false);
@@ -163,20 +190,34 @@ describe('fake-kube (through @kubernetes/client-node)', () => {
     it('a Group subject matches the groups given in the review (none are added)', async () => {
       const r = await sar({ user: 'carol', groups: ['log-readers'], resourceAttributes: logs('application') });
       assert.equal(r.status?.allowed, true);
-      assert.equal(r.status?.reason, 'RBAC: allowed by ClusterRoleBinding "log-readers-application-logs" of ClusterRole "cluster-logging-application-view" to Group "log-readers"');
+      assert.equal(
+        r.status?.reason,
+        'RBAC: allowed by ClusterRoleBinding "log-readers-application-logs" of ClusterRole "cluster-logging-application-view" to Group "log-readers"',
+      );
       assert.equal((await sar({ user: 'carol', resourceAttributes: logs('application') })).status?.allowed, false);
-      assert.equal((await sar({ groups: ['log-readers'], resourceAttributes: logs('application', 'log-test-2') })).status?.allowed, true, 'groups alone are a subject');
+      assert.equal(
+        (await sar({ groups: ['log-readers'], resourceAttributes: logs('application', 'log-test-2') })).status?.allowed,
+        true,
+        'groups alone are a subject',
+      );
     });
 
     it('system:masters is allowed everything with an empty reason', async () => {
-      const r = await sar({ user: 'nobody', groups: ['system:masters'], resourceAttributes: { verb: 'delete', group: 'apps', resource: 'deployments', namespace: 'kube-system' } });
+      const r = await sar({
+        user: 'nobody',
+        groups: ['system:masters'],
+        resourceAttributes: { verb: 'delete', group: 'apps', resource: 'deployments', namespace: 'kube-system' },
+      });
       assert.equal(r.status?.allowed, true);
       assert.equal(r.status?.reason, undefined);
       assert.equal((await sar({ user: 'nobody', groups: ['system:masters'], nonResourceAttributes: { path: '/metrics', verb: 'get' } })).status?.allowed, true);
     });
 
     it('an aggregated ClusterRole carries the rules of the roles its selector picks', async () => {
-      const r = await sar({ user: 'bob', resourceAttributes: { verb: 'get', group: '', resource: 'pods', subresource: 'log', namespace: 'log-test-0', name: 'p' } });
+      const r = await sar({
+        user: 'bob',
+        resourceAttributes: { verb: 'get', group: '', resource: 'pods', subresource: 'log', namespace: 'log-test-0', name: 'p' },
+      });
       assert.equal(r.status?.allowed, true);
       assert.equal(r.status?.reason, 'RBAC: allowed by RoleBinding "bob-view/log-test-0" of ClusterRole "view" to User "bob"');
     });
@@ -285,7 +326,11 @@ subjects: [{kind: Group, name: system:authenticated}]
     let inline: FakeKube;
     let review: ReturnType<typeof sarClient>;
     before(async () => {
-      inline = await startFakeKube({ objects: YAML, tokens: { 'token-root': { username: 'root', groups: ['system:masters'] }, 'token-x': { username: 'x' } }, serviceIdentityToken: 'token-root' });
+      inline = await startFakeKube({
+        objects: YAML,
+        tokens: { 'token-root': { username: 'root', groups: ['system:masters'] }, 'token-x': { username: 'x' } },
+        serviceIdentityToken: 'token-root',
+      });
       review = sarClient(inline.kubeConfig());
     });
     after(async () => inline?.close());
@@ -334,23 +379,44 @@ subjects: [{kind: Group, name: system:authenticated}]
     });
 
     it('a Role in the binding namespace, and a ServiceAccount subject defaulting to it', async () => {
-      const r = await review({ user: 'system:serviceaccount:ns1:builder', resourceAttributes: { verb: 'get', resource: 'configmaps', namespace: 'ns1', name: 'c' } });
+      const r = await review({
+        user: 'system:serviceaccount:ns1:builder',
+        resourceAttributes: { verb: 'get', resource: 'configmaps', namespace: 'ns1', name: 'c' },
+      });
       assert.equal(r.status?.allowed, true);
       assert.equal(r.status?.reason, 'RBAC: allowed by RoleBinding "rb-cm/ns1" of Role "configmap-reader" to ServiceAccount "builder/ns1"');
-      assert.equal(await allowed({ user: 'system:serviceaccount:ns2:builder', resourceAttributes: { verb: 'get', resource: 'configmaps', namespace: 'ns2' } }), false);
+      assert.equal(
+        await allowed({ user: 'system:serviceaccount:ns2:builder', resourceAttributes: { verb: 'get', resource: 'configmaps', namespace: 'ns2' } }),
+        false,
+      );
     });
 
     it('SelfSubjectAccessReview adds system:authenticated to the caller; SAR does not', async () => {
-      const self = await inline.kubeConfig('token-x').makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({
-        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'get', group: 'example.com', resource: 'widgets' } } },
-      });
+      const self = await inline
+        .kubeConfig('token-x')
+        .makeApiClient(AuthorizationV1Api)
+        .createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { verb: 'get', group: 'example.com', resource: 'widgets' } },
+          },
+        });
       assert.equal(self.status?.allowed, true);
-      assert.equal(self.status?.reason, 'RBAC: allowed by ClusterRoleBinding "everyone-widgets" of ClusterRole "anything-on-widgets" to Group "system:authenticated"');
+      assert.equal(
+        self.status?.reason,
+        'RBAC: allowed by ClusterRoleBinding "everyone-widgets" of ClusterRole "anything-on-widgets" to Group "system:authenticated"',
+      );
       assert.equal(await allowed({ user: 'x', resourceAttributes: { verb: 'get', group: 'example.com', resource: 'widgets' } }), false);
     });
 
     it('evaluationErrorInStatus:false gives exactly upstream status (errors only in a denial reason)', async () => {
-      const upstream = await startFakeKube({ objects: YAML, tokens: { r: { username: 'root', groups: ['system:masters'] } }, serviceIdentityToken: 'r', evaluationErrorInStatus: false });
+      const upstream = await startFakeKube({
+        objects: YAML,
+        tokens: { r: { username: 'root', groups: ['system:masters'] } },
+        serviceIdentityToken: 'r',
+        evaluationErrorInStatus: false,
+      });
       try {
         const r = await sarClient(upstream.kubeConfig())({ user: 'u', resourceAttributes: { verb: 'get', group: 'example.com', resource: 'widgets' } });
         assert.equal(r.status?.allowed, true);
@@ -365,7 +431,11 @@ subjects: [{kind: Group, name: system:authenticated}]
     it('a SubjectAccessReview answers with the review echoed plus status', async () => {
       const api = fake.kubeConfig().makeApiClient(AuthorizationV1Api);
       const res = await api.createSubjectAccessReviewWithHttpInfo({
-        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: 'bob', groups: ['g'], resourceAttributes: logs('application', 'log-test-0') } },
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: { user: 'bob', groups: ['g'], resourceAttributes: logs('application', 'log-test-0') },
+        },
       });
       assert.equal(res.httpStatusCode, 201);
       assert.equal(res.data.kind, 'SubjectAccessReview');
@@ -378,18 +448,29 @@ subjects: [{kind: Group, name: system:authenticated}]
       const both = await apiError(sar({ user: 'u', resourceAttributes: logs('application'), nonResourceAttributes: { path: '/x', verb: 'get' } }), 422);
       assert.equal(both?.kind, 'Status');
       assert.equal(both?.reason, 'Invalid');
-      assert.match(both!.message, /^SubjectAccessReview\.authorization\.k8s\.io "" is invalid: spec\.nonResourceAttributes: .*cannot be specified in combination with resourceAttributes$/);
+      assert.match(
+        both!.message,
+        /^SubjectAccessReview\.authorization\.k8s\.io "" is invalid: spec\.nonResourceAttributes: .*cannot be specified in combination with resourceAttributes$/,
+      );
       const neither = await apiError(sar({ user: 'u' }), 422);
       assert.match(neither!.message, /exactly one of nonResourceAttributes or resourceAttributes must be specified/);
       const nobody = await apiError(sar({ resourceAttributes: logs('application') }), 422);
-      assert.equal(nobody?.message, 'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified');
-      assert.deepEqual(nobody?.details?.causes, [{ reason: 'FieldValueInvalid', message: 'Invalid value: "": at least one of user or group must be specified', field: 'spec.user' }]);
+      assert.equal(
+        nobody?.message,
+        'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified',
+      );
+      assert.deepEqual(nobody?.details?.causes, [
+        { reason: 'FieldValueInvalid', message: 'Invalid value: "": at least one of user or group must be specified', field: 'spec.user' },
+      ]);
     });
 
     it('403 Forbidden when the caller may not create SubjectAccessReviews', async () => {
       const status = await apiError(sarClient(fake.kubeConfig(T.bob))({ user: 'bob', resourceAttributes: logs('application', 'log-test-0') }), 403);
       assert.equal(status?.reason, 'Forbidden');
-      assert.equal(status?.message, 'subjectaccessreviews.authorization.k8s.io is forbidden: User "bob" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope');
+      assert.equal(
+        status?.message,
+        'subjectaccessreviews.authorization.k8s.io is forbidden: User "bob" cannot create resource "subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope',
+      );
       assert.deepEqual(status?.details, { group: 'authorization.k8s.io', kind: 'subjectaccessreviews' });
     });
 
@@ -405,7 +486,15 @@ subjects: [{kind: Group, name: system:authenticated}]
       await apiError(anonymous.makeApiClient(CoreV1Api).listNamespace(), 401);
       const raw = await fetch(`${fake.url}/api/v1/namespaces`);
       assert.equal(raw.status, 401);
-      assert.deepEqual(await raw.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      assert.deepEqual(await raw.json(), {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'Unauthorized',
+        reason: 'Unauthorized',
+        code: 401,
+      });
     });
 
     it('SelfSubjectAccessReview evaluates the bearer identity (per-user KubeConfig or setHeaderOptions)', async () => {
@@ -443,7 +532,13 @@ subjects: [{kind: Group, name: system:authenticated}]
       const metaMismatch = await apiError(lsar('log-test-0', 'log-test-0', 'log-test-1'), 400);
       assert.equal(metaMismatch?.reason, 'BadRequest');
       const forbidden = await apiError(
-        fake.kubeConfig().makeApiClient(AuthorizationV1Api).createNamespacedLocalSubjectAccessReview({ namespace: 'log-test-0', body: { spec: { user: 'bob', resourceAttributes: logs('application', 'log-test-0') } } }),
+        fake
+          .kubeConfig()
+          .makeApiClient(AuthorizationV1Api)
+          .createNamespacedLocalSubjectAccessReview({
+            namespace: 'log-test-0',
+            body: { spec: { user: 'bob', resourceAttributes: logs('application', 'log-test-0') } },
+          }),
         403,
       );
       assert.match(forbidden!.message, /cannot create resource "localsubjectaccessreviews" in API group "authorization.k8s.io" in the namespace "log-test-0"$/);
@@ -460,7 +555,13 @@ subjects: [{kind: Group, name: system:authenticated}]
       const unknown = await authn.createTokenReview({ body: { spec: { token: 'not-a-token' } } });
       assert.equal(unknown.status?.authenticated, false);
       await apiError(authn.createTokenReview({ body: { spec: {} } }), 400);
-      const forbidden = await apiError(fake.kubeConfig(T.bob).makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token: T.bob } } }), 403);
+      const forbidden = await apiError(
+        fake
+          .kubeConfig(T.bob)
+          .makeApiClient(AuthenticationV1Api)
+          .createTokenReview({ body: { spec: { token: T.bob } } }),
+        403,
+      );
       assert.match(forbidden!.message, /^tokenreviews\.authentication\.k8s\.io is forbidden: User "bob" cannot create resource "tokenreviews"/);
     });
 
@@ -484,17 +585,30 @@ subjects: [{kind: Group, name: system:authenticated}]
         )) as { apiVersion: string; kind: string; items: Array<{ metadata: { name: string } }> };
         assert.equal(list.apiVersion, 'project.openshift.io/v1');
         assert.equal(list.kind, 'ProjectList');
-        assert.deepEqual(list.items.map((p) => p.metadata.name), names, who);
+        assert.deepEqual(
+          list.items.map((p) => p.metadata.name),
+          names,
+          who,
+        );
       }
-      const perUser = (await fake.kubeConfig(T.bob).makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' })) as {
+      const perUser = (await fake
+        .kubeConfig(T.bob)
+        .makeApiClient(CustomObjectsApi)
+        .listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' })) as {
         items: Array<{ metadata: { name: string } }>;
       };
-      assert.deepEqual(perUser.items.map((p) => p.metadata.name), ['log-test-0', 'log-test-1']);
+      assert.deepEqual(
+        perUser.items.map((p) => p.metadata.name),
+        ['log-test-0', 'log-test-1'],
+      );
     });
 
     it('namespaces: a NamespaceList for callers who may list namespaces, else 403', async () => {
       const list = await fake.kubeConfig(T.alice).makeApiClient(CoreV1Api).listNamespace();
-      assert.deepEqual(list.items.map((n) => n.metadata?.name), NAMESPACES);
+      assert.deepEqual(
+        list.items.map((n) => n.metadata?.name),
+        NAMESPACES,
+      );
       assert.equal(list.items.find((n) => n.metadata?.name === 'openshift-logging')?.metadata?.labels?.['openshift.io/cluster-monitoring'], 'true');
       const status = await apiError(fake.kubeConfig(T.bob).makeApiClient(CoreV1Api).listNamespace(), 403);
       assert.equal(status?.message, 'namespaces is forbidden: User "bob" cannot list resource "namespaces" in API group "" at the cluster scope');
@@ -514,7 +628,10 @@ subjects: [{kind: Group, name: system:authenticated}]
         const groups = await vanilla.kubeConfig().makeApiClient(ApisApi).getAPIVersions();
         assert.ok(!groups.groups.some((g) => g.name === 'project.openshift.io'));
         const status = await apiError(
-          vanilla.kubeConfig(T.alice).makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }),
+          vanilla
+            .kubeConfig(T.alice)
+            .makeApiClient(CustomObjectsApi)
+            .listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }),
           404,
         );
         assert.equal(status?.reason, 'NotFound');
@@ -536,7 +653,10 @@ subjects: [{kind: Group, name: system:authenticated}]
 
     it('records every request: method, path, endpoint, reviewed verb, caller and body', async () => {
       await sar({ user: 'bob', resourceAttributes: logs('application', 'log-test-0') });
-      await fake.kubeConfig(T.carol).makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' });
+      await fake
+        .kubeConfig(T.carol)
+        .makeApiClient(CustomObjectsApi)
+        .listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' });
       assert.equal(fake.requests.length, 2);
       const [review, projects] = fake.requests;
       assert.equal(review?.method, 'POST');
@@ -558,10 +678,19 @@ subjects: [{kind: Group, name: system:authenticated}]
         assert.equal((await review({ user: 'u', resourceAttributes: { verb: 'get', resource: 'pods', namespace: 'a' } })).status?.allowed, false);
         f.setObjects([
           { kind: 'ClusterRole', metadata: { name: 'r' }, rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }] },
-          { kind: 'RoleBinding', metadata: { name: 'b', namespace: 'a' }, roleRef: { kind: 'ClusterRole', name: 'r' }, subjects: [{ kind: 'User', name: 'u' }] },
+          {
+            kind: 'RoleBinding',
+            metadata: { name: 'b', namespace: 'a' },
+            roleRef: { kind: 'ClusterRole', name: 'r' },
+            subjects: [{ kind: 'User', name: 'u' }],
+          },
         ]);
         assert.equal((await review({ user: 'u', resourceAttributes: { verb: 'get', resource: 'pods', namespace: 'a' } })).status?.allowed, true);
-        const self = () => f.kubeConfig('t').makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb: 'get', resource: 'pods', namespace: 'a' } } } });
+        const self = () =>
+          f
+            .kubeConfig('t')
+            .makeApiClient(AuthorizationV1Api)
+            .createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb: 'get', resource: 'pods', namespace: 'a' } } } });
         assert.equal((await self()).status?.allowed, true);
         f.setTokens({});
         await apiError(self(), 401);
@@ -570,7 +699,10 @@ subjects: [{kind: Group, name: system:authenticated}]
 
     it('rejects fixtures with unknown kinds or missing fields', async () => {
       await assert.rejects(startFakeKube({ objects: 'kind: Rolebinding\nmetadata: {name: x}\n', tokens: {} }), /unsupported kind "Rolebinding"/);
-      await assert.rejects(startFakeKube({ objects: 'kind: RoleBinding\nmetadata: {name: x}\nroleRef: {kind: Role, name: r}\n', tokens: {} }), /needs metadata.namespace/);
+      await assert.rejects(
+        startFakeKube({ objects: 'kind: RoleBinding\nmetadata: {name: x}\nroleRef: {kind: Role, name: r}\n', tokens: {} }),
+        /needs metadata.namespace/,
+      );
     });
   });
 
@@ -583,7 +715,15 @@ subjects: [{kind: Group, name: system:authenticated}]
       assert.equal(internal?.reason, 'InternalError');
       assert.equal(internal?.code, 500);
       fake.setFaults({ endpoint: 'subjectaccessreviews', status: 403, message: 'nope' });
-      assert.deepEqual(await apiError(sar(spec), 403), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'nope', reason: 'Forbidden', code: 403 });
+      assert.deepEqual(await apiError(sar(spec), 403), {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: 'nope',
+        reason: 'Forbidden',
+        code: 403,
+      });
       fake.setFaults({ endpoint: 'subjectaccessreviews', status: 401 });
       assert.equal(await apiError(sar(spec), 401), undefined);
     });
@@ -591,10 +731,19 @@ subjects: [{kind: Group, name: system:authenticated}]
     it('a fault on one endpoint leaves the others alone; "*" hits every endpoint', async () => {
       fake.setFaults({ endpoint: 'projects', status: 500 });
       assert.equal((await sar(spec)).status?.allowed, true);
-      await apiError(fake.kubeConfig(T.alice).makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }), 500);
+      await apiError(
+        fake.kubeConfig(T.alice).makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'project.openshift.io', version: 'v1', plural: 'projects' }),
+        500,
+      );
       fake.setFaults({ endpoint: '*', status: 500 });
       await apiError(sar(spec), 500);
-      await apiError(fake.kubeConfig().makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token: T.bob } } }), 500);
+      await apiError(
+        fake
+          .kubeConfig()
+          .makeApiClient(AuthenticationV1Api)
+          .createTokenReview({ body: { spec: { token: T.bob } } }),
+        500,
+      );
       await apiError(fake.kubeConfig().makeApiClient(ApisApi).getAPIVersions(), 500);
     });
 
@@ -641,10 +790,7 @@ subjects: [{kind: Group, name: system:authenticated}]
     it('a hung request is cut by an AbortSignal set through middleware (AbortError)', async () => {
       fake.setFaults({ hang: true });
       const api = fake.kubeConfig().makeApiClient(AuthorizationV1Api);
-      await assert.rejects(
-        api.createSubjectAccessReview({ body: { spec } }, abortAfter(150)),
-        (err: unknown) => (err as Error).name === 'AbortError',
-      );
+      await assert.rejects(api.createSubjectAccessReview({ body: { spec } }, abortAfter(150)), (err: unknown) => (err as Error).name === 'AbortError');
     });
 
     it('close() drops held requests: the client sees a reset', async () => {
@@ -662,11 +808,25 @@ subjects: [{kind: Group, name: system:authenticated}]
       await apiError(sar(spec), 500);
       assert.equal((await sar(spec)).status?.allowed, true);
       fake.setFaults([{ endpoint: 'tokenreviews', status: 503 }, { status: 500 }]);
-      await apiError(fake.kubeConfig().makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token: T.bob } } }), 503);
+      await apiError(
+        fake
+          .kubeConfig()
+          .makeApiClient(AuthenticationV1Api)
+          .createTokenReview({ body: { spec: { token: T.bob } } }),
+        503,
+      );
       await apiError(sar(spec), 500);
       fake.clearFaults();
       assert.equal((await sar(spec)).status?.allowed, true);
-      assert.equal((await fake.kubeConfig().makeApiClient(AuthenticationV1Api).createTokenReview({ body: { spec: { token: T.bob } } })).status?.authenticated, true);
+      assert.equal(
+        (
+          await fake
+            .kubeConfig()
+            .makeApiClient(AuthenticationV1Api)
+            .createTokenReview({ body: { spec: { token: T.bob } } })
+        ).status?.authenticated,
+        true,
+      );
     });
 
     it('faults apply before authentication (they model the network, not policy)', async () => {
@@ -729,7 +889,11 @@ describe('fake-kube speaks what kube-apiserver speaks to client-go', () => {
         apiVersion: 'authorization.k8s.io/v1',
         kind: 'SubjectAccessReview',
         metadata: {},
-        spec: { resourceAttributes: { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' }, user: 'alice', groups: ['system:authenticated'] },
+        spec: {
+          resourceAttributes: { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' },
+          user: 'alice',
+          groups: ['system:authenticated'],
+        },
       });
     });
 
@@ -741,7 +905,10 @@ describe('fake-kube speaks what kube-apiserver speaks to client-go', () => {
         extra: { 'scopes.authorization.openshift.io': ['user:full'] },
         uid: 'uid-carol',
       };
-      const pb = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { metadata: {}, spec }));
+      const pb = await postPb(
+        '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+        encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { metadata: {}, spec }),
+      );
       const json = await sar(fake)({ ...spec });
       assert.equal(pb.status, 201);
       const body = (await pb.json()) as { spec: unknown; status: unknown };
@@ -749,7 +916,9 @@ describe('fake-kube speaks what kube-apiserver speaks to client-go', () => {
       assert.deepEqual(body.spec, spec);
       const denied = await postPb(
         '/apis/authorization.k8s.io/v1/subjectaccessreviews',
-        encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', { spec: { ...spec, user: 'dave', groups: ['system:authenticated'], uid: 'uid-dave' } }),
+        encodeKubeProtobuf('authorization.k8s.io/v1', 'SubjectAccessReview', {
+          spec: { ...spec, user: 'dave', groups: ['system:authenticated'], uid: 'uid-dave' },
+        }),
       );
       assert.equal(((await denied.json()) as { status: { allowed: boolean } }).status.allowed, false);
     });
@@ -757,21 +926,32 @@ describe('fake-kube speaks what kube-apiserver speaks to client-go', () => {
     it('SelfSubjectAccessReview and TokenReview in protobuf', async () => {
       const ssar = await postPb(
         '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-        encodeKubeProtobuf('authorization.k8s.io/v1', 'SelfSubjectAccessReview', { spec: { resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' } } }),
+        encodeKubeProtobuf('authorization.k8s.io/v1', 'SelfSubjectAccessReview', {
+          spec: { resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' } },
+        }),
         T.bob,
       );
       assert.equal(((await ssar.json()) as { status: { allowed: boolean } }).status.allowed, true);
-      const tr = await postPb('/apis/authentication.k8s.io/v1/tokenreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.carol } }));
+      const tr = await postPb(
+        '/apis/authentication.k8s.io/v1/tokenreviews',
+        encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.carol } }),
+      );
       const status = ((await tr.json()) as { status: { authenticated: boolean; user: { username: string; groups: string[] } } }).status;
       assert.equal(status.authenticated, true);
       assert.equal(status.user.username, 'carol');
       assert.deepEqual(status.user.groups, ['log-readers', 'system:authenticated:oauth', 'system:authenticated']);
-      const forged = await postPb('/apis/authentication.k8s.io/v1/tokenreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: 'token-forged' } }));
+      const forged = await postPb(
+        '/apis/authentication.k8s.io/v1/tokenreviews',
+        encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: 'token-forged' } }),
+      );
       assert.equal(((await forged.json()) as { status: { authenticated: boolean } }).status.authenticated, false);
     });
 
     it('the envelope names the kind: a TokenReview sent to subjectaccessreviews is a 400', async () => {
-      const res = await postPb('/apis/authorization.k8s.io/v1/subjectaccessreviews', encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.alice } }));
+      const res = await postPb(
+        '/apis/authorization.k8s.io/v1/subjectaccessreviews',
+        encodeKubeProtobuf('authentication.k8s.io/v1', 'TokenReview', { spec: { token: T.alice } }),
+      );
       assert.equal(res.status, 400);
     });
 
@@ -876,8 +1056,14 @@ describe('fake-kube serves the real opa-openshift', function () {
     }
     const specs = reviews.map((r) => (r.body as { spec: { user: string; groups: string[]; resourceAttributes: Record<string, string> } }).spec);
     assert.deepEqual(specs[0]!.resourceAttributes, { verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' });
-    assert.ok(specs.every((s) => s.user === 'bob' && s.groups.includes('system:authenticated:oauth')), 'every review is for bob with his groups');
-    assert.ok(specs.some((s) => s.resourceAttributes.namespace === 'log-test-0'), 'a review for log-test-0');
+    assert.ok(
+      specs.every((s) => s.user === 'bob' && s.groups.includes('system:authenticated:oauth')),
+      'every review is for bob with his groups',
+    );
+    assert.ok(
+      specs.some((s) => s.resourceAttributes.namespace === 'log-test-0'),
+      'a review for log-test-0',
+    );
   });
 
   it('a denied user gets {"result":false}', async () => {
@@ -885,7 +1071,9 @@ describe('fake-kube serves the real opa-openshift', function () {
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.body, { result: false });
     assert.ok(
-      fake.requests.some((r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave'),
+      fake.requests.some(
+        (r) => r.endpoint === 'subjectaccessreviews' && r.encoding === 'protobuf' && (r.body as { spec: { user: string } }).spec.user === 'dave',
+      ),
       "dave's reviews reached the fake in protobuf",
     );
   });
@@ -908,7 +1096,10 @@ describe('fake-kube serves the real opa-openshift', function () {
           assert.deepEqual(normal(ours), normal(theirs), `${who} ${JSON.stringify(extras)}: ours ${ours.text} theirs ${theirs.text}`);
         }
       }
-      assert.ok(fake.requests.some((r) => r.tls && r.encoding === 'json'), 'this service reached the fake over HTTPS too');
+      assert.ok(
+        fake.requests.some((r) => r.tls && r.encoding === 'json'),
+        'this service reached the fake over HTTPS too',
+      );
     } finally {
       await authz.stop();
     }

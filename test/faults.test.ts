@@ -23,12 +23,28 @@ import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from
 import { startFakeKube, type FakeKube, type RecordedRequest } from './support/fake-kube/server.js';
 import { freePort, memcachedBinary, memcachedKeyFile } from './support/memcached.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
-import { KUBECONFIG_PLACEHOLDER, OPERATOR_LOGGING_ARGS, gatewayInput, postDecision, selecting, startAuthz, type Answer, type RunningAuthz, type Who } from './support/openshift.js';
+import {
+  KUBECONFIG_PLACEHOLDER,
+  OPERATOR_LOGGING_ARGS,
+  gatewayInput,
+  postDecision,
+  selecting,
+  startAuthz,
+  type Answer,
+  type RunningAuthz,
+  type Who,
+} from './support/openshift.js';
 import { eventually, metricValue, startTestService, writeTempFile, type TestService } from './support/service.js';
 
 const KUBE_TIMEOUT = '--kube.timeout=500ms';
 /** The operator's arguments with our own listener as the health URL, and a short Kubernetes deadline. */
-const OPERATOR_ARGS = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url') && !a.startsWith('--log.level')), '--log.level=error', `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, KUBE_TIMEOUT, '--kube.review-cache-ttl=0'];
+const OPERATOR_ARGS = [
+  ...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url') && !a.startsWith('--log.level')),
+  '--log.level=error',
+  `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`,
+  KUBE_TIMEOUT,
+  '--kube.review-cache-ttl=0',
+];
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -115,7 +131,8 @@ function namespacesOf(result: unknown): string[] {
 }
 
 const isReview = (r: RecordedRequest) => r.endpoint === 'subjectaccessreviews';
-const isClusterReview = (r: RecordedRequest) => isReview(r) && (r.body as { spec: { resourceAttributes: { namespace?: string } } }).spec.resourceAttributes.namespace === undefined;
+const isClusterReview = (r: RecordedRequest) =>
+  isReview(r) && (r.body as { spec: { resourceAttributes: { namespace?: string } } }).spec.resourceAttributes.namespace === undefined;
 const isProjects = (r: RecordedRequest) => r.endpoint === 'projects';
 
 async function metric(internalUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -127,7 +144,7 @@ async function metric(internalUrl: string, name: string, labels: Record<string, 
 // Kubernetes API faults
 // ---------------------------------------------------------------------------------------------
 
-describe('faults: the Kubernetes API (openshift-logging, the operator\'s arguments, --kube.timeout=500ms)', function () {
+describe("faults: the Kubernetes API (openshift-logging, the operator's arguments, --kube.timeout=500ms)", function () {
   this.timeout(30_000);
   let fake: FakeKube;
   let proxy: Proxy;
@@ -177,7 +194,10 @@ describe('faults: the Kubernetes API (openshift-logging, the operator\'s argumen
     fake.requests.length = 0;
     const after = await ask(authz, opts.who, opts.input);
     opts.check(resultOf(after));
-    assert.ok(fake.requests.some(opts.upstream), `decided upstream after the fault cleared; the fake saw ${JSON.stringify(fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`))}`);
+    assert.ok(
+      fake.requests.some(opts.upstream),
+      `decided upstream after the fault cleared; the fake saw ${JSON.stringify(fake.requests.map((r) => `${r.method} ${r.path} ${r.status}`))}`,
+    );
     // And now it is cached: the next identical request makes no call.
     fake.requests.length = 0;
     opts.check(resultOf(await ask(authz, opts.who, opts.input)));
@@ -375,7 +395,10 @@ describe('faults: the OIDC provider (dynamic mode, --oidc.timeout=1s)', function
     provider.requests.reset();
     // Discovery backs off after the failure (--oidc.discovery-backoff): the JWT passes once it retries.
     assert.ok(await eventually(async () => resultOf(await decide(s, jwt)) === true, 50, 50), 'the same JWT once the provider is back');
-    assert.ok(provider.requests.count('discovery') > 0 && provider.requests.count('jwks') > 0, `discovery and keys fetched again: ${JSON.stringify(provider.requests.log)}`);
+    assert.ok(
+      provider.requests.count('discovery') > 0 && provider.requests.count('jwks') > 0,
+      `discovery and keys fetched again: ${JSON.stringify(provider.requests.log)}`,
+    );
     assert.equal(resultOf(await decide(s, opaque)), true, 'the same opaque token once the provider is back');
     assert.ok(provider.requests.count('userinfo') > 0, 'userinfo asked: the failure was not cached');
   });
@@ -492,10 +515,14 @@ class Memcached {
     const pid = this.child?.pid;
     if (pid === undefined) throw new Error('memcached is not running');
     this.signal('SIGSTOP');
-    const stopped = await eventually(() => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
-    }, 200, 5);
+    const stopped = await eventually(
+      () => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'T';
+      },
+      200,
+      5,
+    );
     if (!stopped) throw new Error(`memcached (pid ${pid}) did not stop`);
   }
 }
@@ -512,7 +539,16 @@ describe('faults: memcached gone mid-run (openshift-logging with --memcached, --
     fake = await startFakeKube(lokistackFakeKubeOptions());
     memcached = new Memcached(binary!, await freePort());
     await memcached.start();
-    authz = await startAuthz([...OPERATOR_ARGS, `--memcached=${memcached.address}`, `--memcached.hmac-key-file=${memcachedKeyFile()}`, '--memcached.timeout=300ms', '--memcached.interval=0'], { kubeconfig: kubeconfigVia(fake.port) });
+    authz = await startAuthz(
+      [
+        ...OPERATOR_ARGS,
+        `--memcached=${memcached.address}`,
+        `--memcached.hmac-key-file=${memcachedKeyFile()}`,
+        '--memcached.timeout=300ms',
+        '--memcached.interval=0',
+      ],
+      { kubeconfig: kubeconfigVia(fake.port) },
+    );
   });
   after(async () => {
     await authz?.stop();
@@ -569,7 +605,8 @@ describe('faults: memcached gone mid-run (openshift-logging with --memcached, --
     await memcached.stop();
     try {
       // The connection stays open and silent: only the service's deadline ends these lookups.
-      for (let i = 0; i < 2; i++) assert.deepEqual(await decideBob(), { namespaces: ['log-test-0'], upstream: true }, `request ${i} while memcached is stopped`);
+      for (let i = 0; i < 2; i++)
+        assert.deepEqual(await decideBob(), { namespaces: ['log-test-0'], upstream: true }, `request ${i} while memcached is stopped`);
     } finally {
       memcached.signal('SIGCONT');
     }

@@ -62,7 +62,9 @@ describe('fixture support: loading', () => {
   });
 
   it('marks HTTP-only cases and reads a missing or null input as none', () => {
-    const [a, b, c] = load('cases: {a: {path: x, want_result: null}, b: {path: x, input: null, want_undefined: true}, c: {path: "", raw_body: "", want_status: 200, want_result: 1}}').cases;
+    const [a, b, c] = load(
+      'cases: {a: {path: x, want_result: null}, b: {path: x, input: null, want_undefined: true}, c: {path: "", raw_body: "", want_status: 200, want_result: 1}}',
+    ).cases;
     assert.deepStrictEqual([a!.hasInput, a!.want, a!.httpOnly], [false, { defined: true, value: null }, false]);
     assert.deepStrictEqual([b!.hasInput, b!.want, b!.segments], [false, { defined: false }, ['x']]);
     assert.deepStrictEqual([c!.httpOnly, c!.segments, c!.rawBody], [true, [], '']);
@@ -80,7 +82,10 @@ describe('fixture support: comparable answers', () => {
   const answer = (status: number, body: unknown): Answer => ({ status, body, text: JSON.stringify(body) });
 
   it('keeps status and error code of an error, not its message', () => {
-    assert.deepStrictEqual(comparable(answer(400, { code: 'invalid_parameter', message: 'unexpected EOF' }), c), comparable(answer(400, { code: 'invalid_parameter', message: 'invalid syntax' }), c));
+    assert.deepStrictEqual(
+      comparable(answer(400, { code: 'invalid_parameter', message: 'unexpected EOF' }), c),
+      comparable(answer(400, { code: 'invalid_parameter', message: 'invalid syntax' }), c),
+    );
     assert.notDeepStrictEqual(comparable(answer(400, { code: 'invalid_parameter' }), c), comparable(answer(500, { code: 'invalid_parameter' }), c));
   });
 

@@ -57,7 +57,12 @@ describe('docs/flags.md (generated from FLAGS)', () => {
   });
 
   it('no other page keeps a hand-written flag table: README.md and docs/*.md link to docs/flags.md', () => {
-    const pages = ['README.md', ...readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md') && f !== 'flags.md').map((f) => `docs/${f}`)];
+    const pages = [
+      'README.md',
+      ...readdirSync(`${ROOT}docs`)
+        .filter((f) => f.endsWith('.md') && f !== 'flags.md')
+        .map((f) => `docs/${f}`),
+    ];
     const copies: string[] = [];
     for (const page of pages) {
       read(page)
@@ -75,9 +80,20 @@ describe('docs/flags.md (generated from FLAGS)', () => {
       read('docs/flags.md')
         .split('\n')
         .filter((l) => l.startsWith('#'))
-        .map((l) => l.replace(/^#+ /, '').toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')),
+        .map((l) =>
+          l
+            .replace(/^#+ /, '')
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replace(/ /g, '-'),
+        ),
     );
-    const pages = ['README.md', ...readdirSync(`${ROOT}docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const pages = [
+      'README.md',
+      ...readdirSync(`${ROOT}docs`)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
     const broken: string[] = [];
     for (const page of pages) {
       for (const m of read(page).matchAll(/\]\((?:docs\/)?flags\.md#([^)\s]+)\)/g)) if (!anchors.has(m[1]!)) broken.push(`${page}: #${m[1]}`);

@@ -157,7 +157,7 @@ describe('flags: parsing (pflag forms)', () => {
     assert.deepEqual(loadConfig(['--mode=dynamic', '--version']), { help: true, version: true });
     assert.equal(parseFlags(['--version'], SPECS).version, true);
     assert.equal(parseFlags(['--name=x'], SPECS).version, false);
-    assert.match(VERSION, /^\d+\.\d+\.\d+/, 'the version is the package\'s');
+    assert.match(VERSION, /^\d+\.\d+\.\d+/, "the version is the package's");
   });
 
   it('--help and -h ask for the usage, even without required flags', () => {
@@ -188,7 +188,15 @@ describe('flags: durations', () => {
   });
 
   it('duration flags reach the config in milliseconds', () => {
-    const c = config(...RBAC, '--web.decision-timeout=250ms', '--web.shutdown-timeout', '1m', '--rbac.reload-interval=0', '--web.headers-timeout=2s', '--web.request-timeout=1m30s');
+    const c = config(
+      ...RBAC,
+      '--web.decision-timeout=250ms',
+      '--web.shutdown-timeout',
+      '1m',
+      '--rbac.reload-interval=0',
+      '--web.headers-timeout=2s',
+      '--web.request-timeout=1m30s',
+    );
     assert.equal(c.web.decisionTimeoutMs, 250);
     assert.equal(c.web.shutdownTimeoutMs, 60_000);
     assert.equal(c.web.headersTimeoutMs, 2_000);
@@ -455,12 +463,23 @@ describe('config: warnings for flags the mode ignores', () => {
     assert.match(o[0]!, /--policy\.workers .*static and dynamic modes/);
   });
 
-  it('no warning for what a mode reads: the Loki Operator\'s arguments, dynamic with its flags, flags for every mode', () => {
+  it("no warning for what a mode reads: the Loki Operator's arguments, dynamic with its flags, flags for every mode", () => {
     assert.deepEqual(warningsOf(...RBAC), []);
     assert.deepEqual(warningsOf(...RBAC, '--web.listen=:9090', '--log.level=debug', '--decision-log.output=stdout', '--policy.workers=1'), []);
     assert.deepEqual(warningsOf(...RBAC, '--mode=dynamic', '--tenants.config=/t.yaml', '--oidc.timeout=2s', '--oidc.allow-insecure-issuers'), []);
     // The arguments the Loki Operator renders (test/support/openshift.ts), openshift mode inferred from them.
-    const operator = ['--log.level=warn', '--web.listen=127.0.0.1:8082', '--web.internal.listen=127.0.0.1:8083', '--web.healthchecks.url=http://localhost:8082', '--opa.skip-tenants=audit,infrastructure', '--opa.package=lokistack', '--opa.admin-groups=system:cluster-admins,cluster-admin,dedicated-admin', '--opa.matcher=kubernetes_namespace_name,k8s_namespace_name', '--opa.viaq-to-otel-migration=true', '--openshift.mappings=application=loki.grafana.com'];
+    const operator = [
+      '--log.level=warn',
+      '--web.listen=127.0.0.1:8082',
+      '--web.internal.listen=127.0.0.1:8083',
+      '--web.healthchecks.url=http://localhost:8082',
+      '--opa.skip-tenants=audit,infrastructure',
+      '--opa.package=lokistack',
+      '--opa.admin-groups=system:cluster-admins,cluster-admin,dedicated-admin',
+      '--opa.matcher=kubernetes_namespace_name,k8s_namespace_name',
+      '--opa.viaq-to-otel-migration=true',
+      '--openshift.mappings=application=loki.grafana.com',
+    ];
     assert.deepEqual(warningsOf(...operator), []);
     assert.deepEqual(warningsOf('--opa.matcher=SrcK8S_Namespace,DstK8S_Namespace', '--opa.matcher-op=or', '--openshift.mappings=network=loki.grafana.com'), []);
   });

@@ -49,7 +49,13 @@ describe('forward-auth core with a driven mode', function () {
       authorizer: mode,
       metrics,
       logger: silentLogger(),
-      options: { maxBodyBytes: 16384, maxRequestedTenants: 8, maxPolicyHeaderBytes: 3072, timeoutMs: 5000, cache: { allowTtlMs: 60_000, denyTtlMs: 60_000, maxEntries: 100 } },
+      options: {
+        maxBodyBytes: 16384,
+        maxRequestedTenants: 8,
+        maxPolicyHeaderBytes: 3072,
+        timeoutMs: 5000,
+        cache: { allowTtlMs: 60_000, denyTtlMs: 60_000, maxEntries: 100 },
+      },
     });
     server = createServer((req, res) => void handle(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -60,7 +66,11 @@ describe('forward-auth core with a driven mode', function () {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  const read = (auth?: string): Array<[string, string]> => [['X-Original-Method', 'GET'], ['X-Original-URI', '/loki/api/v1/query'], ...(auth ? ([['Authorization', auth]] as Array<[string, string]>) : [])];
+  const read = (auth?: string): Array<[string, string]> => [
+    ['X-Original-Method', 'GET'],
+    ['X-Original-URI', '/loki/api/v1/query'],
+    ...(auth ? ([['Authorization', auth]] as Array<[string, string]>) : []),
+  ];
   const settled = async (n: number) => {
     while (mode.pending.length < n) await new Promise((r) => setImmediate(r));
   };
@@ -71,7 +81,8 @@ describe('forward-auth core with a driven mode', function () {
     const b = send(url, { headers: read('Bearer b') });
     await settled(2);
     // Both requests for credential a are in the handler before the decision is answered.
-    while ((metricValue(await metrics.registry.metrics(), 'forward_auth_cache_requests_total', { result: 'shared' }) ?? 0) < 1) await new Promise((r) => setImmediate(r));
+    while ((metricValue(await metrics.registry.metrics(), 'forward_auth_cache_requests_total', { result: 'shared' }) ?? 0) < 1)
+      await new Promise((r) => setImmediate(r));
     assert.equal(mode.calls.length, 2);
     mode.pending[0]!.resolve({ kind: 'granted', subject: 'a', grants: [{ id: 'team-a' }] });
     mode.pending[1]!.resolve({ kind: 'forbidden', code: 'nope', reason: 'no', subject: 'b' });
@@ -102,7 +113,7 @@ describe('forward-auth core with a driven mode', function () {
     assert.equal((await down).status, 503);
   });
 
-  it('no credential is a 401 with the mode\'s challenge, without asking the mode', async () => {
+  it("no credential is a 401 with the mode's challenge, without asking the mode", async () => {
     const r = await send(url, { headers: read() });
     assert.equal(r.status, 401);
     assert.equal(r.headers['www-authenticate'], 'Bearer');

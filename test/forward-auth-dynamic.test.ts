@@ -98,7 +98,9 @@ class PolicyWithLabelRule implements Authorizer {
     if (req.path.join('/') !== 'lokistack/label_policy') return this.real.decide(req);
     this.labelInputs.push(req.input);
     const input = req.input as { groups: string[] };
-    return defined(input.groups.includes('dev-only') ? { restricted: true, selectors: ['{env="dev"}', '{env="staging", secret!="true"}'] } : { restricted: false });
+    return defined(
+      input.groups.includes('dev-only') ? { restricted: true, selectors: ['{env="dev"}', '{env="staging", secret!="true"}'] } : { restricted: false },
+    );
   }
 }
 
@@ -151,7 +153,10 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     track(await p.jwtAccessToken(who, { clientId: CLIENT.client_id, ...(audience ? { audience } : {}) }));
   const opaque = async (p: OidcProvider, who: keyof typeof ACCOUNTS, clientId = CLIENT.client_id) => track(await p.opaqueAccessToken(who, { clientId }));
 
-  function request(token: string | undefined, opts: { scope?: Scope; requested?: string[]; header?: 'authorization' | 'x-forwarded-access-token'; signal?: AbortSignal } = {}): ForwardAuthRequest {
+  function request(
+    token: string | undefined,
+    opts: { scope?: Scope; requested?: string[]; header?: 'authorization' | 'x-forwarded-access-token'; signal?: AbortSignal } = {},
+  ): ForwardAuthRequest {
     const header = opts.header ?? 'authorization';
     return {
       scope: opts.scope ?? 'logs:read',
@@ -177,7 +182,12 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     ]);
     const tenantsFile = writeTempFile('tenants.yaml', tenantsYaml(idpA, idpB));
     tenants = parseTenants(tenantsFile, tenantsYaml(idpA, idpB));
-    const loaded = loadConfig(['--mode=dynamic', `--tenants.config=${tenantsFile}`, `--rbac.config=${writeTempFile('rbac.yaml', RBAC)}`, '--rbac.reload-interval=0']);
+    const loaded = loadConfig([
+      '--mode=dynamic',
+      `--tenants.config=${tenantsFile}`,
+      `--rbac.config=${writeTempFile('rbac.yaml', RBAC)}`,
+      '--rbac.reload-interval=0',
+    ]);
     if (loaded.help) throw new Error('help');
     wired = await wireStaticMode(loaded.config, silentLogger(), new Metrics({ processMetrics: false }));
   });
@@ -217,7 +227,10 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     const fa = authorizer();
     const alice = await jwt(idpA, 'alice');
     const nobody = await jwt(idpA, 'nobody');
-    const both = { ...request(alice, { header: 'x-forwarded-access-token' }), headers: { 'x-forwarded-access-token': alice, authorization: `Bearer ${nobody}` } };
+    const both = {
+      ...request(alice, { header: 'x-forwarded-access-token' }),
+      headers: { 'x-forwarded-access-token': alice, authorization: `Bearer ${nobody}` },
+    };
     assert.equal(((await fa.authorize(both)) as { subject: string }).subject, 'alice');
     assert.equal(fa.credentialKey(both), fa.credentialKey(request(alice)));
   });
@@ -225,7 +238,11 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
   it('requested tenants narrow the grant; a tenant of another issuer, or none at all, is forbidden without a call to any provider', async () => {
     const fa = authorizer();
     const token = await jwt(idpA, 'alice');
-    assert.deepEqual(await fa.authorize(request(token, { requested: ['tenant-beta'] })), { kind: 'granted', subject: 'alice', grants: [{ id: 'tenant-beta' }] });
+    assert.deepEqual(await fa.authorize(request(token, { requested: ['tenant-beta'] })), {
+      kind: 'granted',
+      subject: 'alice',
+      grants: [{ id: 'tenant-beta' }],
+    });
     for (const requested of [['tenant-gamma'], ['tenant-alpha', 'tenant-gamma'], ['no-such-tenant']]) {
       const fresh = authorizer();
       resetCounts();
@@ -243,7 +260,7 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
       resetCounts();
       const theirs = await jwt(stranger, 'alice');
       assert.deepEqual(pick(await fa.authorize(request(theirs))), { kind: 'unauthenticated', code: 'wrong_issuer' });
-      assert.equal(calls(idpA) + calls(idpB), 0, "a token of an unknown issuer made calls to the configured ones");
+      assert.equal(calls(idpA) + calls(idpB), 0, 'a token of an unknown issuer made calls to the configured ones');
 
       const otherAudience = await jwt(idpA, 'alice', 'other-app');
       assert.deepEqual(pick(await fa.authorize(request(otherAudience))), { kind: 'unauthenticated', code: 'wrong_audience' });
@@ -280,7 +297,11 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
 
     // Named, it is one call to one provider.
     resetCounts();
-    assert.deepEqual(await fa.authorize(request(token, { requested: ['tenant-gamma'] })), { kind: 'granted', subject: 'alice', grants: [{ id: 'tenant-gamma' }] });
+    assert.deepEqual(await fa.authorize(request(token, { requested: ['tenant-gamma'] })), {
+      kind: 'granted',
+      subject: 'alice',
+      grants: [{ id: 'tenant-gamma' }],
+    });
     assert.equal(idpB.requests.count('userinfo'), 1);
     assert.equal(calls(idpA), 0);
 
@@ -314,7 +335,10 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
       subject: 'devon',
       grants: [{ id: 'tenant-alpha', selectors: ['{env="dev"}', '{env="staging", secret!="true"}'] }],
     });
-    assert.deepEqual(pick(await fa.authorize(request(token, { scope: 'rules:read', requested: ['tenant-alpha'] }))), { kind: 'forbidden', code: 'not_allowed' });
+    assert.deepEqual(pick(await fa.authorize(request(token, { scope: 'rules:read', requested: ['tenant-alpha'] }))), {
+      kind: 'forbidden',
+      code: 'not_allowed',
+    });
     // alice, unrestricted, reads rules.
     assert.equal((await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'rules:read' }))).kind, 'granted');
   });
@@ -339,11 +363,25 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
       decide: async (req) => {
         asked.push(req.input);
         const i = req.input as { subject: string; tenant: string; permission: string; resource: string };
-        return defined(req.path.join('/') === 'lokistack/allow' && i.subject === 'walt' && i.tenant === 'alpha' && i.resource === 'logs' && i.permission === 'delete');
+        return defined(
+          req.path.join('/') === 'lokistack/allow' && i.subject === 'walt' && i.tenant === 'alpha' && i.resource === 'logs' && i.permission === 'delete',
+        );
       },
     };
-    const fa = makeDynamicForwardAuthorizer({ decisionPath: ['lokistack', 'allow'], options: { maxOpaqueTenants: 1 }, tenants, verifier: newVerifier(), policy: deleting, labelPolicy: labelPolicyFrom, logger: log.logger });
-    assert.deepEqual(await fa.authorize(request(await jwt(idpA, 'walt'), { scope: 'logs:delete' })), { kind: 'granted', subject: 'walt', grants: [{ id: 'tenant-alpha' }] });
+    const fa = makeDynamicForwardAuthorizer({
+      decisionPath: ['lokistack', 'allow'],
+      options: { maxOpaqueTenants: 1 },
+      tenants,
+      verifier: newVerifier(),
+      policy: deleting,
+      labelPolicy: labelPolicyFrom,
+      logger: log.logger,
+    });
+    assert.deepEqual(await fa.authorize(request(await jwt(idpA, 'walt'), { scope: 'logs:delete' })), {
+      kind: 'granted',
+      subject: 'walt',
+      grants: [{ id: 'tenant-alpha' }],
+    });
     assert.ok(asked.every((i) => (i as { permission: string }).permission === 'delete'));
     assert.deepEqual(pick(await fa.authorize(request(await jwt(idpA, 'alice'), { scope: 'logs:delete' }))), { kind: 'forbidden', code: 'not_allowed' });
   });
@@ -356,14 +394,21 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
   });
 
   it('a policy without the label_policy rule denies every read (fail closed) and says why', async () => {
-    const noRule: Authorizer = { mode: 'dynamic', ready: () => true, decide: (req) => (req.path[1] === 'label_policy' ? Promise.resolve({ defined: false }) : wired.authorizer.decide(req)) };
+    const noRule: Authorizer = {
+      mode: 'dynamic',
+      ready: () => true,
+      decide: (req) => (req.path[1] === 'label_policy' ? Promise.resolve({ defined: false }) : wired.authorizer.decide(req)),
+    };
     const fa = new DynamicForwardAuthorizer(
       { tenants, maxOpaqueTenants: 1, allowPath: ['lokistack', 'allow'], labelPolicyPath: ['lokistack', 'label_policy'] },
       { verifier: newVerifier(), policy: noRule, labelPolicy: labelPolicyFrom, logger: log.logger },
     );
     assert.deepEqual(pick(await fa.authorize(request(await jwt(idpA, 'alice')))), { kind: 'forbidden', code: 'not_allowed' });
     assert.ok(log.lines.some((l) => l.includes('no label_policy rule')));
-    const malformed: Authorizer = { ...noRule, decide: (req) => (req.path[1] === 'label_policy' ? Promise.resolve(defined({ restricted: 'yes' })) : wired.authorizer.decide(req)) };
+    const malformed: Authorizer = {
+      ...noRule,
+      decide: (req) => (req.path[1] === 'label_policy' ? Promise.resolve(defined({ restricted: 'yes' })) : wired.authorizer.decide(req)),
+    };
     const fb = new DynamicForwardAuthorizer(
       { tenants, maxOpaqueTenants: 1, allowPath: ['lokistack', 'allow'], labelPolicyPath: ['lokistack', 'label_policy'] },
       { verifier: newVerifier(), policy: malformed, labelPolicy: labelPolicyFrom, logger: log.logger },
@@ -378,7 +423,12 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     const basic = { ...request(undefined), headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } };
     assert.deepEqual(pick(await fa.authorize(basic)), { kind: 'unauthenticated', code: 'no_token' });
     const token = await jwt(idpA, 'alice');
-    for (const headers of [{ 'x-forwarded-access-token': `${token}, ${token}` }, { authorization: `Bearer ${token} extra` }, { 'x-forwarded-access-token': 'a\r\nX-Injected: 1' }, { authorization: `Bearer ${'a'.repeat(20_000)}` }]) {
+    for (const headers of [
+      { 'x-forwarded-access-token': `${token}, ${token}` },
+      { authorization: `Bearer ${token} extra` },
+      { 'x-forwarded-access-token': 'a\r\nX-Injected: 1' },
+      { authorization: `Bearer ${'a'.repeat(20_000)}` },
+    ]) {
       const r = await fa.authorize({ ...request(undefined), headers });
       assert.deepEqual(pick(r), { kind: 'unauthenticated', code: 'malformed_token' }, JSON.stringify(headers).slice(0, 80));
       assert.equal(fa.credentialKey({ ...request(undefined), headers }), undefined);
@@ -408,18 +458,21 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     }
   });
 
-  it("a provider that cannot answer is no verdict on the token: an error (5xx), neither a 401 nor a grant", async () => {
+  it('a provider that cannot answer is no verdict on the token: an error (5xx), neither a 401 nor a grant', async () => {
     const token = await jwt(idpB, 'alice');
     await idpB.stop();
     try {
       const fa = authorizer();
-      await assert.rejects(fa.authorize(request(token, { requested: ['tenant-gamma'] })), (err: unknown) => err instanceof DecisionError && err.status === 503 && !err.message.includes(token));
+      await assert.rejects(
+        fa.authorize(request(token, { requested: ['tenant-gamma'] })),
+        (err: unknown) => err instanceof DecisionError && err.status === 503 && !err.message.includes(token),
+      );
     } finally {
       await idpB.restart();
     }
   });
 
-  it('flags: joined into the service\'s; parsed into forwardAuthModes when forward-auth is on in dynamic or openshift modes; a mode that ignores one warns', () => {
+  it("flags: joined into the service's; parsed into forwardAuthModes when forward-auth is on in dynamic or openshift modes; a mode that ignores one warns", () => {
     const load = (argv: string[]) => {
       const r = loadConfig(argv);
       if (r.help) throw new Error('help');
@@ -432,15 +485,30 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
     assert.deepEqual(dyn.warnings, []);
     // Off: nothing parsed, nothing served.
     assert.equal(load(['--mode=dynamic', rbac, `--tenants.config=${tenantsFile}`]).config.forwardAuthModes, undefined);
-    const os = load(['--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--forward-auth.enabled', '--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared']);
+    const os = load([
+      '--mode=openshift-logging',
+      '--openshift.mappings=application=loki.grafana.com',
+      '--forward-auth.enabled',
+      '--forward-auth.kube-tenancy=namespaces',
+      '--forward-auth.namespace-tenant=shared',
+    ]);
     assert.equal(os.config.forwardAuthModes?.kube.kind, 'namespaces');
-    assert.equal(load([...'--mode=openshift-logging --openshift.mappings=application=loki.grafana.com --forward-auth.enabled --forward-auth.max-concurrent-token-reviews=2'.split(' ')]).config.forwardAuthModes?.maxConcurrentTokenReviews, 2);
+    assert.equal(
+      load([
+        ...'--mode=openshift-logging --openshift.mappings=application=loki.grafana.com --forward-auth.enabled --forward-auth.max-concurrent-token-reviews=2'.split(
+          ' ',
+        ),
+      ]).config.forwardAuthModes?.maxConcurrentTokenReviews,
+      2,
+    );
     // Forward-auth reviews tokens whether or not the Data API does: the cache bounds are always parsed.
     assert.deepEqual(os.config.openshift?.tokenReview, { ttlMs: 60_000, maxEntries: 10_000 });
     assert.equal(os.config.openshift?.verifyToken, undefined);
     const stat = load([rbac, '--forward-auth.enabled', '--forward-auth.trusted-proxies=127.0.0.1', '--forward-auth.namespace-tenant=shared']);
     assert.equal(stat.config.forwardAuthModes, undefined);
-    assert.deepEqual(stat.warnings, ['--forward-auth.namespace-tenant is read only in openshift-logging and openshift-network modes; this service runs in static mode and ignores it']);
+    assert.deepEqual(stat.warnings, [
+      '--forward-auth.namespace-tenant is read only in openshift-logging and openshift-network modes; this service runs in static mode and ignores it',
+    ]);
   });
 
   it('flags: --forward-auth.opaque-token-max-tenants defaults to 1 and must be at least 1', () => {
@@ -451,7 +519,10 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
   });
 
   it('two tenants sharing an ID: the wider grant wins, selectors are ORed', () => {
-    assert.deepEqual(mergeGrants({ id: 't', selectors: ['{a="1"}'] }, { id: 't', selectors: ['{a="0"}', '{a="1"}'] }), { id: 't', selectors: ['{a="0"}', '{a="1"}'] });
+    assert.deepEqual(mergeGrants({ id: 't', selectors: ['{a="1"}'] }, { id: 't', selectors: ['{a="0"}', '{a="1"}'] }), {
+      id: 't',
+      selectors: ['{a="0"}', '{a="1"}'],
+    });
     assert.deepEqual(mergeGrants({ id: 't', selectors: ['{a="1"}'] }, { id: 't' }), { id: 't' });
   });
 });

@@ -86,7 +86,14 @@ tenantClaims:
   before(async function () {
     const nginx = requireNginx(this);
     idp = await startOidcProvider({ accounts: ACCOUNTS, clients: [CLIENT] });
-    const oidc = { issuerURL: idp.issuer, clientID: CLIENT.client_id, clientSecret: CLIENT.client_secret, usernameClaim: 'preferred_username', groupClaim: 'groups', audiences: ['lokistack-authz'] };
+    const oidc = {
+      issuerURL: idp.issuer,
+      clientID: CLIENT.client_id,
+      clientSecret: CLIENT.client_secret,
+      usernameClaim: 'preferred_username',
+      groupClaim: 'groups',
+      audiences: ['lokistack-authz'],
+    };
     const tenants = stringifyYaml({
       tenants: [
         { name: 'acme', id: 'acme-logs', oidc },
@@ -97,7 +104,13 @@ tenantClaims:
     });
     svc = await startTestService({
       rbac: RBAC,
-      flags: ['--mode=dynamic', `--tenants.config=${writeTempFile('tenants.yaml', tenants)}`, '--oidc.allow-insecure-issuers', '--forward-auth.enabled', `--decision-log.output=${decisionLog}`],
+      flags: [
+        '--mode=dynamic',
+        `--tenants.config=${writeTempFile('tenants.yaml', tenants)}`,
+        '--oidc.allow-insecure-issuers',
+        '--forward-auth.enabled',
+        `--decision-log.output=${decisionLog}`,
+      ],
     });
     proxy = await startDocumentedNginx(svc.publicUrl, nginx);
   });
@@ -142,7 +155,10 @@ tenantClaims:
   it('forged X-Scope-OrgID and X-Prom-Label-Policy never reach Loki as sent', async () => {
     const pia = await jwt('pia');
     const got = one(proxy, (await through(proxy, 'GET', QUERY, [bearer(pia), ['X-Scope-OrgID', 'acme-logs'], FORGED_POLICY])).reached);
-    assert.deepEqual(told(proxy, got).policy.map((p) => p[1]), ['{env="prod"}', '{team="payments", secret!="true"}']);
+    assert.deepEqual(
+      told(proxy, got).policy.map((p) => p[1]),
+      ['{env="prod"}', '{team="payments", secret!="true"}'],
+    );
     // A whole-tenant reader's forged policy is dropped, not passed on.
     const vera = one(proxy, (await through(proxy, 'GET', QUERY, [bearer(await jwt('vera')), FORGED_POLICY])).reached);
     assert.deepEqual(proxy.loki.all(vera, 'X-Prom-Label-Policy'), []);
@@ -223,7 +239,14 @@ tenantClaims:
     const granted = text
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { path: string; input: { subject?: string; scope: string }; result: { status: number; tenants?: string[]; policies?: Record<string, string[]> } })
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            path: string;
+            input: { subject?: string; scope: string };
+            result: { status: number; tenants?: string[]; policies?: Record<string, string[]> };
+          },
+      )
       .filter((e) => e.path === 'forward-auth' && e.input.subject === 'pia' && e.result.status === 200);
     assert.ok(granted.length > 0);
     assert.deepEqual(granted.at(-1)!.result.tenants, ['acme-logs']);
@@ -245,7 +268,12 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
   });
 
   async function serve(flags: string[]): Promise<{ authz: RunningAuthz; proxy: Proxy; stop(): Promise<void> }> {
-    const authz = await startAuthzOn(fake, ['--mode=openshift-logging', '--openshift.mappings=application=loki.grafana.com', '--forward-auth.enabled', ...flags]);
+    const authz = await startAuthzOn(fake, [
+      '--mode=openshift-logging',
+      '--openshift.mappings=application=loki.grafana.com',
+      '--forward-auth.enabled',
+      ...flags,
+    ]);
     let proxy: Proxy;
     try {
       proxy = await startDocumentedNginx(authz.url, nginxBin);
@@ -273,13 +301,20 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
     });
 
     it('a reader of pod logs in two namespaces gets the shared tenant with {namespace=~"N1|N2"}, whatever it forged', async () => {
-      const r = await through(s.proxy, 'GET', QUERY, [bearer(T.bob), ['X-Scope-OrgID', 'shared'], ['X-Prom-Label-Policy', 'shared:%7Bnamespace%3D~%22.%2B%22%7D']]);
+      const r = await through(s.proxy, 'GET', QUERY, [
+        bearer(T.bob),
+        ['X-Scope-OrgID', 'shared'],
+        ['X-Prom-Label-Policy', 'shared:%7Bnamespace%3D~%22.%2B%22%7D'],
+      ]);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const got = one(s.proxy, r.reached);
       assert.deepEqual(told(s.proxy, got), { orgId: ['shared'], policy: [['shared', '{namespace=~"log-test-0|log-test-1"}']] });
       noCredential(s.proxy, got);
       // The cluster admin reads the whole tenant; a forged policy is dropped, not passed on.
-      const admin = one(s.proxy, (await through(s.proxy, 'GET', QUERY, [bearer(T.admin), ['X-Prom-Label-Policy', 'shared:%7Bnamespace%3D%22x%22%7D']])).reached);
+      const admin = one(
+        s.proxy,
+        (await through(s.proxy, 'GET', QUERY, [bearer(T.admin), ['X-Prom-Label-Policy', 'shared:%7Bnamespace%3D%22x%22%7D']])).reached,
+      );
       assert.deepEqual(told(s.proxy, admin), { orgId: ['shared'], policy: [] });
     });
 
@@ -321,7 +356,7 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
     });
   });
 
-  describe('LokiStack mappings (the Loki Operator\'s tenants and reviews)', () => {
+  describe("LokiStack mappings (the Loki Operator's tenants and reviews)", () => {
     let s: Awaited<ReturnType<typeof serve>>;
     before(async () => {
       s = await serve([
@@ -356,13 +391,34 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
 
     it("the collector pushes with its create review; a reader's push and a forged token never reach Loki", async () => {
       const body = '{"streams":[]}';
-      const push = await through(s.proxy, 'POST', '/loki/api/v1/push', [bearer(T.collector), ['X-Scope-OrgID', 'application'], ['Content-Type', 'application/json']], body);
+      const push = await through(
+        s.proxy,
+        'POST',
+        '/loki/api/v1/push',
+        [bearer(T.collector), ['X-Scope-OrgID', 'application'], ['Content-Type', 'application/json']],
+        body,
+      );
       assert.equal(push.status, 204);
       assert.deepEqual(told(s.proxy, one(s.proxy, push.reached)), { orgId: ['application'], policy: [] });
-      const reader = await through(s.proxy, 'POST', '/loki/api/v1/push', [bearer(T.bob), ['X-Scope-OrgID', 'application'], ['Content-Type', 'application/json']], body);
+      const reader = await through(
+        s.proxy,
+        'POST',
+        '/loki/api/v1/push',
+        [bearer(T.bob), ['X-Scope-OrgID', 'application'], ['Content-Type', 'application/json']],
+        body,
+      );
       assert.equal(reader.status, 403);
       assert.equal(reader.reached.length, 0);
-      const forged = await through(s.proxy, 'POST', '/loki/api/v1/push', [['X-Forwarded-Access-Token', 'token-forged'], ['X-Scope-OrgID', 'application']], body);
+      const forged = await through(
+        s.proxy,
+        'POST',
+        '/loki/api/v1/push',
+        [
+          ['X-Forwarded-Access-Token', 'token-forged'],
+          ['X-Scope-OrgID', 'application'],
+        ],
+        body,
+      );
       assert.equal(forged.status, 401);
       assert.equal(forged.reached.length, 0);
     });

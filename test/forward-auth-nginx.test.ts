@@ -62,7 +62,7 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
     }
   });
 
-  it("GEL's example policy reaches Loki as one header: {secret!=\"true\", env=\"prod\"} OR {env=\"dev\"}", async () => {
+  it('GEL\'s example policy reaches Loki as one header: {secret!="true", env="prod"} OR {env="dev"}', async () => {
     const got = one((await through('GET', '/loki/api/v1/query?query=%7Benv%3D%22prod%22%7D', [['Authorization', basic('gel-reader')]])).reached);
     assert.deepEqual(proxy.loki.all(got, 'X-Scope-OrgID'), ['team-b']);
     const policies = proxy.loki.all(got, 'X-Prom-Label-Policy');
@@ -83,11 +83,23 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
     // The restricted reader tries to widen its policy and to pass as someone else.
     const got = one((await through('GET', '/loki/api/v1/query', [['Authorization', basic('gel-reader')], ...forged])).reached);
     assert.deepEqual(proxy.loki.all(got, 'X-Scope-OrgID'), ['team-b']);
-    assert.deepEqual(decodePolicy(proxy.loki.all(got, 'X-Prom-Label-Policy')[0]).map((p) => p[1]).sort(), ['{env="dev"}', '{secret!="true", env="prod"}']);
+    assert.deepEqual(
+      decodePolicy(proxy.loki.all(got, 'X-Prom-Label-Policy')[0])
+        .map((p) => p[1])
+        .sort(),
+      ['{env="dev"}', '{secret!="true", env="prod"}'],
+    );
     for (const h of ['X-Auth-Request-User', 'X-Auth-Request-Groups', 'X-Auth-Request-Email']) assert.deepEqual(proxy.loki.all(got, h), [], h);
 
     // A whole-tenant reader's forged policy is dropped, not passed on (it would be Loki's to believe).
-    const a = one((await through('GET', '/loki/api/v1/labels', [['Authorization', basic('team-a-user')], ['X-Prom-Label-Policy', 'team-b:%7B%7D']])).reached);
+    const a = one(
+      (
+        await through('GET', '/loki/api/v1/labels', [
+          ['Authorization', basic('team-a-user')],
+          ['X-Prom-Label-Policy', 'team-b:%7B%7D'],
+        ])
+      ).reached,
+    );
     assert.deepEqual(proxy.loki.all(a, 'X-Prom-Label-Policy'), []);
 
     // No credential, only identity headers nginx is trusted to assert: the documented config strips them.
@@ -99,23 +111,47 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
   it("a client's own X-Original-* or X-Forwarded-* headers cannot make a query look like a push", async () => {
     // The collector may push to team-a, not read it: it sends a query dressed as a push.
     for (const forged of [
-      [['X-Original-Method', 'POST'], ['X-Original-URI', '/loki/api/v1/push']],
-      [['X-Forwarded-Method', 'POST'], ['X-Forwarded-Uri', '/loki/api/v1/push']],
+      [
+        ['X-Original-Method', 'POST'],
+        ['X-Original-URI', '/loki/api/v1/push'],
+      ],
+      [
+        ['X-Forwarded-Method', 'POST'],
+        ['X-Forwarded-Uri', '/loki/api/v1/push'],
+      ],
     ] as Array<Array<[string, string]>>) {
-      const r = await through('GET', '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a'], ...forged]);
+      const r = await through('GET', '/loki/api/v1/query?query=%7Bapp%3D%22x%22%7D', [
+        ['Authorization', basic('collector')],
+        ['X-Scope-OrgID', 'team-a'],
+        ...forged,
+      ]);
       assert.equal(r.status, 403, JSON.stringify(forged));
       assert.equal(r.reached.length, 0);
     }
   });
 
   it('a requested tenant is granted or refused with 403, and a denial never reaches Loki', async () => {
-    const other = await through('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-b']]);
+    const other = await through('GET', '/loki/api/v1/query', [
+      ['Authorization', basic('team-a-user')],
+      ['X-Scope-OrgID', 'team-b'],
+    ]);
     assert.equal(other.status, 403);
     assert.equal(other.reached.length, 0);
-    const write = await through('POST', '/loki/api/v1/push', [['Authorization', basic('team-a-user')], ['Content-Type', 'application/json']], '{"streams":[]}');
+    const write = await through(
+      'POST',
+      '/loki/api/v1/push',
+      [
+        ['Authorization', basic('team-a-user')],
+        ['Content-Type', 'application/json'],
+      ],
+      '{"streams":[]}',
+    );
     assert.equal(write.status, 403);
     assert.equal(write.reached.length, 0);
-    const own = await through('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']]);
+    const own = await through('GET', '/loki/api/v1/query', [
+      ['Authorization', basic('team-a-user')],
+      ['X-Scope-OrgID', 'team-a'],
+    ]);
     assert.deepEqual(proxy.loki.all(one(own.reached), 'X-Scope-OrgID'), ['team-a']);
   });
 
@@ -130,11 +166,23 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
 
   it('a push with its body reaches Loki for the tenant named, and a path hiding a query behind push does not', async () => {
     const body = '{"streams":[{"stream":{"app":"x"},"values":[["1","line"]]}]}';
-    const push = await through('POST', '/loki/api/v1/push', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a'], ['Content-Type', 'application/json']], body);
+    const push = await through(
+      'POST',
+      '/loki/api/v1/push',
+      [
+        ['Authorization', basic('collector')],
+        ['X-Scope-OrgID', 'team-a'],
+        ['Content-Type', 'application/json'],
+      ],
+      body,
+    );
     assert.equal(push.status, 204);
     assert.deepEqual(proxy.loki.all(one(push.reached), 'X-Scope-OrgID'), ['team-a']);
     for (const path of ['/loki/api/v1/push/../query?query=%7B%7D', '/loki/api/v1/push/%2e%2e/query', '/loki/api/v1/push/%2E%2E/query']) {
-      const r = await through('POST', path, [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']]);
+      const r = await through('POST', path, [
+        ['Authorization', basic('collector')],
+        ['X-Scope-OrgID', 'team-a'],
+      ]);
       assert.ok(r.status === 400 || r.status === 403, `${path}: ${r.status}`);
       assert.equal(r.reached.length, 0, path);
     }
@@ -144,7 +192,9 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
     const raw = (target: string) =>
       new Promise<string>((resolve, reject) => {
         const s = connect(proxy.nginx.port, '127.0.0.1', () =>
-          s.write(`POST ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('collector')}\r\nX-Scope-OrgID: team-a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`),
+          s.write(
+            `POST ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: ${basic('collector')}\r\nX-Scope-OrgID: team-a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+          ),
         );
         let d = '';
         s.on('data', (c: Buffer) => (d += c.toString()));
@@ -156,13 +206,21 @@ describe('forward-auth behind the real nginx (docs/forward-auth/nginx.md)', func
     assert.equal(proxy.loki.requests.length, before);
     assert.match(await raw('http://other.example/loki/api/v1/push'), / 204 /);
     const got = proxy.loki.requests.slice(before);
-    assert.deepEqual(got.map((r) => [r.url, r.headers['x-scope-orgid']]), [['/loki/api/v1/push', 'team-a']]);
+    assert.deepEqual(
+      got.map((r) => [r.url, r.headers['x-scope-orgid']]),
+      [['/loki/api/v1/push', 'team-a']],
+    );
   });
 
   it('lokistack-authz unreachable: nginx answers 500 and nothing reaches Loki', async function () {
     const down = await startDocumentedNginx(`http://127.0.0.1:${await freePort()}`, requireNginx(this));
     try {
-      const r = await send(`${down.nginx.url}/loki/api/v1/query`, { headers: [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']] });
+      const r = await send(`${down.nginx.url}/loki/api/v1/query`, {
+        headers: [
+          ['Authorization', basic('team-a-user')],
+          ['X-Scope-OrgID', 'team-a'],
+        ],
+      });
       assert.equal(r.status, 500);
       assert.equal(down.loki.requests.length, 0);
     } finally {

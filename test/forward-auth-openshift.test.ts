@@ -63,7 +63,9 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
     clients.push(c);
     return c;
   };
-  const authorizer = (over: { tenancy?: KubeTenancyConfig; maxNamespaces?: number; on?: FakeKube; namespaceSource?: NamespaceSource } = {}): OpenShiftForwardAuthorizer => {
+  const authorizer = (
+    over: { tenancy?: KubeTenancyConfig; maxNamespaces?: number; on?: FakeKube; namespaceSource?: NamespaceSource } = {},
+  ): OpenShiftForwardAuthorizer => {
     const c = client(over.on ?? fake, over.namespaceSource);
     return makeOpenShiftForwardAuthorizer({
       mode: 'openshift-logging',
@@ -104,7 +106,11 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       const r = await authorizer().authorize(request(T.alice));
       assert.deepEqual(r, { kind: 'granted', subject: 'alice', grants: [{ id: 'application' }, { id: 'infrastructure' }, { id: 'audit' }] });
       assert.equal(count(fake, 'projects'), 0, 'no project list for a cluster-wide reader');
-      assert.deepEqual(await authorizer().authorize(request(T.carol)), { kind: 'granted', subject: 'carol', grants: [{ id: 'application' }] }, 'carol, cluster-wide through her group');
+      assert.deepEqual(
+        await authorizer().authorize(request(T.carol)),
+        { kind: 'granted', subject: 'carol', grants: [{ id: 'application' }] },
+        'carol, cluster-wide through her group',
+      );
     });
 
     it("a namespaced reader gets the application tenant limited to the namespaces it may read, on both namespace labels (ViaQ's or OTel's)", async () => {
@@ -160,10 +166,15 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
 
     it("every review carries the token's uid and extra (OpenShift's OAuth scopes), so a scoped token is judged as the token, not as its user", async () => {
       const scopes = { 'scopes.authorization.openshift.io': ['user:info'] };
-      fake.setTokens({ ...lokistackFakeKubeOptions().tokens, 'token-bob-scoped': { username: 'bob', uid: 'uid-bob', groups: ['system:authenticated:oauth'], extra: scopes } });
+      fake.setTokens({
+        ...lokistackFakeKubeOptions().tokens,
+        'token-bob-scoped': { username: 'bob', uid: 'uid-bob', groups: ['system:authenticated:oauth'], extra: scopes },
+      });
       try {
         await authorizer().authorize(request('token-bob-scoped'));
-        const specs = fake.requests.filter((q) => q.endpoint === 'subjectaccessreviews').map((q) => (q.body as { spec: { uid?: string; extra?: unknown; user?: string } }).spec);
+        const specs = fake.requests
+          .filter((q) => q.endpoint === 'subjectaccessreviews')
+          .map((q) => (q.body as { spec: { uid?: string; extra?: unknown; user?: string } }).spec);
         assert.ok(specs.length >= 3);
         for (const spec of specs) {
           assert.equal(spec.user, 'bob');
@@ -186,7 +197,10 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       fake.setFaults({ endpoint: 'tokenreviews', status: 500 });
       await assert.rejects(authorizer().authorize(request(T.alice)), (e: unknown) => e instanceof DecisionError && e.status === 503);
       fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500 });
-      await assert.rejects(authorizer().authorize(request(T.bob)), (e: unknown) => e instanceof DecisionError && e.status === 503 && !e.message.includes(T.bob));
+      await assert.rejects(
+        authorizer().authorize(request(T.bob)),
+        (e: unknown) => e instanceof DecisionError && e.status === 503 && !e.message.includes(T.bob),
+      );
     });
   });
 
@@ -194,13 +208,19 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
     it('a reader gets the shared tenant with the namespaces where it may read pod logs, and the reviews name the subresource', async () => {
       const r = await authorizer({ tenancy: NAMESPACES }).authorize(request(T.bob));
       assert.deepEqual(r, { kind: 'granted', subject: 'bob', grants: [{ id: 'shared', selectors: ['{namespace=~"log-test-0|log-test-1"}'] }] });
-      const reviews = fake.requests.filter((q) => q.endpoint === 'subjectaccessreviews').map((q) => (q.body as { spec: { resourceAttributes: Record<string, string> } }).spec.resourceAttributes);
+      const reviews = fake.requests
+        .filter((q) => q.endpoint === 'subjectaccessreviews')
+        .map((q) => (q.body as { spec: { resourceAttributes: Record<string, string> } }).spec.resourceAttributes);
       assert.ok(reviews.length === 3 && reviews.every((a) => a.resource === 'pods' && a.subresource === 'log' && a.verb === 'get'), JSON.stringify(reviews));
       assert.deepEqual(reviews.map((a) => a.namespace ?? '').sort(), ['', 'log-test-0', 'log-test-1']);
     });
 
     it('a cluster-wide reader gets the whole tenant; a caller with no namespace is forbidden', async () => {
-      assert.deepEqual(await authorizer({ tenancy: NAMESPACES }).authorize(request(T.admin)), { kind: 'granted', subject: 'kube:admin', grants: [{ id: 'shared' }] });
+      assert.deepEqual(await authorizer({ tenancy: NAMESPACES }).authorize(request(T.admin)), {
+        kind: 'granted',
+        subject: 'kube:admin',
+        grants: [{ id: 'shared' }],
+      });
       fake.requests.length = 0;
       assert.deepEqual(pick(await authorizer({ tenancy: NAMESPACES }).authorize(request(T.dave))), { kind: 'forbidden', code: 'not_allowed' });
       assert.equal(count(fake, 'subjectaccessreviews', true), 0, 'dave sees no project: nothing to review');
@@ -210,15 +230,24 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
 
     it('writes are refused unless a write review is configured; then only who passes it writes, to the whole tenant', async () => {
       fake.requests.length = 0;
-      assert.deepEqual(pick(await authorizer({ tenancy: NAMESPACES }).authorize(request(T.collector, { scope: 'logs:write' }))), { kind: 'forbidden', code: 'writes_not_configured' });
+      assert.deepEqual(pick(await authorizer({ tenancy: NAMESPACES }).authorize(request(T.collector, { scope: 'logs:write' }))), {
+        kind: 'forbidden',
+        code: 'writes_not_configured',
+      });
       assert.equal(count(fake, 'subjectaccessreviews'), 0);
-      const withWrite: KubeTenancyConfig = { ...NAMESPACES, write: resourceAttributes('w', 'verb=create,group=loki.grafana.com,resource=application,name=logs') };
+      const withWrite: KubeTenancyConfig = {
+        ...NAMESPACES,
+        write: resourceAttributes('w', 'verb=create,group=loki.grafana.com,resource=application,name=logs'),
+      };
       assert.deepEqual(await authorizer({ tenancy: withWrite }).authorize(request(T.collector, { scope: 'logs:write' })), {
         kind: 'granted',
         subject: 'system:serviceaccount:openshift-logging:logcollector',
         grants: [{ id: 'shared' }],
       });
-      assert.deepEqual(pick(await authorizer({ tenancy: withWrite }).authorize(request(T.bob, { scope: 'logs:write' }))), { kind: 'forbidden', code: 'not_allowed' });
+      assert.deepEqual(pick(await authorizer({ tenancy: withWrite }).authorize(request(T.bob, { scope: 'logs:write' }))), {
+        kind: 'forbidden',
+        code: 'not_allowed',
+      });
     });
 
     it('plain Kubernetes: the namespaces are listed as the service, one review each, bounded by --openshift.max-namespaces before any is made', async () => {
@@ -226,15 +255,22 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       const extra = [
         ...names.map((n) => `---\napiVersion: v1\nkind: Namespace\nmetadata: {name: ${n}}\n`),
         ...names.map(
-          (n) => `---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: many-view, namespace: ${n}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: many}\n`,
+          (n) =>
+            `---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: many-view, namespace: ${n}}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: many}\n`,
         ),
         '---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: gateway-lists-namespaces}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-reader}\nsubjects:\n  - {kind: ServiceAccount, name: lokistack-dev-gateway, namespace: openshift-logging}\n',
       ].join('');
       const options = lokistackFakeKubeOptions({ openshift: false });
-      const vanilla = await startFakeKube({ ...options, objects: LOKISTACK_CLUSTER_YAML + extra, tokens: { ...options.tokens, 'token-many': { username: 'many', groups: [] } } });
+      const vanilla = await startFakeKube({
+        ...options,
+        objects: LOKISTACK_CLUSTER_YAML + extra,
+        tokens: { ...options.tokens, 'token-many': { username: 'many', groups: [] } },
+      });
       try {
         // 17 namespaces in the cluster, more than 10: refused before a single namespaced review.
-        const bounded = await authorizer({ tenancy: NAMESPACES, on: vanilla, namespaceSource: 'namespaces', maxNamespaces: 10 }).authorize(request('token-many'));
+        const bounded = await authorizer({ tenancy: NAMESPACES, on: vanilla, namespaceSource: 'namespaces', maxNamespaces: 10 }).authorize(
+          request('token-many'),
+        );
         assert.deepEqual(pick(bounded), { kind: 'forbidden', code: 'too_many_namespaces' });
         assert.equal(count(vanilla, 'subjectaccessreviews', true), 0);
         assert.equal(count(vanilla, 'namespaces'), 1);
@@ -269,9 +305,21 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       const asked: AccessReview[] = [];
       const inner: KubeAuthz = { review: async (req) => (asked.push(req), req.extra === undefined), listNamespaces: async () => [] };
       const cache = new ReviewCache(inner, { ttlMs: 60_000, maxEntries: 100, ssar: false });
-      const base = { user: 'bob', groups: ['g'], token: 'full', verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace: '' };
+      const base = {
+        user: 'bob',
+        groups: ['g'],
+        token: 'full',
+        verb: 'get',
+        apiGroup: 'loki.grafana.com',
+        resource: 'application',
+        name: 'logs',
+        namespace: '',
+      };
       assert.equal(await cache.review(base, new AbortController().signal), true);
-      assert.equal(await cache.review({ ...base, token: 'scoped', extra: { 'scopes.authorization.openshift.io': ['user:info'] } }, new AbortController().signal), false);
+      assert.equal(
+        await cache.review({ ...base, token: 'scoped', extra: { 'scopes.authorization.openshift.io': ['user:info'] } }, new AbortController().signal),
+        false,
+      );
       assert.equal(asked.length, 2);
     });
 
@@ -290,7 +338,6 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       assert.equal(asked.length, 2);
     });
 
-
     it('namespace names are regex-escaped for an anchored regex, and the selector parses as LogQL', () => {
       const [sel] = namespaceSelectors(['namespace'], '', ['a.b', 'c|d', 'e"f\\g']);
       assert.ok(sel);
@@ -306,7 +353,10 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       for (const no of ['axb', 'c', 'd', 'a.bc', 'xa.b']) assert.ok(!re.test(no), no);
       assert.deepEqual(namespaceSelectors(['x', 'y'], 'and', ['n']), ['{x=~"n", y=~"n"}']);
       // openshift-network (--opa.matcher-op=or): a flow is readable when its source or its destination namespace is.
-      assert.deepEqual(namespaceSelectors(['SrcK8S_Namespace', 'DstK8S_Namespace'], 'or', ['b', 'a']), ['{DstK8S_Namespace=~"a|b"}', '{SrcK8S_Namespace=~"a|b"}']);
+      assert.deepEqual(namespaceSelectors(['SrcK8S_Namespace', 'DstK8S_Namespace'], 'or', ['b', 'a']), [
+        '{DstK8S_Namespace=~"a|b"}',
+        '{SrcK8S_Namespace=~"a|b"}',
+      ]);
     });
 
     it('namespace tenancy starts without --openshift.mappings; every other openshift setup still needs them', () => {
@@ -315,7 +365,11 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       const loaded = loadConfig([...base, ...tenancy]);
       assert.ok(!loaded.help && loaded.config.openshift?.mappings.size === 0);
       assert.throws(() => loadConfig(base), /needs --openshift\.mappings/);
-      assert.throws(() => loadConfig(['--mode=openshift-logging', ...tenancy]), /needs --openshift\.mappings/, 'forward-auth off: the Data API alone needs mappings');
+      assert.throws(
+        () => loadConfig(['--mode=openshift-logging', ...tenancy]),
+        /needs --openshift\.mappings/,
+        'forward-auth off: the Data API alone needs mappings',
+      );
     });
 
     it('flags: namespace tenancy needs a valid tenant ID and label; review attributes are checked', () => {
@@ -328,13 +382,28 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
         read: POD_LOGS,
       });
       assert.throws(() => parse(['--forward-auth.kube-tenancy=namespaces']), /needs --forward-auth.namespace-tenant/);
-      for (const bad of ['a|b', 'a:b', 'a,b', '..']) assert.throws(() => parse(['--forward-auth.kube-tenancy=namespaces', `--forward-auth.namespace-tenant=${bad}`]), /not a Loki tenant ID/);
-      assert.throws(() => parse(['--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=s', '--forward-auth.namespace-label=k8s.namespace']), /not a label name/);
+      for (const bad of ['a|b', 'a:b', 'a,b', '..'])
+        assert.throws(() => parse(['--forward-auth.kube-tenancy=namespaces', `--forward-auth.namespace-tenant=${bad}`]), /not a Loki tenant ID/);
+      assert.throws(
+        () => parse(['--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=s', '--forward-auth.namespace-label=k8s.namespace']),
+        /not a label name/,
+      );
       assert.throws(() => resourceAttributes('f', 'verb=get,resource=pods,namespace=x'), /unknown attribute "namespace"/);
       assert.throws(() => resourceAttributes('f', 'verb=get'), /at least verb= and resource=/);
       assert.throws(() => resourceAttributes('f', 'verb=get,verb=list,resource=pods'), /twice/);
       assert.throws(() => resourceAttributes('f', 'verb=*,resource=pods'), /not a valid verb/);
-      assert.throws(() => makeOpenShiftForwardAuthorizer({ mode: 'm', openshift: { ...LOGGING, matcherKeys: ['bad-key'] }, tenancy: { kind: 'mappings' }, kube: {} as never, tokenReviewer: {} as never, logger: log.logger }), /not a label name/);
+      assert.throws(
+        () =>
+          makeOpenShiftForwardAuthorizer({
+            mode: 'm',
+            openshift: { ...LOGGING, matcherKeys: ['bad-key'] },
+            tenancy: { kind: 'mappings' },
+            kube: {} as never,
+            tokenReviewer: {} as never,
+            logger: log.logger,
+          }),
+        /not a label name/,
+      );
     });
   });
 });

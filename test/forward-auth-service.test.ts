@@ -10,7 +10,11 @@ import { basic, decodePolicy, gelPolicyFlags, send, USERS, writeHtpasswd, type A
 import { eventually, makeTempDir, metricValue, startTestService, writeTempFile, type TestService } from './support/service.js';
 import { requireOpa } from './support/tools.js';
 
-const nginxStyle = (method: string, uri: string, extra: Array<[string, string]> = []): Array<[string, string]> => [['X-Original-Method', method], ['X-Original-URI', uri], ...extra];
+const nginxStyle = (method: string, uri: string, extra: Array<[string, string]> = []): Array<[string, string]> => [
+  ['X-Original-Method', method],
+  ['X-Original-URI', uri],
+  ...extra,
+];
 
 describe('forward-auth on the service (static mode)', function () {
   this.timeout(60_000);
@@ -32,7 +36,12 @@ describe('forward-auth on the service (static mode)', function () {
   after(async () => svc?.stop());
 
   const ask = (headers: Array<[string, string]>, more: { method?: string; body?: string; localAddress?: string; path?: string } = {}): Promise<Answer> =>
-    send(`${svc.publicUrl}${more.path ?? '/forward-auth'}`, { headers, ...(more.method ? { method: more.method } : {}), ...(more.body !== undefined ? { body: more.body } : {}), ...(more.localAddress ? { localAddress: more.localAddress } : {}) });
+    send(`${svc.publicUrl}${more.path ?? '/forward-auth'}`, {
+      headers,
+      ...(more.method ? { method: more.method } : {}),
+      ...(more.body !== undefined ? { body: more.body } : {}),
+      ...(more.localAddress ? { localAddress: more.localAddress } : {}),
+    });
 
   describe('nginx auth_request (X-Original-Method, X-Original-URI)', () => {
     it('grants a tenant reader its tenant, and no policy header (the whole tenant)', async () => {
@@ -42,7 +51,7 @@ describe('forward-auth on the service (static mode)', function () {
       assert.equal(r.headers['x-prom-label-policy'], undefined);
     });
 
-    it("grants GEL's example policy as one header: {secret!=\"true\", env=\"prod\"} OR {env=\"dev\"}", async () => {
+    it('grants GEL\'s example policy as one header: {secret!="true", env="prod"} OR {env="dev"}', async () => {
       const r = await ask(nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('gel-reader')]]));
       assert.equal(r.status, 200);
       assert.equal(r.headers['x-scope-orgid'], 'team-b');
@@ -67,11 +76,41 @@ describe('forward-auth on the service (static mode)', function () {
     });
 
     it('403 for a tenant the user has no role on, for a scope the user lacks, and for an unknown path', async () => {
-      assert.equal((await ask(nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-b']]))).status, 403);
-      assert.equal((await ask(nginxStyle('POST', '/loki/api/v1/push', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']]))).status, 403);
+      assert.equal(
+        (
+          await ask(
+            nginxStyle('GET', '/loki/api/v1/query', [
+              ['Authorization', basic('team-a-user')],
+              ['X-Scope-OrgID', 'team-b'],
+            ]),
+          )
+        ).status,
+        403,
+      );
+      assert.equal(
+        (
+          await ask(
+            nginxStyle('POST', '/loki/api/v1/push', [
+              ['Authorization', basic('team-a-user')],
+              ['X-Scope-OrgID', 'team-a'],
+            ]),
+          )
+        ).status,
+        403,
+      );
       assert.equal((await ask(nginxStyle('GET', '/config', [['Authorization', basic('team-a-user')]]))).status, 403);
       // Deleting needs a role listing delete: writing never implies it.
-      assert.equal((await ask(nginxStyle('POST', '/loki/api/v1/delete', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']]))).status, 403);
+      assert.equal(
+        (
+          await ask(
+            nginxStyle('POST', '/loki/api/v1/delete', [
+              ['Authorization', basic('collector')],
+              ['X-Scope-OrgID', 'team-a'],
+            ]),
+          )
+        ).status,
+        403,
+      );
       const del = await ask(nginxStyle('POST', '/loki/api/v1/delete?query=%7Bapp%3D%22x%22%7D&start=1', [['Authorization', basic('team-a-user')]]));
       assert.equal(del.status, 200);
       assert.equal(del.headers['x-scope-orgid'], 'team-a');
@@ -81,7 +120,12 @@ describe('forward-auth on the service (static mode)', function () {
       const none = await ask(nginxStyle('POST', '/loki/api/v1/push', [['Authorization', basic('collector')]]));
       assert.equal(none.status, 403);
       assert.match(none.body, /X-Scope-OrgID/);
-      const one = await ask(nginxStyle('POST', '/loki/api/v1/push', [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-b']]));
+      const one = await ask(
+        nginxStyle('POST', '/loki/api/v1/push', [
+          ['Authorization', basic('collector')],
+          ['X-Scope-OrgID', 'team-b'],
+        ]),
+      );
       assert.equal(one.status, 200);
       assert.equal(one.headers['x-scope-orgid'], 'team-b');
       assert.equal(one.headers['x-prom-label-policy'], undefined);
@@ -90,7 +134,12 @@ describe('forward-auth on the service (static mode)', function () {
     it('a path that hides one API behind another is denied, whatever the credential grants', async () => {
       // A collector may push; `push/../query` is a query to Loki, which it may not run.
       for (const uri of ['/loki/api/v1/push/../query', '/loki/api/v1/push/%2e%2e/query', '/loki//api/v1/push', '/loki%2Fapi%2Fv1%2Fpush']) {
-        const r = await ask(nginxStyle('POST', uri, [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']]));
+        const r = await ask(
+          nginxStyle('POST', uri, [
+            ['Authorization', basic('collector')],
+            ['X-Scope-OrgID', 'team-a'],
+          ]),
+        );
         assert.equal(r.status, 403, uri);
       }
     });
@@ -118,18 +167,46 @@ describe('forward-auth on the service (static mode)', function () {
 
   describe('Traefik ForwardAuth and Envoy ext_authz', () => {
     it('Traefik: X-Forwarded-Method and X-Forwarded-Uri', async () => {
-      const r = await ask([['X-Forwarded-Method', 'GET'], ['X-Forwarded-Uri', '/loki/api/v1/labels'], ['Authorization', basic('team-b-user')]]);
+      const r = await ask([
+        ['X-Forwarded-Method', 'GET'],
+        ['X-Forwarded-Uri', '/loki/api/v1/labels'],
+        ['Authorization', basic('team-b-user')],
+      ]);
       assert.equal(r.status, 200);
       assert.equal(r.headers['x-scope-orgid'], 'team-b');
     });
 
     it('Envoy: the original method and path under /forward-auth/', async () => {
-      const r = await ask([['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']], { method: 'POST', path: '/forward-auth/loki/api/v1/push' });
+      const r = await ask(
+        [
+          ['Authorization', basic('collector')],
+          ['X-Scope-OrgID', 'team-a'],
+        ],
+        { method: 'POST', path: '/forward-auth/loki/api/v1/push' },
+      );
       assert.equal(r.status, 200);
       assert.equal(r.headers['x-scope-orgid'], 'team-a');
-      assert.equal((await ask([['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']], { method: 'POST', path: '/forward-auth/loki/api/v1/push/../query' })).status, 403);
+      assert.equal(
+        (
+          await ask(
+            [
+              ['Authorization', basic('collector')],
+              ['X-Scope-OrgID', 'team-a'],
+            ],
+            { method: 'POST', path: '/forward-auth/loki/api/v1/push/../query' },
+          )
+        ).status,
+        403,
+      );
       // A path under the prefix and another in a header: which one the proxy meant is unknown.
-      const both = await ask([['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a'], ['X-Forwarded-Uri', '/loki/api/v1/query']], { method: 'POST', path: '/forward-auth/loki/api/v1/push' });
+      const both = await ask(
+        [
+          ['Authorization', basic('collector')],
+          ['X-Scope-OrgID', 'team-a'],
+          ['X-Forwarded-Uri', '/loki/api/v1/query'],
+        ],
+        { method: 'POST', path: '/forward-auth/loki/api/v1/push' },
+      );
       assert.equal(both.status, 403);
     });
   });
@@ -142,7 +219,12 @@ describe('forward-auth on the service (static mode)', function () {
      * at the first colon, RFC 3986-decoded, each for a tenant in X-Scope-OrgID; any status other
      * than 200/401/403 is its 502.
      */
-    async function gateway(original: { path: string; method: string; scope: string; headers: Array<[string, string]> }): Promise<{ status: number; tenants?: string[]; policies?: Array<[string, string]> }> {
+    async function gateway(original: {
+      path: string;
+      method: string;
+      scope: string;
+      headers: Array<[string, string]>;
+    }): Promise<{ status: number; tenants?: string[]; policies?: Array<[string, string]> }> {
       const r = await ask([...original.headers, ['X-Forwarded-For', '203.0.113.7'], ['Content-Type', 'application/json']], {
         method: 'POST',
         body: JSON.stringify({ path: original.path, method: original.method, requiredScope: original.scope }),
@@ -152,7 +234,10 @@ describe('forward-auth on the service (static mode)', function () {
       const org = r.headers['x-scope-orgid'];
       assert.equal(typeof org, 'string', 'X-Scope-OrgID is required on 200, once');
       const tenants = (org as string).split('|').map((t) => t.trim());
-      assert.ok(tenants.every((t) => t !== ''), 'an empty tenant is an error');
+      assert.ok(
+        tenants.every((t) => t !== ''),
+        'an empty tenant is an error',
+      );
       const policies: Array<[string, string]> = [];
       const raw = r.headers['x-prom-label-policy'];
       if (raw !== undefined) {
@@ -173,7 +258,15 @@ describe('forward-auth on the service (static mode)', function () {
       const read = await gateway({ path: '/loki/api/v1/query_range', method: 'GET', scope: 'logs:read', headers: [['Authorization', basic('gel-reader')]] });
       assert.deepEqual(read.tenants, ['team-b']);
       assert.deepEqual(read.policies?.map((p) => p[1]).sort(), ['{env="dev"}', '{secret!="true", env="prod"}']);
-      const write = await gateway({ path: '/loki/api/v1/push', method: 'POST', scope: 'logs:write', headers: [['Authorization', basic('collector')], ['X-Scope-OrgID', 'team-a']] });
+      const write = await gateway({
+        path: '/loki/api/v1/push',
+        method: 'POST',
+        scope: 'logs:write',
+        headers: [
+          ['Authorization', basic('collector')],
+          ['X-Scope-OrgID', 'team-a'],
+        ],
+      });
       assert.deepEqual(write, { status: 200, tenants: ['team-a'], policies: [] });
     });
 
@@ -182,18 +275,34 @@ describe('forward-auth on the service (static mode)', function () {
       assert.equal((await gateway({ path: '/x', method: 'GET', scope: 'metrics:read', headers: [['Authorization', basic('team-a-user')]] })).status, 403);
       assert.equal((await gateway({ path: '/x', method: 'GET', scope: 'nonsense', headers: [['Authorization', basic('team-a-user')]] })).status, 403);
       assert.equal((await gateway({ path: '/x', method: 'GET', scope: 'alerts:write', headers: [['Authorization', basic('team-a-user')]] })).status, 403);
-      assert.equal((await gateway({ path: '/loki/api/v1/push', method: 'POST', scope: 'logs:write', headers: [['Authorization', basic('team-a-user')]] })).status, 403);
+      assert.equal(
+        (await gateway({ path: '/loki/api/v1/push', method: 'POST', scope: 'logs:write', headers: [['Authorization', basic('team-a-user')]] })).status,
+        403,
+      );
     });
 
     it('reads the scope from the body, never from headers the client copied in', async () => {
       // The client sends nginx's headers hoping the service reads a query path from them; the body says push.
-      const r = await gateway({ path: '/loki/api/v1/push', method: 'POST', scope: 'logs:write', headers: [['Authorization', basic('team-a-user')], ['X-Original-URI', '/loki/api/v1/query'], ['X-Original-Method', 'GET']] });
+      const r = await gateway({
+        path: '/loki/api/v1/push',
+        method: 'POST',
+        scope: 'logs:write',
+        headers: [
+          ['Authorization', basic('team-a-user')],
+          ['X-Original-URI', '/loki/api/v1/query'],
+          ['X-Original-Method', 'GET'],
+        ],
+      });
       assert.equal(r.status, 403);
     });
   });
 
   describe('identity headers from an authenticating proxy (oauth2-proxy)', () => {
-    const identity: Array<[string, string]> = [['X-Auth-Request-User', 'someone'], ['X-Auth-Request-Groups', 'staff, gel-readers'], ['X-Auth-Request-Email', 'someone@example.com']];
+    const identity: Array<[string, string]> = [
+      ['X-Auth-Request-User', 'someone'],
+      ['X-Auth-Request-Groups', 'staff, gel-readers'],
+      ['X-Auth-Request-Email', 'someone@example.com'],
+    ];
 
     it('are trusted from a configured proxy address', async () => {
       const r = await ask(nginxStyle('GET', '/loki/api/v1/query', identity), { localAddress: '127.0.0.2' });
@@ -203,7 +312,13 @@ describe('forward-auth on the service (static mode)', function () {
     });
 
     it('sent twice, or groups without a user, prove nobody (401), even from a trusted proxy', async () => {
-      const twice = await ask(nginxStyle('GET', '/loki/api/v1/query', [['X-Auth-Request-User', 'someone'], ['X-Auth-Request-User', 'gel-reader']]), { localAddress: '127.0.0.2' });
+      const twice = await ask(
+        nginxStyle('GET', '/loki/api/v1/query', [
+          ['X-Auth-Request-User', 'someone'],
+          ['X-Auth-Request-User', 'gel-reader'],
+        ]),
+        { localAddress: '127.0.0.2' },
+      );
       assert.equal(twice.status, 401);
       const groupsOnly = await ask(nginxStyle('GET', '/loki/api/v1/query', [['X-Auth-Request-Groups', 'gel-readers']]), { localAddress: '127.0.0.2' });
       assert.equal(groupsOnly.status, 401);
@@ -214,7 +329,9 @@ describe('forward-auth on the service (static mode)', function () {
       assert.equal(r.status, 401);
       assert.ok(await eventually(() => svc.log.text().includes('ignored X-Auth-Request-* identity headers')));
       // Nor do they change what a basic-auth user gets.
-      const withBasic = await ask(nginxStyle('GET', '/loki/api/v1/query', [...identity, ['Authorization', basic('team-a-user')]]), { localAddress: '127.0.0.3' });
+      const withBasic = await ask(nginxStyle('GET', '/loki/api/v1/query', [...identity, ['Authorization', basic('team-a-user')]]), {
+        localAddress: '127.0.0.3',
+      });
       assert.equal(withBasic.headers['x-scope-orgid'], 'team-a');
     });
   });
@@ -233,7 +350,11 @@ describe('forward-auth on the service (static mode)', function () {
       let events: Array<Record<string, any>> = [];
       assert.ok(
         await eventually(() => {
-          events = readFileSync(decisions, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+          events = readFileSync(decisions, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l));
           return events.some((e) => e.input?.path === '/loki/api/v1/series');
         }),
       );
@@ -265,11 +386,17 @@ describe('forward-auth: configuration', function () {
 
   it('refuses at startup an htpasswd line that is not bcrypt, naming the file and the line', async () => {
     const file = writeTempFile('htpasswd', 'alice:$apr1$abc$0123456789abcdefghijkl\n');
-    await assert.rejects(startTestService({ flags: ['--forward-auth.enabled', `--forward-auth.htpasswd-file=${file}`] }), new RegExp(`${file}: line 1: user "alice": not a bcrypt hash`));
+    await assert.rejects(
+      startTestService({ flags: ['--forward-auth.enabled', `--forward-auth.htpasswd-file=${file}`] }),
+      new RegExp(`${file}: line 1: user "alice": not a bcrypt hash`),
+    );
   });
 
   it('refuses a trusted proxy that is not an address or CIDR, and static forward-auth with no way to authenticate', async () => {
-    await assert.rejects(startTestService({ flags: ['--forward-auth.enabled', '--forward-auth.trusted-proxies=10.0.0.0/33'] }), /--forward-auth.trusted-proxies: "10.0.0.0\/33"/);
+    await assert.rejects(
+      startTestService({ flags: ['--forward-auth.enabled', '--forward-auth.trusted-proxies=10.0.0.0/33'] }),
+      /--forward-auth.trusted-proxies: "10.0.0.0\/33"/,
+    );
     await assert.rejects(startTestService({ flags: ['--forward-auth.enabled'] }), /needs --forward-auth.htpasswd-file/);
   });
 
@@ -281,7 +408,12 @@ describe('forward-auth: configuration', function () {
       const all = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')]]) });
       assert.equal(all.status, 403);
       assert.match(all.body, /X-Scope-OrgID/);
-      const named = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')], ['X-Scope-OrgID', 'team-a']]) });
+      const named = await send(`${svc.publicUrl}/forward-auth`, {
+        headers: nginxStyle('GET', '/loki/api/v1/query', [
+          ['Authorization', basic('team-a-user')],
+          ['X-Scope-OrgID', 'team-a'],
+        ]),
+      });
       assert.equal(named.status, 200);
     } finally {
       await svc.stop();
@@ -292,10 +424,19 @@ describe('forward-auth: configuration', function () {
     const dir = makeTempDir();
     const htpasswd = writeHtpasswd({ 'team-a-user': 'pass-a' }, dir);
     const tenants = writeTempFile('tenants.yaml', 'tenants:\n  - name: application\n    id: app-0001\n', dir);
-    const svc = await startTestService({ flags: ['--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`, `--forward-auth.tenants-config=${tenants}`, '--watch.settle-interval=20ms', '--forward-auth.cache-deny-ttl=0s'] });
+    const svc = await startTestService({
+      flags: [
+        '--forward-auth.enabled',
+        `--forward-auth.htpasswd-file=${htpasswd}`,
+        `--forward-auth.tenants-config=${tenants}`,
+        '--watch.settle-interval=20ms',
+        '--forward-auth.cache-deny-ttl=0s',
+      ],
+    });
     try {
       // EXAMPLE_RBAC: alice@example.com reads the tenant named application.
-      const alice = (pw: string) => send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('alice@example.com', pw)]]) });
+      const alice = (pw: string) =>
+        send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('alice@example.com', pw)]]) });
       assert.equal((await alice('wonderland')).status, 401);
       writeHtpasswd({ 'team-a-user': 'pass-a', 'alice@example.com': 'wonderland' }, dir);
       await svc.service.reload();
@@ -319,16 +460,33 @@ describe('forward-auth: configuration', function () {
   it('refuses at startup a policy without lokistack/allow (every caller would be denied without a word)', async function () {
     const bundle = await buildBundle(requireOpa(this), 'package authz\n\nimport rego.v1\n\nallow if input.user == "root"\n', ['authz/allow']);
     await assert.rejects(
-      startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--opa.package=authz', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`] }),
+      startTestService({
+        flags: [
+          `--policy.bundle=${bundle}`,
+          '--rbac.config=',
+          '--opa.package=authz',
+          '--forward-auth.enabled',
+          `--forward-auth.htpasswd-file=${writeHtpasswd()}`,
+        ],
+      }),
       /the policy has no lokistack\/allow entrypoint/,
     );
   });
 
   it('a label policy of the wrong shape fails closed with a 5xx, not a grant and not a denial in disguise', async function () {
-    const rego = 'package lokistack\n\nimport rego.v1\n\nallow := true\n\nlabel_policy := {"restricted": true, "selectors": []}\n\nroles := [{"tenants": ["a"]}]\n';
+    const rego =
+      'package lokistack\n\nimport rego.v1\n\nallow := true\n\nlabel_policy := {"restricted": true, "selectors": []}\n\nroles := [{"tenants": ["a"]}]\n';
     const bundle = await buildBundle(requireOpa(this), rego, ['lokistack/allow', 'lokistack/label_policy']);
     const tenants = writeTempFile('t.yaml', 'tenants:\n  - {name: a, id: a}\n');
-    const svc = await startTestService({ flags: [`--policy.bundle=${bundle}`, '--rbac.config=', '--forward-auth.enabled', `--forward-auth.htpasswd-file=${writeHtpasswd()}`, `--forward-auth.tenants-config=${tenants}`] });
+    const svc = await startTestService({
+      flags: [
+        `--policy.bundle=${bundle}`,
+        '--rbac.config=',
+        '--forward-auth.enabled',
+        `--forward-auth.htpasswd-file=${writeHtpasswd()}`,
+        `--forward-auth.tenants-config=${tenants}`,
+      ],
+    });
     try {
       const r = await send(`${svc.publicUrl}/forward-auth`, { headers: nginxStyle('GET', '/loki/api/v1/query', [['Authorization', basic('team-a-user')]]) });
       assert.equal(r.status, 500);

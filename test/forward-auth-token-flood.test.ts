@@ -35,7 +35,12 @@ describe('forward-auth: a flood of made-up tokens cannot take the Kubernetes cal
 
   const forwardAuth = (token: string, signal?: AbortSignal) =>
     fetch(`${authz.url}/forward-auth`, {
-      headers: { Authorization: `Bearer ${token}`, 'X-Original-Method': 'GET', 'X-Original-URI': '/loki/api/v1/query?query=%7Bx%3D%22y%22%7D', 'X-Scope-OrgID': 'application' },
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'X-Original-Method': 'GET',
+        'X-Original-URI': '/loki/api/v1/query?query=%7Bx%3D%22y%22%7D',
+        'X-Scope-OrgID': 'application',
+      },
       ...(signal ? { signal } : {}),
     });
 

@@ -201,7 +201,7 @@ describe('forward-auth: the htpasswd file and password checks', () => {
     };
   }
 
-  it('an unknown user costs one bcrypt check at the file\'s cost, like a wrong password (no enumeration by timing)', async () => {
+  it("an unknown user costs one bcrypt check at the file's cost, like a wrong password (no enumeration by timing)", async () => {
     const file = parseHtpasswd('f', `alice:${bcrypt.hashSync('pw', 6)}\nbob:${bcrypt.hashSync('pw2', 6)}\n`);
     const checker = countingChecker();
     const v = new BasicAuthVerifier(checker, () => file, { successTtlMs: 60_000, failureTtlMs: 60_000, maxEntries: 100 });
@@ -277,11 +277,17 @@ describe('forward-auth: a bcrypt thread that dies', function () {
 
 describe('forward-auth: the tenants file (names to IDs)', () => {
   it('maps names to IDs in tenants.yaml format, the OIDC fields left to dynamic mode', () => {
-    const m = parseTenantIds('tenants.yaml', 'tenants:\n  - name: team-a\n    id: 1a2b\n    oidc: {issuerURL: https://x, clientID: c}\n  - name: team-b\n    id: team-b-id\n');
-    assert.deepEqual([...m], [
-      ['team-a', '1a2b'],
-      ['team-b', 'team-b-id'],
-    ]);
+    const m = parseTenantIds(
+      'tenants.yaml',
+      'tenants:\n  - name: team-a\n    id: 1a2b\n    oidc: {issuerURL: https://x, clientID: c}\n  - name: team-b\n    id: team-b-id\n',
+    );
+    assert.deepEqual(
+      [...m],
+      [
+        ['team-a', '1a2b'],
+        ['team-b', 'team-b-id'],
+      ],
+    );
   });
 
   it('refuses an ID Loki would read differently, and a name or ID listed twice', () => {

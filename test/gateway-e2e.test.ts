@@ -60,11 +60,15 @@ function describeKind(kind: TenantKind, cases: GatewayCase[], title: string, ref
               assert.ok(selected.length > 0, `the forwarded query still selects namespaces: ${forwarded}`);
               for (const ns of selected) assert.ok(c.namespaces.includes(ns), `forwarded query selects ${ns}, not readable here: ${forwarded}`);
             } else {
-              assert.equal(forwarded, c.params?.query, 'an unrestricted reader\'s query reaches Loki unchanged');
+              assert.equal(forwarded, c.params?.query, "an unrestricted reader's query reaches Loki unchanged");
             }
           }
         }
-        assert.deepEqual(comparable(ours), comparable(theirs), `same outcome as with ${reference}: ours ${JSON.stringify(ours)} theirs ${JSON.stringify(theirs)}`);
+        assert.deepEqual(
+          comparable(ours),
+          comparable(theirs),
+          `same outcome as with ${reference}: ours ${JSON.stringify(ours)} theirs ${JSON.stringify(theirs)}`,
+        );
       });
     });
   });
@@ -74,4 +78,4 @@ describeKind('logging', LOGGING_CASES, 'openshift-logging tenants: this service 
 describeKind('network', NETWORK_CASES, 'openshift-network tenant: this service and real opa-openshift as opa.url', 'real opa-openshift');
 // The operator's dynamic shape (opa.url, no token forwarded) against its static shape (in-process
 // OPA); both evaluate policies/lokistack.rego, this project's port of the operator's Rego.
-describeKind('oidc', OIDC_CASES, 'OIDC tenants (real oidc-provider): this service as opa.url and the gateway\'s in-process OPA', "the gateway's in-process OPA");
+describeKind('oidc', OIDC_CASES, "OIDC tenants (real oidc-provider): this service as opa.url and the gateway's in-process OPA", "the gateway's in-process OPA");

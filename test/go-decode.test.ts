@@ -85,26 +85,66 @@ const INVALID_UTF8 = [[0xff], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0
 
 /** Keys Go folds together, or JavaScript treats specially. */
 const key = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('input', 'INPUT', 'Input', 'inpUt', 'groups', 'Groups', 'GROUPS', 'group\u017f', 'subject', '\u017fubject', 'tenant', 'k', 'K', '\u212a', 'a', 'A', '__proto__', 'constructor', '0', '1', 'é', 'É') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      'input',
+      'INPUT',
+      'Input',
+      'inpUt',
+      'groups',
+      'Groups',
+      'GROUPS',
+      'group\u017f',
+      'subject',
+      '\u017fubject',
+      'tenant',
+      'k',
+      'K',
+      '\u212a',
+      'a',
+      'A',
+      '__proto__',
+      'constructor',
+      '0',
+      '1',
+      'é',
+      'É',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ maxLength: 4 }) },
 );
 
 const stringPiece: fc.Arbitrary<Piece> = fc.oneof(
   { weight: 4, arbitrary: key.map((s) => Buffer.from(JSON.stringify(s))) },
   // every character escaped, surrogates included
-  { weight: 2, arbitrary: key.map((s) => Buffer.from(`"${[...s].map((c) => [...c].map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('') || c).join('')}"`)) },
+  {
+    weight: 2,
+    arbitrary: key.map((s) =>
+      Buffer.from(`"${[...s].map((c) => [...c].map((u) => `\\u${u.charCodeAt(0).toString(16).padStart(4, '0')}`).join('') || c).join('')}"`),
+    ),
+  },
   // lone and mismatched surrogates as escapes
   {
     weight: 2,
     arbitrary: fc
-      .array(fc.constantFrom('\\ud800', '\\udbff', '\\udc00', '\\udfff', '\\ud83d\\ude00', '\\ud800\\ud800\\udc00', 'x', '\\u0041', '\\\\ud800'), { minLength: 1, maxLength: 3 })
+      .array(fc.constantFrom('\\ud800', '\\udbff', '\\udc00', '\\udfff', '\\ud83d\\ude00', '\\ud800\\ud800\\udc00', 'x', '\\u0041', '\\\\ud800'), {
+        minLength: 1,
+        maxLength: 3,
+      })
       .map((parts) => Buffer.from(`"${parts.join('')}"`)),
   },
   // invalid UTF-8 bytes inside the string
   {
     weight: 2,
     arbitrary: fc
-      .array(fc.oneof(fc.constantFrom(...INVALID_UTF8).map((b) => Buffer.from(b)), key.map((s) => Buffer.from(JSON.stringify(s).slice(1, -1)))), { minLength: 1, maxLength: 3 })
+      .array(
+        fc.oneof(
+          fc.constantFrom(...INVALID_UTF8).map((b) => Buffer.from(b)),
+          key.map((s) => Buffer.from(JSON.stringify(s).slice(1, -1))),
+        ),
+        { minLength: 1, maxLength: 3 },
+      )
       .map((parts) => Buffer.concat([Buffer.from('"'), ...parts, Buffer.from('"')])),
   },
 );
@@ -116,14 +156,23 @@ const scalarPiece: fc.Arbitrary<Piece> = fc.oneof(
 );
 
 const valuePiece: fc.Arbitrary<Piece> = fc.letrec<{ value: Piece; object: Piece; array: Piece }>((tie) => ({
-  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, { weight: 3, arbitrary: scalarPiece }, { weight: 1, arbitrary: tie('object') }, { weight: 1, arbitrary: tie('array') }),
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    { weight: 3, arbitrary: scalarPiece },
+    { weight: 1, arbitrary: tie('object') },
+    { weight: 1, arbitrary: tie('array') },
+  ),
   // Pairs as written: duplicates and case variants come from the small key pool.
-  object: fc.array(fc.tuple(stringPiece, tie('value')), { maxLength: 6 }).map((pairs) => Buffer.concat([Buffer.from('{'), ...commas(pairs.map(([k, v]) => Buffer.concat([k, Buffer.from(':'), v]))), Buffer.from('}')])),
-  array: fc.oneof(
-    fc.array(tie('value'), { maxLength: 5 }),
-    // a large array of one repeated small value
-    fc.tuple(scalarPiece, fc.integer({ min: 100, max: 3000 })).map(([v, n]) => Array<Piece>(n).fill(v)),
-  ).map((items) => Buffer.concat([Buffer.from('['), ...commas(items), Buffer.from(']')])),
+  object: fc
+    .array(fc.tuple(stringPiece, tie('value')), { maxLength: 6 })
+    .map((pairs) => Buffer.concat([Buffer.from('{'), ...commas(pairs.map(([k, v]) => Buffer.concat([k, Buffer.from(':'), v]))), Buffer.from('}')])),
+  array: fc
+    .oneof(
+      fc.array(tie('value'), { maxLength: 5 }),
+      // a large array of one repeated small value
+      fc.tuple(scalarPiece, fc.integer({ min: 100, max: 3000 })).map(([v, n]) => Array<Piece>(n).fill(v)),
+    )
+    .map((items) => Buffer.concat([Buffer.from('['), ...commas(items), Buffer.from(']')])),
 })).value;
 
 function commas(parts: Piece[]): Piece[] {
@@ -132,18 +181,32 @@ function commas(parts: Piece[]): Piece[] {
 
 /** A request envelope: `input` and its case variants, perhaps repeated, among other keys. */
 const envelope: fc.Arbitrary<Buffer> = fc
-  .array(fc.tuple(fc.oneof(fc.constantFrom('input', 'INPUT', 'Input', 'iNpUt', 'other', 'inputs').map((s) => Buffer.from(JSON.stringify(s))), stringPiece), valuePiece), { minLength: 1, maxLength: 4 })
+  .array(
+    fc.tuple(
+      fc.oneof(
+        fc.constantFrom('input', 'INPUT', 'Input', 'iNpUt', 'other', 'inputs').map((s) => Buffer.from(JSON.stringify(s))),
+        stringPiece,
+      ),
+      valuePiece,
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
   .map((pairs) => Buffer.concat([Buffer.from('{'), ...commas(pairs.map(([k, v]) => Buffer.concat([k, Buffer.from(' : '), v]))), Buffer.from('}')]));
 
 /** The same kind of envelope as YAML (block style, double-quoted keys), which is not JSON. */
 const yamlKey = fc.constantFrom('input', 'INPUT', 'Input', 'groups', 'Groups', 'group\u017f', 'a', 'A', 'K', '\u212a', '__proto__', 'é');
-const yamlScalar = fc.oneof(fc.constantFrom('x', 'yes', 'on', 'null', '~', '0777', '12', 'true', '"quoted"', "'single'", '2001-12-14', '190:20:30'), fc.integer().map(String));
+const yamlScalar = fc.oneof(
+  fc.constantFrom('x', 'yes', 'on', 'null', '~', '0777', '12', 'true', '"quoted"', "'single'", '2001-12-14', '190:20:30'),
+  fc.integer().map(String),
+);
 const yamlValue: fc.Arbitrary<string[]> = fc.letrec<{ v: string[] }>((tie) => ({
   v: fc.oneof(
     { depthSize: 'small' },
     yamlScalar.map((s) => [s]),
     fc.array(yamlScalar, { maxLength: 4 }).map((xs) => [`[${xs.join(', ')}]`]),
-    fc.array(fc.tuple(yamlKey, tie('v')), { minLength: 1, maxLength: 4 }).map((pairs) => ['', ...pairs.flatMap(([k, v]) => blockPair(k, v).map((l) => `  ${l}`))]),
+    fc
+      .array(fc.tuple(yamlKey, tie('v')), { minLength: 1, maxLength: 4 })
+      .map((pairs) => ['', ...pairs.flatMap(([k, v]) => blockPair(k, v).map((l) => `  ${l}`))]),
   ),
 })).v;
 function blockPair(k: string, v: string[]): string[] {
@@ -393,7 +456,8 @@ function oursOpenshift(bytes: Buffer): ViewResult {
       },
     };
   } catch (err) {
-    if (err instanceof DecisionError && err.status === 500 && err.message === 'failed to unmarshal JSON') return { ok: false, error: 'failed to unmarshal JSON' };
+    if (err instanceof DecisionError && err.status === 500 && err.message === 'failed to unmarshal JSON')
+      return { ok: false, error: 'failed to unmarshal JSON' };
     return { ok: false, error: `unexpected: ${String(err)}` };
   }
 }
@@ -427,7 +491,15 @@ const EXTRAS_KEYS = {
   metadataOnly: ['metadataOnly', 'METADATAONLY', 'metadataonly'],
 } as const;
 // Map keys match exactly: case variants are other labels.
-const LABELS = ['kubernetes_namespace_name', 'KUBERNETES_NAMESPACE_NAME', 'k8s_namespace_name', 'kubernetes_namespace_\u017fame', '__proto__', 'constructor', ''];
+const LABELS = [
+  'kubernetes_namespace_name',
+  'KUBERNETES_NAMESPACE_NAME',
+  'k8s_namespace_name',
+  'kubernetes_namespace_\u017fame',
+  '__proto__',
+  'constructor',
+  '',
+];
 
 const WRONG = ['5', '1.5', '"x"', 'true', '[]', '{}', '["a"]', '[1]', '[["a"]]', '{"a":"b"}'];
 /** A field's value: mostly one of its type, sometimes null, sometimes the wrong type. */
@@ -469,7 +541,11 @@ const inputObject = fc
   .map(objText);
 /** One `input` (any case variant) among other envelope keys: the struct view inside one input. */
 const openshiftBody = fc
-  .tuple(fc.constantFrom('input', 'Input', 'INPUT'), inputObject, fc.array(fc.tuple(fc.constantFrom('other', 'inputs', 'Inputs'), fc.constantFrom('5', 'null', '{"tenant":"audit"}')), { maxLength: 2 }))
+  .tuple(
+    fc.constantFrom('input', 'Input', 'INPUT'),
+    inputObject,
+    fc.array(fc.tuple(fc.constantFrom('other', 'inputs', 'Inputs'), fc.constantFrom('5', 'null', '{"tenant":"audit"}')), { maxLength: 2 }),
+  )
   .map(([k, v, others]) => Buffer.from(objText([...others, [k, v]])));
 
 describe("openshift struct view: parseGatewayInput(parsePostBody(body)) against opa-openshift's Go decoding", function () {
@@ -496,10 +572,22 @@ describe("openshift struct view: parseGatewayInput(parsePostBody(body)) against 
       ['a wrong type in an unknown field is ignored', '{"input":{"tenantID":5,"token":{"a":1},"subject":"bob"}}'],
       ['repeated extras merge', '{"input":{"extras":{"wildcardSelectors":true},"Extras":{"selectors":{"kubernetes_namespace_name":["a"]}}}}'],
       ['extras null leaves extras', '{"input":{"extras":{"metadataOnly":true},"extras":null}}'],
-      ['repeated selectors merge by label, a repeated label keeps its last list', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"k8s_namespace_name":["b"]},"Selectors":{"k8s_namespace_name":[]}}}}'],
-      ['selectors null empties the map', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]},"selectors":null,"selectors":{"k8s_namespace_name":["b"]}}}}'],
-      ['label keys are not folded; __proto__ is a label', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"KUBERNETES_NAMESPACE_NAME":["b"],"__proto__":["c"]}}}}'],
-      ['a wrong type in an earlier selectors map fails', '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":5},"selectors":{"kubernetes_namespace_name":["a"]}}}}'],
+      [
+        'repeated selectors merge by label, a repeated label keeps its last list',
+        '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"k8s_namespace_name":["b"]},"Selectors":{"k8s_namespace_name":[]}}}}',
+      ],
+      [
+        'selectors null empties the map',
+        '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]},"selectors":null,"selectors":{"k8s_namespace_name":["b"]}}}}',
+      ],
+      [
+        'label keys are not folded; __proto__ is a label',
+        '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":["a"],"KUBERNETES_NAMESPACE_NAME":["b"],"__proto__":["c"]}}}}',
+      ],
+      [
+        'a wrong type in an earlier selectors map fails',
+        '{"input":{"extras":{"selectors":{"kubernetes_namespace_name":5},"selectors":{"kubernetes_namespace_name":["a"]}}}}',
+      ],
       ['a wrong-typed bool before the one that wins fails', '{"input":{"extras":{"wildcardSelectors":"x","wildcardSelectors":false}}}'],
       ['extras of the wrong type fails', '{"input":{"extras":[]}}'],
       ['input of the wrong type fails', '{"input":"bob"}'],
@@ -542,13 +630,15 @@ describe("openshift struct view: parseGatewayInput(parsePostBody(body)) against 
       check('{"INPUT":{"extras":{"selectors":{"kubernetes_namespace_name":["a"]}}},"input":{"extras":{"wildcardSelectors":true}}}');
     });
 
-    it.skip('known difference (fails closed): groups repeated with null elements keep the earlier list\'s strings in Go', () => {
+    it.skip("known difference (fails closed): groups repeated with null elements keep the earlier list's strings in Go", () => {
       check('{"input":{"groups":["log-test-0"],"groups":[null]}}');
       check('{"input":{"groups":["system:cluster-admins","a"],"Groups":[null,null,null]}}');
     });
 
     it(`fuzz: repeated input envelopes (${RUNS} runs)`, () => {
-      const body = fc.array(fc.tuple(fc.constantFrom('input', 'Input', 'INPUT'), decoyed(inputObject)), { minLength: 2, maxLength: 3 }).map((pairs) => Buffer.from(objText(pairs)));
+      const body = fc
+        .array(fc.tuple(fc.constantFrom('input', 'Input', 'INPUT'), decoyed(inputObject)), { minLength: 2, maxLength: 3 })
+        .map((pairs) => Buffer.from(objText(pairs)));
       fc.assert(
         fc.property(body, (bytes) => assertSameView(bytes, oursOpenshift(bytes), goOpenshift(bin, bytes))),
         { numRuns: RUNS },

@@ -28,7 +28,7 @@ describe('in-flight sharing (cache/in-flight.ts)', () => {
     assert.equal(starts, 2);
   });
 
-  it('a failure is shared by whoever joined, unless retryAfter says it was the starter\'s alone', async () => {
+  it("a failure is shared by whoever joined, unless retryAfter says it was the starter's alone", async () => {
     const shared = new InFlight<number>();
     const g = gate<number>();
     const first = shared.share('k', () => g.promise);

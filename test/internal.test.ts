@@ -50,7 +50,7 @@ describe('internal listener', () => {
       assert.equal(res.text, '{}\n');
     });
 
-    it('a failing check answers 503 naming the check and its reason; /health?bundles 500 in OPA\'s words', async () => {
+    it("a failing check answers 503 naming the check and its reason; /health?bundles 500 in OPA's words", async () => {
       const metrics = new Metrics({ processMetrics: false });
       const app = createInternalApp({
         metrics,
@@ -114,7 +114,10 @@ describe('internal listener', () => {
       assert.equal((await post(ALLOWED_INPUT)).text, '{"result":true}\n');
       assert.equal((await post(ALLOWED_INPUT)).text, '{"result":true}\n');
       assert.equal((await post(DENIED_INPUT)).text, '{"result":false}\n');
-      assert.equal((await request(metricsSvc.publicUrl).post('/v1/data/lokistack/allow').set('Content-Type', 'application/json').send('{"input":')).status, 400);
+      assert.equal(
+        (await request(metricsSvc.publicUrl).post('/v1/data/lokistack/allow').set('Content-Type', 'application/json').send('{"input":')).status,
+        400,
+      );
       assert.equal((await request(metricsSvc.publicUrl).get('/v1/data/nope')).status, 200);
       const res = await request(metricsSvc.internalUrl).get('/metrics');
       assert.equal(res.status, 200);
@@ -161,7 +164,7 @@ describe('internal listener', () => {
       }
     });
 
-    it('internal endpoints are not on the public listener, and unknown internal paths are Go\'s 404', async () => {
+    it("internal endpoints are not on the public listener, and unknown internal paths are Go's 404", async () => {
       for (const path of ['/metrics', '/live', '/ready']) {
         const res = await request(svc.publicUrl).get(path);
         assert.equal(res.status, 404, path);

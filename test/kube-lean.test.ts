@@ -57,11 +57,21 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
     });
     return new KubeClient(k8s, kc, { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), { call() {} });
   }
-  const bob = { user: 'bob', groups: ['system:authenticated'], token: 'bobs-user-token', verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace: 'log-test-0' } as const;
-  const json = (status: number, value: unknown) => (res: ServerResponse) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(value));
+  const bob = {
+    user: 'bob',
+    groups: ['system:authenticated'],
+    token: 'bobs-user-token',
+    verb: 'get',
+    apiGroup: 'loki.grafana.com',
+    resource: 'application',
+    name: 'logs',
+    namespace: 'log-test-0',
+  } as const;
+  const json = (status: number, value: unknown) => (res: ServerResponse) =>
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(value));
   const signal = () => new AbortController().signal;
 
-  it('POSTs the SubjectAccessReview as the service, under the cluster URL\'s path, and reads status.allowed', async () => {
+  it("POSTs the SubjectAccessReview as the service, under the cluster URL's path, and reads status.allowed", async () => {
     const kube = client();
     try {
       answer = json(201, { kind: 'SubjectAccessReview', status: { allowed: true } });
@@ -93,7 +103,13 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
   it('a refusal is a kube_status error with the Status message, never an answer', async () => {
     const kube = client();
     try {
-      answer = json(403, { kind: 'Status', status: 'Failure', message: 'subjectaccessreviews.authorization.k8s.io is forbidden', reason: 'Forbidden', code: 403 });
+      answer = json(403, {
+        kind: 'Status',
+        status: 'Failure',
+        message: 'subjectaccessreviews.authorization.k8s.io is forbidden',
+        reason: 'Forbidden',
+        code: 403,
+      });
       await assert.rejects(kube.review(bob, signal()), (err: unknown) => {
         assert.ok(err instanceof KubeError);
         assert.equal(err.code, 'kube_status');
@@ -130,7 +146,10 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
     const kube = client();
     const tokenReview = (status: unknown) => json(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status });
     try {
-      answer = tokenReview({ authenticated: true, user: { username: 'bob', uid: 'u-1', groups: ['system:authenticated'], extra: { 'scopes.authorization.openshift.io': ['user:full'] } } });
+      answer = tokenReview({
+        authenticated: true,
+        user: { username: 'bob', uid: 'u-1', groups: ['system:authenticated'], extra: { 'scopes.authorization.openshift.io': ['user:full'] } },
+      });
       assert.deepEqual(await kube.reviewToken('bobs-user-token', signal()), {
         authenticated: true,
         user: 'bob',

@@ -75,9 +75,13 @@ describe('label policies at the gateway path: the service', function () {
   });
 
   it('other paths are not rewritten: the rule itself, and the package document', async () => {
-    const rule = await request(svc.publicUrl).post('/v1/data/lokistack/label_policy').send({ input: input('dan') });
+    const rule = await request(svc.publicUrl)
+      .post('/v1/data/lokistack/label_policy')
+      .send({ input: input('dan') });
     assert.deepEqual(rule.body, { result: { restricted: true, selectors: ['{env="dev"}'] } });
-    const pkg = await request(svc.publicUrl).post('/v1/data/lokistack').send({ input: input('dan') });
+    const pkg = await request(svc.publicUrl)
+      .post('/v1/data/lokistack')
+      .send({ input: input('dan') });
     assert.equal((pkg.body as { result: { allow: unknown } }).result.allow, true);
   });
 
@@ -85,7 +89,9 @@ describe('label policies at the gateway path: the service', function () {
     const big = { padding: 'x'.repeat(20_000) };
     assert.equal(await allow(input('dan', { extras: big })), false);
     assert.equal(await allow(input('ada', { extras: big })), true);
-    const rule = await request(svc.publicUrl).post('/v1/data/lokistack/label_policy').send({ input: input('dan', { extras: big }) });
+    const rule = await request(svc.publicUrl)
+      .post('/v1/data/lokistack/label_policy')
+      .send({ input: input('dan', { extras: big }) });
     assert.deepEqual(rule.body, { result: { restricted: true, selectors: ['{env="dev"}'] } });
   });
 
@@ -123,7 +129,12 @@ describe('label policies at the gateway path: the wrapper', () => {
   const gateway = (answers: Record<string, Decision | Error>, opts: { hasSelectors?: boolean; answerMatchers?: boolean } = {}) => {
     const policy = recordingPolicy(answers);
     const log = captureLogger('info');
-    const authz = new LabelGatewayAuthorizer({ policy, hasSelectors: () => opts.hasSelectors ?? true, logger: log.logger, ...(opts.answerMatchers ? { answerMatchers: true } : {}) });
+    const authz = new LabelGatewayAuthorizer({
+      policy,
+      hasSelectors: () => opts.hasSelectors ?? true,
+      logger: log.logger,
+      ...(opts.answerMatchers ? { answerMatchers: true } : {}),
+    });
     return { policy, authz, log };
   };
   const restricted = (...selectors: string[]) => defined({ restricted: true, selectors });
@@ -164,7 +175,11 @@ describe('label policies at the gateway path: the wrapper', () => {
     ] as const) {
       const { authz, log } = gateway({ 'lokistack/allow': defined(true), 'lokistack/label_policy': value });
       assert.deepEqual(await authz.decide(req('lokistack/allow', READ)), defined(false), JSON.stringify(value));
-      assert.deepEqual(log.records().map((r) => r.code), [code], JSON.stringify(value));
+      assert.deepEqual(
+        log.records().map((r) => r.code),
+        [code],
+        JSON.stringify(value),
+      );
     }
   });
 
@@ -182,7 +197,12 @@ describe('label policies at the gateway path: the wrapper', () => {
     it("one selector of positive matchers: opa-openshift's answer shape, labels.MatchType numbers, matchers ANDed", async () => {
       assert.deepEqual(await answer(restricted('{env="prod"}')), defined({ allowed: 'true', data: '{"matchers":[{"Type":0,"Name":"env","Value":"prod"}]}' }));
       const got = (await answer(restricted('{team=~`pay.*`, env="a<b"}'))) as { value: { data: string } };
-      assert.deepEqual(JSON.parse(got.value.data), { matchers: [{ Type: 2, Name: 'team', Value: 'pay.*' }, { Type: 0, Name: 'env', Value: 'a<b' }] });
+      assert.deepEqual(JSON.parse(got.value.data), {
+        matchers: [
+          { Type: 2, Name: 'team', Value: 'pay.*' },
+          { Type: 0, Name: 'env', Value: 'a<b' },
+        ],
+      });
       assert.ok(!got.value.data.includes('matcherOp'), 'no matcherOp: the gateway ANDs');
       assert.ok(got.value.data.includes('a\\u003cb'), "Go's encoding/json escapes <");
     });
@@ -203,5 +223,3 @@ describe('label policies at the gateway path: the wrapper', () => {
     assert.equal(dataHasSelectors({ roles: 'junk' }), false);
   });
 });
-
-

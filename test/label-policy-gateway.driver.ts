@@ -130,7 +130,13 @@ async function send(gatewayUrl: string, c: LabelCase, token: string): Promise<nu
   for (const [k, v] of Object.entries(c.params)) url.searchParams.set(k, v);
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (c.body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, { method: c.method, headers, redirect: 'manual', ...(c.body !== undefined ? { body: c.body } : {}), signal: AbortSignal.timeout(15_000) });
+  const res = await fetch(url, {
+    method: c.method,
+    headers,
+    redirect: 'manual',
+    ...(c.body !== undefined ? { body: c.body } : {}),
+    signal: AbortSignal.timeout(15_000),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -157,7 +163,13 @@ async function startMatcherStandIn(): Promise<{ url: string; close: () => Promis
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function runCases(gatewayUrl: string, loki: Awaited<ReturnType<typeof startLokiStandIn>>, cases: readonly LabelCase[], tokens: Map<string, string>, warmAccount: string): Promise<LabelOutcome[]> {
+async function runCases(
+  gatewayUrl: string,
+  loki: Awaited<ReturnType<typeof startLokiStandIn>>,
+  cases: readonly LabelCase[],
+  tokens: Map<string, string>,
+  warmAccount: string,
+): Promise<LabelOutcome[]> {
   // The tenant registers once the gateway has read the provider's metadata: wait for a read to pass.
   const warm = read('warm', warmAccount, '{env="x"}');
   let status = 0;
@@ -192,7 +204,12 @@ async function main(): Promise<void> {
       ['ours', ours.url, LABEL_CASES, 'ada'],
       ['matchers', standIn.url, LABEL_CASES.filter((c) => c.account in MATCHER_POLICIES), 'dan'],
     ] as const) {
-      const gateway = await startGateway({ bin, lokiUrl: loki.url, tenants: tenantsYaml(provider.issuer, `${opaUrl}/v1/data/lokistack/allow`), rbac: 'roles: []\nroleBindings: []\n' });
+      const gateway = await startGateway({
+        bin,
+        lokiUrl: loki.url,
+        tenants: tenantsYaml(provider.issuer, `${opaUrl}/v1/data/lokistack/allow`),
+        rbac: 'roles: []\nroleBindings: []\n',
+      });
       try {
         report[which] = await runCases(gateway.url, loki, cases, tokens, warm);
       } catch (err) {

@@ -58,7 +58,9 @@ function matches(stream: Stream, name: string, op: string, value: string): boole
 
 /** The streams a LogQL query selects: those any of its stream selectors matches in full. */
 function selected(query: string): Stream[] {
-  const selectors = [...query.matchAll(/\{([^{}]*)\}/g)].map((m) => [...m[1]!.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!, JSON.parse(`"${x[3]!}"`) as string] as const));
+  const selectors = [...query.matchAll(/\{([^{}]*)\}/g)].map((m) =>
+    [...m[1]!.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1]!, x[2]!, JSON.parse(`"${x[3]!}"`) as string] as const),
+  );
   assert.ok(selectors.length > 0 && selectors.every((s) => s.length > 0), `no stream selector read from ${query}`);
   return STREAMS.filter((s) => selectors.some((sel) => sel.every(([n, op, v]) => matches(s, n, op, v))));
 }

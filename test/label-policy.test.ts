@@ -6,15 +6,7 @@
  * attacker's goal (an entry readable as another tenant's, a policy read wider than it is).
  */
 import { strict as assert } from 'node:assert';
-import {
-  LabelPolicyError,
-  labelPolicyFrom,
-  parseSelector,
-  percentEncode,
-  policyHeaderEntries,
-  re2Fault,
-  unquote,
-} from '../server/policy/label-policy.js';
+import { LabelPolicyError, labelPolicyFrom, parseSelector, percentEncode, policyHeaderEntries, re2Fault, unquote } from '../server/policy/label-policy.js';
 
 const fails = (fn: () => unknown, code: string, fault?: RegExp) =>
   assert.throws(fn, (err: unknown) => {
@@ -139,9 +131,63 @@ describe('label policy: LogQL strings as Go strconv.Unquote reads them', () => {
 
 describe('label policy: regexes as Go regexp (RE2) compiles them', () => {
   // Go 1.2x regexp.Compile("^(?:" + p + ")$") accepts these ...
-  const go_accepts = ['prod|dev', '(?i)prod', '(?P<x>a)', '(?<x>a)', '\\pL+', '\\p{Greek}', '[[:alpha:]]+', 'a{1000}', '\\Qa.b\\E', '\\z', '\\-', '\\0', '(?i:a)b', '(?s-i:a)', '(?U)a*', '', '\\pZ', '\\p{Lu}', '\\p{^Greek}', '\\PL', '\\p{Han}', '\\p{Any}', '[[:^alpha:]]', '\\x{41}+', '[]a]', '[^]a]'];
+  const go_accepts = [
+    'prod|dev',
+    '(?i)prod',
+    '(?P<x>a)',
+    '(?<x>a)',
+    '\\pL+',
+    '\\p{Greek}',
+    '[[:alpha:]]+',
+    'a{1000}',
+    '\\Qa.b\\E',
+    '\\z',
+    '\\-',
+    '\\0',
+    '(?i:a)b',
+    '(?s-i:a)',
+    '(?U)a*',
+    '',
+    '\\pZ',
+    '\\p{Lu}',
+    '\\p{^Greek}',
+    '\\PL',
+    '\\p{Han}',
+    '\\p{Any}',
+    '[[:^alpha:]]',
+    '\\x{41}+',
+    '[]a]',
+    '[^]a]',
+  ];
   // ... and refuses these.
-  const go_refuses = ['a\\1', '(?=a)', '(?!a)', '(?<=a)', '(?<!a)', '\\e', 'a{1001}', '\\k<x>', 'a++', '(a', '[a-', 'x{2,1}', '\\8', '\\C', '\\h', 'a\\', '\\p{Nope}', '\\p{Alphabetic}', '\\pX', '[[:foo:]]', '(?x)a', '(?P=x)', '(?#c)a', '\\Qa', 'a\\E', '[]a'];
+  const go_refuses = [
+    'a\\1',
+    '(?=a)',
+    '(?!a)',
+    '(?<=a)',
+    '(?<!a)',
+    '\\e',
+    'a{1001}',
+    '\\k<x>',
+    'a++',
+    '(a',
+    '[a-',
+    'x{2,1}',
+    '\\8',
+    '\\C',
+    '\\h',
+    'a\\',
+    '\\p{Nope}',
+    '\\p{Alphabetic}',
+    '\\pX',
+    '[[:foo:]]',
+    '(?x)a',
+    '(?P=x)',
+    '(?#c)a',
+    '\\Qa',
+    'a\\E',
+    '[]a',
+  ];
   it('refuses a pattern that would close the anchoring group Loki wraps it in, though Go compiles the result', () => {
     // "^(?:" + "dev)|(.*" + ")$" is "^(?:dev)|(.*)$": every value.
     assert.notEqual(re2Fault('dev)|(.*'), undefined);
@@ -169,7 +215,10 @@ describe('label policy: X-Prom-Label-Policy entries (policyHeaderEntries)', () =
   it('keeps every selector one entry, whatever its characters (commas, colons, quotes, non-ASCII)', () => {
     const selectors = ['{a=~"x|y", b!=`,:`}', '{secret!="true", env="prod"}', '{team="équipe 1:2"}', '{x=~"a,b"}'];
     const header = policyHeaderEntries('0a1b', selectors);
-    assert.deepEqual(read(header), selectors.map((s) => ['0a1b', s]));
+    assert.deepEqual(
+      read(header),
+      selectors.map((s) => ['0a1b', s]),
+    );
     // Only RFC 3986 unreserved characters stay bare in an encoded selector.
     for (const entry of header.split(',')) assert.match(entry.slice('0a1b:'.length), /^(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})+$/);
   });

@@ -52,20 +52,30 @@ after(() => {
 });
 
 async function serve(args: string[]): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', '--log.format=json', ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'server/main.ts', '--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', '--log.format=json', ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   children.push(proc);
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString('utf8')));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('close', (code, signal) => resolve({ code, signal })),
+  );
   const portOf = (msg: string): number | undefined => {
     const line = err.split('\n').find((l) => l.includes(msg));
     return line ? Number((JSON.parse(line) as { address: string }).address.split(':').pop()) : undefined;
   };
-  const up = await eventually(() => proc.exitCode === null && portOf('serving the Data API') !== undefined && portOf('serving internal endpoints') !== undefined, 400, 50);
+  const up = await eventually(
+    () => proc.exitCode === null && portOf('serving the Data API') !== undefined && portOf('serving internal endpoints') !== undefined,
+    400,
+    50,
+  );
   if (!up) throw new Error(`the service did not start:\n${err}`);
   return { proc, publicPort: portOf('serving the Data API')!, internalPort: portOf('serving internal endpoints')!, stderr: () => err, exited };
 }
@@ -80,14 +90,24 @@ type Outcome =
 function post(port: number, agent: Agent, body: string, path = '/v1/data/lokistack/allow'): Promise<Outcome> {
   return new Promise((resolve) => {
     let started = false;
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      started = true;
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ kind: 'answer', status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), ...(res.headers.connection ? { connection: res.headers.connection } : {}) }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ kind: 'cut', code: e.code ?? e.message, status: res.statusCode ?? 0 }));
-      res.on('aborted', () => resolve({ kind: 'cut', code: 'aborted', status: res.statusCode ?? 0 }));
-    });
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path, agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        started = true;
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          resolve({
+            kind: 'answer',
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(parts).toString('utf8'),
+            ...(res.headers.connection ? { connection: res.headers.connection } : {}),
+          }),
+        );
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ kind: 'cut', code: e.code ?? e.message, status: res.statusCode ?? 0 }));
+        res.on('aborted', () => resolve({ kind: 'cut', code: 'aborted', status: res.statusCode ?? 0 }));
+      },
+    );
     req.on('error', (e: NodeJS.ErrnoException) => {
       if (!started) resolve({ kind: 'not-accepted', code: e.code ?? e.message });
     });
@@ -179,9 +199,14 @@ describe('lifecycle: SIGTERM under load (the real entry point, the example rbac)
     socket.on('error', () => {});
     await new Promise((r) => socket.once('connect', r));
     // Keep-alive, as the gateway's HTTP client: one request in flight (half its body) at the signal.
-    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.subarray(0, 10).toString('latin1')}`);
+    socket.write(
+      `POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.subarray(0, 10).toString('latin1')}`,
+    );
     child.proc.kill('SIGTERM');
-    assert.ok(await eventually(async () => (await fetch(`http://127.0.0.1:${child.internalPort}/ready`)).status === 503, 500, 20), '/ready answers 503 while draining');
+    assert.ok(
+      await eventually(async () => (await fetch(`http://127.0.0.1:${child.internalPort}/ready`)).status === 503, 500, 20),
+      '/ready answers 503 while draining',
+    );
     socket.end(body.subarray(10));
     await closed;
     assert.deepEqual(await child.exited, { code: 0, signal: null });
@@ -345,9 +370,14 @@ describe('lifecycle: slow clients are cut (--web.headers-timeout=1s, --web.reque
   it('headers sent a byte every 100 ms (~10 s for all) past the 1 s headers timeout: the connection is closed while they trickle', async () => {
     const socket = connect(authz.service.publicAddress.port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    const head = Buffer.from(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ALLOWED.length}\r\n\r\n`);
+    const head = Buffer.from(
+      `POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ALLOWED.length}\r\n\r\n`,
+    );
     const r = await trickle(socket, head, 100);
-    assert.ok(r.closedEarly, `the server let the client send ${r.sent} of ${head.length} header bytes over ~${(r.sent * 0.1).toFixed(0)} s without cutting it; it answered ${JSON.stringify(r.reply.slice(0, 80))}`);
+    assert.ok(
+      r.closedEarly,
+      `the server let the client send ${r.sent} of ${head.length} header bytes over ~${(r.sent * 0.1).toFixed(0)} s without cutting it; it answered ${JSON.stringify(r.reply.slice(0, 80))}`,
+    );
     assert.doesNotMatch(r.reply, /^HTTP\/1\.1 200/, 'no request came of it');
   });
 
@@ -357,14 +387,19 @@ describe('lifecycle: slow clients are cut (--web.headers-timeout=1s, --web.reque
     const body = Buffer.from(ALLOWED.padEnd(120, ' '));
     socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
     const r = await trickle(socket, body, 100);
-    assert.ok(r.closedEarly, `the server let the client send ${r.sent} of ${body.length} body bytes over ~${(r.sent * 0.1).toFixed(0)} s without cutting it; it answered ${JSON.stringify(r.reply.slice(0, 80))}`);
+    assert.ok(
+      r.closedEarly,
+      `the server let the client send ${r.sent} of ${body.length} body bytes over ~${(r.sent * 0.1).toFixed(0)} s without cutting it; it answered ${JSON.stringify(r.reply.slice(0, 80))}`,
+    );
     assert.doesNotMatch(r.reply, /^HTTP\/1\.1 200/, 'no decision came of it');
   });
 
   it('a client that is merely slow but within the timeouts is served', async () => {
     const socket = connect(authz.service.publicAddress.port, '127.0.0.1');
     await new Promise((r) => socket.once('connect', r));
-    const whole = Buffer.from(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ALLOWED.length}\r\nConnection: close\r\n\r\n${ALLOWED}`);
+    const whole = Buffer.from(
+      `POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${ALLOWED.length}\r\nConnection: close\r\n\r\n${ALLOWED}`,
+    );
     // Three pieces, 100 ms apart: well within both timeouts.
     let reply = '';
     socket.on('data', (d: Buffer) => (reply += d.toString('latin1')));
@@ -394,7 +429,8 @@ describe('lifecycle: bounded request bodies and input depth (--web.max-body-byte
   });
 
   const url = () => `${authz.publicUrl}/v1/data/lokistack/allow`;
-  const big = (n: number) => JSON.stringify({ input: { subject: 'alice@example.com', permission: 'read', resource: 'logs', tenant: 'application', pad: 'x'.repeat(n) } });
+  const big = (n: number) =>
+    JSON.stringify({ input: { subject: 'alice@example.com', permission: 'read', resource: 'logs', tenant: 'application', pad: 'x'.repeat(n) } });
   const message = (body: string) => (JSON.parse(body) as { message: string }).message;
 
   it('a body of exactly the limit is decided; one byte more is 400 "request body too large" (declared length)', async () => {
@@ -418,7 +454,10 @@ describe('lifecycle: bounded request bodies and input depth (--web.max-body-byte
   it('a gzip body under the limit that inflates past it is 400 "compressed request body too large"', async () => {
     const bomb = gzipSync(Buffer.from(big(1_000_000)));
     assert.ok(bomb.length < 4096);
-    const r = await rawRequest(url(), { headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length }, chunks: [bomb] });
+    const r = await rawRequest(url(), {
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': bomb.length },
+      chunks: [bomb],
+    });
     assert.equal(r.status, 400);
     assert.equal(message(r.body), 'compressed request body too large');
   });
@@ -439,7 +478,10 @@ describe('lifecycle: bounded request bodies and input depth (--web.max-body-byte
     assert.equal(get.status, 400);
     // A very deep document is refused without exhausting any stack.
     const deep = `{"input":${'['.repeat(200_000)}${']'.repeat(200_000)}}`;
-    const r = await rawRequest(`${authz.publicUrl}/v1/data/lokistack/allow`, { headers: { 'content-type': 'application/json', 'content-length': deep.length }, chunks: [deep] });
+    const r = await rawRequest(`${authz.publicUrl}/v1/data/lokistack/allow`, {
+      headers: { 'content-type': 'application/json', 'content-length': deep.length },
+      chunks: [deep],
+    });
     assert.equal(r.status, 400);
     const live = await fetch(`${authz.internalUrl}/live`);
     assert.equal(live.status, 200);
@@ -451,7 +493,12 @@ describe('lifecycle: --kube.max-concurrent-calls=4 bounds upstream calls (opensh
 
   it('the fake Kubernetes API never sees more than 4 calls in flight, and every decision is answered', async () => {
     const fake: FakeKube = await startFakeKube(lokistackFakeKubeOptions());
-    const args = [...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url')), `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`, '--kube.max-concurrent-calls=4', '--kube.review-cache-ttl=0'];
+    const args = [
+      ...OPERATOR_LOGGING_ARGS.filter((a) => !a.startsWith('--web.healthchecks.url')),
+      `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`,
+      '--kube.max-concurrent-calls=4',
+      '--kube.review-cache-ttl=0',
+    ];
     const authz = await startAuthz(args, { kubeconfig: fakeKubeconfigFile(fake) });
     try {
       // Each call is held 100 ms at the fake, so concurrent calls overlap there.
@@ -468,7 +515,9 @@ describe('lifecycle: --kube.max-concurrent-calls=4 bounds upstream calls (opensh
       // 50 distinct cold decisions (distinct namespaces: distinct cache keys), all at once; dave is
       // reviewed cluster-wide and then in his namespace, so each decision makes two calls.
       const answers = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => postDecision(authz.url, { input: gatewayInput('dave', { extras: selecting([`team-${i}`]) }), token: LOKISTACK_TOKENS.dave })),
+        Array.from({ length: 50 }, (_, i) =>
+          postDecision(authz.url, { input: gatewayInput('dave', { extras: selecting([`team-${i}`]) }), token: LOKISTACK_TOKENS.dave }),
+        ),
       );
       sampling = false;
       await sampler;
@@ -499,7 +548,11 @@ describe('lifecycle: --kube.max-concurrent-calls=4 bounds upstream calls (opensh
           await new Promise((r) => setImmediate(r));
         }
       })();
-      await Promise.all(Array.from({ length: 50 }, (_, i) => postDecision(authz.url, { input: gatewayInput('dave', { extras: selecting([`team-${i}`]) }), token: LOKISTACK_TOKENS.dave })));
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          postDecision(authz.url, { input: gatewayInput('dave', { extras: selecting([`team-${i}`]) }), token: LOKISTACK_TOKENS.dave }),
+        ),
+      );
       sampling = false;
       await sampler;
       assert.ok(peak > 4, `more than 4 in flight without the bound (peak ${peak})`);

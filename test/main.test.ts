@@ -24,7 +24,11 @@ interface Child {
 const children: ChildProcess[] = [];
 
 function run(args: string[]): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   children.push(proc);
   let out = '';
   let err = '';
@@ -43,7 +47,9 @@ function run(args: string[]): Child {
     err += d.toString('utf8');
     check();
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('close', (code, signal) => resolve({ code, signal })),
+  );
   return {
     proc,
     stdout: () => out,
@@ -208,12 +214,38 @@ describe('server/main.ts as a process', function () {
       return res.status;
     };
     const withToken = { ...ALLOWED_INPUT, token };
-    assert.equal(await send('/v1/data/lokistack/allow', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ input: ALLOWED_INPUT }) }), 200);
-    assert.equal(await send('/v1/data/lokistack/allow', { method: 'POST', headers: { 'x-forwarded-access-token': token }, body: JSON.stringify({ input: withToken }) }), 200);
-    assert.equal(await send('/v1/data/lokistack/allow', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-forwarded-access-token': token }, body: `{"input":{"token":"${token}",}` }), 400);
+    assert.equal(
+      await send('/v1/data/lokistack/allow', { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ input: ALLOWED_INPUT }) }),
+      200,
+    );
+    assert.equal(
+      await send('/v1/data/lokistack/allow', { method: 'POST', headers: { 'x-forwarded-access-token': token }, body: JSON.stringify({ input: withToken }) }),
+      200,
+    );
+    assert.equal(
+      await send('/v1/data/lokistack/allow', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'x-forwarded-access-token': token },
+        body: `{"input":{"token":"${token}",}`,
+      }),
+      400,
+    );
     assert.equal(await send('/v1/data/lokistack/allow', { method: 'POST', headers: { authorization: token }, body: `{"input":"${token}" "${token}"}` }), 400);
-    assert.equal(await send('/v1/data/lokistack/allow', { method: 'POST', headers: { 'content-type': 'application/yaml', 'x-forwarded-access-token': token }, body: `input: {token: "${token}"\n` }), 400);
-    assert.equal(await send(`/v1/data/lokistack/allow?input=${encodeURIComponent(JSON.stringify(withToken))}`, { method: 'GET', headers: { 'x-forwarded-access-token': token } }), 200);
+    assert.equal(
+      await send('/v1/data/lokistack/allow', {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml', 'x-forwarded-access-token': token },
+        body: `input: {token: "${token}"\n`,
+      }),
+      400,
+    );
+    assert.equal(
+      await send(`/v1/data/lokistack/allow?input=${encodeURIComponent(JSON.stringify(withToken))}`, {
+        method: 'GET',
+        headers: { 'x-forwarded-access-token': token },
+      }),
+      200,
+    );
     assert.equal(await send(`/v1/data/lokistack/allow?input=${encodeURIComponent(`{"token":"${token}"`)}`, { method: 'GET' }), 400);
     assert.equal(await send('/nope', { method: 'GET', headers: { authorization: `Bearer ${token}` } }), 404);
     assert.equal((await fetch(`${internal}/ready`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
@@ -225,6 +257,12 @@ describe('server/main.ts as a process', function () {
     // Debug logging was on: decisions were logged.
     assert.match(err, /"level":"debug"/);
     assert.match(err, /"msg":"decision"/);
-    assert.ok(!err.includes('TOPSECRET'), `a token reached stderr:\n${err.split('\n').filter((l) => l.includes('TOPSECRET')).join('\n')}`);
+    assert.ok(
+      !err.includes('TOPSECRET'),
+      `a token reached stderr:\n${err
+        .split('\n')
+        .filter((l) => l.includes('TOPSECRET'))
+        .join('\n')}`,
+    );
   });
 });

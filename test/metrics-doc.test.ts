@@ -37,7 +37,10 @@ describe('docs/metrics.md (generated from the Metrics class)', () => {
     assert.match(pkg.scripts['docs:metrics'] ?? '', /scripts\/metrics-doc\.ts/);
     // Throws (exit 1) when stale; an unknown argument is exit 2 rather than a rewrite.
     execFileSync(process.execPath, ['--import', 'tsx', 'scripts/metrics-doc.ts', '--check'], { cwd: ROOT, stdio: 'pipe' });
-    assert.throws(() => execFileSync(process.execPath, ['--import', 'tsx', 'scripts/metrics-doc.ts', '--chek'], { cwd: ROOT, stdio: 'pipe' }), (err: { status?: number }) => err.status === 2);
+    assert.throws(
+      () => execFileSync(process.execPath, ['--import', 'tsx', 'scripts/metrics-doc.ts', '--chek'], { cwd: ROOT, stdio: 'pipe' }),
+      (err: { status?: number }) => err.status === 2,
+    );
   });
 
   describe('against what a running service exports', () => {

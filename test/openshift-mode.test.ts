@@ -174,13 +174,30 @@ describe('openshift mode', () => {
 
       const calls = decisionCalls(fake);
       assert.equal(calls.length, 4, describeCalls(calls).join('\n'));
-      assert.ok(calls.every((r) => r.endpoint === 'subjectaccessreviews' && r.user === GATEWAY_SA), describeCalls(calls).join('\n'));
+      assert.ok(
+        calls.every((r) => r.endpoint === 'subjectaccessreviews' && r.user === GATEWAY_SA),
+        describeCalls(calls).join('\n'),
+      );
       assert.equal(reviewed(calls[0]!).namespace, '', 'the cluster-wide review comes first');
-      assert.deepEqual(calls.slice(1).map((r) => reviewed(r).namespace).sort(), ['log-test-0', 'log-test-1', 'log-test-2']);
+      assert.deepEqual(
+        calls
+          .slice(1)
+          .map((r) => reviewed(r).namespace)
+          .sort(),
+        ['log-test-0', 'log-test-1', 'log-test-2'],
+      );
       for (const r of calls) {
         assert.deepEqual(
           { ...reviewed(r), namespace: '' },
-          { namespace: '', verb: 'get', resource: 'application', name: 'logs', group: 'loki.grafana.com', user: 'bob', groups: ['system:authenticated:oauth', 'system:authenticated'] },
+          {
+            namespace: '',
+            verb: 'get',
+            resource: 'application',
+            name: 'logs',
+            group: 'loki.grafana.com',
+            user: 'bob',
+            groups: ['system:authenticated:oauth', 'system:authenticated'],
+          },
         );
       }
     });
@@ -199,7 +216,7 @@ describe('openshift mode', () => {
       );
     });
 
-    it('a cluster-wide reader: one SAR, then the project list with the user\'s own token; no namespaced SAR', async () => {
+    it("a cluster-wide reader: one SAR, then the project list with the user's own token; no namespaced SAR", async () => {
       const authz = await authzWith(OPERATOR_LOGGING_ARGS);
       resultOf(await ask(authz, 'alice'));
       resultOf(await ask(authz, 'carol', { extras: selecting(['log-test-2', 'log-test-0']) }));
@@ -230,7 +247,7 @@ describe('openshift mode', () => {
       ]);
     });
 
-    it('--opa.ssar: every review is a SelfSubjectAccessReview made with the user\'s token, naming no subject', async () => {
+    it("--opa.ssar: every review is a SelfSubjectAccessReview made with the user's token, naming no subject", async () => {
       const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.ssar']);
       const result = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-2']) }));
       assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0' });
@@ -316,11 +333,15 @@ describe('openshift mode', () => {
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       fake.requests.length = 0;
       // The deny is decided upstream again once its TTL has passed ...
-      const expired = await eventually(async () => {
-        fake.requests.length = 0;
-        assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
-        return decisionCalls(fake).length > 0;
-      }, 100, 100);
+      const expired = await eventually(
+        async () => {
+          fake.requests.length = 0;
+          assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
+          return decisionCalls(fake).length > 0;
+        },
+        100,
+        100,
+      );
       assert.ok(expired, 'the deny left the cache');
       // ... while the allow, cached at the same moment, is still a hit.
       fake.requests.length = 0;
@@ -359,7 +380,14 @@ describe('openshift mode', () => {
     // The review cache off: what the decision cache misses then shows as upstream calls.
     // Replicas share the entry key (one Secret), or none could verify another's entries.
     const sharedKeyFile = memcachedKeyFile();
-    const flagsFor = (m: MemcachedServer) => [...OPERATOR_LOGGING_ARGS, `--memcached=${m.address}`, `--memcached.hmac-key-file=${sharedKeyFile}`, '--memcached.interval=0', '--memcached.timeout=300ms', '--kube.review-cache-ttl=0'];
+    const flagsFor = (m: MemcachedServer) => [
+      ...OPERATOR_LOGGING_ARGS,
+      `--memcached=${m.address}`,
+      `--memcached.hmac-key-file=${sharedKeyFile}`,
+      '--memcached.interval=0',
+      '--memcached.timeout=300ms',
+      '--kube.review-cache-ttl=0',
+    ];
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
       memcached = await startMemcached(binary!);
@@ -448,7 +476,13 @@ describe('openshift mode', () => {
       } finally {
         tracker.stop();
       }
-      assert.deepEqual(fake.requests.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(), tenNamespaces);
+      assert.deepEqual(
+        fake.requests
+          .filter(isNamespacedReview)
+          .map((r) => reviewed(r).namespace)
+          .sort(),
+        tenNamespaces,
+      );
       return tracker.peak();
     }
 
@@ -476,7 +510,10 @@ describe('openshift mode', () => {
         fake.requests.length = 0;
         values.push(matcherValues(resultOf(await ask(authz, 'bob', { extras: query }))).values);
         assert.deepEqual(
-          fake.requests.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(),
+          fake.requests
+            .filter(isNamespacedReview)
+            .map((r) => reviewed(r).namespace)
+            .sort(),
           ['.+', 'a.b', 'log-test-.*', 'log-test-0', 'log-test-1'],
           'every query namespace was reviewed by name',
         );
@@ -484,7 +521,7 @@ describe('openshift mode', () => {
       assert.deepEqual(values, [{ kubernetes_namespace_name: 'log-test-0|log-test-1' }, { kubernetes_namespace_name: 'log-test-0|log-test-1' }]);
     });
 
-    it('a cluster-wide reader\'s pattern-like names are dropped by the project list, not matched', async () => {
+    it("a cluster-wide reader's pattern-like names are dropped by the project list, not matched", async () => {
       const authz = await authzWith(OPERATOR_LOGGING_ARGS);
       const result = resultOf(await ask(authz, 'alice', { extras: selecting(['log-test-.*', 'a.b', 'log-test-2']) }));
       assert.deepEqual(matcherValues(result), { allowed: 'true', values: { kubernetes_namespace_name: 'log-test-2' } });
@@ -558,7 +595,10 @@ subjects:
           [`subjectaccessreviews as ${GATEWAY_SA}`, `namespaces as ${GATEWAY_SA}`],
         );
         assert.deepEqual(
-          calls.filter(isNamespacedReview).map((r) => reviewed(r).namespace).sort(),
+          calls
+            .filter(isNamespacedReview)
+            .map((r) => reviewed(r).namespace)
+            .sort(),
           ['kube-system', 'log-test-0', 'log-test-1', 'log-test-2', 'openshift-logging'],
         );
         assert.ok(calls.filter(isNamespacedReview).every((r) => reviewed(r).user === 'bob'));
@@ -570,7 +610,7 @@ subjects:
       });
     }
 
-    it('on OpenShift with auto, projects are listed with the user\'s token', async () => {
+    it("on OpenShift with auto, projects are listed with the user's token", async () => {
       const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=auto']);
       resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
       assert.deepEqual(
@@ -597,7 +637,7 @@ subjects:
       assert.deepEqual(loadOpenShiftSet(join(OPENSHIFT_FIXTURES, 'lokistack-network'), 'lokistack-network').flags, [...OPERATOR_NETWORK_ARGS, kubeconfig]);
     });
 
-    it('openshift-logging: no --mode needed; opa-openshift\'s answers', async () => {
+    it("openshift-logging: no --mode needed; opa-openshift's answers", async () => {
       const authz = await authzWith(OPERATOR_LOGGING_ARGS);
       assert.equal(authz.config.mode, 'openshift-logging');
       assert.deepEqual(authz.config.decisionPath, ['lokistack', 'allow']);
@@ -609,11 +649,14 @@ subjects:
       assert.equal(resultOf(await ask(authz, 'alice', { tenant: 'audit' })), true);
       assert.equal(resultOf(await ask(authz, 'collector', { permission: 'write', tenant: 'infrastructure' })), true);
       assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
-      assert.equal(errorMessage(await ask(authz, 'bob', { extras: { ...selecting(['x']), wildcardSelectors: true } }), 400), 'wildcard in query namespaces not allowed');
+      assert.equal(
+        errorMessage(await ask(authz, 'bob', { extras: { ...selecting(['x']), wildcardSelectors: true } }), 400),
+        'wildcard in query namespaces not allowed',
+      );
       assert.equal(errorMessage(await ask(authz, 'bob', { tenant: 'network' }), 500), 'unknown tenant');
     });
 
-    it('openshift-network: no --mode needed; opa-openshift\'s answers', async () => {
+    it("openshift-network: no --mode needed; opa-openshift's answers", async () => {
       const networkCluster = readFileSync(join(OPENSHIFT_FIXTURES, 'lokistack-network', 'cluster.yaml'), 'utf8');
       const options: FakeKubeOptions = lokistackFakeKubeOptions({ objects: `${LOKISTACK_CLUSTER_YAML}\n---\n${networkCluster}` });
       const netFake = await startFakeKube(options);
@@ -621,7 +664,8 @@ subjects:
         const authz = await authzWith(OPERATOR_NETWORK_ARGS, undefined, netFake);
         assert.equal(authz.config.mode, 'openshift-network');
         assert.equal(
-          (resultOf(await ask(authz, 'bob', { tenant: 'network', extras: selecting(['log-test-0', 'log-test-1'], 'SrcK8S_Namespace') })) as { data: string }).data,
+          (resultOf(await ask(authz, 'bob', { tenant: 'network', extras: selecting(['log-test-0', 'log-test-1'], 'SrcK8S_Namespace') })) as { data: string })
+            .data,
           '{"matchers":[{"Type":2,"Name":"SrcK8S_Namespace","Value":"log-test-0"},{"Type":2,"Name":"DstK8S_Namespace","Value":"log-test-0"}],"matcherOp":"or"}',
         );
         assert.equal(resultOf(await ask(authz, 'admin', { tenant: 'network' })), true);
@@ -679,20 +723,33 @@ subjects:
         header: 'sha256~SECRET-authorization-3b8d',
         body: 'sha256~SECRET-in-body-0c6e',
       };
-      fake.setTokens({ ...tokens, [secrets.bob]: LOKISTACK_IDENTITIES.bob, [secrets.alice]: LOKISTACK_IDENTITIES.alice, [secrets.header]: LOKISTACK_IDENTITIES.bob });
+      fake.setTokens({
+        ...tokens,
+        [secrets.bob]: LOKISTACK_IDENTITIES.bob,
+        [secrets.alice]: LOKISTACK_IDENTITIES.alice,
+        [secrets.header]: LOKISTACK_IDENTITIES.bob,
+      });
       const log = captureLogger('debug', 'logfmt');
       try {
         // Decision logs are logs too: the gateway's input carries a `token` field.
         const decisionLogFile = join(makeTempDir(), 'decisions.log');
         const sar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', `--decision-log.output=${decisionLogFile}`], log);
-        const ssar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1', `--memcached.hmac-key-file=${memcachedKeyFile()}`], log);
+        const ssar = await authzWith(
+          [...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1', `--memcached.hmac-key-file=${memcachedKeyFile()}`],
+          log,
+        );
         const answers: Answer[] = [];
         for (const authz of [sar, ssar]) {
           answers.push(await ask(authz, 'bob', { extras: { metadataOnly: true }, token: secrets.bob }));
           answers.push(await ask(authz, 'alice', { token: secrets.alice }));
           answers.push(await ask(authz, 'alice', { token: secrets.expired }));
           answers.push(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: secrets.expired }));
-          answers.push(await postDecision(authz.url, { input: gatewayInput('bob', { extras: { metadataOnly: true } }), headers: { Authorization: `Bearer ${secrets.header}` } }));
+          answers.push(
+            await postDecision(authz.url, {
+              input: gatewayInput('bob', { extras: { metadataOnly: true } }),
+              headers: { Authorization: `Bearer ${secrets.header}` },
+            }),
+          );
           answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), token: secrets.body }, token: secrets.bob }));
           answers.push(await postDecision(authz.url, { rawBody: `{"input":{"token":"${secrets.body}",`, token: secrets.bob }));
           answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), tenant: 'nowhere' }, token: secrets.bob }));
@@ -704,7 +761,9 @@ subjects:
         assert.match(log.text(), /cluster-scoped AccessReview/, 'debug lines were written');
         const tokenCores = Object.values(secrets).map((t) => t.replace('sha256~', ''));
         await sar.stop(); // flushes and closes the decision log
-        const decisions = readFileSync(decisionLogFile, 'utf8').split('\n').filter((l) => l !== '');
+        const decisions = readFileSync(decisionLogFile, 'utf8')
+          .split('\n')
+          .filter((l) => l !== '');
         assert.ok(decisions.length >= 8, 'decisions were logged');
         for (const line of [...log.lines, ...decisions]) {
           for (const t of tokenCores) assert.ok(!line.includes(t), `a log line holds a token: ${line}`);
@@ -803,10 +862,20 @@ describe('openshift input decoding (as opa-openshift decodes it)', () => {
     assert.equal(merged.wildcardSelectors, true);
     assert.deepEqual(labels(merged.selectors), { kubernetes_namespace_name: ['a'] });
     const sel = (...maps: unknown[]) => parse(['extras', doc(...maps.map((m): [string, unknown] => ['selectors', m]))]).extras.selectors;
-    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
-    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, {}, { k8s_namespace_name: ['b'] })), { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, { k8s_namespace_name: ['b'] })), {
+      kubernetes_namespace_name: ['a'],
+      k8s_namespace_name: ['b'],
+    });
+    assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, {}, { k8s_namespace_name: ['b'] })), {
+      kubernetes_namespace_name: ['a'],
+      k8s_namespace_name: ['b'],
+    });
     assert.deepEqual(labels(sel({ kubernetes_namespace_name: ['a'] }, null, { k8s_namespace_name: ['b'] })), { k8s_namespace_name: ['b'] });
-    const acrossExtras = parse(['extras', { selectors: { kubernetes_namespace_name: ['a'] } }], ['extras', { selectors: null }], ['extras', { Selectors: { k8s_namespace_name: ['b'] } }]);
+    const acrossExtras = parse(
+      ['extras', { selectors: { kubernetes_namespace_name: ['a'] } }],
+      ['extras', { selectors: null }],
+      ['extras', { Selectors: { k8s_namespace_name: ['b'] } }],
+    );
     assert.deepEqual(labels(acrossExtras.extras.selectors), { k8s_namespace_name: ['b'] });
     const lastList = sel(doc(['kubernetes_namespace_name', ['a']], ['k8s_namespace_name', ['b']], ['k8s_namespace_name', []]));
     assert.deepEqual(labels(lastList), { kubernetes_namespace_name: ['a'], k8s_namespace_name: [] });
@@ -859,7 +928,10 @@ describe('openshift hardening', () => {
       const atBound = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'log-test-0', 'log-test-1']) }));
       assert.deepEqual(matcherValues(atBound).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
       fake.requests.length = 0;
-      assert.match(errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'kube-system']) }), 400), /^too many namespaces in query: 4, at most 3$/);
+      assert.match(
+        errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'kube-system']) }), 400),
+        /^too many namespaces in query: 4, at most 3$/,
+      );
       assert.deepEqual(decisionCalls(fake), []);
     });
   });
@@ -932,7 +1004,7 @@ describe('openshift hardening', () => {
         const flood = names(10).map((ns) => kube.review(review('flooder', LOKISTACK_TOKENS.dave, ns), signal));
         const victim = kube.review(review('bob', LOKISTACK_TOKENS.bob, 'log-test-0'), signal);
         await eventually(async () => users().length === 3, 100, 20);
-        assert.deepEqual(users(), ['flooder', 'flooder', 'bob'], 'two of the flooder\'s calls hang; the victim\'s third call still goes out');
+        assert.deepEqual(users(), ['flooder', 'flooder', 'bob'], "two of the flooder's calls hang; the victim's third call still goes out");
         fake.clearFaults();
         await Promise.all([...flood, victim]);
       } finally {
@@ -970,16 +1042,21 @@ describe('openshift hardening', () => {
       assert.deepEqual(event.identity, { check: 'token_review_mismatch', asserted: { subject: 'kube:admin', groups: gatewayGroups('admin') } });
     });
 
-    it('on: the gateway\'s own input (the same identity) decides as before, with one TokenReview per token per TTL', async () => {
+    it("on: the gateway's own input (the same identity) decides as before, with one TokenReview per token per TTL", async () => {
       const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', IN_LOG_TEST_0))).values, { kubernetes_namespace_name: 'log-test-0' });
-      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-1']) }))).values, { kubernetes_namespace_name: 'log-test-1' });
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-1']) }))).values, {
+        kubernetes_namespace_name: 'log-test-1',
+      });
       assert.equal(fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 1);
     });
 
     it('on: a token the cluster does not authenticate is a 401 and nothing is reviewed; a revoked token stops within the TTL', async () => {
       const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', '--openshift.token-review-ttl=200ms', '--cache.enabled=false']);
-      assert.equal(errorMessage(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'sha256~not-a-token' }), 401), 'token review failed: the forwarded access token is not authenticated');
+      assert.equal(
+        errorMessage(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'sha256~not-a-token' }), 401),
+        'token review failed: the forwarded access token is not authenticated',
+      );
       assert.deepEqual(reviewsOf(fake.requests), []);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       fake.setTokens(Object.fromEntries(Object.entries(tokens).filter(([t]) => t !== LOKISTACK_TOKENS.bob)));
@@ -990,7 +1067,10 @@ describe('openshift hardening', () => {
     it('on: a failing TokenReview is a 401 naming the call, never an allow', async () => {
       const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
       fake.setFaults({ endpoint: 'tokenreviews', status: 500, message: 'etcdserver: leader changed' });
-      assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^token review failed: failed to create token review: 500 etcdserver: leader changed$/);
+      assert.match(
+        errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401),
+        /^token review failed: failed to create token review: 500 etcdserver: leader changed$/,
+      );
       assert.deepEqual(reviewsOf(fake.requests), []);
     });
   });

@@ -70,8 +70,15 @@ describe('data files: the heap a parse needs is estimated before parsing', funct
       ['data.json', new Uint8Array(Buffer.from(data))],
     ]);
     const spec = {
-      entrypoint: 'lokistack/allow', policyFile: 'policy.wasm', dataFile: 'data.json', claims: false, reload: true,
-      maxMemoryBytes: 256 << 20, instanceMaxBytes: 128 << 20, maxBundleBytes: 64 << 20, maxDataBytes,
+      entrypoint: 'lokistack/allow',
+      policyFile: 'policy.wasm',
+      dataFile: 'data.json',
+      claims: false,
+      reload: true,
+      maxMemoryBytes: 256 << 20,
+      instanceMaxBytes: 128 << 20,
+      maxBundleBytes: 64 << 20,
+      maxDataBytes,
     };
     const outcome = await runPolicyLoad(spec, files as Map<string, Uint8Array<ArrayBuffer>>, { timeoutMs: 60_000, maxHeapMb: loadHeapMb(maxDataBytes) }).then(
       () => 'loaded',

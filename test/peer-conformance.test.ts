@@ -19,7 +19,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Our flags opa-openshift does not have: a case using one runs the peer without it. */
-const OURS_ONLY_FLAG = /^--(memcached\.insecure-no-hmac|memcached\.hmac-key-file|openshift\.verify-token|openshift\.max-namespaces|opa\.escape-namespaces|opa\.match-all-for-cluster-readers|kube\.|cache\.|web\.decision-timeout|web\.max)/;
+const OURS_ONLY_FLAG =
+  /^--(memcached\.insecure-no-hmac|memcached\.hmac-key-file|openshift\.verify-token|openshift\.max-namespaces|opa\.escape-namespaces|opa\.match-all-for-cluster-readers|kube\.|cache\.|web\.decision-timeout|web\.max)/;
 
 const NETWORK_CLUSTER = () => readFileSync(join(OPENSHIFT_FIXTURES, 'lokistack-network', 'cluster.yaml'), 'utf8');
 
@@ -53,23 +54,28 @@ const KNOWN: readonly Known[] = [
     // Data API: a body that is not a JSON object with an input is the caller's fault, as OPA answers.
     name: 'malformed body: 400 invalid_parameter, not 500',
     matches: (ours, theirs) =>
-      theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'),
+      theirs.status === 500 &&
+      msg(theirs) === 'failed to unmarshal JSON' &&
+      ours.status === 400 &&
+      (msg(ours) ?? '').startsWith('body contains malformed input document'),
   },
   {
     // OPA's Data API: a path with no document is an undefined result (200, no "result", maybe
     // OPA's warning), a body that is not JSON a 400 as on the decision path; there, a 404.
-    name: 'another path under /v1/data: OPA\'s Data API (200 without result, or 400 for a malformed body), not 404',
+    name: "another path under /v1/data: OPA's Data API (200 without result, or 400 for a malformed body), not 404",
     matches: (ours, theirs, req) =>
       req.path !== 'lokistack/allow' &&
       theirs.status === 404 &&
       msg(theirs) === '404 page not found' &&
-      ((ours.status === 200 && 'other' in ours && !/"result"/.test(ours.other)) || (ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'))),
+      ((ours.status === 200 && 'other' in ours && !/"result"/.test(ours.other)) ||
+        (ours.status === 400 && (msg(ours) ?? '').startsWith('body contains malformed input document'))),
   },
   {
     // Deliberate (migration page): the same status, another message. An empty body is OPA's request
     // without an input, so the decision fails on the missing tenant; opa-openshift fails to decode it.
     name: 'empty body: 500 "unknown tenant", opa-openshift 500 "failed to unmarshal JSON"',
-    matches: (ours, theirs, req) => req.body === '' && theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 500 && msg(ours) === 'unknown tenant',
+    matches: (ours, theirs, req) =>
+      req.body === '' && theirs.status === 500 && msg(theirs) === 'failed to unmarshal JSON' && ours.status === 500 && msg(ours) === 'unknown tenant',
   },
 ];
 
@@ -85,14 +91,17 @@ function record(tally: Tally, id: string, shape: string, request: WireRequest, o
   tally.compared++;
   const [o, t] = [normalize(ours), normalize(theirs)];
   if (same(o, t)) return;
-  const known = KNOWN.find((k) => k.matches(o, t, request)) ?? (fixture?.differs ? { name: `fixture "${fixture.note}": ${fixture.differs.slice(0, 60)}…` } : undefined);
+  const known =
+    KNOWN.find((k) => k.matches(o, t, request)) ?? (fixture?.differs ? { name: `fixture "${fixture.note}": ${fixture.differs.slice(0, 60)}…` } : undefined);
   if (known) tally.known.set(known.name, (tally.known.get(known.name) ?? 0) + 1);
   else tally.unexplained.push({ id, shape, ours, theirs });
 }
 
 function report(what: string, tally: Tally, ms: number): void {
   const known = [...tally.known].map(([k, n]) => `${n} × ${k}`).join('; ') || 'none';
-  process.stderr.write(`    ${what}: ${tally.compared} compared in ${(ms / 1000).toFixed(1)} s; known differences: ${known}; unexplained: ${tally.unexplained.length}\n`);
+  process.stderr.write(
+    `    ${what}: ${tally.compared} compared in ${(ms / 1000).toFixed(1)} s; known differences: ${known}; unexplained: ${tally.unexplained.length}\n`,
+  );
 }
 
 /** The comparison itself, without the peer: it must be able to fail, and KNOWN must not swallow a decision. */
@@ -108,8 +117,19 @@ describe('differential conformance: the comparison', () => {
 
   it('namespace order and the error envelope are not differences', () => {
     assert.equal(differs(ok(m('log-test-1|log-test-0')), ok(m('log-test-0|log-test-1'))), 0, 'order of alternatives');
-    assert.equal(differs({ status: 400, text: '{"code":"invalid_parameter","message":"unknown permission"}' }, { status: 400, text: 'unknown permission\n' }), 0, 'envelope');
-    assert.equal(differs({ status: 401, text: '{"code":"unauthorized","message":"namespaced SAR failed: 500"}' }, { status: 401, text: 'namespaced SAR failed: Internal error' }), 0, '401 prefix');
+    assert.equal(
+      differs({ status: 400, text: '{"code":"invalid_parameter","message":"unknown permission"}' }, { status: 400, text: 'unknown permission\n' }),
+      0,
+      'envelope',
+    );
+    assert.equal(
+      differs(
+        { status: 401, text: '{"code":"unauthorized","message":"namespaced SAR failed: 500"}' },
+        { status: 401, text: 'namespaced SAR failed: Internal error' },
+      ),
+      0,
+      '401 prefix',
+    );
   });
 
   it('another namespace, allowed, operator, status or message is an unexplained difference', () => {
@@ -120,7 +140,11 @@ describe('differential conformance: the comparison', () => {
     assert.equal(differs({ status: 200, text: '{"result":false}' }, { status: 400, text: 'unknown permission' }), 1, 'status');
     assert.equal(differs({ status: 400, text: '{"message":"unknown resource"}' }, { status: 400, text: 'unknown permission' }), 1, 'message');
     assert.equal(differs({ status: 401, text: '{"message":"cluster-wide SAR failed: x"}' }, { status: 401, text: 'namespaced SAR failed: x' }), 1, '401 step');
-    assert.equal(differs({ status: 400, text: '{"message":"body contains malformed input document: x"}' }, { status: 200, text: '{"result":false}' }), 1, 'a known class needs both sides');
+    assert.equal(
+      differs({ status: 400, text: '{"message":"body contains malformed input document: x"}' }, { status: 200, text: '{"result":false}' }),
+      1,
+      'a known class needs both sides',
+    );
   });
 });
 
@@ -169,7 +193,9 @@ describe('differential conformance with real opa-openshift', function () {
       const peer: RunningPeer | undefined = peerStarted.status === 'fulfilled' ? peerStarted.value : undefined;
       try {
         if (!ours || !peer) {
-          throw new Error(`${shape}: could not start ${!ours ? `this service (${String((oursStarted as PromiseRejectedResult).reason)})` : ''} ${!peer ? `opa-openshift (${String((peerStarted as PromiseRejectedResult).reason)})` : ''}`);
+          throw new Error(
+            `${shape}: could not start ${!ours ? `this service (${String((oursStarted as PromiseRejectedResult).reason)})` : ''} ${!peer ? `opa-openshift (${String((peerStarted as PromiseRejectedResult).reason)})` : ''}`,
+          );
         }
         const ask = async (url: string, faults: typeof c.faults): Promise<WireAnswer> => {
           fake.setFaults(faults);

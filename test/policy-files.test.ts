@@ -45,7 +45,10 @@ describe('path flags: only regular files are read (issue 10 item 4)', function (
   }
 
   it('a character device and a directory are refused with their type', async () => {
-    await assert.rejects(startTestService({ flags: ['--rbac.config=', '--policy.data=/dev/zero'] }), /--policy\.data=\/dev\/zero: is a character device, not a regular file/);
+    await assert.rejects(
+      startTestService({ flags: ['--rbac.config=', '--policy.data=/dev/zero'] }),
+      /--policy\.data=\/dev\/zero: is a character device, not a regular file/,
+    );
     const dir = makeTempDir();
     await assert.rejects(startTestService({ flags: [`--rbac.config=${dir}`] }), /--rbac\.config=\S+: is a directory, not a regular file/);
   });
@@ -63,7 +66,10 @@ describe('path flags: only regular files are read (issue 10 item 4)', function (
     const file = join(makeTempDir(), 'data.json');
     writeFileSync(file, JSON.stringify({ pad: 'x'.repeat(2048) }));
     await assert.rejects(readRegularFile('--policy.data', file, 1024), /--policy\.data=\S+: \d+ bytes, more than the 1024 allowed/);
-    await assert.rejects(startTestService({ flags: ['--rbac.config=', `--policy.data=${file}`, '--policy.max-data-bytes=1024'] }), /more than the 1024 allowed/);
+    await assert.rejects(
+      startTestService({ flags: ['--rbac.config=', `--policy.data=${file}`, '--policy.max-data-bytes=1024'] }),
+      /more than the 1024 allowed/,
+    );
   });
 
   it('a reload that finds a FIFO in place of the file is rejected and counted; the old roles keep serving', async () => {
@@ -103,7 +109,10 @@ describe('every other path the service reads is a regular file too (issue 10 ite
 
   it('the memcached key file, the TLS pair and the health check CA naming a FIFO are refused with the type', async () => {
     const noop = () => {};
-    await assert.rejects(KeyringFile.open(fifo(), { intervalMs: 0, settleMs: 1, onApplied: noop, onRejected: noop }), /--memcached\.hmac-key-file=\S+: is a FIFO, not a regular file/);
+    await assert.rejects(
+      KeyringFile.open(fifo(), { intervalMs: 0, settleMs: 1, onApplied: noop, onRejected: noop }),
+      /--memcached\.hmac-key-file=\S+: is a FIFO, not a regular file/,
+    );
     await assert.rejects(readPair({ cert: fifo(), key: fifo() }), /is a FIFO, not a regular file/);
     assert.throws(() => httpLivenessCheck('https://127.0.0.1:1/', { caFile: fifo() }), /--tls\.internal\.server\.ca-file=\S+: is a FIFO, not a regular file/);
   });

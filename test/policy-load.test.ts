@@ -15,7 +15,9 @@ import { stubModule } from './support/wasm-stub.js';
 
 /** Status and result of a decision (a decision log's decision_id left out). */
 const decide = (base: string, input: unknown = ALLOWED_INPUT) =>
-  fetch(`${base}/v1/data/lokistack/allow`, { method: 'POST', body: JSON.stringify({ input }) }).then(async (r) => `${r.status} ${JSON.stringify({ result: ((await r.json()) as { result: unknown }).result })}`);
+  fetch(`${base}/v1/data/lokistack/allow`, { method: 'POST', body: JSON.stringify({ input }) }).then(
+    async (r) => `${r.status} ${JSON.stringify({ result: ((await r.json()) as { result: unknown }).result })}`,
+  );
 
 /** A tar.gz holding `files` at `/name`, as opa build writes bundles. */
 function bundle(files: Record<string, string | Uint8Array>): Uint8Array {
@@ -32,7 +34,10 @@ describe('policy loads: a file that never finishes loading (issue 10 item 2)', f
   for (const spin of ['start', 'builtins', 'entrypoints'] as const) {
     it(`a module whose ${spin === 'start' ? 'start function' : `${spin} export`} never ends fails startup with the deadline named`, async () => {
       const wasm = writeTempFile('spin.wasm', await stubModule({ spin }));
-      await assert.rejects(startTestService({ flags: [`--policy.wasm=${wasm}`, '--policy.load-timeout=1s'] }), /loading the policy did not finish within 1000 ms \(--policy\.load-timeout\)/);
+      await assert.rejects(
+        startTestService({ flags: [`--policy.wasm=${wasm}`, '--policy.load-timeout=1s'] }),
+        /loading the policy did not finish within 1000 ms \(--policy\.load-timeout\)/,
+      );
     });
   }
 
@@ -62,7 +67,11 @@ describe('policy loads: a file that never finishes loading (issue 10 item 2)', f
       await reload;
       const metrics = await (await fetch(`${svc.internalUrl}/metrics`)).text();
       assert.equal(metricValue(metrics, 'config_reloads_total', { config: 'policy', result: 'failure' }), 1);
-      assert.ok(svc.log.records().some((r) => r.msg === 'rejected the new file; the previous policy and data keep serving' && /--policy\.load-timeout/.test(String(r.reason))));
+      assert.ok(
+        svc.log
+          .records()
+          .some((r) => r.msg === 'rejected the new file; the previous policy and data keep serving' && /--policy\.load-timeout/.test(String(r.reason))),
+      );
       assert.equal(await decide(svc.publicUrl), '200 {"result":true}');
     } finally {
       await svc.stop();
@@ -77,13 +86,19 @@ describe('policy loads: large bundles and data (issue 10 item 3)', function () {
     const wasm = await stubModule();
     const big = bundle({ 'policy.wasm': wasm, 'pad.bin': Buffer.alloc(2 << 20) });
     const file = writeTempFile('bundle.tar.gz', big);
-    await assert.rejects(startTestService({ flags: [`--policy.bundle=${file}`, '--rbac.config=', '--policy.max-bundle-bytes=1048576'] }), /decompresses to more than 1048576 bytes \(--policy\.max-bundle-bytes\)/);
+    await assert.rejects(
+      startTestService({ flags: [`--policy.bundle=${file}`, '--rbac.config=', '--policy.max-bundle-bytes=1048576'] }),
+      /decompresses to more than 1048576 bytes \(--policy\.max-bundle-bytes\)/,
+    );
   });
 
-  it("a bundle whose data files hold more than --policy.max-data-bytes is refused, though small compressed", async () => {
+  it('a bundle whose data files hold more than --policy.max-data-bytes is refused, though small compressed', async () => {
     const data = JSON.stringify({ users: Array.from({ length: 100_000 }, (_, i) => `user-${i}`) });
     const file = writeTempFile('bundle.tar.gz', bundle({ 'policy.wasm': await stubModule(), 'data.json': data }));
-    await assert.rejects(startTestService({ flags: [`--policy.bundle=${file}`, '--rbac.config=', '--policy.max-data-bytes=1048576'] }), /data files hold more than 1048576 bytes \(--policy\.max-data-bytes\)/);
+    await assert.rejects(
+      startTestService({ flags: [`--policy.bundle=${file}`, '--rbac.config=', '--policy.max-data-bytes=1048576'] }),
+      /data files hold more than 1048576 bytes \(--policy\.max-data-bytes\)/,
+    );
   });
 
   it('a load that needs more heap than its bound ends its thread with a message; the process goes on', async () => {
@@ -95,10 +110,20 @@ describe('policy loads: large bundles and data (issue 10 item 3)', function () {
       ['data.json', new Uint8Array(Buffer.from(data))],
     ]);
     const spec = {
-      entrypoint: 'lokistack/allow', policyFile: 'policy.wasm', dataFile: 'data.json', claims: false, reload: true,
-      maxMemoryBytes: 256 << 20, instanceMaxBytes: 128 << 20, maxBundleBytes: 64 << 20, maxDataBytes: 64 << 20,
+      entrypoint: 'lokistack/allow',
+      policyFile: 'policy.wasm',
+      dataFile: 'data.json',
+      claims: false,
+      reload: true,
+      maxMemoryBytes: 256 << 20,
+      instanceMaxBytes: 128 << 20,
+      maxBundleBytes: 64 << 20,
+      maxDataBytes: 64 << 20,
     };
-    await assert.rejects(runPolicyLoad(spec, files as Map<string, Uint8Array<ArrayBuffer>>, { timeoutMs: 50_000, maxHeapMb: 128 }), /needs more than the 128 MiB heap a load may use/);
+    await assert.rejects(
+      runPolicyLoad(spec, files as Map<string, Uint8Array<ArrayBuffer>>, { timeoutMs: 50_000, maxHeapMb: 128 }),
+      /needs more than the 128 MiB heap a load may use/,
+    );
   });
 });
 
@@ -108,7 +133,13 @@ describe('policy print() goes to the logger, never to stdout (issue 10 item 6)',
 
   it('a print during evaluation reaches the print sink, and nothing reaches stdout', async () => {
     const lines: string[] = [];
-    const policy = await CompiledPolicy.load('print.wasm', await stubModule({ evaluate: 'print', printed: FORGED }), ['lokistack/allow'], { maxBytes: 64 << 20 }, (l) => lines.push(l));
+    const policy = await CompiledPolicy.load(
+      'print.wasm',
+      await stubModule({ evaluate: 'print', printed: FORGED }),
+      ['lokistack/allow'],
+      { maxBytes: 64 << 20 },
+      (l) => lines.push(l),
+    );
     const instance = await policy.instantiate({});
     const written: string[] = [];
     const write = process.stdout.write;
@@ -124,7 +155,9 @@ describe('policy print() goes to the logger, never to stdout (issue 10 item 6)',
 
   it('the service logs prints with the policy name, from the main thread and from a worker, and stdout gets none', async () => {
     const wasm = writeTempFile('print.wasm', await stubModule({ evaluate: 'print', printed: FORGED }));
-    const svc = await startTestService({ flags: [`--policy.wasm=${wasm}`, '--policy.inline-max-input-bytes=200', '--policy.workers=1', '--decision-log.output=stdout'] });
+    const svc = await startTestService({
+      flags: [`--policy.wasm=${wasm}`, '--policy.inline-max-input-bytes=200', '--policy.workers=1', '--decision-log.output=stdout'],
+    });
     const written: string[] = [];
     const write = process.stdout.write;
     process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
@@ -138,7 +171,15 @@ describe('policy print() goes to the logger, never to stdout (issue 10 item 6)',
       assert.equal(await decide(svc.publicUrl, { pad: 'x'.repeat(500) }), '200 {"result":true}');
       assert.ok(await eventually(() => svc.log.records().filter((r) => r.msg === 'policy print' && r.print === FORGED && r.policy === wasm).length >= 2));
       // stdout holds the decision log, and only it: the two events, none forged.
-      assert.ok(await eventually(() => written.join('').split('\n').filter((l) => l.includes('"decision_id"')).length === 2));
+      assert.ok(
+        await eventually(
+          () =>
+            written
+              .join('')
+              .split('\n')
+              .filter((l) => l.includes('"decision_id"')).length === 2,
+        ),
+      );
       assert.ok(!written.join('').includes('"decision_id":"forged"'), 'the printed line reached stdout');
     } finally {
       process.stdout.write = write;

@@ -114,7 +114,8 @@ function assertFault(text: string, field: string, faultPattern: RegExp | string)
   assert.equal(err.source, FILE);
   assert.equal(err.field, field);
   assert.ok(err.message.startsWith(`${FILE}: ${field}: `), `message ${JSON.stringify(err.message)} should start with file and field`);
-  if (typeof faultPattern === 'string') assert.ok(err.fault.includes(faultPattern), `fault ${JSON.stringify(err.fault)} should contain ${JSON.stringify(faultPattern)}`);
+  if (typeof faultPattern === 'string')
+    assert.ok(err.fault.includes(faultPattern), `fault ${JSON.stringify(err.fault)} should contain ${JSON.stringify(faultPattern)}`);
   else assert.match(err.fault, faultPattern);
   return err;
 }
@@ -199,13 +200,23 @@ describe('parseRbac', () => {
 
     // A truncated or half-written file looks like one of these; on reload it must not replace
     // the roles serving (issue 9 item 4). Only an explicit list says "deny everyone".
-    const EMPTY = ['', '   \n\t\n', '# nothing here\n', '{}\n', '---\n', 'roles:\n', 'roles:\nroleBindings:\n', 'kind: LokiStack\nspec:\n  tenants:\n    authorization: {}\n'];
+    const EMPTY = [
+      '',
+      '   \n\t\n',
+      '# nothing here\n',
+      '{}\n',
+      '---\n',
+      'roles:\n',
+      'roles:\nroleBindings:\n',
+      'kind: LokiStack\nspec:\n  tenants:\n    authorization: {}\n',
+    ];
 
     it('on reload, a file naming no roles and no bindings is a fault, not a deny-all', () => {
       for (const text of EMPTY) {
         assert.throws(
           () => parseRbac(FILE, text, { reload: true }),
-          (err: unknown) => err instanceof ConfigError && err.source === FILE && /no roles and no roleBindings/.test(err.message) && /roles: \[\]/.test(err.message),
+          (err: unknown) =>
+            err instanceof ConfigError && err.source === FILE && /no roles and no roleBindings/.test(err.message) && /roles: \[\]/.test(err.message),
           JSON.stringify(text),
         );
       }
@@ -259,11 +270,19 @@ describe('parseRbac', () => {
       assertFault('roles: []\nroleBinding: []\n', 'roleBinding', /unknown field/);
       assertFault('roles:\n  - name: a\n    resource: [logs]\n', 'roles[0].resource', /unknown field.*resources/);
       assertFault(role('roleBindings:\n  - name: b\n    role: [r]\n    subjects: []\n'), 'roleBindings[0].role', /unknown field/);
-      assertFault(role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - kind: user\n        name: u\n        namespace: x\n'), 'roleBindings[0].subjects[0].namespace', /unknown field/);
+      assertFault(
+        role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - kind: user\n        name: u\n        namespace: x\n'),
+        'roleBindings[0].subjects[0].namespace',
+        /unknown field/,
+      );
     });
 
-    it('an unknown field directly under a LokiStack\'s spec.tenants.authorization is named by its path', () => {
-      assertFault(LOKISTACK.replace('      roleBindings:\n', '      rolebindings: []\n      roleBindings:\n'), 'spec.tenants.authorization.rolebindings', /unknown field/);
+    it("an unknown field directly under a LokiStack's spec.tenants.authorization is named by its path", () => {
+      assertFault(
+        LOKISTACK.replace('      roleBindings:\n', '      rolebindings: []\n      roleBindings:\n'),
+        'spec.tenants.authorization.rolebindings',
+        /unknown field/,
+      );
     });
 
     it('wrong types', () => {
@@ -274,8 +293,16 @@ describe('parseRbac', () => {
       assertFault(role().replace('tenants: [application]', 'tenants: [application, [audit]]'), 'roles[0].tenants[1]', /must be a string, got a list/);
       assertFault('roles:\n  -\n', 'roles[0]', /must be a mapping, got null/);
       assertFault('roles:\n  - just-a-name\n', 'roles[0]', /must be a mapping/);
-      assertFault(role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects: {kind: user, name: u}\n'), 'roleBindings[0].subjects', /must be a list, got a mapping/);
-      assertFault(role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - {kind: user, name: true}\n'), 'roleBindings[0].subjects[0].name', /must be a string, got boolean true/);
+      assertFault(
+        role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects: {kind: user, name: u}\n'),
+        'roleBindings[0].subjects',
+        /must be a list, got a mapping/,
+      );
+      assertFault(
+        role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - {kind: user, name: true}\n'),
+        'roleBindings[0].subjects[0].name',
+        /must be a string, got boolean true/,
+      );
     });
 
     it('a top level that is not a mapping', () => {
@@ -291,7 +318,11 @@ describe('parseRbac', () => {
     });
 
     it('a bad permission names its index: roles[0].permissions[1]', () => {
-      const err = assertFault(role().replace('permissions: [read]', 'permissions: [read, admin]'), 'roles[0].permissions[1]', 'must be "read" or "write", got "admin"');
+      const err = assertFault(
+        role().replace('permissions: [read]', 'permissions: [read, admin]'),
+        'roles[0].permissions[1]',
+        'must be "read" or "write", got "admin"',
+      );
       assert.equal(err.message, `${FILE}: roles[0].permissions[1]: must be "read" or "write", got "admin"`);
     });
 
@@ -305,7 +336,11 @@ describe('parseRbac', () => {
         'roleBindings[0].subjects[0].kind',
         'must be "user" or "group", got "serviceaccount"',
       );
-      assertFault(role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - kind: User\n        name: x\n'), 'roleBindings[0].subjects[0].kind', '"User"');
+      assertFault(
+        role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects:\n      - kind: User\n        name: x\n'),
+        'roleBindings[0].subjects[0].kind',
+        '"User"',
+      );
     });
 
     it('a document of another kind is not taken for roles and bindings', () => {
@@ -318,7 +353,11 @@ describe('parseRbac', () => {
       assertFault(role().replace('name: r', 'name: ""'), 'roles[0].name', /must not be empty/);
       assertFault(role().replace('resources: [logs]', 'resources: [""]'), 'roles[0].resources[0]', /must not be empty/);
       assertFault(role('roleBindings:\n  - name: ""\n    roles: [r]\n    subjects: []\n'), 'roleBindings[0].name', /must not be empty/);
-      assertFault(role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects: [{kind: group, name: ""}]\n'), 'roleBindings[0].subjects[0].name', /must not be empty/);
+      assertFault(
+        role('roleBindings:\n  - name: b\n    roles: [r]\n    subjects: [{kind: group, name: ""}]\n'),
+        'roleBindings[0].subjects[0].name',
+        /must not be empty/,
+      );
     });
 
     it('a LokiStack without its authorization block', () => {

@@ -120,13 +120,17 @@ describe('README.md', () => {
 
   it('the anchor rule matches the headings the pages link to today', () => {
     // GitHub's slugs for headings with code, punctuation and repeats.
-    const anchors = anchorsOf('# A\n## Who the caller is (`--openshift.verify-token`)\n#### `oidc.userinfoOpaqueTokens`: what it gives away\n## Flags\n## Flags\n```sh\n# not a heading\n```\n');
+    const anchors = anchorsOf(
+      '# A\n## Who the caller is (`--openshift.verify-token`)\n#### `oidc.userinfoOpaqueTokens`: what it gives away\n## Flags\n## Flags\n```sh\n# not a heading\n```\n',
+    );
     assert.deepEqual([...anchors], ['a', 'who-the-caller-is---openshiftverify-token', 'oidcuserinfoopaquetokens-what-it-gives-away', 'flags', 'flags-1']);
   });
 
   it('a broken link is found: a missing page, a missing heading', () => {
     assert.ok(!anchorsOf(read('docs/static.md')).has('no-such-heading'));
-    const links = relativeLinks('see [x](docs/nope.md) and [y](docs/static.md#no-such-heading), not `[z](q.md)`\n```\n[w](code.md)\n```\n[ref]: docs/gone.md\n[web](https://example.com/x.md)\n');
+    const links = relativeLinks(
+      'see [x](docs/nope.md) and [y](docs/static.md#no-such-heading), not `[z](q.md)`\n```\n[w](code.md)\n```\n[ref]: docs/gone.md\n[web](https://example.com/x.md)\n',
+    );
     assert.deepEqual(
       links.map((l) => l.target),
       ['docs/nope.md', 'docs/static.md#no-such-heading', 'docs/gone.md'],
@@ -172,16 +176,25 @@ describe('README.md', () => {
     }
   });
 
-  it('its performance claims are the committed bench results\' (bench/results/latest.md)', () => {
+  it("its performance claims are the committed bench results' (bench/results/latest.md)", () => {
     // The Summary table: scenario, server, req/s, p50, p99, max, errors, upstream calls, peak RSS, CPU/request.
     const bench = read('bench/results/latest.md');
     const summary = bench.slice(bench.indexOf('## Summary'), bench.indexOf('\n## ', bench.indexOf('## Summary') + 1));
     const row = (scenario: string, server: string): string[] => {
       const line = summary.split('\n').find((l) => l.startsWith(`| ${scenario} | ${server} |`));
       assert.ok(line, `bench/results/latest.md has no summary row for ${scenario} / ${server}`);
-      return line.split('|').map((c) => c.trim()).slice(1, -1);
+      return line
+        .split('|')
+        .map((c) => c.trim())
+        .slice(1, -1);
     };
-    const num = (cell: string): number => Number(cell.replace(/,/g, '').replace(/\s*(ms|MiB)$/, '').replace(/\s*\(.*$/, ''));
+    const num = (cell: string): number =>
+      Number(
+        cell
+          .replace(/,/g, '')
+          .replace(/\s*(ms|MiB)$/, '')
+          .replace(/\s*\(.*$/, ''),
+      );
     const ratio = (a: string, b: string): string => `${(num(a) / num(b)).toFixed(1)}×`;
     const why = readme.slice(0, readme.indexOf('\n## Quick start\n')).replace(/\s+/g, ' ');
     const hitOurs = row('openshift decision, cache hit', 'ours');
@@ -190,7 +203,10 @@ describe('README.md', () => {
     assert.ok(why.includes(`and ${(num(hitOurs[4]!) / num(hitPeer[4]!)).toFixed(2)}× its p99`), 'cache-hit p99 ratio');
     const herdOurs = row('200 concurrent identical cold requests', 'ours');
     const herdPeer = row('200 concurrent identical cold requests', 'opa-openshift');
-    assert.ok(why.includes(`cost ${herdOurs[7]!.replace(/\s*\(.*$/, '')} Kubernetes calls instead of ${herdPeer[7]!.replace(/\s*\(.*$/, '')}`), 'herd upstream calls');
+    assert.ok(
+      why.includes(`cost ${herdOurs[7]!.replace(/\s*\(.*$/, '')} Kubernetes calls instead of ${herdPeer[7]!.replace(/\s*\(.*$/, '')}`),
+      'herd upstream calls',
+    );
     const nsOurs = row('namespaces per query: 100 cold', 'ours');
     const nsPeer = row('namespaces per query: 100 cold', 'opa-openshift');
     assert.ok(why.includes(`answers in ${nsOurs[3]} at the median instead of ${Math.round(num(nsPeer[3]!) / 1000)} s`), 'namespaces p50');
@@ -198,7 +214,7 @@ describe('README.md', () => {
     assert.ok(why.includes(`and ${ratio(hitOurs[8]!, hitPeer[8]!)} opa-openshift's`), 'cache-hit RSS ratio');
   });
 
-  it('maps each of the Loki Operator\'s tenants.mode values to a mode of this service', () => {
+  it("maps each of the Loki Operator's tenants.mode values to a mode of this service", () => {
     // operator/api/loki/v1/lokistack_types.go: ModeType.
     const modes = ['static', 'dynamic', 'openshift-logging', 'openshift-network', 'passthrough'];
     const table = section(readme, 'Which mode for a LokiStack');

@@ -40,7 +40,20 @@ describe('reasons: dynamic mode', () => {
     const tenants = writeTempFile(
       'tenants.yaml',
       stringifyYaml({
-        tenants: [{ name: 'application', id: 'application', oidc: { clientID: CLIENT.client_id, clientSecret: CLIENT.client_secret, issuerURL: idp.issuer, usernameClaim: 'preferred_username', groupClaim: 'groups', audiences: ['lokistack-authz'] } }],
+        tenants: [
+          {
+            name: 'application',
+            id: 'application',
+            oidc: {
+              clientID: CLIENT.client_id,
+              clientSecret: CLIENT.client_secret,
+              issuerURL: idp.issuer,
+              usernameClaim: 'preferred_username',
+              groupClaim: 'groups',
+              audiences: ['lokistack-authz'],
+            },
+          },
+        ],
       }),
     );
     const rbac = `roles:
@@ -128,7 +141,11 @@ describe('reasons: openshift-logging mode', () => {
 
   it('lists the cluster-wide review, then each namespaced review with the verdict that decided', async () => {
     const a = await authz(['--cache.enabled=false']);
-    const answer = await postDecision(a.url, { path: 'lokistack/allow?reasons=true', input: gatewayInput('bob', { extras: selecting(['log-test-2', 'log-test-0', 'log-test-1']) }), token: LOKISTACK_TOKENS.bob });
+    const answer = await postDecision(a.url, {
+      path: 'lokistack/allow?reasons=true',
+      input: gatewayInput('bob', { extras: selecting(['log-test-2', 'log-test-0', 'log-test-1']) }),
+      token: LOKISTACK_TOKENS.bob,
+    });
     assert.equal(answer.status, 200, answer.text);
     const r = reasonOf(answer);
     assert.equal(r.code, 'namespace_reviews_allowed');
@@ -146,17 +163,29 @@ describe('reasons: openshift-logging mode', () => {
 
   it('a write: the cluster-wide review alone', async () => {
     const a = await authz(['--cache.enabled=false']);
-    const answer = await postDecision(a.url, { path: 'lokistack/allow?reasons=true', input: gatewayInput('bob', { permission: 'write' }), token: LOKISTACK_TOKENS.bob });
+    const answer = await postDecision(a.url, {
+      path: 'lokistack/allow?reasons=true',
+      input: gatewayInput('bob', { permission: 'write' }),
+      token: LOKISTACK_TOKENS.bob,
+    });
     assert.equal((answer.body as { result: unknown }).result, false);
     const r = reasonOf(answer);
     assert.equal(r.code, 'cluster_review_denied');
-    assert.deepEqual(r.reviews?.map((v) => [v.scope, v.verb, v.allowed]), [['cluster', 'create', false]]);
+    assert.deepEqual(
+      r.reviews?.map((v) => [v.scope, v.verb, v.allowed]),
+      [['cluster', 'create', false]],
+    );
     assert.deepEqual(asked(), [['cluster', 'create', '']]);
   });
 
   it('a decision from the cache says so, and asks nothing', async () => {
     const a = await authz([]);
-    const ask = () => postDecision(a.url, { path: 'lokistack/allow?reasons=true', input: gatewayInput('bob', { extras: selecting(['log-test-0']) }), token: LOKISTACK_TOKENS.bob });
+    const ask = () =>
+      postDecision(a.url, {
+        path: 'lokistack/allow?reasons=true',
+        input: gatewayInput('bob', { extras: selecting(['log-test-0']) }),
+        token: LOKISTACK_TOKENS.bob,
+      });
     const first = await ask();
     assert.equal(reasonOf(first).cached, false);
     fake.requests.length = 0;

@@ -35,7 +35,13 @@ async function get(svc: TestService, path: string): Promise<Answer> {
   return { status: res.status, body: JSON.parse(text) as Record<string, unknown>, text };
 }
 
-type Reason = { code: string; message: string; grants?: Array<Record<string, unknown>>; matched?: Array<Record<string, unknown>>; truncated?: Record<string, number> };
+type Reason = {
+  code: string;
+  message: string;
+  grants?: Array<Record<string, unknown>>;
+  matched?: Array<Record<string, unknown>>;
+  truncated?: Record<string, number>;
+};
 const reasonOf = (a: Answer) => a.body.reason as Reason;
 
 describe('reasons: static mode with --web.reasons', () => {
@@ -53,7 +59,13 @@ describe('reasons: static mode with --web.reasons', () => {
     assert.equal(r.code, 'granted');
     // EXAMPLE_RBAC: developers-read-application binds the user alice@example.com to application-read.
     assert.deepEqual(r.grants, [
-      { kind: 'role_binding', index: 0, binding: 'developers-read-application', subject: { kind: 'user', name: 'alice@example.com' }, role: 'application-read' },
+      {
+        kind: 'role_binding',
+        index: 0,
+        binding: 'developers-read-application',
+        subject: { kind: 'user', name: 'alice@example.com' },
+        role: 'application-read',
+      },
     ]);
     assert.match(r.message, /developers-read-application.*application-read/);
   });
@@ -61,7 +73,10 @@ describe('reasons: static mode with --web.reasons', () => {
   it('names the group when the group matched', async () => {
     const r = reasonOf(await post(svc, { ...ALLOWED_INPUT, subject: 'bob', groups: ['developers'] }));
     assert.equal(r.code, 'granted');
-    assert.deepEqual(r.grants?.map((g) => g.subject), [{ kind: 'group', name: 'developers' }]);
+    assert.deepEqual(
+      r.grants?.map((g) => g.subject),
+      [{ kind: 'group', name: 'developers' }],
+    );
   });
 
   it('a deny by role: the binding that named the caller, and no grant', async () => {
@@ -147,7 +162,10 @@ describe('reasons: bounded', () => {
   const BINDINGS = 100;
   before(async () => {
     // Many bindings naming one group: one caller would otherwise get a reason of every binding.
-    const bindings = Array.from({ length: BINDINGS }, (_, i) => `  - name: b${i}-${'x'.repeat(600)}\n    roles: [r]\n    subjects: [{kind: group, name: g}]\n`).join('');
+    const bindings = Array.from(
+      { length: BINDINGS },
+      (_, i) => `  - name: b${i}-${'x'.repeat(600)}\n    roles: [r]\n    subjects: [{kind: group, name: g}]\n`,
+    ).join('');
     const rbac = `roles:\n  - name: r\n    resources: [logs]\n    tenants: [application]\n    permissions: [read]\nroleBindings:\n${bindings}`;
     svc = await startTestService({ rbac, flags: ['--web.reasons'] });
   });
@@ -187,7 +205,10 @@ roleBindings:
     assert.equal(a.body.result, false);
     const r = reasonOf(a);
     assert.equal(r.code, 'label_policy_unenforceable');
-    assert.deepEqual(r.grants?.map((g) => [g.binding, g.role]), [['sre-prod', 'prod-reader']]);
+    assert.deepEqual(
+      r.grants?.map((g) => [g.binding, g.role]),
+      [['sre-prod', 'prod-reader']],
+    );
     assert.match(r.message, /forward-auth/);
   });
 });

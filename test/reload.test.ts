@@ -84,7 +84,8 @@ async function metrics(svc: TestService): Promise<string> {
   return res.text();
 }
 
-const reloads = async (svc: TestService, result: 'success' | 'failure') => metricValue(await metrics(svc), 'config_reloads_total', { config: 'rbac', result }) ?? 0;
+const reloads = async (svc: TestService, result: 'success' | 'failure') =>
+  metricValue(await metrics(svc), 'config_reloads_total', { config: 'rbac', result }) ?? 0;
 const lastOk = async (svc: TestService) => metricValue(await metrics(svc), 'config_last_reload_successful', { config: 'rbac' });
 
 const ALLOW = '200 {"result":true}\n';
@@ -145,10 +146,14 @@ describe('rbac reload (ConfigMap symlink swap)', () => {
     cm.swap(rbacFor('bob'));
     let settled = 0;
     assert.ok(
-      await eventually(() => {
-        if (seen.every((s) => s.at(-1) === 'new' && s.at(-2) === 'new')) settled++;
-        return settled >= 10;
-      }, 400, 25),
+      await eventually(
+        () => {
+          if (seen.every((s) => s.at(-1) === 'new' && s.at(-2) === 'new')) settled++;
+          return settled >= 10;
+        },
+        400,
+        25,
+      ),
       'the new roles never reached every loop',
     );
     stop = true;
@@ -160,7 +165,10 @@ describe('rbac reload (ConfigMap symlink swap)', () => {
       const first = versions.indexOf('new');
       assert.ok(first > 0, 'each loop saw both versions');
       // Once a loop has seen the new roles, it never sees the old ones again.
-      assert.ok(versions.slice(first).every((v) => v === 'new'), `old roles served after new ones: ${versions.join(' ')}`);
+      assert.ok(
+        versions.slice(first).every((v) => v === 'new'),
+        `old roles served after new ones: ${versions.join(' ')}`,
+      );
     }
     assert.equal(await reloads(svc, 'failure'), 0);
   });
@@ -283,7 +291,10 @@ describe('rbac reload: a file written in place in parts (issue 9 item 4)', () =>
   };
 
   const decideWith = async (mode: Awaited<ReturnType<typeof wireStaticMode>>, subject: string) =>
-    (await mode.authorizer.decide({ path: ['lokistack', 'allow'], input: input(subject), signal: new AbortController().signal })) as { defined: boolean; value?: unknown };
+    (await mode.authorizer.decide({ path: ['lokistack', 'allow'], input: input(subject), signal: new AbortController().signal })) as {
+      defined: boolean;
+      value?: unknown;
+    };
 
   it('the half file is never applied, though it parses and would allow a user in neither file; the whole is applied once stable', async () => {
     // The attack needs the half to parse and to grant eve: check that premise first.
@@ -371,7 +382,10 @@ describe('rbac reload: an empty file is refused, an explicit empty list denies (
       assert.equal(await decide(svc, 'alice'), ALLOW);
       assert.equal(await reloads(svc, 'failure'), 1);
       assert.equal(await lastOk(svc), 0);
-      assert.ok(svc.log.records().some((r) => r.level === 'error' && /no roles and no roleBindings/.test(String(r.reason))), svc.log.text());
+      assert.ok(
+        svc.log.records().some((r) => r.level === 'error' && /no roles and no roleBindings/.test(String(r.reason))),
+        svc.log.text(),
+      );
     });
   }
 

@@ -51,7 +51,10 @@ describe('request edge: decoding as Go does, in the running service', function (
 
   it('the 1 MB alias bomb of the report (500k-element list aliased 99 times): 400 naming --web.max-yaml-nodes', async () => {
     const yaml = `a: &a [${Array(500_000).fill('x').join(',')}]\n${Array.from({ length: 99 }, (_, i) => `b${i}: *a`).join('\n')}\ninput: *a\n`;
-    const res = await rawRequest(`${svc.publicUrl}/v1/data/lokistack/allow`, { headers: { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(yaml) }, chunks: [yaml] });
+    const res = await rawRequest(`${svc.publicUrl}/v1/data/lokistack/allow`, {
+      headers: { 'content-type': 'application/yaml', 'content-length': Buffer.byteLength(yaml) },
+      chunks: [yaml],
+    });
     assert.equal(res.status, 400, res.body);
     assert.match(JSON.parse(res.body).message, /--web\.max-yaml-nodes/);
   });
@@ -188,7 +191,9 @@ describe('request edge: the forwarded token', () => {
           const body = JSON.stringify({ input: ALLOWED_INPUT });
           const lines = headers.map(([name, value]) => `${name}: ${value}\r\n`).join('');
           const socket = connect(port, '127.0.0.1');
-          socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          socket.write(
+            `POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${lines}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+          );
           await new Promise((r) => socket.on('close', r).resume());
           // The protocol: Go's Header.Get returns the first value of a header (names case-insensitive).
           const first = (name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
@@ -215,7 +220,9 @@ describe('request edge: buffered body bytes across requests (--web.max-buffered-
     socket.setEncoding('latin1');
     socket.on('data', (d: string) => (text += d));
     const answer = new Promise<string>((r) => socket.on('close', () => r(text)));
-    socket.write(`POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1100\r\n\r\n${'{"input":{"pad":"'.padEnd(sent, 'p')}`);
+    socket.write(
+      `POST /v1/data/lokistack/allow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1100\r\n\r\n${'{"input":{"pad":"'.padEnd(sent, 'p')}`,
+    );
     return { socket, answer };
   }
 
@@ -246,7 +253,10 @@ describe('request edge: buffered body bytes across requests (--web.max-buffered-
       assert.match(await third.answer, /^HTTP\/1\.1 200 /);
       assert.ok(await eventually(() => budget.inUse === 0), `after 200 ${budget.inUse}`);
 
-      const ok = await rawRequest(`http://127.0.0.1:${port}/v1/data/lokistack/allow`, { headers: { 'content-type': 'application/json' }, chunks: [JSON.stringify({ input: ALLOWED_INPUT })] });
+      const ok = await rawRequest(`http://127.0.0.1:${port}/v1/data/lokistack/allow`, {
+        headers: { 'content-type': 'application/json' },
+        chunks: [JSON.stringify({ input: ALLOWED_INPUT })],
+      });
       assert.equal(ok.status, 200);
       assert.ok(await eventually(() => budget.inUse === 0));
     } finally {

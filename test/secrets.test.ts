@@ -19,7 +19,15 @@ import { gzipSync } from 'node:zlib';
 import { LOKISTACK_IDENTITIES, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube, type Identity } from './support/fake-kube/server.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
-import { KUBECONFIG_PLACEHOLDER, OPERATOR_LOGGING_ARGS, fakeKubeconfigFile, gatewayInput, startAuthz, type RunningAuthz, type Who } from './support/openshift.js';
+import {
+  KUBECONFIG_PLACEHOLDER,
+  OPERATOR_LOGGING_ARGS,
+  fakeKubeconfigFile,
+  gatewayInput,
+  startAuthz,
+  type RunningAuthz,
+  type Who,
+} from './support/openshift.js';
 import { captureLogger, makeTempDir, startTestService, writeTempFile, type CapturedLogger, type TestService } from './support/service.js';
 
 /** A token no log line could contain by chance. */
@@ -54,7 +62,10 @@ function findings(sink: string, texts: readonly string[], tokens: readonly strin
     for (const fragment of fragments(token)) {
       for (const text of texts) {
         const at = text.indexOf(fragment);
-        if (at >= 0) out.push(`${sink}: ${JSON.stringify(fragment)} of token ${JSON.stringify(`${token.slice(0, 20)}…`)} in …${JSON.stringify(text.slice(Math.max(0, at - 120), at + fragment.length + 60))}…`);
+        if (at >= 0)
+          out.push(
+            `${sink}: ${JSON.stringify(fragment)} of token ${JSON.stringify(`${token.slice(0, 20)}…`)} in …${JSON.stringify(text.slice(Math.max(0, at - 120), at + fragment.length + 60))}…`,
+          );
       }
     }
   }
@@ -130,9 +141,14 @@ function scans(sinks: () => Sinks, tokens: () => string[], canary: () => string)
 
   it('the decision log holds no token (and does hold the canary sent as a subject)', () => {
     const s = sinks();
-    const lines = readFileSync(s.decisionLogFile, 'utf8').split('\n').filter((l) => l !== '');
+    const lines = readFileSync(s.decisionLogFile, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
     assert.ok(lines.length > 5, `decision events were written (${lines.length})`);
-    assert.ok(lines.some((l) => l.includes(canary())), 'the canary (not a secret) is logged: the scan reads a live sink');
+    assert.ok(
+      lines.some((l) => l.includes(canary())),
+      'the canary (not a secret) is logged: the scan reads a live sink',
+    );
     assertNone(findings('decision log', lines, tokens()));
   });
 
@@ -207,10 +223,16 @@ describe('secrets: static mode', function () {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('secrets: openshift-logging mode (the operator\'s arguments, fake Kubernetes API faults)', function () {
+describe("secrets: openshift-logging mode (the operator's arguments, fake Kubernetes API faults)", function () {
   this.timeout(60_000);
   const gatewayToken = distinctive('service-account');
-  const userTokens: Partial<Record<Who, string>> = { alice: distinctive('alice'), bob: distinctive('bob'), dave: distinctive('dave'), admin: distinctive('admin'), collector: distinctive('collector') };
+  const userTokens: Partial<Record<Who, string>> = {
+    alice: distinctive('alice'),
+    bob: distinctive('bob'),
+    dave: distinctive('dave'),
+    admin: distinctive('admin'),
+    collector: distinctive('collector'),
+  };
   const unknown = distinctive('unknown');
   const tokens = [gatewayToken, unknown, ...Object.values(userTokens)];
   const canary = `canary-${randomBytes(8).toString('hex')}`;
@@ -256,20 +278,42 @@ describe('secrets: openshift-logging mode (the operator\'s arguments, fake Kuber
     }
     // 4xx: no token, unknown permission, empty resource, wildcard, both namespace labels; 500 unknown tenant
     await ask('alice', {}, {}, alice);
-    await send(sinks, url, { headers: { 'x-forwarded-access-token': alice }, body: JSON.stringify({ input: { ...gatewayInput('alice'), permission: 'admin', token: alice } }) });
-    await send(sinks, url, { headers: { 'x-forwarded-access-token': alice }, body: JSON.stringify({ input: { ...gatewayInput('alice'), resource: '', token: alice } }) });
+    await send(sinks, url, {
+      headers: { 'x-forwarded-access-token': alice },
+      body: JSON.stringify({ input: { ...gatewayInput('alice'), permission: 'admin', token: alice } }),
+    });
+    await send(sinks, url, {
+      headers: { 'x-forwarded-access-token': alice },
+      body: JSON.stringify({ input: { ...gatewayInput('alice'), resource: '', token: alice } }),
+    });
     await ask('bob', { 'x-forwarded-access-token': userTokens.bob! }, { extras: { wildcardSelectors: true } });
-    await ask('bob', { 'x-forwarded-access-token': userTokens.bob! }, { extras: { selectors: { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] } } });
+    await ask(
+      'bob',
+      { 'x-forwarded-access-token': userTokens.bob! },
+      { extras: { selectors: { kubernetes_namespace_name: ['a'], k8s_namespace_name: ['b'] } } },
+    );
     await ask('alice', { 'x-forwarded-access-token': alice }, { tenant: 'nope' });
-    await send(sinks, url, { headers: { 'x-forwarded-access-token': alice }, body: JSON.stringify({ input: { ...gatewayInput('alice'), groups: 'admins', token: alice } }) });
+    await send(sinks, url, {
+      headers: { 'x-forwarded-access-token': alice },
+      body: JSON.stringify({ input: { ...gatewayInput('alice'), groups: 'admins', token: alice } }),
+    });
     // a token the cluster does not know (401 on the project list)
     await ask('alice', { 'x-forwarded-access-token': unknown }, {}, unknown);
     // 401s from Kubernetes faults
     for (const fault of [{ hang: true }, { status: 500, message: 'etcdserver: leader changed' }, { reset: true }, { status: 401 }] as const) {
       for (const endpoint of ['subjectaccessreviews', 'projects'] as const) {
         fake.setFaults({ endpoint, ...fault });
-        await ask('alice', { 'x-forwarded-access-token': alice }, { extras: { selectors: { kubernetes_namespace_name: [`ns-${endpoint}-${Object.keys(fault)[0]}`] } } }, alice);
-        await ask('bob', { authorization: `Bearer ${userTokens.bob!}` }, { extras: { selectors: { kubernetes_namespace_name: ['log-test-0', `x-${endpoint}`] } } });
+        await ask(
+          'alice',
+          { 'x-forwarded-access-token': alice },
+          { extras: { selectors: { kubernetes_namespace_name: [`ns-${endpoint}-${Object.keys(fault)[0]}`] } } },
+          alice,
+        );
+        await ask(
+          'bob',
+          { authorization: `Bearer ${userTokens.bob!}` },
+          { extras: { selectors: { kubernetes_namespace_name: ['log-test-0', `x-${endpoint}`] } } },
+        );
         fake.clearFaults();
       }
     }
@@ -278,7 +322,8 @@ describe('secrets: openshift-logging mode (the operator\'s arguments, fake Kuber
     await ask('alice', { 'x-forwarded-access-token': alice }, { extras: { selectors: { kubernetes_namespace_name: ['log-test-2'] } } }, alice);
     fake.setTokens(tokenTable());
     // malformed bodies carrying tokens
-    for (const t of [alice, unknown]) for (const m of malformedBodies(t)) await send(sinks, url, { headers: { 'x-forwarded-access-token': t, ...(m.headers ?? {}) }, body: m.body });
+    for (const t of [alice, unknown])
+      for (const m of malformedBodies(t)) await send(sinks, url, { headers: { 'x-forwarded-access-token': t, ...(m.headers ?? {}) }, body: m.body });
     await new Promise((r) => setTimeout(r, 200));
   });
   after(async () => {
@@ -290,8 +335,14 @@ describe('secrets: openshift-logging mode (the operator\'s arguments, fake Kuber
   it('the traffic went through the paths it is about (allow, deny, 400, 401, 500)', () => {
     const statuses = new Set(sinks.answers.map((a) => Number(a.split('\n', 1)[0])));
     for (const s of [200, 400, 401, 500]) assert.ok(statuses.has(s), `some answer was ${s}: ${[...statuses].join(', ')}`);
-    assert.ok(sinks.answers.some((a) => a.includes('failed to access api server')), 'a project-list 401');
-    assert.ok(sinks.answers.some((a) => a.includes('cluster-wide SAR failed')), 'a review 401');
+    assert.ok(
+      sinks.answers.some((a) => a.includes('failed to access api server')),
+      'a project-list 401',
+    );
+    assert.ok(
+      sinks.answers.some((a) => a.includes('cluster-wide SAR failed')),
+      'a review 401',
+    );
   });
 
   scans(
@@ -346,7 +397,14 @@ roleBindings:
     authz = await startTestService({
       rbac,
       logger: log,
-      flags: ['--mode=dynamic', `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers', '--oidc.timeout=500ms', '--log.level=debug', `--decision-log.output=${decisionLogFile}`],
+      flags: [
+        '--mode=dynamic',
+        `--tenants.config=${tenants}`,
+        '--oidc.allow-insecure-issuers',
+        '--oidc.timeout=500ms',
+        '--log.level=debug',
+        `--decision-log.output=${decisionLogFile}`,
+      ],
     });
     const url = authz.publicUrl;
     const mint = {
@@ -364,7 +422,12 @@ roleBindings:
     tokens.push(...minted, ...garbage, clientSecret);
 
     const ask = (token: string, headers: Record<string, string>, tenant: string, extra: Record<string, unknown> = {}) =>
-      send(sinks, url, { headers, body: JSON.stringify({ input: { subject: canary, groups: ['app-devs'], permission: 'read', resource: 'logs', tenant, tenantID: tenant, token, extras: {}, ...extra } }) });
+      send(sinks, url, {
+        headers,
+        body: JSON.stringify({
+          input: { subject: canary, groups: ['app-devs'], permission: 'read', resource: 'logs', tenant, tenantID: tenant, token, extras: {}, ...extra },
+        }),
+      });
     for (const t of [...minted, ...garbage]) {
       for (const headers of tokenHeaders(t)) {
         await ask(t, headers, 'application');
@@ -382,7 +445,8 @@ roleBindings:
       await ask(t, { authorization: `Bearer ${t}` }, 'introspected');
     }
     await provider.restart();
-    for (const t of garbage) for (const m of malformedBodies(t)) await send(sinks, url, { headers: { 'x-forwarded-access-token': t, ...(m.headers ?? {}) }, body: m.body });
+    for (const t of garbage)
+      for (const m of malformedBodies(t)) await send(sinks, url, { headers: { 'x-forwarded-access-token': t, ...(m.headers ?? {}) }, body: m.body });
     await new Promise((r) => setTimeout(r, 200));
   });
   after(async () => {
@@ -394,10 +458,22 @@ roleBindings:
 
   it('the traffic went through the paths it is about (allow, deny, identity failures of several kinds)', () => {
     const bodies = sinks.answers.map((a) => a.split('\n\n').slice(1).join('\n\n'));
-    assert.ok(bodies.some((b) => b.includes('"result":true')), 'an allow');
-    assert.ok(bodies.some((b) => b.includes('"result":false')), 'a deny');
-    const codes = new Set(sinks.log.records().filter((r) => r.msg === 'denied: no identity').map((r) => r.code));
-    for (const code of ['expired', 'bad_signature', 'inactive', 'unknown_tenant', 'provider_unreachable']) assert.ok(codes.has(code), `a denial for ${code}: saw ${[...codes].join(', ')}`);
+    assert.ok(
+      bodies.some((b) => b.includes('"result":true')),
+      'an allow',
+    );
+    assert.ok(
+      bodies.some((b) => b.includes('"result":false')),
+      'a deny',
+    );
+    const codes = new Set(
+      sinks.log
+        .records()
+        .filter((r) => r.msg === 'denied: no identity')
+        .map((r) => r.code),
+    );
+    for (const code of ['expired', 'bad_signature', 'inactive', 'unknown_tenant', 'provider_unreachable'])
+      assert.ok(codes.has(code), `a denial for ${code}: saw ${[...codes].join(', ')}`);
   });
 
   scans(

@@ -26,7 +26,26 @@ const DAY = 86_400_000;
 /** A private CA in a temp dir that issues leaf certificates with the dates asked for. */
 function privateCa() {
   const dir = makeTempDir('lokistack-authz-ca-');
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=test private CA'], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=test private CA',
+    ],
+    dir,
+  );
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '1000\n');
   writeFileSync(
@@ -40,15 +59,73 @@ function privateCa() {
     /** A leaf for `authz.example` (no loopback name: the service reaches itself on 127.0.0.1). */
     issue(opts: { from?: number; to?: number } = {}): { cert: string; key: string } {
       const name = `leaf${++n}`;
-      openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=authz.example', '-addext', 'subjectAltName=DNS:authz.example'], dir);
+      openssl(
+        [
+          'req',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          `${name}.key`,
+          '-out',
+          `${name}.csr`,
+          '-subj',
+          '/CN=authz.example',
+          '-addext',
+          'subjectAltName=DNS:authz.example',
+        ],
+        dir,
+      );
       const from = opts.from ?? Date.now() - DAY;
       const to = opts.to ?? Date.now() + 10 * DAY;
-      openssl(['ca', '-batch', '-config', 'ca.cnf', '-cert', 'ca.pem', '-keyfile', 'ca.key', '-in', `${name}.csr`, '-out', `${name}.pem`, '-notext', '-startdate', asn1(from), '-enddate', asn1(to)], dir);
+      openssl(
+        [
+          'ca',
+          '-batch',
+          '-config',
+          'ca.cnf',
+          '-cert',
+          'ca.pem',
+          '-keyfile',
+          'ca.key',
+          '-in',
+          `${name}.csr`,
+          '-out',
+          `${name}.pem`,
+          '-notext',
+          '-startdate',
+          asn1(from),
+          '-enddate',
+          asn1(to),
+        ],
+        dir,
+      );
       return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
     },
     selfSigned(): { cert: string; key: string } {
       const name = `self${++n}`;
-      openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', '/CN=authz.example'], dir);
+      openssl(
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          `${name}.key`,
+          '-out',
+          `${name}.pem`,
+          '-days',
+          '2',
+          '-subj',
+          '/CN=authz.example',
+        ],
+        dir,
+      );
       return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
     },
   };
@@ -143,17 +220,23 @@ describe('TLS certificates', function () {
 
     it('a certificate not yet valid stops startup naming the file and its dates', async () => {
       const early = ca.issue({ from: Date.now() + 5 * DAY, to: Date.now() + 20 * DAY });
-      await assert.rejects(startTestService({ flags: [`--tls.internal.server.cert-file=${early.cert}`, `--tls.internal.server.key-file=${early.key}`] }), (err: Error) => {
-        assert.ok(err.message.includes(early.cert), err.message);
-        assert.match(err.message, /not yet valid: valid from/);
-        return true;
-      });
+      await assert.rejects(
+        startTestService({ flags: [`--tls.internal.server.cert-file=${early.cert}`, `--tls.internal.server.key-file=${early.key}`] }),
+        (err: Error) => {
+          assert.ok(err.message.includes(early.cert), err.message);
+          assert.match(err.message, /not yet valid: valid from/);
+          return true;
+        },
+      );
     });
 
-    it('a key that is not the certificate\'s stops startup naming the key file', async () => {
+    it("a key that is not the certificate's stops startup naming the key file", async () => {
       const x = ca.issue();
       const y = ca.issue();
-      await assert.rejects(startTestService({ flags: [`--tls.server.cert-file=${x.cert}`, `--tls.server.key-file=${y.key}`] }), (err: Error) => err.message.includes(y.key) && /not the key of the certificate/.test(err.message));
+      await assert.rejects(
+        startTestService({ flags: [`--tls.server.cert-file=${x.cert}`, `--tls.server.key-file=${y.key}`] }),
+        (err: Error) => err.message.includes(y.key) && /not the key of the certificate/.test(err.message),
+      );
     });
   });
 
@@ -204,7 +287,9 @@ describe('TLS certificates', function () {
         for (const v of ['TLSv1', 'TLSv1.1'] as const) {
           await assert.rejects(
             new Promise((resolve, reject) => {
-              const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' }, () => resolve(s.end()));
+              const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: v, maxVersion: v, ciphers: 'DEFAULT@SECLEVEL=0' }, () =>
+                resolve(s.end()),
+              );
               s.on('error', reject);
             }),
             // OpenSSL 3.0 (Node 20) gets as far as the handshake signature, which its security level
@@ -220,16 +305,22 @@ describe('TLS certificates', function () {
 
     for (const v of ['VersionTLS10', 'VersionTLS11']) {
       it(`${v} is refused at startup with the reason and the flag to set`, () => {
-        assert.throws(() => loadConfig(['--rbac.config=/x', `--tls.min-version=${v}`]), (err: Error) => {
-          assert.ok(err instanceof FlagError);
-          assert.match(err.message, new RegExp(`--tls.min-version=${v}: .*cannot negotiate TLS 1\\.0 or 1\\.1.*use VersionTLS12 or VersionTLS13`));
-          return true;
-        });
+        assert.throws(
+          () => loadConfig(['--rbac.config=/x', `--tls.min-version=${v}`]),
+          (err: Error) => {
+            assert.ok(err instanceof FlagError);
+            assert.match(err.message, new RegExp(`--tls.min-version=${v}: .*cannot negotiate TLS 1\\.0 or 1\\.1.*use VersionTLS12 or VersionTLS13`));
+            return true;
+          },
+        );
       });
     }
 
     it('VersionTLS12 and VersionTLS13 are accepted', () => {
-      for (const [v, node] of [['VersionTLS12', 'TLSv1.2'], ['VersionTLS13', 'TLSv1.3']]) {
+      for (const [v, node] of [
+        ['VersionTLS12', 'TLSv1.2'],
+        ['VersionTLS13', 'TLSv1.3'],
+      ]) {
         const loaded = loadConfig(['--rbac.config=/x', `--tls.min-version=${v}`]);
         assert.ok(!loaded.help && loaded.config.tls.minVersion === node);
       }

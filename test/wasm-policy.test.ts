@@ -61,7 +61,9 @@ describe('CompiledPolicy', () => {
       assert.deepEqual(instance.evaluate(allow, JSON.stringify({ ...ALLOW, tenant: 'audit' })), [{ result: false }]);
       assert.deepEqual(instance.evaluate(allow, undefined), [{ result: false }]);
       const pkg = policy.entrypoints.get('lokistack')!;
-      assert.deepEqual(instance.evaluate(pkg, JSON.stringify(ALLOW)), [{ result: { allow: true, label_policy: { restricted: false }, matched_role_binding: [0] } }]);
+      assert.deepEqual(instance.evaluate(pkg, JSON.stringify(ALLOW)), [
+        { result: { allow: true, label_policy: { restricted: false }, matched_role_binding: [0] } },
+      ]);
     });
 
     it('falsy inputs (false, 0, "", null) reach the policy as input, not as no input', async () => {
@@ -155,7 +157,10 @@ describe('CompiledPolicy', () => {
     });
 
     it('a required entrypoint missing from a module with none: lists "none"', async () => {
-      const msg = await loadFails(CompiledPolicy.load('/p/empty.wasm', await stubModule({ entrypoints: '{}' }), ['lokistack/allow'], LIMITS), 'missing_entrypoint');
+      const msg = await loadFails(
+        CompiledPolicy.load('/p/empty.wasm', await stubModule({ entrypoints: '{}' }), ['lokistack/allow'], LIMITS),
+        'missing_entrypoint',
+      );
       assert.ok(msg.includes('"lokistack/allow"'), msg);
       assert.match(msg, /none/);
     });
@@ -181,7 +186,7 @@ describe('CompiledPolicy', () => {
       return { app, renewed, metrics, log };
     }
 
-    it('a trap answers 500 internal_error in OPA\'s envelope, and the next request is answered', async () => {
+    it("a trap answers 500 internal_error in OPA's envelope, and the next request is answered", async () => {
       const { app, metrics } = await appFor('trap');
       const res = await request(app).post('/v1/data/lokistack/allow').send({ input: ALLOW });
       assert.equal(res.status, 500);

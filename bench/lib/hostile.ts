@@ -72,7 +72,11 @@ export function deepBody(depth: number, chains: number): Buffer {
 /** A gateway input asking for `n` namespaces (names from `name`), for the openshift modes. */
 export function namespacesBody(n: number, name: (i: number) => string, subject: string, groups: string[]): Buffer {
   const selectors = { kubernetes_namespace_name: Array.from({ length: n }, (_, i) => name(i)) };
-  return Buffer.from(JSON.stringify({ input: { groups, permission: 'read', resource: 'logs', subject, tenant: 'application', tenantID: 'application', token: '', extras: { selectors } } }));
+  return Buffer.from(
+    JSON.stringify({
+      input: { groups, permission: 'read', resource: 'logs', subject, tenant: 'application', tenantID: 'application', token: '', extras: { selectors } },
+    }),
+  );
 }
 
 export interface RawAnswer {
@@ -90,7 +94,12 @@ function head(url: string): { host: string; port: number; path: string } {
  * One POST over a fresh connection; `hold` stops after all but the last `holdBytes` body bytes until
  * `release` resolves (a slow upload). Resolves with the status line's code, 0 when none came.
  */
-export function rawPost(url: string, body: Buffer, headers: Record<string, string> = {}, hold?: { bytes: number; release: Promise<void>; sent?: () => void }): Promise<RawAnswer> {
+export function rawPost(
+  url: string,
+  body: Buffer,
+  headers: Record<string, string> = {},
+  hold?: { bytes: number; release: Promise<void>; sent?: () => void },
+): Promise<RawAnswer> {
   const { host, port, path } = head(url);
   return new Promise((resolve) => {
     const sock = connect(port, host);

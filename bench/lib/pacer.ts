@@ -164,7 +164,12 @@ export class Pacer {
   /** Counts since the previous call. */
   takeInterval(): PacerInterval {
     const now = process.hrtime.bigint();
-    const out: PacerInterval = { ...this.interval, seconds: Number(now - this.intervalStart) / 1e9, latencyMs: this.intervalLatency.stats(), inFlight: this.inFlight };
+    const out: PacerInterval = {
+      ...this.interval,
+      seconds: Number(now - this.intervalStart) / 1e9,
+      latencyMs: this.intervalLatency.stats(),
+      inFlight: this.inFlight,
+    };
     this.interval = emptyCounts();
     this.intervalLatency.reset();
     this.intervalStart = now;
@@ -173,7 +178,15 @@ export class Pacer {
 
   totals(): PacerTotals {
     const end = this.stoppedAt || process.hrtime.bigint();
-    return { ...this.total, non2xx: { ...this.total.non2xx }, connErrors: { ...this.total.connErrors }, byLabel: { ...this.total.byLabel }, seconds: Number(end - this.started) / 1e9, latencyMs: this.totalLatency.stats(), examples: [...this.examples] };
+    return {
+      ...this.total,
+      non2xx: { ...this.total.non2xx },
+      connErrors: { ...this.total.connErrors },
+      byLabel: { ...this.total.byLabel },
+      seconds: Number(end - this.started) / 1e9,
+      latencyMs: this.totalLatency.stats(),
+      examples: [...this.examples],
+    };
   }
 
   private example(text: string): void {

@@ -143,7 +143,12 @@ export interface FakeKubeProc {
  * HTTP listener instead (the probes that call it with node:http).
  */
 export async function startFakeKubeProc(root: string, dir: string, logFile: string, options: { http?: boolean } = {}): Promise<FakeKubeProc> {
-  const proc = spawnProc('fake-kube', process.execPath, ['--import', 'tsx', `${root}/bench/fake-kube-server.ts`, '--dir', dir, ...(options.http ? ['--http'] : [])], logFile);
+  const proc = spawnProc(
+    'fake-kube',
+    process.execPath,
+    ['--import', 'tsx', `${root}/bench/fake-kube-server.ts`, '--dir', dir, ...(options.http ? ['--http'] : [])],
+    logFile,
+  );
   const first = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: proc.child.stdout! });
     const timer = setTimeout(() => reject(new Error(`fake-kube printed nothing within 30 s; see ${logFile}`)), 30_000);

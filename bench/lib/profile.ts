@@ -57,7 +57,12 @@ export function areaOf(frame: CallFrame): string {
   if (u.startsWith('wasm://')) return 'policy (WebAssembly)';
   if (u.includes('/@open-policy-agent/opa-wasm/')) return 'policy (opa-wasm JS glue)';
   if (u.includes('/node_modules/express/') || u.includes('/node_modules/router/') || u.includes('/node_modules/path-to-regexp/')) return 'express + router';
-  if (/\/node_modules\/(body-parser|raw-body|finalhandler|on-finished|send|statuses|type-is|content-type|parseurl|qs|depd|http-errors|mime|accepts|negotiator|encodeurl|escape-html|merge-descriptors|proxy-addr|forwarded|ipaddr\.js|fresh|range-parser|vary|cookie|etag|destroy|ee-first|media-typer|unpipe|iconv-lite|safer-buffer|inherits|setprototypeof|toidentifier|bytes|utils-merge|methods|array-flatten|serve-static)\//.test(u)) return 'express deps';
+  if (
+    /\/node_modules\/(body-parser|raw-body|finalhandler|on-finished|send|statuses|type-is|content-type|parseurl|qs|depd|http-errors|mime|accepts|negotiator|encodeurl|escape-html|merge-descriptors|proxy-addr|forwarded|ipaddr\.js|fresh|range-parser|vary|cookie|etag|destroy|ee-first|media-typer|unpipe|iconv-lite|safer-buffer|inherits|setprototypeof|toidentifier|bytes|utils-merge|methods|array-flatten|serve-static)\//.test(
+      u,
+    )
+  )
+    return 'express deps';
   if (u.includes('/node_modules/prom-client/') || u.includes('/node_modules/tdigest/') || u.includes('/node_modules/bintrees/')) return 'metrics (prom-client)';
   if (u.includes('/node_modules/pino')) return 'logging (pino)';
   if (u.includes('/node_modules/lru-cache/')) return 'cache (lru-cache)';
@@ -66,7 +71,11 @@ export function areaOf(frame: CallFrame): string {
   if (u.includes('/server/http/')) return 'ours: server/http';
   if (u.includes('/server/decision/') || u.includes('/server/policy/')) return 'ours: decision + policy';
   if (u.includes('/server/')) return 'ours: other';
-  if (/^node:(_http|http|net|stream|internal\/(http|streams|stream_base|net|js_stream))|^node:internal\/(deps\/llhttp|http)/.test(u) || /_http_|internal\/streams|stream_base_commons|net\.js/.test(u)) return 'node http + net + streams';
+  if (
+    /^node:(_http|http|net|stream|internal\/(http|streams|stream_base|net|js_stream))|^node:internal\/(deps\/llhttp|http)/.test(u) ||
+    /_http_|internal\/streams|stream_base_commons|net\.js/.test(u)
+  )
+    return 'node http + net + streams';
   if (u.startsWith('node:internal/abort_controller') || u.includes('abort_controller')) return 'AbortSignal';
   if (u.startsWith('node:internal/timers') || u.startsWith('node:timers')) return 'timers';
   if (u.startsWith('node:') || u === '') return f === '' ? 'node/V8 builtins' : 'node/V8 builtins';

@@ -14,7 +14,8 @@ export const fmtBytes = (v: number | undefined): string => {
   if (v >= 1 << 10) return `${(v / (1 << 10)).toFixed(1)} KiB`;
   return `${Math.round(v)} B`;
 };
-const fmtNum = (v: number | undefined, digits = 0): string => (v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmtNum = (v: number | undefined, digits = 0): string =>
+  v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const fmtRatio = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`);
 
 function errorsCell(r: RunStats): string {
@@ -52,7 +53,10 @@ function shortReason(reason: string): string {
   return reason.length > 80 ? `${reason.slice(0, 77)}…` : reason;
 }
 
-const HEADER = ['| scenario | server | req/s | p50 | p99 | max | errors | upstream calls | peak RSS | CPU/request |', '|---|---|---:|---:|---:|---:|---|---|---:|---:|'];
+const HEADER = [
+  '| scenario | server | req/s | p50 | p99 | max | errors | upstream calls | peak RSS | CPU/request |',
+  '|---|---|---:|---:|---:|---:|---|---|---:|---:|',
+];
 
 export function markdown(report: Report): string {
   const out: string[] = [];
@@ -67,8 +71,12 @@ export function markdown(report: Report): string {
   out.push('');
   out.push(`- Code: ${r.environment.git}`);
   out.push(`- Ours: ${r.ours.how}. Why: ${r.ours.why}`);
-  out.push(`- OPA: ${r.peers.opa.unavailable ? `unavailable: ${r.peers.opa.unavailable}` : `${r.peers.opa.version} (\`opa run --server\`, ${r.peers.opa.path})`}`);
-  out.push(`- opa-openshift: ${r.peers.opaOpenshift.unavailable ? `**unavailable: ${r.peers.opaOpenshift.unavailable}** — its columns and ratios are left empty, no numbers are estimated` : `${r.peers.opaOpenshift.version} (${r.peers.opaOpenshift.path})`}`);
+  out.push(
+    `- OPA: ${r.peers.opa.unavailable ? `unavailable: ${r.peers.opa.unavailable}` : `${r.peers.opa.version} (\`opa run --server\`, ${r.peers.opa.path})`}`,
+  );
+  out.push(
+    `- opa-openshift: ${r.peers.opaOpenshift.unavailable ? `**unavailable: ${r.peers.opaOpenshift.unavailable}** — its columns and ratios are left empty, no numbers are estimated` : `${r.peers.opaOpenshift.version} (${r.peers.opaOpenshift.path})`}`,
+  );
   out.push(
     `- Load: ${r.settings.connections} connections × ${r.settings.durationSec} s per measurement after ${r.settings.warmupSec} s of warm-up (peer comparisons); scaling points ${r.settings.scalingConnections} connections × ${r.settings.durationSec} s. Latency percentiles are over every response, from autocannon's per-response timings (µs resolution). Peak RSS is VmHWM of the server's process, started afresh per scenario. CPU/request is the server process's user+system CPU time during the measured load (from /proc) divided by the responses: less sensitive to the other work on this machine than req/s.`,
   );
@@ -140,12 +148,17 @@ export function markdown(report: Report): string {
     } else if (s.scaling) {
       const table = (server: string, rows: Array<{ size: number; responseBytes: number; namespacesInAnswer: number; cold?: RunStats; warm?: RunStats }>) => {
         out.push(`${server}:`, '');
-        out.push(`| ${s.scaling!.xLabel} | answer bytes | namespaces in answer | cold req/s | cold p50 | cold p99 | cold max | cold upstream/decision | cold CPU/request (server, fake API) | warm req/s | warm p50 | warm p99 | warm CPU/request | errors | peak RSS |`);
+        out.push(
+          `| ${s.scaling!.xLabel} | answer bytes | namespaces in answer | cold req/s | cold p50 | cold p99 | cold max | cold upstream/decision | cold CPU/request (server, fake API) | warm req/s | warm p50 | warm p99 | warm CPU/request | errors | peak RSS |`,
+        );
         out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|');
         for (const p of rows) {
           const c = p.cold;
           const w = p.warm;
-          const errs = [c, w].filter((x): x is RunStats => !!x).map(errorsCell).join(' / ');
+          const errs = [c, w]
+            .filter((x): x is RunStats => !!x)
+            .map(errorsCell)
+            .join(' / ');
           const peak = Math.max(c?.memory?.peakRssBytes ?? 0, w?.memory?.peakRssBytes ?? 0);
           out.push(
             `| ${fmtNum(p.size)} | ${fmtBytes(p.responseBytes)} | ${fmtNum(p.namespacesInAnswer)} | ${fmtNum(c?.load?.rps, c?.load && c.load.rps < 10 ? 2 : 0)} | ${fmtMs(c?.load?.latencyMs.p50)} | ${fmtMs(c?.load?.latencyMs.p99)} | ${fmtMs(c?.load?.latencyMs.max)} | ${fmtNum(c?.upstream?.perDecision, 1)} | ${c?.cpu ? `${fmtMs(c.cpu.serverMsPerRequest)}, ${c.cpu.fakeKubeSec !== undefined && c.load?.completed ? fmtMs((c.cpu.fakeKubeSec * 1000) / c.load.completed) : '–'}` : '–'} | ${fmtNum(w?.load?.rps)} | ${fmtMs(w?.load?.latencyMs.p50)} | ${fmtMs(w?.load?.latencyMs.p99)} | ${w?.cpu ? fmtMs(w.cpu.serverMsPerRequest) : '–'} | ${errs} | ${fmtBytes(peak)} |`,
@@ -164,7 +177,9 @@ export function markdown(report: Report): string {
       for (const p of peerRows) {
         const w = p.warm;
         if (w?.load && w.load.completed === 0)
-          out.push(`- Note (${p.server}, ${fmtNum(p.size)}): no warm decision was answered within the ${fmtNum(w.load.durationSec)} s measurement (in-flight ones are not counted); ${fmtNum(w.upstream?.total)} upstream calls were made meanwhile: its warm decisions review the namespaces again.`);
+          out.push(
+            `- Note (${p.server}, ${fmtNum(p.size)}): no warm decision was answered within the ${fmtNum(w.load.durationSec)} s measurement (in-flight ones are not counted); ${fmtNum(w.upstream?.total)} upstream calls were made meanwhile: its warm decisions review the namespaces again.`,
+          );
       }
       out.push('');
       out.push('![scaling](scaling.svg)');
@@ -181,10 +196,19 @@ export function markdown(report: Report): string {
               .join(', ')}; access reviews cluster-wide ${fmtNum(run.upstream.reviews.clusterWide)}, namespaced ${fmtNum(run.upstream.reviews.namespaced)}.`,
           );
         }
-        if (run.cpu) out.push(`CPU during the load: ${run.server} ${run.cpu.serverSec.toFixed(2)} s (${fmtMs(run.cpu.serverMsPerRequest)} per request)${run.cpu.fakeKubeSec !== undefined ? `, the fake Kubernetes API ${run.cpu.fakeKubeSec.toFixed(2)} s` : ''}.`);
-        if (run.cache) out.push(`Decision cache of ${run.server} during the load: ${fmtNum(run.cache.hits)} hits, ${fmtNum(run.cache.misses)} misses, ${fmtNum(run.cache.sharedInFlight)} joined a computation in flight.`);
+        if (run.cpu)
+          out.push(
+            `CPU during the load: ${run.server} ${run.cpu.serverSec.toFixed(2)} s (${fmtMs(run.cpu.serverMsPerRequest)} per request)${run.cpu.fakeKubeSec !== undefined ? `, the fake Kubernetes API ${run.cpu.fakeKubeSec.toFixed(2)} s` : ''}.`,
+          );
+        if (run.cache)
+          out.push(
+            `Decision cache of ${run.server} during the load: ${fmtNum(run.cache.hits)} hits, ${fmtNum(run.cache.misses)} misses, ${fmtNum(run.cache.sharedInFlight)} joined a computation in flight.`,
+          );
         if (run.responseBytes !== undefined) out.push(`Answer size (${run.server}, first request): ${fmtBytes(run.responseBytes)}.`);
-        if (run.memory) out.push(`RSS of ${run.server}: ${fmtBytes(run.memory.startRssBytes)} at the start of the measured load, ${fmtBytes(run.memory.endRssBytes)} at its end, peak ${fmtBytes(run.memory.peakRssBytes)}.`);
+        if (run.memory)
+          out.push(
+            `RSS of ${run.server}: ${fmtBytes(run.memory.startRssBytes)} at the start of the measured load, ${fmtBytes(run.memory.endRssBytes)} at its end, peak ${fmtBytes(run.memory.peakRssBytes)}.`,
+          );
         for (const n of run.notes ?? []) out.push(`Note (${run.server}): ${n}`);
       }
       out.push('');
@@ -200,11 +224,17 @@ export function markdown(report: Report): string {
     const p = r.profile;
     out.push('## Where ours spends its time on static decisions (CPU profile)');
     out.push('');
-    if (p.code && (p.code !== r.environment.git || p.generatedAt !== r.generatedAt)) out.push(`_From the run of ${p.generatedAt ?? '?'}, which measured ${p.code}._`, '');
+    if (p.code && (p.code !== r.environment.git || p.generatedAt !== r.generatedAt))
+      out.push(`_From the run of ${p.generatedAt ?? '?'}, which measured ${p.code}._`, '');
     out.push(p.why);
     out.push('');
-    out.push(`Profile: \`${p.file}\` (open it in Chrome DevTools or speedscope); ${fmtNum(p.sampledMs)} ms sampled, ${fmtNum(p.busyMs)} ms not idle. Percentages are of the non-idle time.`);
-    if (p.loadDuringProfile) out.push(`Load while profiling: ${fmtNum(p.loadDuringProfile.rps)} req/s, p50 ${fmtMs(p.loadDuringProfile.latencyMs.p50)} (the profiler itself costs some throughput).`);
+    out.push(
+      `Profile: \`${p.file}\` (open it in Chrome DevTools or speedscope); ${fmtNum(p.sampledMs)} ms sampled, ${fmtNum(p.busyMs)} ms not idle. Percentages are of the non-idle time.`,
+    );
+    if (p.loadDuringProfile)
+      out.push(
+        `Load while profiling: ${fmtNum(p.loadDuringProfile.rps)} req/s, p50 ${fmtMs(p.loadDuringProfile.latencyMs.p50)} (the profiler itself costs some throughput).`,
+      );
     out.push('');
     out.push('By area (self time):');
     out.push('');

@@ -36,7 +36,10 @@ export async function buildOurs(root: string, relDir = 'bench/.build'): Promise<
   // first, so a soak and `npm run bench` may run at the same time.
   const buildDir = join(root, relDir);
   const outDir = join(buildDir, 'dist');
-  const up = relDir.split('/').map(() => '..').join('/');
+  const up = relDir
+    .split('/')
+    .map(() => '..')
+    .join('/');
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(buildDir, { recursive: true });
   for (const link of ['wasm', 'package.json']) {
@@ -46,7 +49,10 @@ export async function buildOurs(root: string, relDir = 'bench/.build'): Promise<
   }
   let tscNote = '';
   try {
-    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], { cwd: root, maxBuffer: 16 << 20 });
+    await run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir], {
+      cwd: root,
+      maxBuffer: 16 << 20,
+    });
   } catch (err) {
     const out = String((err as { stdout?: string }).stdout ?? '').trim();
     const errors = out.split('\n').filter((l) => /error TS\d+/.test(l));
@@ -79,7 +85,9 @@ export function oursNodeOptions(root: string): { flags: string[]; from: string }
   const env = process.env.BENCH_NODE_OPTIONS;
   if (env !== undefined) return { flags: env.split(/\s+/).filter(Boolean), from: 'BENCH_NODE_OPTIONS' };
   const m = /^ENV NODE_OPTIONS="([^"]*)"/m.exec(readFileSync(join(root, 'deploy/Containerfile'), 'utf8'));
-  return m ? { flags: m[1]!.split(/\s+/).filter(Boolean), from: "deploy/Containerfile's NODE_OPTIONS" } : { flags: [], from: 'deploy/Containerfile sets no NODE_OPTIONS' };
+  return m
+    ? { flags: m[1]!.split(/\s+/).filter(Boolean), from: "deploy/Containerfile's NODE_OPTIONS" }
+    : { flags: [], from: 'deploy/Containerfile sets no NODE_OPTIONS' };
 }
 
 export interface Running {
@@ -134,7 +142,12 @@ export async function findOpa(root: string): Promise<Found> {
 
 export async function startOpa(opa: string, policy: string, dataFile: string, logFile: string): Promise<Running> {
   const port = await freePort();
-  const proc = spawnProc('opa', opa, ['run', '--server', '--addr', `127.0.0.1:${port}`, '--skip-version-check', '--log-level', 'error', policy, dataFile], logFile);
+  const proc = spawnProc(
+    'opa',
+    opa,
+    ['run', '--server', '--addr', `127.0.0.1:${port}`, '--skip-version-check', '--log-level', 'error', policy, dataFile],
+    logFile,
+  );
   const base = `http://127.0.0.1:${port}`;
   await waitReady(proc, `${base}/health`);
   return { proc, base };
@@ -148,7 +161,8 @@ export async function startOpa(opa: string, policy: string, dataFile: string, lo
  */
 export function findOpaOpenshift(): Found {
   const lookup = findPeer('opa-openshift');
-  if ('path' in lookup) return { path: lookup.path, version: `${OPA_OPENSHIFT_MODULE}@${OPA_OPENSHIFT_REF} (prebuilt upstream commit, found by scripts/peers.sh)` };
+  if ('path' in lookup)
+    return { path: lookup.path, version: `${OPA_OPENSHIFT_MODULE}@${OPA_OPENSHIFT_REF} (prebuilt upstream commit, found by scripts/peers.sh)` };
   return {
     unavailable:
       'not found: set OPA_OPENSHIFT_BIN, or put the prebuilt peers in ../shared/peers (README.md, "Real peers"); it cannot be built from the Go module proxy, which does not serve this module',
@@ -158,7 +172,12 @@ export function findOpaOpenshift(): Found {
 /** opa-openshift with the Loki Operator's openshift-logging arguments, pointed at `kubeconfig`. */
 export async function startOpaOpenshift(bin: string, kubeconfig: string, logFile: string): Promise<Running> {
   const [port, internalPort] = (await freePorts(2)) as [number, number];
-  const proc = spawnProc('opa-openshift', bin, [...loggingArgs(port), `--web.internal.listen=127.0.0.1:${internalPort}`, `--openshift.kubeconfig=${kubeconfig}`], logFile);
+  const proc = spawnProc(
+    'opa-openshift',
+    bin,
+    [...loggingArgs(port), `--web.internal.listen=127.0.0.1:${internalPort}`, `--openshift.kubeconfig=${kubeconfig}`],
+    logFile,
+  );
   const internal = `http://127.0.0.1:${internalPort}`;
   await waitReady(proc, `${internal}/ready`);
   return { proc, base: `http://127.0.0.1:${port}`, internal };
@@ -187,7 +206,11 @@ export function loggingArgs(port: number): string[] {
 
 /** Ours with the same logging arguments; `startOurs` adds the listeners, so --web.listen is dropped here. */
 export function oursLoggingFlags(kubeconfig: string, extra: string[] = []): string[] {
-  return [...loggingArgs(0).filter((a) => !a.startsWith('--web.listen=') && !a.startsWith('--web.healthchecks.url=')), `--openshift.kubeconfig=${kubeconfig}`, ...extra];
+  return [
+    ...loggingArgs(0).filter((a) => !a.startsWith('--web.listen=') && !a.startsWith('--web.healthchecks.url=')),
+    `--openshift.kubeconfig=${kubeconfig}`,
+    ...extra,
+  ];
 }
 
 // One parser of the Prometheus exposition for the suites and the benchmarks.

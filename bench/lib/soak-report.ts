@@ -31,7 +31,17 @@ export interface SoakSample {
   /** The fake Kubernetes API: requests so far, and over the interval. */
   upstream?: { total: number; delta: number; perSec: number };
   /** The loader over the interval. */
-  load?: { sent: number; answered: number; ok: number; ratePerSec: number; errors: number; wrong: number; skipped: number; inFlight: number; latencyMs: LatencyStats };
+  load?: {
+    sent: number;
+    answered: number;
+    ok: number;
+    ratePerSec: number;
+    errors: number;
+    wrong: number;
+    skipped: number;
+    inFlight: number;
+    latencyMs: LatencyStats;
+  };
   fakeRssBytes?: number;
 }
 
@@ -61,7 +71,16 @@ export interface Check {
 export interface SoakReport {
   generatedAt: string;
   command: string;
-  environment: { node: string; cpus: number; cpuModel: string; memoryBytes: number; loadAverageStart: number[]; loadAverageEnd: number[]; git: string; note: string };
+  environment: {
+    node: string;
+    cpus: number;
+    cpuModel: string;
+    memoryBytes: number;
+    loadAverageStart: number[];
+    loadAverageEnd: number[];
+    git: string;
+    note: string;
+  };
   ours: { how: string; why: string; flags: string[] };
   parameters: Record<string, string | number>;
   workload: Array<{ label: string; weight: number; who: string; what: string; expected: string }>;
@@ -133,9 +152,11 @@ export function flatness(
 
 // ---------------------------------------------------------------- Markdown
 
-const num = (v: number | undefined, digits = 0) => (v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const num = (v: number | undefined, digits = 0) =>
+  v === undefined || !Number.isFinite(v) ? '–' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(1)} %`);
-const signed = (v: number, unit: Flatness['unit']) => (unit === 'bytes' ? `${v >= 0 ? '+' : '−'}${fmtBytes(Math.abs(v))}` : `${v >= 0 ? '+' : '−'}${num(Math.abs(v), 1)}`);
+const signed = (v: number, unit: Flatness['unit']) =>
+  unit === 'bytes' ? `${v >= 0 ? '+' : '−'}${fmtBytes(Math.abs(v))}` : `${v >= 0 ? '+' : '−'}${num(Math.abs(v), 1)}`;
 const codes = (m: Record<string, number>) =>
   Object.entries(m)
     .map(([k, n]) => `${n}×${k}`)
@@ -179,7 +200,9 @@ export function soakMarkdown(r: SoakReport, svgName: string): string {
   out.push('|---|---|');
   for (const [k, v] of Object.entries(r.parameters)) out.push(`| ${k} | ${typeof v === 'number' ? num(v, 2).replace(/\.00$/, '') : v} |`);
   out.push('');
-  out.push('Workload (each request picks a variant by weight, then a token of that user from the sliding window of active tokens; the token is the cache key\'s, so a new login is a new set of cache entries):');
+  out.push(
+    "Workload (each request picks a variant by weight, then a token of that user from the sliding window of active tokens; the token is the cache key's, so a new login is a new set of cache entries):",
+  );
   out.push('');
   out.push('| variant | weight | user | request | expected answer |');
   out.push('|---|---:|---|---|---|');
@@ -195,7 +218,9 @@ export function soakMarkdown(r: SoakReport, svgName: string): string {
   out.push('|---|---|');
   out.push(`| requests sent / answered / 2xx | ${num(t.sent)} / ${num(t.answered)} / ${num(t.ok)} |`);
   out.push(`| achieved rate | ${num(t.ratePerSec, 1)} req/s over ${num(t.seconds, 1)} s |`);
-  out.push(`| errors | ${t.errors}${t.errors ? ` (${[codes(t.non2xx), codes(t.connErrors), t.timeouts ? `${t.timeouts} timeouts` : ''].filter(Boolean).join('; ')})` : ''} |`);
+  out.push(
+    `| errors | ${t.errors}${t.errors ? ` (${[codes(t.non2xx), codes(t.connErrors), t.timeouts ? `${t.timeouts} timeouts` : ''].filter(Boolean).join('; ')})` : ''} |`,
+  );
   out.push(`| wrong answers | ${t.wrong} |`);
   out.push(`| skipped (loader backlog full) | ${t.skipped} |`);
   out.push(`| latency p50 / p90 / p99 / max | ${fmtMs(t.latencyMs.p50)} / ${fmtMs(t.latencyMs.p90)} / ${fmtMs(t.latencyMs.p99)} / ${fmtMs(t.latencyMs.max)} |`);
@@ -238,10 +263,12 @@ export function soakMarkdown(r: SoakReport, svgName: string): string {
   out.push('## Samples');
   out.push('');
   out.push(
-    'Every sample: the service\'s VmRSS (/proc), heap used and total, the lowest heap after a full collection (Mark-Compact) in the interval (its `--trace-gc` lines), active handles and event-loop lag p99 (its /metrics), its open sockets (/proc/<pid>/fd, told apart with /proc/net/tcp: accepted on the public listener, on the internal one, connected to the fake API, listening), `decision_cache_entries`, and over the interval since the previous sample: cache hits, misses, evictions, calls the fake Kubernetes API received, the rate achieved, latency, errors and wrong answers, the service\'s CPU.',
+    "Every sample: the service's VmRSS (/proc), heap used and total, the lowest heap after a full collection (Mark-Compact) in the interval (its `--trace-gc` lines), active handles and event-loop lag p99 (its /metrics), its open sockets (/proc/<pid>/fd, told apart with /proc/net/tcp: accepted on the public listener, on the internal one, connected to the fake API, listening), `decision_cache_entries`, and over the interval since the previous sample: cache hits, misses, evictions, calls the fake Kubernetes API received, the rate achieved, latency, errors and wrong answers, the service's CPU.",
   );
   out.push('');
-  out.push('| t (s) | phase | RSS | heap used | heap total | heap after full GC | full GCs | handles | sockets | cache entries | hits | misses | evictions | upstream/s | req/s | p50 | p99 | errors | wrong | CPU | lag p99 |');
+  out.push(
+    '| t (s) | phase | RSS | heap used | heap total | heap after full GC | full GCs | handles | sockets | cache entries | hits | misses | evictions | upstream/s | req/s | p50 | p99 | errors | wrong | CPU | lag p99 |',
+  );
   out.push('|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of r.samples) {
     out.push(
@@ -319,7 +346,9 @@ function linearPanel(x0: number, y0: number, title: string, yFmt: (v: number) =>
     if (pts.length === 0) continue;
     const d = pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
     out.push(`<path d="${d}" fill="none" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
-    out.push(`<line x1="${lx}" y1="${PH + 48}" x2="${lx + 20}" y2="${PH + 48}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`);
+    out.push(
+      `<line x1="${lx}" y1="${PH + 48}" x2="${lx + 20}" y2="${PH + 48}" stroke="${l.color}" stroke-width="2"${l.dash ? ` stroke-dasharray="${l.dash}"` : ''}/>`,
+    );
     out.push(`<text x="${lx + 24}" y="${PH + 52}" font-size="11">${esc(l.name)}</text>`);
     lx += 40 + l.name.length * 6.5;
   }
@@ -346,18 +375,34 @@ export function soakSvg(r: SoakReport, caption: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`,
     '<rect width="100%" height="100%" fill="white"/>',
     `<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">lokistack-authz soak: ${esc(String(r.parameters.rate))} req/s, openshift-logging, cache churn (${r.verdict})</text>`,
-    linearPanel(100, 60, 'Memory of the service', mib, [
-      { name: 'RSS (VmRSS)', color: '#1f77b4', points: series((s) => toMiB(s.rssBytes)) },
-      { name: 'heap total', color: '#2ca02c', dash: '6 4', points: series((s) => toMiB(s.heapTotalBytes)) },
-      { name: 'heap used', color: '#2ca02c', points: series((s) => toMiB(s.heapUsedBytes)) },
-      { name: 'heap after full GC', color: '#8c564b', points: series((s) => toMiB(s.gc?.heapAfterFullGcBytes)) },
-    ], xMax, marks),
-    linearPanel(100, 60 + PH + 110, 'Open sockets of the service', (v) => String(v), [
-      { name: 'all sockets (fds)', color: '#d62728', points: series((s) => s.sockets?.total) },
-      { name: 'to the fake API', color: '#9467bd', points: series((s) => s.sockets?.outbound['fake-kube']) },
-      { name: 'from the loader', color: '#ff7f0e', points: series((s) => s.sockets?.inbound.public) },
-      { name: 'active handles', color: '#7f7f7f', dash: '6 4', points: series((s) => s.activeHandles) },
-    ], xMax, marks),
+    linearPanel(
+      100,
+      60,
+      'Memory of the service',
+      mib,
+      [
+        { name: 'RSS (VmRSS)', color: '#1f77b4', points: series((s) => toMiB(s.rssBytes)) },
+        { name: 'heap total', color: '#2ca02c', dash: '6 4', points: series((s) => toMiB(s.heapTotalBytes)) },
+        { name: 'heap used', color: '#2ca02c', points: series((s) => toMiB(s.heapUsedBytes)) },
+        { name: 'heap after full GC', color: '#8c564b', points: series((s) => toMiB(s.gc?.heapAfterFullGcBytes)) },
+      ],
+      xMax,
+      marks,
+    ),
+    linearPanel(
+      100,
+      60 + PH + 110,
+      'Open sockets of the service',
+      (v) => String(v),
+      [
+        { name: 'all sockets (fds)', color: '#d62728', points: series((s) => s.sockets?.total) },
+        { name: 'to the fake API', color: '#9467bd', points: series((s) => s.sockets?.outbound['fake-kube']) },
+        { name: 'from the loader', color: '#ff7f0e', points: series((s) => s.sockets?.inbound.public) },
+        { name: 'active handles', color: '#7f7f7f', dash: '6 4', points: series((s) => s.activeHandles) },
+      ],
+      xMax,
+      marks,
+    ),
     ...lines.map((l, i) => `<text x="100" y="${H - 12 - 16 * (lines.length - 1 - i)}" font-size="11" fill="#555">${esc(l)}</text>`),
     '</svg>',
     '',

@@ -80,7 +80,9 @@ function panel(x0: number, y0: number, title: string, xLabel: string, yUnit: str
       legendX = 0;
       legendY += 15;
     }
-    out.push(`<line x1="${legendX}" y1="${legendY - 4}" x2="${legendX + 20}" y2="${legendY - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    out.push(
+      `<line x1="${legendX}" y1="${legendY - 4}" x2="${legendX + 20}" y2="${legendY - 4}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
     out.push(`<text x="${legendX + 24}" y="${legendY}" font-size="11">${esc(s.name)}</text>`);
     legendX += 30 + s.name.length * 6;
   }

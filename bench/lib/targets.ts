@@ -29,25 +29,43 @@ export function judgeTargets(report: Pick<Report, 'scenarios'>, documentedPerEnt
   const cpuOurs = ours?.cpu?.serverMsPerRequest;
   const cpuBare = bare?.cpu?.serverMsPerRequest;
   out.push(
-    ratioTarget('static: CPU per decision ≤ 1.5× the bare node:http server', cpuOurs, cpuBare, (r) => r <= 1.5, (r) =>
-      `${r.toFixed(2)}× (ours ${us(cpuOurs)}, bare ${us(cpuBare)} per request)`,
+    ratioTarget(
+      'static: CPU per decision ≤ 1.5× the bare node:http server',
+      cpuOurs,
+      cpuBare,
+      (r) => r <= 1.5,
+      (r) => `${r.toFixed(2)}× (ours ${us(cpuOurs)}, bare ${us(cpuBare)} per request)`,
     ),
   );
   out.push(
-    ratioTarget('static: req/s ≥ 60% of the bare node:http server', ours?.load?.rps, bare?.load?.rps, (r) => r >= 0.6, (r) =>
-      `${(r * 100).toFixed(0)}% (ours ${n(ours?.load?.rps)}, bare ${n(bare?.load?.rps)} req/s)`,
+    ratioTarget(
+      'static: req/s ≥ 60% of the bare node:http server',
+      ours?.load?.rps,
+      bare?.load?.rps,
+      (r) => r >= 0.6,
+      (r) => `${(r * 100).toFixed(0)}% (ours ${n(ours?.load?.rps)}, bare ${n(bare?.load?.rps)} req/s)`,
     ),
   );
   out.push(
-    ratioTarget('static: req/s ≥ 1.5× OPA', ours?.load?.rps, opa?.load?.rps, (r) => r >= 1.5, (r) => `${r.toFixed(2)}× (ours ${n(ours?.load?.rps)}, OPA ${n(opa?.load?.rps)} req/s)`),
+    ratioTarget(
+      'static: req/s ≥ 1.5× OPA',
+      ours?.load?.rps,
+      opa?.load?.rps,
+      (r) => r >= 1.5,
+      (r) => `${r.toFixed(2)}× (ours ${n(ours?.load?.rps)}, OPA ${n(opa?.load?.rps)} req/s)`,
+    ),
   );
 
   const hit = scenario('openshift-hit');
   const hitOurs = run(hit, 'ours');
   const hitPeer = run(hit, 'opa-openshift');
   out.push(
-    ratioTarget('openshift cache hit: req/s ≥ 5× opa-openshift', hitOurs?.load?.rps, hitPeer?.load?.rps, (r) => r >= 5, (r) =>
-      `${r.toFixed(2)}× (ours ${n(hitOurs?.load?.rps)}, opa-openshift ${n(hitPeer?.load?.rps)} req/s)`,
+    ratioTarget(
+      'openshift cache hit: req/s ≥ 5× opa-openshift',
+      hitOurs?.load?.rps,
+      hitPeer?.load?.rps,
+      (r) => r >= 5,
+      (r) => `${r.toFixed(2)}× (ours ${n(hitOurs?.load?.rps)}, opa-openshift ${n(hitPeer?.load?.rps)} req/s)`,
     ),
   );
 
@@ -62,7 +80,10 @@ export function judgeTargets(report: Pick<Report, 'scenarios'>, documentedPerEnt
   // a tenth of them and would overstate it, so it is shown but not judged.
   const atScale = Number(tokens?.settings.tokens ?? 0) >= 100_000;
   const perEntryN = atScale && typeof perEntry === 'number' && Number.isFinite(perEntry) ? perEntry : undefined;
-  const notAtScale = tokens && !atScale ? `not measured at 100,000 entries (this run: ${tokens.settings.tokens} tokens, ${typeof perEntry === 'number' ? perEntry.toFixed(0) : '–'} B per entry)` : undefined;
+  const notAtScale =
+    tokens && !atScale
+      ? `not measured at 100,000 entries (this run: ${tokens.settings.tokens} tokens, ${typeof perEntry === 'number' ? perEntry.toFixed(0) : '–'} B per entry)`
+      : undefined;
   out.push(
     perEntryN === undefined
       ? { name: 'RSS growth per cached decision at 100,000 entries ≤ 1.5 KiB', measured: notAtScale ?? 'not measured (scenario tokens not in this report)' }
@@ -72,7 +93,10 @@ export function judgeTargets(report: Pick<Report, 'scenarios'>, documentedPerEnt
     perEntryN === undefined || documentedPerEntry === undefined
       ? {
           name: "docs/operations.md's sizing figure per cached decision covers the measured growth",
-          measured: documentedPerEntry === undefined ? 'no "KiB of RSS per cached decision" figure found in docs/operations.md' : notAtScale ?? 'not measured (scenario tokens not in this report)',
+          measured:
+            documentedPerEntry === undefined
+              ? 'no "KiB of RSS per cached decision" figure found in docs/operations.md'
+              : (notAtScale ?? 'not measured (scenario tokens not in this report)'),
         }
       : {
           name: "docs/operations.md's sizing figure per cached decision covers the measured growth",
@@ -85,15 +109,20 @@ export function judgeTargets(report: Pick<Report, 'scenarios'>, documentedPerEnt
   const coldOurs = run(cold, 'ours')?.cpu?.serverMsPerRequest;
   const coldPeer = run(cold, 'opa-openshift')?.cpu?.serverMsPerRequest;
   out.push(
-    ratioTarget('openshift cold decision: CPU ≤ opa-openshift\'s', coldOurs, coldPeer, (r) => r <= 1, (r) =>
-      `${r.toFixed(2)}× (ours ${ms(coldOurs)}, opa-openshift ${ms(coldPeer)} per decision)`,
+    ratioTarget(
+      "openshift cold decision: CPU ≤ opa-openshift's",
+      coldOurs,
+      coldPeer,
+      (r) => r <= 1,
+      (r) => `${r.toFixed(2)}× (ours ${ms(coldOurs)}, opa-openshift ${ms(coldPeer)} per decision)`,
     ),
   );
   return out;
 }
 
 function ratioTarget(name: string, a: number | undefined, b: number | undefined, ok: (r: number) => boolean, describe: (r: number) => string): Target {
-  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return { name, measured: 'not measured (scenario or peer missing from this report)' };
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b <= 0)
+    return { name, measured: 'not measured (scenario or peer missing from this report)' };
   const r = a / b;
   return { name, measured: describe(r), met: ok(r) };
 }

@@ -21,7 +21,11 @@ const api = kc.makeApiClient(AuthorizationV1Api);
 const body = {
   apiVersion: 'authorization.k8s.io/v1',
   kind: 'SubjectAccessReview',
-  spec: { user: 'bob', groups: ['system:authenticated'], resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' } },
+  spec: {
+    user: 'bob',
+    groups: ['system:authenticated'],
+    resourceAttributes: { namespace: 'log-test-0', verb: 'get', group: 'loki.grafana.com', resource: 'application', name: 'logs' },
+  },
 };
 
 const clientAgent = new Agent({ keepAlive: true, maxSockets: 16 });
@@ -44,12 +48,20 @@ const url = new URL('/apis/authorization.k8s.io/v1/subjectaccessreviews', fake.u
 const viaHttp = () =>
   new Promise<boolean>((resolve, reject) => {
     const text = JSON.stringify(body);
-    const req = request(url, { method: 'POST', agent: rawAgent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: 'Bearer token-gateway' } }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve((JSON.parse(Buffer.concat(parts).toString('utf8')) as { status: { allowed: boolean } }).status.allowed));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent: rawAgent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), authorization: 'Bearer token-gateway' },
+      },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve((JSON.parse(Buffer.concat(parts).toString('utf8')) as { status: { allowed: boolean } }).status.allowed));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(text);
   });

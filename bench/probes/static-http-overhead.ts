@@ -42,7 +42,12 @@ const rows: Record<string, string[]> = {};
 for (let round = 1; round <= rounds; round++) {
   for (const [name, args] of Object.entries(variants)) {
     const [port, internal] = (await freePorts(2)) as [number, number];
-    const proc = spawnProc(name, process.execPath, [...args, `--web.listen=127.0.0.1:${port}`, `--web.internal.listen=127.0.0.1:${internal}`, `--rbac.config=${rbac}`, '--log.level=warn'], join(TMP, `probe-${name}.log`));
+    const proc = spawnProc(
+      name,
+      process.execPath,
+      [...args, `--web.listen=127.0.0.1:${port}`, `--web.internal.listen=127.0.0.1:${internal}`, `--rbac.config=${rbac}`, '--log.level=warn'],
+      join(TMP, `probe-${name}.log`),
+    );
     try {
       await waitReady(proc, `http://127.0.0.1:${internal}/ready`);
       const idle = proc.memory();

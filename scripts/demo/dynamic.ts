@@ -33,7 +33,7 @@ export const DYNAMIC_EXAMPLES: readonly DemoExample[] = [
     headers: [['X-Forwarded-Access-Token', '$BOB']],
     body: '{"input":{"subject":"alice@example.com","groups":["developers"],"permission":"read","resource":"logs","tenant":"application"}}',
     answer: '{"result":false}',
-    note: 'log: level=warn … asserted=alice@example.com verified=bob@example.com\n     msg="the input\'s subject differs from the token\'s; deciding for the token\'s"',
+    note: "log: level=warn … asserted=alice@example.com verified=bob@example.com\n     msg=\"the input's subject differs from the token's; deciding for the token's\"",
   },
   {
     title: 'no token: denied, whatever the input asserts',
@@ -69,7 +69,13 @@ export async function startDynamicDemo(options: DemoOptions, extraFlags: readonl
     const template = readFileSync(repoPath('docs/examples/dynamic-tenants.yaml'), 'utf8');
     const tenants = files.write('tenants.yaml', template.replaceAll('${ISSUER}', provider.issuer));
     const svc = await startDemoService(
-      ['--mode=dynamic', `--rbac.config=${shown(repoPath('deploy/examples/rbac.yaml'))}`, `--tenants.config=${tenants}`, '--oidc.allow-insecure-issuers', ...extraFlags],
+      [
+        '--mode=dynamic',
+        `--rbac.config=${shown(repoPath('deploy/examples/rbac.yaml'))}`,
+        `--tenants.config=${tenants}`,
+        '--oidc.allow-insecure-issuers',
+        ...extraFlags,
+      ],
       options,
       options.log,
     );
@@ -77,7 +83,9 @@ export async function startDynamicDemo(options: DemoOptions, extraFlags: readonl
     const mint = (account: string) => provider.jwtAccessToken(account, { clientId: CLIENT.client_id });
     return {
       url: svc.url,
-      upstreams: [`provider ${provider.issuer}  (oidc-provider; client ${CLIENT.client_id}; accounts alice, bob; tenants.yaml from docs/examples/dynamic-tenants.yaml)`],
+      upstreams: [
+        `provider ${provider.issuer}  (oidc-provider; client ${CLIENT.client_id}; accounts alice, bob; tenants.yaml from docs/examples/dynamic-tenants.yaml)`,
+      ],
       command: svc.command,
       variables: [
         ['ALICE', await mint('alice')],
@@ -125,7 +133,12 @@ async function startFixtureSet(options: DemoOptions, dir: string): Promise<Runni
     const left = /\$\{[^}]*\}/.exec(tenants);
     if (left) throw new Error(`${shown(join(dir, 'tenants.yaml'))}: ${left[0]} names no provider of identities.yaml`);
     const svc = await startDemoService(
-      ['--mode=dynamic', `--rbac.config=${shown(join(dir, 'rbac.yaml'))}`, `--tenants.config=${files.write('tenants.yaml', tenants)}`, '--oidc.allow-insecure-issuers'],
+      [
+        '--mode=dynamic',
+        `--rbac.config=${shown(join(dir, 'rbac.yaml'))}`,
+        `--tenants.config=${files.write('tenants.yaml', tenants)}`,
+        '--oidc.allow-insecure-issuers',
+      ],
       options,
       options.log,
     );
@@ -134,7 +147,10 @@ async function startFixtureSet(options: DemoOptions, dir: string): Promise<Runni
     stops.unshift(() => tokens.stop());
     return {
       url: svc.url,
-      upstreams: [...[...providers].map(([name, p]) => `provider ${name}  ${p.provider.issuer}`), `tokens    ${tokens.url}  (mints what a case's token names; demo only)`],
+      upstreams: [
+        ...[...providers].map(([name, p]) => `provider ${name}  ${p.provider.issuer}`),
+        `tokens    ${tokens.url}  (mints what a case's token names; demo only)`,
+      ],
       command: svc.command,
       variables: [],
       examples: [],

@@ -14,7 +14,15 @@ import type { DemoExample, DemoMode, DemoOptions } from './types.js';
 const ANSWER = ['-o', '/dev/null', '-w', 'status=%{http_code} tenant=%header{x-scope-orgid} policy=%header{x-prom-label-policy}\\n'];
 const QUERY = '/loki/api/v1/query_range?query={app="api"}';
 
-function ask(title: string, method: 'GET' | 'POST', uri: string, headers: Array<[string, string]>, answer: string, extra: string[] = [], note?: string): DemoExample {
+function ask(
+  title: string,
+  method: 'GET' | 'POST',
+  uri: string,
+  headers: Array<[string, string]>,
+  answer: string,
+  extra: string[] = [],
+  note?: string,
+): DemoExample {
   return {
     title,
     method: 'GET',
@@ -33,16 +41,30 @@ const basic = (user: string): string[] => ['-u', `${user}:${PASSWORDS[user]}`];
 export const FORWARD_AUTH_STATIC_EXAMPLES: readonly DemoExample[] = [
   ask('team-a-user (basic auth) queries: tenant team-a, whole', 'GET', QUERY, [], 'status=200 tenant=team-a policy=', basic('team-a-user')),
   ask(
-    "gel-reader holds GEL's example policy: tenant team-b, {secret!=\"true\", env=\"prod\"} OR {env=\"dev\"}, for Loki to enforce",
+    'gel-reader holds GEL\'s example policy: tenant team-b, {secret!="true", env="prod"} OR {env="dev"}, for Loki to enforce',
     'GET',
     QUERY,
     [],
     'status=200 tenant=team-b policy=team-b:%7Benv%3D%22dev%22%7D,team-b:%7Bsecret%21%3D%22true%22%2C%20env%3D%22prod%22%7D',
     basic('gel-reader'),
   ),
-  ask('team-a-user asks for team-b in X-Scope-OrgID: 403, nothing reaches Loki', 'GET', QUERY, [['X-Scope-OrgID', 'team-b']], 'status=403 tenant= policy=', basic('team-a-user')),
+  ask(
+    'team-a-user asks for team-b in X-Scope-OrgID: 403, nothing reaches Loki',
+    'GET',
+    QUERY,
+    [['X-Scope-OrgID', 'team-b']],
+    'status=403 tenant= policy=',
+    basic('team-a-user'),
+  ),
   ask('a wrong password: 401', 'GET', QUERY, [], 'status=401 tenant= policy=', ['-u', 'team-a-user:guess']),
-  ask('the collector pushes to team-a (writes are never label-restricted)', 'POST', '/loki/api/v1/push', [['X-Scope-OrgID', 'team-a']], 'status=200 tenant=team-a policy=', basic('collector')),
+  ask(
+    'the collector pushes to team-a (writes are never label-restricted)',
+    'POST',
+    '/loki/api/v1/push',
+    [['X-Scope-OrgID', 'team-a']],
+    'status=200 tenant=team-a policy=',
+    basic('collector'),
+  ),
 ];
 
 export const forwardAuthStaticMode: DemoMode = {
@@ -53,7 +75,12 @@ export const forwardAuthStaticMode: DemoMode = {
     const files = scratch();
     const stops: Array<() => Promise<void>> = [async () => files.remove()];
     try {
-      const htpasswd = files.write('htpasswd', `${Object.entries(PASSWORDS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 10)}`).join('\n')}\n`);
+      const htpasswd = files.write(
+        'htpasswd',
+        `${Object.entries(PASSWORDS)
+          .map(([u, p]) => `${u}:${bcrypt.hashSync(p, 10)}`)
+          .join('\n')}\n`,
+      );
       const svc = await startDemoService(
         [`--rbac.config=${shown(repoPath('docs/forward-auth/demo-rbac.yaml'))}`, '--forward-auth.enabled', `--forward-auth.htpasswd-file=${htpasswd}`],
         options,
@@ -66,7 +93,11 @@ export const forwardAuthStaticMode: DemoMode = {
         command: svc.command,
         variables: [],
         examples: [...FORWARD_AUTH_STATIC_EXAMPLES],
-        notes: [`Users and passwords: ${Object.entries(PASSWORDS).map(([u, p]) => `${u}/${p}`).join(', ')} (an htpasswd file written from them; roles in docs/forward-auth/demo-rbac.yaml).`],
+        notes: [
+          `Users and passwords: ${Object.entries(PASSWORDS)
+            .map(([u, p]) => `${u}/${p}`)
+            .join(', ')} (an htpasswd file written from them; roles in docs/forward-auth/demo-rbac.yaml).`,
+        ],
         stop: () => runAll(stops),
       };
     } catch (err) {
@@ -76,9 +107,14 @@ export const forwardAuthStaticMode: DemoMode = {
   },
 };
 
-
 export const FORWARD_AUTH_DYNAMIC_EXAMPLES: readonly DemoExample[] = [
-  ask("alice's token (group developers) queries: tenant application", 'GET', QUERY, [['Authorization', 'Bearer $ALICE']], 'status=200 tenant=application policy='),
+  ask(
+    "alice's token (group developers) queries: tenant application",
+    'GET',
+    QUERY,
+    [['Authorization', 'Bearer $ALICE']],
+    'status=200 tenant=application policy=',
+  ),
   ask("bob's token (group qa, no role): 403", 'GET', QUERY, [['Authorization', 'Bearer $BOB']], 'status=403 tenant= policy='),
   ask("alice's token may not push: 403", 'POST', '/loki/api/v1/push', [['Authorization', 'Bearer $ALICE']], 'status=403 tenant= policy='),
   ask('no token: 401 (WWW-Authenticate: Bearer)', 'GET', QUERY, [], 'status=401 tenant= policy='),
@@ -103,9 +139,30 @@ export const FORWARD_AUTH_OPENSHIFT_EXAMPLES: readonly DemoExample[] = [
     [],
     'one TokenReview, a cluster-wide SubjectAccessReview per tenant (denied), one per project of his (allowed)',
   ),
-  ask('alice reads every tenant cluster-wide: all three, whole (a multi-tenant read)', 'GET', QUERY, [['Authorization', 'Bearer token-alice']], 'status=200 tenant=application|audit|infrastructure policy='),
-  ask('the collector pushes to application', 'POST', '/loki/api/v1/push', [['Authorization', 'Bearer token-collector'], ['X-Scope-OrgID', 'application']], 'status=200 tenant=application policy='),
-  ask('a token the cluster does not know (TokenReview: not authenticated): 401', 'GET', QUERY, [['Authorization', 'Bearer forged']], 'status=401 tenant= policy='),
+  ask(
+    'alice reads every tenant cluster-wide: all three, whole (a multi-tenant read)',
+    'GET',
+    QUERY,
+    [['Authorization', 'Bearer token-alice']],
+    'status=200 tenant=application|audit|infrastructure policy=',
+  ),
+  ask(
+    'the collector pushes to application',
+    'POST',
+    '/loki/api/v1/push',
+    [
+      ['Authorization', 'Bearer token-collector'],
+      ['X-Scope-OrgID', 'application'],
+    ],
+    'status=200 tenant=application policy=',
+  ),
+  ask(
+    'a token the cluster does not know (TokenReview: not authenticated): 401',
+    'GET',
+    QUERY,
+    [['Authorization', 'Bearer forged']],
+    'status=401 tenant= policy=',
+  ),
   ask('dave may read nothing: 403', 'GET', QUERY, [['Authorization', 'Bearer token-dave']], 'status=403 tenant= policy='),
 ];
 
@@ -135,11 +192,15 @@ export const forwardAuthOpenShiftMode: DemoMode = {
       stops.unshift(() => svc.service.shutdown());
       return {
         url: svc.url,
-        upstreams: [`kube API  ${fake.url}  (fake; cluster test/support/fake-kube/fixtures/lokistack-cluster.yaml; tokens token-alice, token-bob, token-carol, token-dave, token-collector, token-admin)`],
+        upstreams: [
+          `kube API  ${fake.url}  (fake; cluster test/support/fake-kube/fixtures/lokistack-cluster.yaml; tokens token-alice, token-bob, token-carol, token-dave, token-collector, token-admin)`,
+        ],
         command: svc.command,
         variables: [],
         examples: [...FORWARD_AUTH_OPENSHIFT_EXAMPLES],
-        notes: ['Namespace tenancy (kube-rbac-proxy style): add --forward-auth.kube-tenancy=namespaces --forward-auth.namespace-tenant=<tenant> (docs/forward-auth-modes.md).'],
+        notes: [
+          'Namespace tenancy (kube-rbac-proxy style): add --forward-auth.kube-tenancy=namespaces --forward-auth.namespace-tenant=<tenant> (docs/forward-auth-modes.md).',
+        ],
         stop: () => runAll(stops),
       };
     } catch (err) {

@@ -25,7 +25,8 @@ export const OPENSHIFT_EXAMPLES: readonly DemoExample[] = [
     path: ALLOW,
     headers: [['X-Forwarded-Access-Token', 'token-bob']],
     body: bobReads('{"selectors":{"kubernetes_namespace_name":["log-test-0","log-test-1","log-test-2"]}}'),
-    answer: '{"result":{"allowed":"true","data":"{\\"matchers\\":[{\\"Type\\":2,\\"Name\\":\\"kubernetes_namespace_name\\",\\"Value\\":\\"log-test-0|log-test-1\\"}]}"}}',
+    answer:
+      '{"result":{"allowed":"true","data":"{\\"matchers\\":[{\\"Type\\":2,\\"Name\\":\\"kubernetes_namespace_name\\",\\"Value\\":\\"log-test-0|log-test-1\\"}]}"}}',
     note: 'one cluster-wide SubjectAccessReview (denied), three namespaced ones (allowed in log-test-0 and log-test-1)',
   },
   {
@@ -71,7 +72,13 @@ interface SetConfig {
 
 /** The Loki Operator's container arguments, or a fixture set's own (cases.yaml `flags`, `tokens`, cluster.yaml). */
 function setConfig(dir: string | undefined): SetConfig {
-  if (dir === undefined) return { flags: [...OPERATOR_LOGGING_ARGS, `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`], tokens: {}, openshift: true, cluster: LOKISTACK_CLUSTER_YAML };
+  if (dir === undefined)
+    return {
+      flags: [...OPERATOR_LOGGING_ARGS, `--openshift.kubeconfig=${KUBECONFIG_PLACEHOLDER}`],
+      tokens: {},
+      openshift: true,
+      cluster: LOKISTACK_CLUSTER_YAML,
+    };
   const file = join(dir, 'cases.yaml');
   if (!existsSync(file)) throw new Error(`${shown(dir)} has no cases.yaml`);
   const doc = parseYaml(readFileSync(file, 'utf8')) as { flags?: unknown; tokens?: Record<string, Identity>; openshift?: boolean } | null;
@@ -103,7 +110,9 @@ async function startOpenShift(options: DemoOptions): Promise<RunningDemo> {
     stops.unshift(() => svc.service.shutdown());
     return {
       url: svc.url,
-      upstreams: [`kube API  ${fake.url}  (fake; cluster test/support/fake-kube/fixtures/lokistack-cluster.yaml; tokens token-alice, token-bob, token-carol, token-dave, token-admin)`],
+      upstreams: [
+        `kube API  ${fake.url}  (fake; cluster test/support/fake-kube/fixtures/lokistack-cluster.yaml; tokens token-alice, token-bob, token-carol, token-dave, token-admin)`,
+      ],
       command: svc.command,
       variables: [],
       examples: options.fixtures ? [] : [...OPENSHIFT_EXAMPLES],

@@ -26,7 +26,12 @@ export function curlLines(base: string, ex: DemoExample): string[] {
 
 /** One example: its title as a comment, the command, the promised answer, and an optional note. */
 export function renderExample(base: string, ex: DemoExample): string {
-  const note = ex.note ? ex.note.split('\n').map((l) => `# ${l}\n`).join('') : '';
+  const note = ex.note
+    ? ex.note
+        .split('\n')
+        .map((l) => `# ${l}\n`)
+        .join('')
+    : '';
   return `# ${ex.title}\n${curlLines(base, ex).join('\n')}\n${ex.answer}\n${note}`;
 }
 
@@ -41,7 +46,12 @@ export function renderDemo(mode: string, demo: RunningDemo): string {
     out.push('Paste into another shell:', '', '```sh');
     for (const [name, value] of demo.variables) out.push(`${name}=${shellQuote(value)}`);
     if (demo.variables.length > 0) out.push('');
-    out.push(demo.examples.map((ex) => renderExample(demo.url, ex)).join('\n').replace(/\n$/, ''));
+    out.push(
+      demo.examples
+        .map((ex) => renderExample(demo.url, ex))
+        .join('\n')
+        .replace(/\n$/, ''),
+    );
     out.push('```', '');
   }
   for (const n of demo.notes) out.push(n);

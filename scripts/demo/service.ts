@@ -50,7 +50,11 @@ export interface DemoService {
  * Starts the service in this process from command-line flags, exactly as `lokistack-authz <flags>`
  * would parse them, logging logfmt at info to `log`.
  */
-export async function startDemoService(flags: readonly string[], listen: { listen: string; internalListen: string }, log: (line: string) => void): Promise<DemoService> {
+export async function startDemoService(
+  flags: readonly string[],
+  listen: { listen: string; internalListen: string },
+  log: (line: string) => void,
+): Promise<DemoService> {
   const command = [`--web.listen=${listen.listen}`, `--web.internal.listen=${listen.internalListen}`, ...flags];
   const loaded = loadConfig(command);
   if (loaded.help) throw new Error('--help is not a demo service flag');

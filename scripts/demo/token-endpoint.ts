@@ -16,9 +16,12 @@ export interface TokenEndpoint {
  * from the demo's providers, so `lokistack-authz test --url --token-url` can run token cases against
  * a running service. Demo only: anyone on this host can mint tokens of these throwaway providers.
  */
-export async function startTokenEndpoint(providers: ReadonlyMap<string, { provider: OidcProvider; clientId: string; accounts: ReadonlySet<string> }>): Promise<TokenEndpoint> {
+export async function startTokenEndpoint(
+  providers: ReadonlyMap<string, { provider: OidcProvider; clientId: string; accounts: ReadonlySet<string> }>,
+): Promise<TokenEndpoint> {
   const server = createServer((req, res) => {
-    const answer = (status: number, text: string) => res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(text);
+    const answer = (status: number, text: string) =>
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end(text);
     if (req.method !== 'POST') return answer(405, 'POST a token spec: {"issuer","account","kind"}\n');
     let body = '';
     let size = 0;
@@ -46,7 +49,8 @@ export async function startTokenEndpoint(providers: ReadonlyMap<string, { provid
     if (spec.kind === 'garbage') return `garbage-${randomBytes(24).toString('base64url')}`;
     const p = typeof spec.issuer === 'string' ? providers.get(spec.issuer) : undefined;
     if (!p) throw new Error(`unknown issuer ${JSON.stringify(spec.issuer)}; this demo has ${[...providers.keys()].join(', ')}`);
-    if (typeof spec.account !== 'string' || !p.accounts.has(spec.account)) throw new Error(`issuer ${String(spec.issuer)} has no account ${JSON.stringify(spec.account)}`);
+    if (typeof spec.account !== 'string' || !p.accounts.has(spec.account))
+      throw new Error(`issuer ${String(spec.issuer)} has no account ${JSON.stringify(spec.account)}`);
     if (spec.kind === 'jwt') return p.provider.jwtAccessToken(spec.account, { clientId: p.clientId });
     if (spec.kind === 'expired') return p.provider.expiredJwtAccessToken(spec.account, { clientId: p.clientId });
     if (spec.kind === 'opaque') return p.provider.opaqueAccessToken(spec.account, { clientId: p.clientId });

@@ -40,7 +40,8 @@ export function parseKeyring(source: string, text: string): Keyring {
     // silently shortening the key.
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) throw new ConfigError(source, at, `key ${JSON.stringify(id)}: the secret is not base64`);
     const secret = Buffer.from(encoded.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
-    if (secret.length < MIN_KEY_BYTES) throw new ConfigError(source, at, `key ${JSON.stringify(id)}: the secret is ${secret.length} bytes; at least ${MIN_KEY_BYTES} are needed`);
+    if (secret.length < MIN_KEY_BYTES)
+      throw new ConfigError(source, at, `key ${JSON.stringify(id)}: the secret is ${secret.length} bytes; at least ${MIN_KEY_BYTES} are needed`);
     const key = { id, secret };
     keys.push(key);
     byId.set(id, key);

@@ -63,7 +63,10 @@ export class MemcachedStore implements CacheStore {
   private async refreshAddresses(): Promise<void> {
     for (const c of this.conns) {
       try {
-        const addrs = (await lookup(c.server.host, { all: true })).map((a) => a.address).sort().join(',');
+        const addrs = (await lookup(c.server.host, { all: true }))
+          .map((a) => a.address)
+          .sort()
+          .join(',');
         c.noteAddresses(addrs);
       } catch (err) {
         this.options.onError?.(err as Error);
@@ -109,7 +112,10 @@ class Connection {
 
   request(command: string, kind: 'get' | 'set'): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.destroy(new MemcachedError(`memcached ${this.label()} did not answer within ${this.options.timeoutMs}ms`)), this.options.timeoutMs);
+      const timer = setTimeout(
+        () => this.destroy(new MemcachedError(`memcached ${this.label()} did not answer within ${this.options.timeoutMs}ms`)),
+        this.options.timeoutMs,
+      );
       this.queue.push({ kind, resolve, reject, timer });
       this.connect().write(command);
     });

@@ -140,7 +140,10 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
   }
   if (tokenUrl !== undefined && url === undefined) return usageError(io, '--token-url mints tokens for a running service: give --url too');
   if (url !== undefined && serviceFlags.length > 0) {
-    return usageError(io, `${serviceFlags[0]!.split('=')[0]} configures a service this command starts; with --url the running service's own configuration decides: drop it`);
+    return usageError(
+      io,
+      `${serviceFlags[0]!.split('=')[0]} configures a service this command starts; with --url the running service's own configuration decides: drop it`,
+    );
   }
   if (paths.length === 0) return usageError(io, 'name at least one fixture file or directory');
 
@@ -217,7 +220,11 @@ async function runCase(base: string, c: FixtureCase, tokenUrl: string | undefine
   let tokenHeaders: Record<string, string> = {};
   if ('token' in c.extra) {
     if (tokenUrl === undefined) {
-      return { ...head, status: 'skipped', reason: "needs a token minted by the set's OIDC providers: give --token-url (npm run demo -- dynamic --fixtures=DIR serves one)" };
+      return {
+        ...head,
+        status: 'skipped',
+        reason: "needs a token minted by the set's OIDC providers: give --token-url (npm run demo -- dynamic --fixtures=DIR serves one)",
+      };
     }
     tokenHeaders = await caseToken(tokenUrl, c.extra.token);
   }
@@ -229,9 +236,22 @@ async function runCase(base: string, c: FixtureCase, tokenUrl: string | undefine
   }
   const why = answerMismatch(answer, c);
   if (why === undefined) return { ...head, status: 'passed' };
-  const expected = c.wantStatus !== 200 ? { status: c.wantStatus, code: c.wantErrorCode, message: c.wantMessage ?? c.wantMessagePrefix } : c.want.defined ? { result: c.want.value } : {};
+  const expected =
+    c.wantStatus !== 200
+      ? { status: c.wantStatus, code: c.wantErrorCode, message: c.wantMessage ?? c.wantMessagePrefix }
+      : c.want.defined
+        ? { result: c.want.value }
+        : {};
   const decisionReason = await askReason(base, c, tokenHeaders);
-  return { ...head, status: 'failed', reason: why, input: c.rawBody ?? c.input, expected, actual: answer.body ?? answer.text, ...(decisionReason !== undefined ? { decisionReason } : {}) };
+  return {
+    ...head,
+    status: 'failed',
+    reason: why,
+    input: c.rawBody ?? c.input,
+    expected,
+    actual: answer.body ?? answer.text,
+    ...(decisionReason !== undefined ? { decisionReason } : {}),
+  };
 }
 
 /** A reason is read by a person: this much of one is printed at most. */
@@ -299,7 +319,9 @@ async function caseToken(tokenUrl: string, spec: unknown): Promise<Record<string
     const text = (await readBounded(res, MAX_TOKEN_BYTES)) ?? '';
     // Only a plain token goes into a header: anything else (an error page, CR LF) stops here.
     if (res.status !== 200 || !/^[\x21-\x7e]+$/.test(text.trim())) {
-      throw new Unreachable(`the token endpoint ${tokenUrl} gave no token for ${JSON.stringify({ issuer: s.issuer, account: s.account, kind: s.kind })}: ${res.status} ${text.split('\n')[0]!.slice(0, 200)}`);
+      throw new Unreachable(
+        `the token endpoint ${tokenUrl} gave no token for ${JSON.stringify({ issuer: s.issuer, account: s.account, kind: s.kind })}: ${res.status} ${text.split('\n')[0]!.slice(0, 200)}`,
+      );
     }
     token = text.trim();
   }

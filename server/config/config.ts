@@ -172,97 +172,386 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'web.internal.listen', type: 'string', default: ':8081', help: 'Address of the internal listener (/live, /ready, /metrics, /health).' },
   { name: 'web.max-body-bytes', type: 'int', default: 1 << 20, help: 'Largest request body accepted, before and after gzip decoding.' },
   { name: 'web.max-input-depth', type: 'int', default: 64, help: 'Deepest nesting of arrays and objects accepted in input.' },
-  { name: 'web.max-input-nodes', type: 'int', default: 200_000, help: 'Most values (objects, arrays, scalars; YAML aliases counted expanded) accepted in a decoded input.' },
+  {
+    name: 'web.max-input-nodes',
+    type: 'int',
+    default: 200_000,
+    help: 'Most values (objects, arrays, scalars; YAML aliases counted expanded) accepted in a decoded input.',
+  },
   { name: 'web.max-input-array-length', type: 'int', default: 100_000, help: 'Longest array accepted in a decoded input.' },
   { name: 'web.max-input-string-bytes', type: 'int', default: 65_536, help: 'Longest string or object key accepted in a decoded input, in UTF-8 bytes.' },
-  { name: 'web.max-input-bytes', type: 'int', default: 4 << 20, help: 'Largest decoded input: UTF-8 bytes of its strings and keys plus one per value, YAML aliases counted expanded.' },
-  { name: 'web.max-yaml-nodes', type: 'int', default: 20_000, help: 'Most YAML nodes parsed in a YAML body (YAML parsing costs about 20µs a node; the gateway sends JSON).' },
-  { name: 'web.max-buffered-bytes', type: 'int', default: 64 << 20, help: 'Request body bytes held across all requests, compressed and decompressed, plus the estimated heap of their decoded inputs; past it a request is answered 503 with Retry-After.' },
+  {
+    name: 'web.max-input-bytes',
+    type: 'int',
+    default: 4 << 20,
+    help: 'Largest decoded input: UTF-8 bytes of its strings and keys plus one per value, YAML aliases counted expanded.',
+  },
+  {
+    name: 'web.max-yaml-nodes',
+    type: 'int',
+    default: 20_000,
+    help: 'Most YAML nodes parsed in a YAML body (YAML parsing costs about 20µs a node; the gateway sends JSON).',
+  },
+  {
+    name: 'web.max-buffered-bytes',
+    type: 'int',
+    default: 64 << 20,
+    help: 'Request body bytes held across all requests, compressed and decompressed, plus the estimated heap of their decoded inputs; past it a request is answered 503 with Retry-After.',
+  },
   { name: 'web.decision-timeout', type: 'duration', default: 10_000, help: 'Deadline for one decision, upstream calls included.' },
   { name: 'web.headers-timeout', type: 'duration', default: 10_000, help: 'Time a client has to send its request headers.' },
   { name: 'web.request-timeout', type: 'duration', default: 30_000, help: 'Time a client has to send its whole request.' },
   { name: 'web.shutdown-timeout', type: 'duration', default: 30_000, help: 'On SIGTERM, how long in-flight requests may take before the process exits.' },
   { name: 'tls.server.cert-file', type: 'string', default: '', help: 'TLS certificate for the public listener (PEM).' },
   { name: 'tls.server.key-file', type: 'string', default: '', help: 'TLS key for the public listener (PEM).' },
-  { name: 'web.healthchecks.url', type: 'string', default: '', help: "URL the liveness check GETs, expecting 404 (opa-openshift's check); empty: this service's own public listener." },
+  {
+    name: 'web.healthchecks.url',
+    type: 'string',
+    default: '',
+    help: "URL the liveness check GETs, expecting 404 (opa-openshift's check); empty: this service's own public listener.",
+  },
   { name: 'tls.min-version', type: 'string', default: 'VersionTLS13', choices: Object.keys(TLS_VERSIONS), help: 'Minimum TLS version, for both listeners.' },
   { name: 'tls.cipher-suites', type: 'list', default: [], help: 'TLS 1.2 cipher suites (Go names), for both listeners; empty for the defaults.' },
   { name: 'tls.internal.server.cert-file', type: 'string', default: '', help: 'TLS certificate for the internal listener (PEM).' },
   { name: 'tls.internal.server.key-file', type: 'string', default: '', help: 'TLS key for the internal listener (PEM).' },
   { name: 'tls.internal.server.ca-file', type: 'string', default: '', help: 'CA the liveness check trusts when it calls --web.healthchecks.url over TLS.' },
-  { name: 'tls.reload-interval', type: 'duration', default: 10_000, help: 'How often the TLS certificate and key files are re-read; a changed pair serves new connections once it passes its checks. 0: only on SIGHUP.' },
+  {
+    name: 'tls.reload-interval',
+    type: 'duration',
+    default: 10_000,
+    help: 'How often the TLS certificate and key files are re-read; a changed pair serves new connections once it passes its checks. 0: only on SIGHUP.',
+  },
   { name: 'log.level', type: 'string', default: 'info', choices: ['error', 'warn', 'info', 'debug'], help: 'Log level.' },
   { name: 'log.format', type: 'string', default: 'logfmt', choices: ['logfmt', 'json'], help: 'Log format.' },
   { name: 'opa.package', type: 'string', default: 'lokistack', help: 'Package of the decision rule; the gateway asks /v1/data/<package with / for .>/<rule>.' },
   { name: 'opa.rule', type: 'string', default: 'allow', help: 'Name of the decision rule.' },
-  { name: 'policy.wasm', type: 'string', default: '', help: 'A compiled policy module (policy.wasm from opa build -t wasm); empty for the bundled lokistack policy. Watched and reloaded on change.', modes: POLICY_MODES },
-  { name: 'policy.bundle', type: 'string', default: '', help: 'An opa build -t wasm bundle (bundle.tar.gz: policy.wasm, data.json, .manifest) to serve instead of the bundled policy. Watched and reloaded on change.', modes: POLICY_MODES },
-  { name: 'policy.data', type: 'string', default: '', help: "The policy's data document (JSON or YAML), instead of --rbac.config; for your own policies. Watched and reloaded on change.", modes: POLICY_MODES },
-  { name: 'policy.max-memory-bytes', type: 'int', default: 256 << 20, help: 'Upper bound on the policy instances\' memory, all together: the main-thread instance and each evaluation worker get an equal share.', modes: POLICY_MODES },
-  { name: 'policy.workers', type: 'int', default: 2, help: 'Evaluation worker threads for inputs larger than --policy.inline-max-input-bytes; only they can be stopped at --web.decision-timeout. 0: every evaluation on the main thread.', modes: POLICY_MODES },
-  { name: 'policy.inline-max-input-bytes', type: 'int', default: 8192, help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.', modes: POLICY_MODES },
-  { name: 'policy.max-queued-evaluations', type: 'int', default: 16, help: 'Evaluations waiting for a busy worker at most; beyond, 503 at once.', modes: POLICY_MODES },
-  { name: 'policy.memory-reset-bytes', type: 'int', default: 32 << 20, help: 'A policy instance that an evaluation grew past this (and past 4 times its fresh size) is replaced, giving the memory back.', modes: POLICY_MODES },
-  { name: 'policy.max-bundle-bytes', type: 'int', default: 64 << 20, help: 'Upper bound on a --policy.bundle once decompressed (and on a --policy.wasm or bundle file as read); a larger one is refused.', modes: POLICY_MODES },
-  { name: 'policy.max-data-bytes', type: 'int', default: 16 << 20, help: "Upper bound on the policy's data as read: a bundle's data files together, --policy.data or --rbac.config; a larger one is refused.", modes: POLICY_MODES },
-  { name: 'policy.load-timeout', type: 'duration', default: 30_000, help: 'Deadline for loading a policy and its data (unpack, parse, compile, start, first evaluation), on its own thread; a load past it fails: startup exits, a reload is rejected.', modes: POLICY_MODES },
-  { name: 'rbac.config', type: 'string', default: '', help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.', modes: POLICY_MODES },
-  { name: 'rbac.reload-interval', type: 'duration', default: 10_000, help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.' },
-  { name: 'watch.settle-interval', type: 'duration', default: 1_000, help: 'A changed watched file (rbac, policy, data, bundle, memcached keys) is applied only once two reads this far apart are identical, so a file written in parts is never applied half-written.' },
-  { name: 'tenants.config', type: 'string', default: '', help: "Tenants and their OIDC providers (observatorium/api tenants.yaml). Required in dynamic mode.", modes: DYNAMIC_MODE },
-  { name: 'dynamic.accept-input-without-token', type: 'bool', default: false, help: "Dynamic mode: decide on the input's subject and groups when no token is forwarded. Trusts the caller: off by default.", modes: DYNAMIC_MODE },
+  {
+    name: 'policy.wasm',
+    type: 'string',
+    default: '',
+    help: 'A compiled policy module (policy.wasm from opa build -t wasm); empty for the bundled lokistack policy. Watched and reloaded on change.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.bundle',
+    type: 'string',
+    default: '',
+    help: 'An opa build -t wasm bundle (bundle.tar.gz: policy.wasm, data.json, .manifest) to serve instead of the bundled policy. Watched and reloaded on change.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.data',
+    type: 'string',
+    default: '',
+    help: "The policy's data document (JSON or YAML), instead of --rbac.config; for your own policies. Watched and reloaded on change.",
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.max-memory-bytes',
+    type: 'int',
+    default: 256 << 20,
+    help: "Upper bound on the policy instances' memory, all together: the main-thread instance and each evaluation worker get an equal share.",
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.workers',
+    type: 'int',
+    default: 2,
+    help: 'Evaluation worker threads for inputs larger than --policy.inline-max-input-bytes; only they can be stopped at --web.decision-timeout. 0: every evaluation on the main thread.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.inline-max-input-bytes',
+    type: 'int',
+    default: 8192,
+    help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.max-queued-evaluations',
+    type: 'int',
+    default: 16,
+    help: 'Evaluations waiting for a busy worker at most; beyond, 503 at once.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.memory-reset-bytes',
+    type: 'int',
+    default: 32 << 20,
+    help: 'A policy instance that an evaluation grew past this (and past 4 times its fresh size) is replaced, giving the memory back.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.max-bundle-bytes',
+    type: 'int',
+    default: 64 << 20,
+    help: 'Upper bound on a --policy.bundle once decompressed (and on a --policy.wasm or bundle file as read); a larger one is refused.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.max-data-bytes',
+    type: 'int',
+    default: 16 << 20,
+    help: "Upper bound on the policy's data as read: a bundle's data files together, --policy.data or --rbac.config; a larger one is refused.",
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.load-timeout',
+    type: 'duration',
+    default: 30_000,
+    help: 'Deadline for loading a policy and its data (unpack, parse, compile, start, first evaluation), on its own thread; a load past it fails: startup exits, a reload is rejected.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'rbac.config',
+    type: 'string',
+    default: '',
+    help: 'Roles and roleBindings (observatorium/api rbac.yaml, or a LokiStack resource); watched and reloaded on change.',
+    modes: POLICY_MODES,
+  },
+  {
+    name: 'rbac.reload-interval',
+    type: 'duration',
+    default: 10_000,
+    help: 'How often the rbac file is also checked for changes, besides file events; 0 relies on events alone.',
+  },
+  {
+    name: 'watch.settle-interval',
+    type: 'duration',
+    default: 1_000,
+    help: 'A changed watched file (rbac, policy, data, bundle, memcached keys) is applied only once two reads this far apart are identical, so a file written in parts is never applied half-written.',
+  },
+  {
+    name: 'tenants.config',
+    type: 'string',
+    default: '',
+    help: 'Tenants and their OIDC providers (observatorium/api tenants.yaml). Required in dynamic mode.',
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'dynamic.accept-input-without-token',
+    type: 'bool',
+    default: false,
+    help: "Dynamic mode: decide on the input's subject and groups when no token is forwarded. Trusts the caller: off by default.",
+    modes: DYNAMIC_MODE,
+  },
   { name: 'oidc.timeout', type: 'duration', default: 5_000, help: 'Deadline for one call to an OIDC provider.', modes: DYNAMIC_MODE },
-  { name: 'oidc.allow-insecure-issuers', type: 'bool', default: false, help: 'Accept http:// issuers (keys fetched over http can be forged; for tests).', modes: DYNAMIC_MODE },
-  { name: 'oidc.max-claims-ttl', type: 'duration', default: 300_000, help: 'Longest a verified identity is cached, even when its token lives longer.', modes: DYNAMIC_MODE },
+  {
+    name: 'oidc.allow-insecure-issuers',
+    type: 'bool',
+    default: false,
+    help: 'Accept http:// issuers (keys fetched over http can be forged; for tests).',
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'oidc.max-claims-ttl',
+    type: 'duration',
+    default: 300_000,
+    help: 'Longest a verified identity is cached, even when its token lives longer.',
+    modes: DYNAMIC_MODE,
+  },
   { name: 'oidc.claims-cache-entries', type: 'int', default: 10_000, help: 'Most verified identities cached.', modes: DYNAMIC_MODE },
-  { name: 'oidc.jwks-refresh-cooldown', type: 'duration', default: 30_000, help: "Least time between refetches of an issuer's keys for unknown key IDs.", modes: DYNAMIC_MODE },
+  {
+    name: 'oidc.jwks-refresh-cooldown',
+    type: 'duration',
+    default: 30_000,
+    help: "Least time between refetches of an issuer's keys for unknown key IDs.",
+    modes: DYNAMIC_MODE,
+  },
   { name: 'oidc.clock-tolerance', type: 'duration', default: 30_000, help: 'Clock skew tolerated on token expiry.', modes: DYNAMIC_MODE },
-  { name: 'oidc.negative-cache-ttl', type: 'duration', default: 5_000, help: 'How long a token found invalid is denied without asking its provider again; provider failures are never remembered. 0 disables.', modes: DYNAMIC_MODE },
-  { name: 'oidc.discovery-backoff', type: 'duration', default: 1_000, help: "Wait after a failed discovery of a tenant's issuer before the next attempt; doubles with each failure.", modes: DYNAMIC_MODE },
-  { name: 'oidc.discovery-backoff-max', type: 'duration', default: 30_000, help: 'Longest wait between discovery attempts of a failing issuer (at least --oidc.discovery-backoff).', modes: DYNAMIC_MODE },
-  { name: 'oidc.max-concurrent-calls', type: 'int', default: 16, help: "Calls in flight to one tenant's provider at once; more wait within the request's deadline, then are denied.", modes: DYNAMIC_MODE },
-  { name: 'decision-log.output', type: 'string', default: '', help: 'Decision logs in OPA\'s event format: "stdout", a file path to append to, or empty for none. Turns on decision_id in answers.' },
-  { name: 'decision-log.mask', type: 'list', default: ['/input/token'], help: 'JSON pointers erased from every decision log event (OPA erase-style), repeatable or comma-separated.' },
+  {
+    name: 'oidc.negative-cache-ttl',
+    type: 'duration',
+    default: 5_000,
+    help: 'How long a token found invalid is denied without asking its provider again; provider failures are never remembered. 0 disables.',
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'oidc.discovery-backoff',
+    type: 'duration',
+    default: 1_000,
+    help: "Wait after a failed discovery of a tenant's issuer before the next attempt; doubles with each failure.",
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'oidc.discovery-backoff-max',
+    type: 'duration',
+    default: 30_000,
+    help: 'Longest wait between discovery attempts of a failing issuer (at least --oidc.discovery-backoff).',
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'oidc.max-concurrent-calls',
+    type: 'int',
+    default: 16,
+    help: "Calls in flight to one tenant's provider at once; more wait within the request's deadline, then are denied.",
+    modes: DYNAMIC_MODE,
+  },
+  {
+    name: 'decision-log.output',
+    type: 'string',
+    default: '',
+    help: 'Decision logs in OPA\'s event format: "stdout", a file path to append to, or empty for none. Turns on decision_id in answers.',
+  },
+  {
+    name: 'decision-log.mask',
+    type: 'list',
+    default: ['/input/token'],
+    help: 'JSON pointers erased from every decision log event (OPA erase-style), repeatable or comma-separated.',
+  },
   { name: 'decision-log.labels', type: 'list', default: [], help: 'key=value labels added to every decision log event.' },
-  { name: 'decision-log.reasons', type: 'bool', default: true, help: 'Give every decision log event its reason (which binding and role, claim rule or access reviews decided). In static and dynamic modes this evaluates a second rule per decision, about twice the policy CPU; false logs events without it.' },
+  {
+    name: 'decision-log.reasons',
+    type: 'bool',
+    default: true,
+    help: 'Give every decision log event its reason (which binding and role, claim rule or access reviews decided). In static and dynamic modes this evaluates a second rule per decision, about twice the policy CPU; false logs events without it.',
+  },
   { name: 'decision-log.max-pending', type: 'int', default: 10_000, help: 'Events waiting for a slow destination before new ones are dropped and counted.' },
   { name: 'debug.name', type: 'string', default: 'lokistack-authz', help: 'The name= field of every log line.' },
   { name: 'debug.token', type: 'string', default: '', help: 'Token used when none is forwarded (tests only).', hidden: true, modes: OPENSHIFT_MODES },
-  { name: 'openshift.mappings', type: 'list', default: [], help: 'tenant=apiGroup, repeatable or comma-separated: the API group of each tenant\'s access reviews. Required in the openshift modes.', modes: OPENSHIFT_MODES },
-  { name: 'openshift.kubeconfig', type: 'string', default: '', help: 'Kubeconfig file; else $KUBECONFIG, else the in-cluster service account.', modes: OPENSHIFT_MODES },
+  {
+    name: 'openshift.mappings',
+    type: 'list',
+    default: [],
+    help: "tenant=apiGroup, repeatable or comma-separated: the API group of each tenant's access reviews. Required in the openshift modes.",
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'openshift.kubeconfig',
+    type: 'string',
+    default: '',
+    help: 'Kubeconfig file; else $KUBECONFIG, else the in-cluster service account.',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'opa.matcher', type: 'string', default: '', help: 'Comma-separated label names the namespace matchers are built for.', modes: OPENSHIFT_MODES },
   { name: 'opa.matcher-op', type: 'string', default: '', choices: ['', 'and', 'or'], help: 'How the gateway joins several matchers.', modes: OPENSHIFT_MODES },
   { name: 'opa.skip-tenants', type: 'string', default: '', help: 'Comma-separated tenants answered without matchers.', modes: OPENSHIFT_MODES },
   { name: 'opa.admin-groups', type: 'string', default: '', help: 'Comma-separated groups answered without matchers.', modes: OPENSHIFT_MODES },
-  { name: 'opa.ssar', type: 'bool', default: false, help: "Review with SelfSubjectAccessReview and the user's token instead of SubjectAccessReview.", modes: OPENSHIFT_MODES },
-  { name: 'opa.viaq-to-otel-migration', type: 'bool', default: false, help: 'Serve queries by kubernetes_namespace_name or k8s_namespace_name, never both; needs both in --opa.matcher.', modes: OPENSHIFT_MODES },
+  {
+    name: 'opa.ssar',
+    type: 'bool',
+    default: false,
+    help: "Review with SelfSubjectAccessReview and the user's token instead of SubjectAccessReview.",
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'opa.viaq-to-otel-migration',
+    type: 'bool',
+    default: false,
+    help: 'Serve queries by kubernetes_namespace_name or k8s_namespace_name, never both; needs both in --opa.matcher.',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'opa.escape-namespaces', type: 'bool', default: true, help: 'Regex-escape namespace names in matcher values.', modes: OPENSHIFT_MODES },
-  { name: 'opa.match-all-for-cluster-readers', type: 'bool', default: false, help: 'A cluster-wide reader whose query names no namespace gets a match-all matcher instead of every project (for very large clusters).', modes: OPENSHIFT_MODES },
+  {
+    name: 'opa.match-all-for-cluster-readers',
+    type: 'bool',
+    default: false,
+    help: 'A cluster-wide reader whose query names no namespace gets a match-all matcher instead of every project (for very large clusters).',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'opa.review-concurrency', type: 'int', default: 16, help: 'Per-namespace access reviews one decision runs at once.', modes: OPENSHIFT_MODES },
   { name: 'kube.timeout', type: 'duration', default: 5_000, help: 'Deadline for one Kubernetes API call.', modes: OPENSHIFT_MODES },
-  { name: 'kube.max-concurrent-calls', type: 'int', default: 64, help: 'Kubernetes API calls in flight at once, for the whole process.', modes: OPENSHIFT_MODES },
-  { name: 'kube.namespace-source', type: 'string', default: 'auto', choices: ['auto', 'projects', 'namespaces'], help: "Where a user's namespaces come from: OpenShift projects (user's token), every namespace (plain Kubernetes), or auto-detected.", modes: OPENSHIFT_MODES },
-  { name: 'kube.max-concurrent-calls-per-caller', type: 'int', default: 16, help: 'Kubernetes API calls in flight at once for one caller (one forwarded token); callers waiting for a call are served in turn.', modes: OPENSHIFT_MODES },
-  { name: 'kube.review-cache-ttl', type: 'duration', default: 30_000, help: 'How long an access-review verdict (allow or deny) is reused for the same user, groups and namespace; 0 turns the review cache off.', modes: OPENSHIFT_MODES },
+  {
+    name: 'kube.max-concurrent-calls',
+    type: 'int',
+    default: 64,
+    help: 'Kubernetes API calls in flight at once, for the whole process.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'kube.namespace-source',
+    type: 'string',
+    default: 'auto',
+    choices: ['auto', 'projects', 'namespaces'],
+    help: "Where a user's namespaces come from: OpenShift projects (user's token), every namespace (plain Kubernetes), or auto-detected.",
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'kube.max-concurrent-calls-per-caller',
+    type: 'int',
+    default: 16,
+    help: 'Kubernetes API calls in flight at once for one caller (one forwarded token); callers waiting for a call are served in turn.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'kube.review-cache-ttl',
+    type: 'duration',
+    default: 30_000,
+    help: 'How long an access-review verdict (allow or deny) is reused for the same user, groups and namespace; 0 turns the review cache off.',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'kube.review-cache-entries', type: 'int', default: 100_000, help: 'Most access-review verdicts cached.', modes: OPENSHIFT_MODES },
-  { name: 'openshift.max-namespaces', type: 'int', default: 1000, help: 'Most distinct namespaces one query may name (one access review each); beyond it the request is answered 400.', modes: OPENSHIFT_MODES },
-  { name: 'openshift.verify-token', type: 'bool', default: false, help: "Decide on the identity the cluster's TokenReview gives the forwarded token, not on the input's subject and groups. Needs create on tokenreviews.", modes: OPENSHIFT_MODES },
-  { name: 'openshift.token-review-ttl', type: 'duration', default: 60_000, help: 'How long a TokenReview answer is reused: the longest a revoked token keeps working.', modes: OPENSHIFT_MODES },
+  {
+    name: 'openshift.max-namespaces',
+    type: 'int',
+    default: 1000,
+    help: 'Most distinct namespaces one query may name (one access review each); beyond it the request is answered 400.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'openshift.verify-token',
+    type: 'bool',
+    default: false,
+    help: "Decide on the identity the cluster's TokenReview gives the forwarded token, not on the input's subject and groups. Needs create on tokenreviews.",
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'openshift.token-review-ttl',
+    type: 'duration',
+    default: 60_000,
+    help: 'How long a TokenReview answer is reused: the longest a revoked token keeps working.',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'openshift.token-review-entries', type: 'int', default: 10_000, help: 'Most TokenReview answers cached.', modes: OPENSHIFT_MODES },
   { name: 'cache.enabled', type: 'bool', default: true, help: 'Cache decisions of the openshift modes.', modes: OPENSHIFT_MODES },
   { name: 'cache.allow-ttl', type: 'duration', default: 0, help: 'How long an allow stays cached; 0: --memcached.expire.', modes: OPENSHIFT_MODES },
   { name: 'cache.deny-ttl', type: 'duration', default: 0, help: 'How long a deny stays cached; 0: --memcached.expire.', modes: OPENSHIFT_MODES },
   { name: 'cache.max-entries', type: 'int', default: 100_000, help: 'Most decisions the in-memory cache holds.', modes: OPENSHIFT_MODES },
   { name: 'cache.max-bytes', type: 'int', default: 64 << 20, help: 'Most bytes the in-memory cache holds.', modes: OPENSHIFT_MODES },
-  { name: 'memcached', type: 'list', default: [], help: 'memcached servers (host:port, repeatable or comma-separated): a cache shared by replicas instead of the in-memory one.', modes: OPENSHIFT_MODES },
-  { name: 'memcached.expire', type: 'int', default: 60, help: 'Seconds a cached decision lives (memcached and in-memory, as in opa-openshift).', modes: OPENSHIFT_MODES },
+  {
+    name: 'memcached',
+    type: 'list',
+    default: [],
+    help: 'memcached servers (host:port, repeatable or comma-separated): a cache shared by replicas instead of the in-memory one.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'memcached.expire',
+    type: 'int',
+    default: 60,
+    help: 'Seconds a cached decision lives (memcached and in-memory, as in opa-openshift).',
+    modes: OPENSHIFT_MODES,
+  },
   { name: 'memcached.interval', type: 'int', default: 10, help: 'Seconds between DNS refreshes of the memcached servers; 0 disables.', modes: OPENSHIFT_MODES },
-  { name: 'memcached.timeout', type: 'duration', default: 500, help: 'Deadline for one memcached call; past it the decision is made as on a miss.', modes: OPENSHIFT_MODES },
-  { name: 'memcached.hmac-key-file', type: 'string', default: '', help: 'Keys that sign memcached entries: keyid=base64secret lines (32 bytes or more each); the first signs, all verify. Re-read on change. Required with --memcached.', modes: OPENSHIFT_MODES },
-  { name: 'memcached.insecure-no-hmac', type: 'bool', default: false, help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.', modes: OPENSHIFT_MODES },
+  {
+    name: 'memcached.timeout',
+    type: 'duration',
+    default: 500,
+    help: 'Deadline for one memcached call; past it the decision is made as on a miss.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'memcached.hmac-key-file',
+    type: 'string',
+    default: '',
+    help: 'Keys that sign memcached entries: keyid=base64secret lines (32 bytes or more each); the first signs, all verify. Re-read on change. Required with --memcached.',
+    modes: OPENSHIFT_MODES,
+  },
+  {
+    name: 'memcached.insecure-no-hmac',
+    type: 'bool',
+    default: false,
+    help: 'Use --memcached without --memcached.hmac-key-file: anyone who can write to memcached can then forge decisions. For tests.',
+    modes: OPENSHIFT_MODES,
+  },
   ...FORWARD_AUTH_FLAGS,
   ...FORWARD_AUTH_MODES_FLAGS,
-  { name: 'web.reasons', type: 'bool', default: false, help: 'Answer ?reasons=true on the Data API with a "reason" beside "result": which binding and role, claim rule or access reviews decided (docs/troubleshooting.md). Off: reasons disclose policy structure.' },
+  {
+    name: 'web.reasons',
+    type: 'bool',
+    default: false,
+    help: 'Answer ?reasons=true on the Data API with a "reason" beside "result": which binding and role, claim rule or access reviews decided (docs/troubleshooting.md). Off: reasons disclose policy structure.',
+  },
 ];
 
 const PACKAGE_RE = /^[_A-Za-z]\w*(\.[_A-Za-z]\w*)*$/;
@@ -334,7 +623,9 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
   if (mode === 'static' || mode === 'dynamic') {
     const rbacFile = str('rbac.config');
     if (rbacFile === '' && !str('policy.data') && !str('policy.bundle')) {
-      throw new FlagError(`${mode} mode needs --rbac.config: the file of roles and roleBindings to decide with (or --policy.data, or a --policy.bundle carrying data)`);
+      throw new FlagError(
+        `${mode} mode needs --rbac.config: the file of roles and roleBindings to decide with (or --policy.data, or a --policy.bundle carrying data)`,
+      );
     }
     if (rbacFile !== '') rbac = { file: rbacFile, reloadIntervalMs: reload };
     if (mode === 'dynamic') dynamic = dynamicConfig(v);
@@ -342,7 +633,8 @@ function toConfig(v: FlagValues, set: ReadonlySet<string>): Config {
     openshift = openShiftConfig(v, mode);
   }
   const healthUrl = str('web.healthchecks.url');
-  if (healthUrl !== '' && !/^https?:\/\/[^\s]+$/.test(healthUrl)) throw new FlagError(`--web.healthchecks.url ${JSON.stringify(healthUrl)} is not an http(s) URL`);
+  if (healthUrl !== '' && !/^https?:\/\/[^\s]+$/.test(healthUrl))
+    throw new FlagError(`--web.healthchecks.url ${JSON.stringify(healthUrl)} is not an http(s) URL`);
 
   return {
     mode,
@@ -491,12 +783,15 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
   // Data API denies every tenant it has no mapping for, as opa-openshift does).
   const namespaceTenancy = v['forward-auth.enabled'] === true && v['forward-auth.kube-tenancy'] === 'namespaces';
   if (rawMappings.length === 0 && !namespaceTenancy) {
-    throw new FlagError(`${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com), or --forward-auth.kube-tenancy=namespaces`);
+    throw new FlagError(
+      `${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com), or --forward-auth.kube-tenancy=namespaces`,
+    );
   }
   const mappings = new Map<string, string>();
   for (const m of rawMappings) {
     const parts = m.split('=');
-    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') throw new FlagError(`--openshift.mappings: invalid mapping ${JSON.stringify(m)}: want tenant=apiGroup`);
+    if (parts.length !== 2 || parts[0] === '' || parts[1] === '')
+      throw new FlagError(`--openshift.mappings: invalid mapping ${JSON.stringify(m)}: want tenant=apiGroup`);
     mappings.set(parts[0]!, parts[1]!);
   }
   const matcherKeys = csv(str('opa.matcher'));
@@ -516,7 +811,9 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
   const insecureNoHmac = v['memcached.insecure-no-hmac'] as boolean;
   if (hmacKeyFile !== '' && insecureNoHmac) throw new FlagError('--memcached.hmac-key-file and --memcached.insecure-no-hmac contradict each other: give one');
   if (memcached.length > 0 && (v['cache.enabled'] as boolean) && hmacKeyFile === '' && !insecureNoHmac) {
-    throw new FlagError('--memcached needs --memcached.hmac-key-file: anyone who can write to memcached could otherwise forge decisions (--memcached.insecure-no-hmac accepts that risk)');
+    throw new FlagError(
+      '--memcached needs --memcached.hmac-key-file: anyone who can write to memcached could otherwise forge decisions (--memcached.insecure-no-hmac accepts that risk)',
+    );
   }
   return {
     mappings,
@@ -539,7 +836,9 @@ function openShiftConfig(v: FlagValues, mode: Mode): OpenShiftConfig {
       reviewCache: { ttlMs: nonNegative('kube.review-cache-ttl'), maxEntries: positive('kube.review-cache-entries') },
     },
     maxNamespaces: positive('openshift.max-namespaces'),
-    ...(v['openshift.verify-token'] ? { verifyToken: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') } } : {}),
+    ...(v['openshift.verify-token']
+      ? { verifyToken: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') } }
+      : {}),
     tokenReview: { ttlMs: positive('openshift.token-review-ttl'), maxEntries: positive('openshift.token-review-entries') },
     cache: {
       enabled: v['cache.enabled'] as boolean,

@@ -45,7 +45,7 @@ export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
     name: 'forward-auth.namespace-read',
     type: 'string',
     default: 'verb=get,resource=pods,subresource=log',
-    help: 'Namespace tenancy: the access review that lets a caller read a namespace\'s logs, as verb=,group=,resource=,subresource=,name= (group empty: the core group). Allowed cluster-wide: the whole tenant.',
+    help: "Namespace tenancy: the access review that lets a caller read a namespace's logs, as verb=,group=,resource=,subresource=,name= (group empty: the core group). Allowed cluster-wide: the whole tenant.",
     modes: OPENSHIFT,
   },
   {
@@ -98,7 +98,13 @@ export function parseForwardAuthModes(v: FlagValues): ForwardAuthModesConfig {
   return {
     dynamic,
     maxConcurrentTokenReviews,
-    kube: { kind: 'namespaces', tenant, namespaceLabel, read, ...(rawWrite !== '' ? { write: resourceAttributes('forward-auth.namespace-write', rawWrite) } : {}) },
+    kube: {
+      kind: 'namespaces',
+      tenant,
+      namespaceLabel,
+      read,
+      ...(rawWrite !== '' ? { write: resourceAttributes('forward-auth.namespace-write', rawWrite) } : {}),
+    },
   };
 }
 
@@ -119,11 +125,13 @@ export function resourceAttributes(flag: string, raw: string): ResourceAttribute
   for (const part of raw.split(',')) {
     const eq = part.indexOf('=');
     const key = (eq < 0 ? part : part.slice(0, eq)).trim() as AttributeKey;
-    if (!ATTRIBUTE_KEYS.includes(key)) throw new FlagError(`--${flag}: unknown attribute ${JSON.stringify(key)} (want ${ATTRIBUTE_KEYS.join(', ')}; the namespace is set per review)`);
+    if (!ATTRIBUTE_KEYS.includes(key))
+      throw new FlagError(`--${flag}: unknown attribute ${JSON.stringify(key)} (want ${ATTRIBUTE_KEYS.join(', ')}; the namespace is set per review)`);
     if (eq < 0) throw new FlagError(`--${flag}: ${key} needs a value: ${key}=...`);
     if (seen.has(key)) throw new FlagError(`--${flag}: ${key} is given twice`);
     const value = part.slice(eq + 1).trim();
-    if (!ATTRIBUTE_SYNTAX[key].test(value) || (key !== 'group' && value === '')) throw new FlagError(`--${flag}: ${key}=${JSON.stringify(value)} is not a valid ${key}`);
+    if (!ATTRIBUTE_SYNTAX[key].test(value) || (key !== 'group' && value === ''))
+      throw new FlagError(`--${flag}: ${key}=${JSON.stringify(value)} is not a valid ${key}`);
     seen.set(key, value);
   }
   const verb = seen.get('verb');

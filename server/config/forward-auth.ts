@@ -27,19 +27,81 @@ export interface ForwardAuthConfig {
 const STATIC: readonly string[] = ['static'];
 
 export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
-  { name: 'forward-auth.enabled', type: 'bool', default: false, help: 'Serve /forward-auth on the public listener for proxies in front of Loki (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz, db-auth-gateway). Off by default: it answers who a caller is to whoever can reach the listener.' },
-  { name: 'forward-auth.max-policy-header-bytes', type: 'int', default: 3072, help: 'Largest X-Prom-Label-Policy answered; a larger policy is refused with 403 rather than sent in a header a proxy would truncate or reject (nginx holds answer headers in proxy_buffer_size, 4k or 8k by default).' },
+  {
+    name: 'forward-auth.enabled',
+    type: 'bool',
+    default: false,
+    help: 'Serve /forward-auth on the public listener for proxies in front of Loki (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz, db-auth-gateway). Off by default: it answers who a caller is to whoever can reach the listener.',
+  },
+  {
+    name: 'forward-auth.max-policy-header-bytes',
+    type: 'int',
+    default: 3072,
+    help: 'Largest X-Prom-Label-Policy answered; a larger policy is refused with 403 rather than sent in a header a proxy would truncate or reject (nginx holds answer headers in proxy_buffer_size, 4k or 8k by default).',
+  },
   { name: 'forward-auth.max-tenants', type: 'int', default: 64, help: 'Most tenants a client may name in one X-Scope-OrgID; more is refused with 403.' },
-  { name: 'forward-auth.max-evaluated-tenants', type: 'int', default: 512, help: 'Static mode: most tenants the policy is evaluated for in one forward-auth request (each a main-thread evaluation); a request needing more is refused with 403 asking for X-Scope-OrgID.', modes: STATIC },
-  { name: 'forward-auth.cache-allow-ttl', type: 'duration', default: 10_000, help: 'How long a forward-auth grant is reused for the same credential, scope and tenants; 0: not cached.' },
-  { name: 'forward-auth.cache-deny-ttl', type: 'duration', default: 2_000, help: 'How long a forward-auth 401 or 403 is reused for the same credential, scope and tenants; 0: not cached.' },
+  {
+    name: 'forward-auth.max-evaluated-tenants',
+    type: 'int',
+    default: 512,
+    help: 'Static mode: most tenants the policy is evaluated for in one forward-auth request (each a main-thread evaluation); a request needing more is refused with 403 asking for X-Scope-OrgID.',
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.cache-allow-ttl',
+    type: 'duration',
+    default: 10_000,
+    help: 'How long a forward-auth grant is reused for the same credential, scope and tenants; 0: not cached.',
+  },
+  {
+    name: 'forward-auth.cache-deny-ttl',
+    type: 'duration',
+    default: 2_000,
+    help: 'How long a forward-auth 401 or 403 is reused for the same credential, scope and tenants; 0: not cached.',
+  },
   { name: 'forward-auth.cache-entries', type: 'int', default: 10_000, help: 'Most forward-auth answers cached.' },
-  { name: 'forward-auth.htpasswd-file', type: 'string', default: '', help: 'Static mode: users and bcrypt hashes (htpasswd -B) for HTTP basic auth. Watched and reloaded on change.', modes: STATIC },
-  { name: 'forward-auth.tenants-config', type: 'string', default: '', help: "Static mode: tenant names to IDs (X-Scope-OrgID), in observatorium/api's tenants.yaml format (only name and id are read); without it the tenant names in roles are the IDs. Watched and reloaded on change.", modes: STATIC },
-  { name: 'forward-auth.trusted-proxies', type: 'list', default: [], help: 'Static mode: CIDRs of authenticating proxies whose X-Auth-Request-User, -Groups and -Email headers are trusted; from any other address those headers are ignored.', modes: STATIC },
-  { name: 'forward-auth.bcrypt-workers', type: 'int', default: 1, help: 'Static mode: threads verifying basic-auth passwords (bcrypt), off the main thread.', modes: STATIC },
-  { name: 'forward-auth.bcrypt-max-queued', type: 'int', default: 32, help: 'Static mode: password checks waiting for a bcrypt thread at most; beyond, 503 at once.', modes: STATIC },
-  { name: 'forward-auth.credential-cache-ttl', type: 'duration', default: 60_000, help: 'Static mode: how long a verified user and password is remembered (by its salted digest) without another bcrypt check. A wrong password is remembered for --forward-auth.cache-deny-ttl.', modes: STATIC },
+  {
+    name: 'forward-auth.htpasswd-file',
+    type: 'string',
+    default: '',
+    help: 'Static mode: users and bcrypt hashes (htpasswd -B) for HTTP basic auth. Watched and reloaded on change.',
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.tenants-config',
+    type: 'string',
+    default: '',
+    help: "Static mode: tenant names to IDs (X-Scope-OrgID), in observatorium/api's tenants.yaml format (only name and id are read); without it the tenant names in roles are the IDs. Watched and reloaded on change.",
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.trusted-proxies',
+    type: 'list',
+    default: [],
+    help: 'Static mode: CIDRs of authenticating proxies whose X-Auth-Request-User, -Groups and -Email headers are trusted; from any other address those headers are ignored.',
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.bcrypt-workers',
+    type: 'int',
+    default: 1,
+    help: 'Static mode: threads verifying basic-auth passwords (bcrypt), off the main thread.',
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.bcrypt-max-queued',
+    type: 'int',
+    default: 32,
+    help: 'Static mode: password checks waiting for a bcrypt thread at most; beyond, 503 at once.',
+    modes: STATIC,
+  },
+  {
+    name: 'forward-auth.credential-cache-ttl',
+    type: 'duration',
+    default: 60_000,
+    help: 'Static mode: how long a verified user and password is remembered (by its salted digest) without another bcrypt check. A wrong password is remembered for --forward-auth.cache-deny-ttl.',
+    modes: STATIC,
+  },
 ];
 
 const positive = (v: FlagValues, name: string) => {
@@ -57,7 +119,8 @@ const notNegative = (v: FlagValues, name: string) => {
 export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: ForwardAuthConfig } {
   if (!(v['forward-auth.enabled'] as boolean)) return {};
   const maxPolicyHeaderBytes = positive(v, 'forward-auth.max-policy-header-bytes');
-  if (maxPolicyHeaderBytes > 65_536) throw new FlagError('--forward-auth.max-policy-header-bytes must be at most 65536: proxies and Loki refuse larger headers');
+  if (maxPolicyHeaderBytes > 65_536)
+    throw new FlagError('--forward-auth.max-policy-header-bytes must be at most 65536: proxies and Loki refuse larger headers');
   const config: ForwardAuthConfig = {
     maxPolicyHeaderBytes,
     maxRequestedTenants: positive(v, 'forward-auth.max-tenants'),
@@ -74,7 +137,9 @@ export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: 
   const trustedProxies = (v['forward-auth.trusted-proxies'] as string[]).filter((s) => s !== '');
   for (const cidr of trustedProxies) parseCidr(cidr);
   if (htpasswdFile === '' && trustedProxies.length === 0) {
-    throw new FlagError('static mode with --forward-auth.enabled needs --forward-auth.htpasswd-file (basic auth) or --forward-auth.trusted-proxies (identity headers from an authenticating proxy)');
+    throw new FlagError(
+      'static mode with --forward-auth.enabled needs --forward-auth.htpasswd-file (basic auth) or --forward-auth.trusted-proxies (identity headers from an authenticating proxy)',
+    );
   }
   const tenantsFile = v['forward-auth.tenants-config'] as string;
   config.static = {

@@ -37,13 +37,28 @@ export interface TenantOidc {
 /** Fields observatorium/api reads that matter to the gateway only: accepted, not used here. */
 const GATEWAY_TENANT_FIELDS = ['openshift', 'authenticator', 'mTLS', 'opa', 'rateLimits'];
 const GATEWAY_OIDC_FIELDS = ['redirectURL', 'config'];
-const OIDC_FIELDS = ['issuerURL', 'clientID', 'clientSecret', 'issuerCA', 'issuerCAPath', 'usernameClaim', 'groupClaim', 'audiences', 'introspection', 'userinfoOpaqueTokens'];
+const OIDC_FIELDS = [
+  'issuerURL',
+  'clientID',
+  'clientSecret',
+  'issuerCA',
+  'issuerCAPath',
+  'usernameClaim',
+  'groupClaim',
+  'audiences',
+  'introspection',
+  'userinfoOpaqueTokens',
+];
 
 /**
  * Parses tenants.yaml: `tenants: [{name, id, oidc: {...}}]`. Every fault names the file, the field
  * path and the fault; unknown fields are faults. `readFile` resolves issuerCAPath.
  */
-export function parseTenants(source: string, text: string, readFile: (path: string) => string = (p) => Buffer.from(readRegularFileSync(undefined, p, MAX_CA_BYTES)).toString('utf8')): Tenant[] {
+export function parseTenants(
+  source: string,
+  text: string,
+  readFile: (path: string) => string = (p) => Buffer.from(readRegularFileSync(undefined, p, MAX_CA_BYTES)).toString('utf8'),
+): Tenant[] {
   const root: unknown = parseOperatorYaml(source, text, { uniqueKeys: true }).toJS({ maxAliasCount: 100 });
   // The file holds client secrets and CA material: a fault names what it found by kind alone.
   const v = new Validator(source, { quoteValues: false });
@@ -77,14 +92,25 @@ export function parseTenants(source: string, text: string, readFile: (path: stri
         issuerCA = pem(readFile(path), `${at}.oidc.issuerCAPath`, v);
       } catch (err) {
         if (err instanceof ConfigError) throw err;
-        v.fail(`${at}.oidc.issuerCAPath`, err instanceof FileReadError ? err.message : `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        v.fail(
+          `${at}.oidc.issuerCAPath`,
+          err instanceof FileReadError ? err.message : `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
     }
     const audiences =
-      o.audiences === undefined ? [clientID] : Array.isArray(o.audiences) && o.audiences.length > 0 ? o.audiences.map((a, j) => v.name(a, `${at}.oidc.audiences[${j}]`)) : v.fail(`${at}.oidc.audiences`, 'must be a non-empty list');
+      o.audiences === undefined
+        ? [clientID]
+        : Array.isArray(o.audiences) && o.audiences.length > 0
+          ? o.audiences.map((a, j) => v.name(a, `${at}.oidc.audiences[${j}]`))
+          : v.fail(`${at}.oidc.audiences`, 'must be a non-empty list');
     if (o.introspection !== undefined && typeof o.introspection !== 'boolean') v.fail(`${at}.oidc.introspection`, 'must be true or false');
     if (o.userinfoOpaqueTokens !== undefined && typeof o.userinfoOpaqueTokens !== 'boolean') v.fail(`${at}.oidc.userinfoOpaqueTokens`, 'must be true or false');
-    if (o.introspection === true && o.userinfoOpaqueTokens === true) v.fail(`${at}.oidc.userinfoOpaqueTokens`, 'opaque tokens are resolved by introspection or by userinfo: set one of introspection and userinfoOpaqueTokens');
+    if (o.introspection === true && o.userinfoOpaqueTokens === true)
+      v.fail(
+        `${at}.oidc.userinfoOpaqueTokens`,
+        'opaque tokens are resolved by introspection or by userinfo: set one of introspection and userinfoOpaqueTokens',
+      );
     const clientSecret = o.clientSecret === undefined ? undefined : v.name(o.clientSecret, `${at}.oidc.clientSecret`);
     if (o.introspection === true && !clientSecret) v.fail(`${at}.oidc.introspection`, 'token introspection needs oidc.clientSecret to authenticate the client');
     return {

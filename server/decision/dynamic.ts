@@ -53,7 +53,11 @@ export class DynamicAuthorizer implements Authorizer {
       req.audit.identity = { check, ...(claimed ? { asserted: claimed } : {}) };
       // Set first, so the policy spends no evaluation on the reasons of an anonymous input.
       if (req.wantReason && !identity) {
-        req.audit.reason = { code: 'identity_check_failed', identity_check: check, message: `no identity proven (${check}): the policy decided without a subject, groups or claims` };
+        req.audit.reason = {
+          code: 'identity_check_failed',
+          identity_check: check,
+          message: `no identity proven (${check}): the policy decided without a subject, groups or claims`,
+        };
       }
     }
     return this.deps.policy.decide({ ...req, input: evaluated });
@@ -66,7 +70,11 @@ export class DynamicAuthorizer implements Authorizer {
         this.deps.onVerification?.('input_trusted');
         const { claims: _forged, ...asserted } = input;
         return {
-          identity: { username: typeof asserted.subject === 'string' ? asserted.subject : '', groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [], claims: {} },
+          identity: {
+            username: typeof asserted.subject === 'string' ? asserted.subject : '',
+            groups: Array.isArray(asserted.groups) ? (asserted.groups as string[]) : [],
+            claims: {},
+          },
           check: 'input_trusted',
         };
       }
@@ -78,7 +86,10 @@ export class DynamicAuthorizer implements Authorizer {
       const identity = await this.deps.verifier.verify(tenant, req.token, req.signal);
       this.deps.onVerification?.('ok');
       if (typeof input.subject === 'string' && input.subject !== '' && input.subject !== identity.username) {
-        this.deps.logger.warn({ tenant, asserted: input.subject, verified: identity.username }, "the input's subject differs from the token's; deciding for the token's");
+        this.deps.logger.warn(
+          { tenant, asserted: input.subject, verified: identity.username },
+          "the input's subject differs from the token's; deciding for the token's",
+        );
       }
       return { identity, check: 'ok' };
     } catch (err) {

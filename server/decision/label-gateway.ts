@@ -55,7 +55,8 @@ export class LabelGatewayAuthorizer implements Authorizer {
     const deny = (code: string, reason: string): Decision => {
       this.deps.logger.info({ tenant, code, reason }, 'denied: the label policy cannot be enforced by the gateway');
       // The grants stay: they say which roles allowed the read whose label policy denied it.
-      if (req.wantReason && req.audit) req.audit.reason = { ...req.audit.reason, code, message: `allowed by the policy, denied at the gateway path: ${reason}` };
+      if (req.wantReason && req.audit)
+        req.audit.reason = { ...req.audit.reason, code, message: `allowed by the policy, denied at the gateway path: ${reason}` };
       return defined(false);
     };
     let policy;
@@ -91,7 +92,10 @@ export class LabelGatewayAuthorizer implements Authorizer {
       names.add(m.name);
     }
     if (!this.deps.answerMatchers) {
-      return deny('label_policy_unenforceable', "the gateway keeps a query's own matcher on a policy label (a negative one included), so it cannot hold a reader to the policy: use forward-auth");
+      return deny(
+        'label_policy_unenforceable',
+        "the gateway keeps a query's own matcher on a policy label (a negative one included), so it cannot hold a reader to the policy: use forward-auth",
+      );
     }
     return defined(gatewayMatchers(matchers));
   }

@@ -223,7 +223,10 @@ export class OpenShiftAuthorizer implements Authorizer {
       .review({ ...base, namespace: '' }, signal)
       .catch((err: unknown) => upstreamFailure('cluster-wide SAR failed', 'failed to create subject access review', err));
     trail?.review(base, '', clusterAllow);
-    this.deps.logger.debug({ user: base.user, res: base.resource, resourceName: base.name, api: base.apiGroup, allowed: clusterAllow }, 'cluster-scoped AccessReview');
+    this.deps.logger.debug(
+      { user: base.user, res: base.resource, resourceName: base.name, api: base.apiGroup, allowed: clusterAllow },
+      'cluster-scoped AccessReview',
+    );
 
     if (base.verb === 'create') {
       trail?.step(clusterAllow ? 'cluster_review_allowed' : 'cluster_review_denied', 'a write is decided by the cluster-wide review alone');
@@ -259,7 +262,10 @@ export class OpenShiftAuthorizer implements Authorizer {
     if (namespaces.length === 0) trail?.step('cluster_review_denied', 'the cluster-wide review denied, and the query names no namespace to review');
     const allowed = await this.reviewEach(base, namespaces, signal, trail);
     if (namespaces.length > 0) {
-      trail?.step(allowed.length > 0 ? 'namespace_reviews_allowed' : 'namespace_reviews_denied', `${allowed.length} of ${namespaces.length} namespaced reviews allowed`);
+      trail?.step(
+        allowed.length > 0 ? 'namespace_reviews_allowed' : 'namespace_reviews_denied',
+        `${allowed.length} of ${namespaces.length} namespaced reviews allowed`,
+      );
     }
     if (allowed.length === 0) return false;
     if (matcher.keys.length === 0) return true;

@@ -30,7 +30,10 @@ export function policyReason(why: Decision, hasInput: boolean): DecisionReason {
   if (w.allow === true) {
     return {
       code: 'granted',
-      message: grants.length > 0 ? `allowed by ${grants.slice(0, 3).map(describeGrant).join('; ')}${grants.length > 3 ? `; and ${grants.length - 3} more` : ''}` : 'allowed by a rule the reasons do not name',
+      message:
+        grants.length > 0
+          ? `allowed by ${grants.slice(0, 3).map(describeGrant).join('; ')}${grants.length > 3 ? `; and ${grants.length - 3} more` : ''}`
+          : 'allowed by a rule the reasons do not name',
       grants,
     };
   }

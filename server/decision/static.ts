@@ -57,7 +57,10 @@ export class StaticAuthorizer implements Authorizer {
     try {
       return policyReason(await this.evaluate(doc, WHY_PATH, req, inputJson), req.input !== undefined);
     } catch (err) {
-      return { code: 'reason_unavailable', message: `evaluating ${WHY_PATH.join('/')} failed: ${err instanceof DecisionError ? err.message : 'internal error'}` };
+      return {
+        code: 'reason_unavailable',
+        message: `evaluating ${WHY_PATH.join('/')} failed: ${err instanceof DecisionError ? err.message : 'internal error'}`,
+      };
     }
   }
 

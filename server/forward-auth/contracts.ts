@@ -35,7 +35,12 @@ export function isLokiTenantId(id: string): boolean {
  * Everything the caller controls is read strictly: a repeated header, two contracts in one request,
  * or two headers that disagree is refused, never resolved by picking one.
  */
-export async function readForwardAuthRequest(req: IncomingMessage, signal: AbortSignal, limits: ContractLimits, lease?: BudgetLease): Promise<ForwardAuthRequest> {
+export async function readForwardAuthRequest(
+  req: IncomingMessage,
+  signal: AbortSignal,
+  limits: ContractLimits,
+  lease?: BudgetLease,
+): Promise<ForwardAuthRequest> {
   const url = req.url ?? FORWARD_AUTH_PREFIX;
   const method = req.method ?? '';
   const common = () => ({
@@ -77,7 +82,10 @@ function fromHeaders(req: IncomingMessage): Pick<ForwardAuthRequest, 'scope' | '
   const uri = agreeing(req, 'x-original-uri', 'x-forwarded-uri');
   const method = agreeing(req, 'x-original-method', 'x-forwarded-method');
   if (uri === undefined || method === undefined) {
-    throw badRequest('no_original_request', 'no original request: send X-Original-Method and X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri), a db-auth-gateway JSON body, or the path under /forward-auth/');
+    throw badRequest(
+      'no_original_request',
+      'no original request: send X-Original-Method and X-Original-URI (or X-Forwarded-Method and X-Forwarded-Uri), a db-auth-gateway JSON body, or the path under /forward-auth/',
+    );
   }
   return fromOriginal(method, uri);
 }

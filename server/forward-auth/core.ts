@@ -72,11 +72,18 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
         decision_id: deps.decisionLog.newDecisionId(),
         path: 'forward-auth',
         // What was decided on; never the headers, which hold the credential.
-        input: fa ? { scope: fa.scope, method: fa.method, path: fa.path, requested_tenants: fa.requestedTenants, ...(subject !== undefined ? { subject } : {}) } : {},
+        input: fa
+          ? { scope: fa.scope, method: fa.method, path: fa.path, requested_tenants: fa.requestedTenants, ...(subject !== undefined ? { subject } : {}) }
+          : {},
         identity: { check: result },
         result: {
           status,
-          ...(granted ? { tenants: granted.tenants.map((t) => t.id), policies: Object.fromEntries(granted.tenants.filter((t) => t.selectors).map((t) => [t.id, t.selectors])) } : {}),
+          ...(granted
+            ? {
+                tenants: granted.tenants.map((t) => t.id),
+                policies: Object.fromEntries(granted.tenants.filter((t) => t.selectors).map((t) => [t.id, t.selectors])),
+              }
+            : {}),
           ...(refusal ? { code: refusal.code, reason: refusal.reason } : {}),
         },
         requested_by: `${req.socket.remoteAddress ?? ''}:${req.socket.remotePort ?? ''}`,
@@ -121,10 +128,25 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
       finish(result, status, undefined, { code, reason });
       if (status >= 500) {
         const suppressed = failures.take(`${status}\0${code}`);
-        if (suppressed !== undefined) logger.error({ path: 'forward-auth', scope: fa?.scope, status, code, reason: err instanceof Error ? err.message : String(err), ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth could not decide');
+        if (suppressed !== undefined)
+          logger.error(
+            {
+              path: 'forward-auth',
+              scope: fa?.scope,
+              status,
+              code,
+              reason: err instanceof Error ? err.message : String(err),
+              ...(suppressed > 0 ? { suppressed } : {}),
+            },
+            'forward-auth could not decide',
+          );
       } else logger.debug({ path: 'forward-auth', scope: fa?.scope, status, code, reason }, 'forward-auth refused');
       const body = `${JSON.stringify({ code, message: reason })}\n`;
-      const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store' };
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        'Content-Length': String(Buffer.byteLength(body)),
+        'Cache-Control': 'no-store',
+      };
       if (status === 401 && authorizer.challenge) headers['WWW-Authenticate'] = authorizer.challenge;
       if (err instanceof BusyError) headers['Retry-After'] = String(err.retryAfterSeconds);
       if (!req.complete) headers.Connection = 'close';
@@ -136,7 +158,12 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
 
 function classify(err: unknown): { status: number; code: string; reason: string; result: string } {
   if (err instanceof ForwardAuthRefusal) {
-    return { status: err.status, code: err.code, reason: err.reason, result: err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'forbidden' : 'invalid' };
+    return {
+      status: err.status,
+      code: err.code,
+      reason: err.reason,
+      result: err.status === 401 ? 'unauthenticated' : err.status === 403 ? 'forbidden' : 'invalid',
+    };
   }
   if (err instanceof BusyError) return { status: 503, code: 'busy', reason: err.message, result: 'busy' };
   // The proxy's own request faults (a body over its bound) keep their 4xx; everything else is a

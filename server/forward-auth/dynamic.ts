@@ -114,7 +114,11 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
     return { kind: 'granted', subject, grants: [...grants.values()] };
   }
 
-  private async verify(tenant: Tenant, token: string, signal: AbortSignal): Promise<{ tenant: Tenant; identity: Identity } | { tenant: Tenant; error: IdentityError }> {
+  private async verify(
+    tenant: Tenant,
+    token: string,
+    signal: AbortSignal,
+  ): Promise<{ tenant: Tenant; identity: Identity } | { tenant: Tenant; error: IdentityError }> {
     try {
       const identity = await this.deps.verifier.verify(tenant.name, token, signal);
       this.deps.onVerification?.('ok');
@@ -128,7 +132,13 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
   }
 
   /** The tenant's grant for this identity, or undefined. Policy errors are thrown: never an allow. */
-  private async decide(tenant: Tenant, identity: Identity, scope: Scope, action: { resource: string; permission: string }, signal: AbortSignal): Promise<TenantGrant | undefined> {
+  private async decide(
+    tenant: Tenant,
+    identity: Identity,
+    scope: Scope,
+    action: { resource: string; permission: string },
+    signal: AbortSignal,
+  ): Promise<TenantGrant | undefined> {
     // The input the Data API's DynamicAuthorizer evaluates: the verified identity, the configured ID.
     const input = { subject: identity.username, groups: identity.groups, claims: identity.claims, tenant: tenant.name, tenantID: tenant.id, ...action };
     const allow = await this.deps.policy.decide({ path: this.options.allowPath, input, signal });
@@ -159,7 +169,8 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
 
   private policyFault(tenant: Tenant, reason: string): void {
     const suppressed = this.policyFaults.take(reason);
-    if (suppressed !== undefined) this.deps.logger.error({ tenant: tenant.name, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth: read denied (fail closed)');
+    if (suppressed !== undefined)
+      this.deps.logger.error({ tenant: tenant.name, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth: read denied (fail closed)');
   }
 
   private unauthenticated(code: string, reason: string): ForwardAuthResult {

@@ -35,9 +35,15 @@ export function parseHtpasswd(source: string, text: string): Htpasswd {
     const user = line.slice(0, colon);
     const hash = line.slice(colon + 1);
     const m = BCRYPT.exec(hash);
-    if (!m) throw new ConfigError(source, at, `user ${JSON.stringify(user)}: not a bcrypt hash ($2y$, $2a$ or $2b$; create it with htpasswd -B): other hash types are refused`);
+    if (!m)
+      throw new ConfigError(
+        source,
+        at,
+        `user ${JSON.stringify(user)}: not a bcrypt hash ($2y$, $2a$ or $2b$; create it with htpasswd -B): other hash types are refused`,
+      );
     const cost = Number(m[1]);
-    if (cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST) throw new ConfigError(source, at, `user ${JSON.stringify(user)}: bcrypt cost ${cost} is outside ${MIN_BCRYPT_COST}..${MAX_BCRYPT_COST}`);
+    if (cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST)
+      throw new ConfigError(source, at, `user ${JSON.stringify(user)}: bcrypt cost ${cost} is outside ${MIN_BCRYPT_COST}..${MAX_BCRYPT_COST}`);
     if (users.has(user)) throw new ConfigError(source, at, `user ${JSON.stringify(user)} is listed twice`);
     users.set(user, hash);
     costs.set(cost, (costs.get(cost) ?? 0) + 1);

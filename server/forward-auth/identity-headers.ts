@@ -39,7 +39,14 @@ export function presentedIdentity(headers: IncomingHttpHeaders, distinct: NodeJS
     if (user === '') return { kind: 'invalid', reason: 'the proxy sent identity headers without a user' };
     if (Buffer.byteLength(user) > MAX_USER_BYTES) return { kind: 'invalid', reason: 'the proxy sent a user name too long' };
     const raw = (headers['x-auth-request-groups'] as string | undefined) ?? '';
-    const groups = [...new Set(raw.split(',').map((g) => g.trim()).filter((g) => g !== ''))];
+    const groups = [
+      ...new Set(
+        raw
+          .split(',')
+          .map((g) => g.trim())
+          .filter((g) => g !== ''),
+      ),
+    ];
     if (groups.length > MAX_GROUPS) return { kind: 'invalid', reason: `the proxy sent more than ${MAX_GROUPS} groups` };
     const email = (headers['x-auth-request-email'] as string | undefined)?.trim();
     return { kind: 'proxy', user, groups, ...(email ? { email } : {}) };
@@ -53,7 +60,8 @@ export function presentedIdentity(headers: IncomingHttpHeaders, distinct: NodeJS
   if (colon <= 0) return { kind: 'invalid', reason: 'basic credentials without a user' };
   const user = decoded.slice(0, colon);
   const password = decoded.slice(colon + 1);
-  if (Buffer.byteLength(user) > MAX_USER_BYTES || Buffer.byteLength(password) > MAX_PASSWORD_BYTES) return { kind: 'invalid', reason: 'basic credentials too long' };
+  if (Buffer.byteLength(user) > MAX_USER_BYTES || Buffer.byteLength(password) > MAX_PASSWORD_BYTES)
+    return { kind: 'invalid', reason: 'basic credentials too long' };
   return { kind: 'basic', user, password, authorization };
 }
 

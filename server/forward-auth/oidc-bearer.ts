@@ -35,7 +35,8 @@ export function bearerFrom(headers: IncomingHttpHeaders): BearerToken {
 function checked(value: string | string[], header: string): BearerToken {
   if (Array.isArray(value)) return value.length === 1 ? checked(value[0]!, header) : { kind: 'malformed', reason: `${header} is repeated` };
   if (value.length > MAX_TOKEN_BYTES) return { kind: 'malformed', reason: `${header}: the token is longer than ${MAX_TOKEN_BYTES} bytes` };
-  if (!B64TOKEN.test(value)) return { kind: 'malformed', reason: `${header}: not a bearer token (RFC 6750 token characters only; a repeated header is joined with ", ")` };
+  if (!B64TOKEN.test(value))
+    return { kind: 'malformed', reason: `${header}: not a bearer token (RFC 6750 token characters only; a repeated header is joined with ", ")` };
   return { kind: 'token', token: value };
 }
 

@@ -29,7 +29,12 @@ export function candidateTenants(tenants: readonly Tenant[], token: string, requ
     if (pool.length === 0) return { kind: 'none', code: 'wrong_issuer', reason: 'the token was issued by an issuer no tenant is configured with' };
   } else {
     pool = tenants.filter((t) => t.oidc.introspection || t.oidc.userinfoOpaqueTokens);
-    if (pool.length === 0) return { kind: 'none', code: 'unbound_token', reason: 'an opaque token, and no tenant accepts opaque tokens (oidc.introspection or oidc.userinfoOpaqueTokens)' };
+    if (pool.length === 0)
+      return {
+        kind: 'none',
+        code: 'unbound_token',
+        reason: 'an opaque token, and no tenant accepts opaque tokens (oidc.introspection or oidc.userinfoOpaqueTokens)',
+      };
   }
   if (requested.length > 0) {
     const wanted = new Set(requested);

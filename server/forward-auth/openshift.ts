@@ -138,7 +138,12 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
       }
     } catch (err) {
       if (err instanceof TooManyNamespaces) {
-        return { kind: 'forbidden', code: 'too_many_namespaces', reason: `the caller sees ${err.count} namespaces, more than ${this.options.maxNamespaces} reviewed per request; grant cluster-wide access instead`, subject };
+        return {
+          kind: 'forbidden',
+          code: 'too_many_namespaces',
+          reason: `the caller sees ${err.count} namespaces, more than ${this.options.maxNamespaces} reviewed per request; grant cluster-wide access instead`,
+          subject,
+        };
       }
       throw err;
     }
@@ -151,7 +156,14 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
     return t.kind === 'mappings' ? [...t.mappings.keys()] : [t.tenant];
   }
 
-  private async grantFor(tenant: string, access: Access, scope: Scope, caller: Caller, namespaces: NamespaceList, signal: AbortSignal): Promise<TenantGrant | undefined> {
+  private async grantFor(
+    tenant: string,
+    access: Access,
+    scope: Scope,
+    caller: Caller,
+    namespaces: NamespaceList,
+    signal: AbortSignal,
+  ): Promise<TenantGrant | undefined> {
     const t = this.options.tenancy;
     let base: Omit<AccessReview, 'namespace'>;
     let keys: readonly string[];
@@ -162,7 +174,14 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
       op = t.matcherOp;
     } else {
       const attrs = access === 'read' ? t.read : t.write!;
-      base = { ...caller, verb: attrs.verb, apiGroup: attrs.group, resource: attrs.resource, ...(attrs.subresource ? { subresource: attrs.subresource } : {}), name: attrs.name ?? '' };
+      base = {
+        ...caller,
+        verb: attrs.verb,
+        apiGroup: attrs.group,
+        resource: attrs.resource,
+        ...(attrs.subresource ? { subresource: attrs.subresource } : {}),
+        name: attrs.name ?? '',
+      };
       keys = [t.namespaceLabel];
       op = '';
     }
@@ -175,7 +194,9 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
     if (access === 'write' || keys.length === 0 || scope !== 'logs:read') return undefined;
     const listed = await namespaces.get();
     if (listed.length === 0) return undefined;
-    const allowed = await reviewEachNamespace(this.deps.kube, base, listed, this.options.reviewConcurrency, signal).catch((err: unknown) => unavailable('access review', err));
+    const allowed = await reviewEachNamespace(this.deps.kube, base, listed, this.options.reviewConcurrency, signal).catch((err: unknown) =>
+      unavailable('access review', err),
+    );
     this.deps.logger.debug({ user: caller.user, tenant, listed: listed.length, allowed: allowed.length }, 'forward-auth: namespace-scoped access reviews');
     if (allowed.length === 0) return undefined;
     return { id: tenant, selectors: namespaceSelectors(keys, op, allowed) };
@@ -226,7 +247,14 @@ function unavailable(call: string, err: unknown): never {
  */
 export function makeOpenShiftForwardAuthorizer(args: {
   mode: string;
-  openshift: { mappings: ReadonlyMap<string, string>; matcherKeys: readonly string[]; matcherOp: '' | 'and' | 'or'; skipTenants: ReadonlySet<string>; maxNamespaces: number; reviewConcurrency: number };
+  openshift: {
+    mappings: ReadonlyMap<string, string>;
+    matcherKeys: readonly string[];
+    matcherOp: '' | 'and' | 'or';
+    skipTenants: ReadonlySet<string>;
+    maxNamespaces: number;
+    reviewConcurrency: number;
+  };
   tenancy: KubeTenancyConfig;
   kube: KubeAuthz;
   tokenReviewer: TokenReviewer;

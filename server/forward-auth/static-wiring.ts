@@ -38,7 +38,9 @@ export async function wireStaticForwardAuth(
   const { logger } = deps;
   // Without the rule every decision would be undefined, so every caller denied: say so at startup.
   if (!deps.store.entrypoints.has(ALLOW.join('/'))) {
-    throw new Error(`--forward-auth.enabled: the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`);
+    throw new Error(
+      `--forward-auth.enabled: the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`,
+    );
   }
 
   const watchers: FileWatcher[] = [];
@@ -53,7 +55,8 @@ export async function wireStaticForwardAuth(
       readFile: async (f) => Buffer.from(await readRegularFile(flag, f, MAX_HTPASSWD_BYTES)),
       apply: async (b) => set(parse(b.toString('utf8'))),
       onApplied: () => logger.info({ file }, `reloaded ${flag}`),
-      onRejected: (err) => logger.error({ file, reason: err instanceof Error ? err.message : String(err) }, `rejected the new ${flag}; the previous one keeps serving`),
+      onRejected: (err) =>
+        logger.error({ file, reason: err instanceof Error ? err.message : String(err) }, `rejected the new ${flag}; the previous one keeps serving`),
     });
     w.start(bytes);
     watchers.push(w);
@@ -63,12 +66,27 @@ export async function wireStaticForwardAuth(
   let pool: BcryptPool | undefined;
   let passwords: BasicAuthVerifier | undefined;
   if (s.htpasswdFile) {
-    await watch('--forward-auth.htpasswd-file', s.htpasswdFile, (t) => parseHtpasswd(s.htpasswdFile!, t), (v) => (htpasswd = v));
+    await watch(
+      '--forward-auth.htpasswd-file',
+      s.htpasswdFile,
+      (t) => parseHtpasswd(s.htpasswdFile!, t),
+      (v) => (htpasswd = v),
+    );
     pool = new BcryptPool(s.bcrypt.workers, s.bcrypt.maxQueued);
-    passwords = new BasicAuthVerifier(pool, () => htpasswd!, { successTtlMs: s.bcrypt.cacheTtlMs, failureTtlMs: s.bcrypt.failureTtlMs, maxEntries: s.bcrypt.cacheEntries });
+    passwords = new BasicAuthVerifier(pool, () => htpasswd!, {
+      successTtlMs: s.bcrypt.cacheTtlMs,
+      failureTtlMs: s.bcrypt.failureTtlMs,
+      maxEntries: s.bcrypt.cacheEntries,
+    });
   }
   let tenantIds: ReadonlyMap<string, string> | undefined;
-  if (s.tenantsFile) await watch('--forward-auth.tenants-config', s.tenantsFile, (t) => parseTenantIds(s.tenantsFile!, t), (v) => (tenantIds = v));
+  if (s.tenantsFile)
+    await watch(
+      '--forward-auth.tenants-config',
+      s.tenantsFile,
+      (t) => parseTenantIds(s.tenantsFile!, t),
+      (v) => (tenantIds = v),
+    );
 
   const evaluate = async (path: string[], input: unknown, signal: AbortSignal): Promise<Decision> => deps.authorizer.decide({ path, input, signal });
   // A policy without the label-policy rule (a custom one) cannot restrict by label: its allow
@@ -90,10 +108,17 @@ export async function wireStaticForwardAuth(
     maxEvaluatedTenants: s.maxEvaluatedTenants,
     onUntrustedHeaders: (peer) => {
       const suppressed = untrusted.take(peer);
-      if (suppressed !== undefined) logger.warn({ peer, ...(suppressed > 0 ? { suppressed } : {}) }, 'ignored X-Auth-Request-* identity headers from a peer not in --forward-auth.trusted-proxies');
+      if (suppressed !== undefined)
+        logger.warn(
+          { peer, ...(suppressed > 0 ? { suppressed } : {}) },
+          'ignored X-Auth-Request-* identity headers from a peer not in --forward-auth.trusted-proxies',
+        );
     },
   });
-  logger.info({ htpasswd: s.htpasswdFile ?? '(none)', trustedProxies: s.trustedProxies.length, tenants: s.tenantsFile ?? '(names in roles)' }, 'serving /forward-auth');
+  logger.info(
+    { htpasswd: s.htpasswdFile ?? '(none)', trustedProxies: s.trustedProxies.length, tenants: s.tenantsFile ?? '(names in roles)' },
+    'serving /forward-auth',
+  );
   return {
     authorizer,
     reload: async () => {

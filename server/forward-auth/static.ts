@@ -6,7 +6,6 @@ import { hasProxyHeaders, isTrustedPeer, presentedIdentity, presentedKey } from 
 import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, TenantGrant } from './types.js';
 
-
 /** The input `lokistack/allow` and `lokistack/label_policy` evaluate. */
 export interface PolicyInput {
   subject: string;
@@ -70,7 +69,8 @@ export class StaticForwardAuthorizer implements ForwardAuthorizer {
       case 'basic':
         if (!this.deps.passwords) return { kind: 'unauthenticated', code: 'basic_auth_off', reason: 'basic auth is not configured' };
         // One answer for an unknown user and a wrong password.
-        if (!(await this.deps.passwords.verify(p.user, p.password))) return { kind: 'unauthenticated', code: 'bad_credentials', reason: 'wrong user or password' };
+        if (!(await this.deps.passwords.verify(p.user, p.password)))
+          return { kind: 'unauthenticated', code: 'bad_credentials', reason: 'wrong user or password' };
         subject = p.user;
         break;
       case 'proxy':
@@ -83,7 +83,12 @@ export class StaticForwardAuthorizer implements ForwardAuthorizer {
 
     const candidates = this.candidates(req.requestedTenants);
     if (candidates.length > this.deps.maxEvaluatedTenants) {
-      return { kind: 'forbidden', code: 'too_many_tenants', reason: `more than ${this.deps.maxEvaluatedTenants} tenants to decide: send X-Scope-OrgID naming the ones you need`, subject };
+      return {
+        kind: 'forbidden',
+        code: 'too_many_tenants',
+        reason: `more than ${this.deps.maxEvaluatedTenants} tenants to decide: send X-Scope-OrgID naming the ones you need`,
+        subject,
+      };
     }
     const grants: TenantGrant[] = [];
     for (const { name, id } of candidates) {

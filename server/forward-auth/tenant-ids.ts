@@ -20,7 +20,8 @@ export function parseTenantIds(source: string, text: string): ReadonlyMap<string
     if (t === null || typeof t !== 'object' || Array.isArray(t)) throw new ConfigError(source, at, 'must be a mapping');
     const { name, id } = t as Record<string, unknown>;
     if (typeof name !== 'string' || name === '') throw new ConfigError(source, `${at}.name`, 'must be a non-empty string');
-    if (typeof id !== 'string' || !isLokiTenantId(id)) throw new ConfigError(source, `${at}.id`, "must be a Loki tenant ID (letters, digits and !-_.*'(), at most 150)");
+    if (typeof id !== 'string' || !isLokiTenantId(id))
+      throw new ConfigError(source, `${at}.id`, "must be a Loki tenant ID (letters, digits and !-_.*'(), at most 150)");
     if (byName.has(name)) throw new ConfigError(source, `${at}.name`, `tenant "${name}" is listed twice`);
     if (ids.has(id)) throw new ConfigError(source, `${at}.id`, `tenant ID "${id}" is listed twice`);
     byName.set(name, id);

@@ -31,7 +31,15 @@ export function createPublicApp(deps: AppDeps): RequestListener {
   const observe = observer(deps.metrics, 'data');
   const fa = deps.forwardAuth;
   const forwardAuth =
-    fa && forwardAuthHandler({ authorizer: fa.authorizer, options: fa.options, metrics: deps.metrics, logger: deps.logger, ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}), ...(deps.bodyBudget ? { bodyBudget: deps.bodyBudget } : {}) });
+    fa &&
+    forwardAuthHandler({
+      authorizer: fa.authorizer,
+      options: fa.options,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}),
+      ...(deps.bodyBudget ? { bodyBudget: deps.bodyBudget } : {}),
+    });
   const observeForwardAuth = observer(deps.metrics, 'forward-auth');
   return (req, res) => {
     if (forwardAuth && isForwardAuthPath(req.url ?? '')) {

@@ -15,7 +15,6 @@ import { ENTRIES, foldsTo, type Entries } from '../go-keys.js';
  *   pair in document order under ENTRIES, for whoever decodes a struct from them.
  */
 
-
 /** Text of a JSON body as Go reads its bytes: each invalid UTF-8 byte becomes one U+FFFD. */
 export function goUtf8(bytes: Uint8Array): string {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -36,7 +36,9 @@ export function httpLivenessCheck(url: string, options: LivenessOptions = {}): C
       const trust = tls && pin ? { rejectUnauthorized: false } : ca ? { ca } : {};
       const pinned = (socket: TLSSocket): Error | undefined => {
         const seen = socket.getPeerCertificate().fingerprint256;
-        return seen && pin!().includes(seen) ? undefined : new Error(`the listener presented a certificate (${seen ?? 'none'}) that is not the one this service serves`);
+        return seen && pin!().includes(seen)
+          ? undefined
+          : new Error(`the listener presented a certificate (${seen ?? 'none'}) that is not the one this service serves`);
       };
       const req = send(target, { method: 'GET', timeout, ...trust, agent: false }, (res) => {
         const fault = tls && pin ? pinned(res.socket as TLSSocket) : undefined;

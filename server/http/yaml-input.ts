@@ -111,7 +111,8 @@ function expandedSize(doc: Document.Parsed, root: Node, limits: InputLimits): Si
     if (isScalar(node)) {
       size.bytes += typeof node.value === 'string' ? strBytes(node.value) : 8;
     } else if (isSeq(node)) {
-      if (node.items.length > limits.maxArrayLength) throw overLimit('body', `an array longer than ${limits.maxArrayLength} elements`, 'web.max-input-array-length');
+      if (node.items.length > limits.maxArrayLength)
+        throw overLimit('body', `an array longer than ${limits.maxArrayLength} elements`, 'web.max-input-array-length');
       for (const item of node.items) into(measure(item, depth + 1));
     } else if (isMap(node)) {
       for (const pair of node.items) {

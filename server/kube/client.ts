@@ -136,10 +136,15 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
   /** A TokenReview made as the service, for the API server's default audience. */
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
     const res = (await this.call('post', 'tokenreviews', signal, 'service', callerOf(token), (_opts, callSignal) =>
-      this.postAsService('/apis/authentication.k8s.io/v1/tokenreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }, callSignal),
+      this.postAsService(
+        '/apis/authentication.k8s.io/v1/tokenreviews',
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+        callSignal,
+      ),
     )) as TokenReviewAnswer | null;
     const status = res?.status;
-    if (status?.authenticated !== true) return { authenticated: false, error: (typeof status?.error === 'string' ? status.error : 'not authenticated').slice(0, 200) };
+    if (status?.authenticated !== true)
+      return { authenticated: false, error: (typeof status?.error === 'string' ? status.error : 'not authenticated').slice(0, 200) };
     const u = status.user;
     const user = typeof u?.username === 'string' ? u.username : '';
     // An authenticated answer naming nobody is no identity to decide on.
@@ -150,7 +155,8 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     const extra = u?.extra ?? {};
     const uid = u?.uid;
     const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-    const extraOk = typeof extra === 'object' && extra !== null && !Array.isArray(extra) && Object.values(extra).every((v) => v === undefined || v === null || strings(v));
+    const extraOk =
+      typeof extra === 'object' && extra !== null && !Array.isArray(extra) && Object.values(extra).every((v) => v === undefined || v === null || strings(v));
     if (!strings(groups) || !extraOk || (uid !== undefined && typeof uid !== 'string')) {
       return { authenticated: false, error: 'the token review answered an identity of the wrong shape' };
     }
@@ -175,7 +181,7 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     return names(list.items);
   }
 
-    /** Closes the kept-alive connections. */
+  /** Closes the kept-alive connections. */
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
@@ -269,24 +275,28 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     caller: string,
     run: (opts: ConfigurationOptions<ObservableMiddleware>, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    return this.limiter.run(async () => {
-      const limit = deadline(this.options.timeoutMs, outer);
-      const signal = limit.signal;
-      const started = process.hrtime.bigint();
-      const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-      try {
-        const res = await run(this.perCall(signal, as), signal);
-        this.observer.call(method, method === 'post' ? '201' : '200', seconds());
-        return res;
-      } catch (err) {
-        const e = toKubeError(this.k8s, err, limit.timedOut(), this.options.timeoutMs, signal.aborted);
-        this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
-        if (e.code !== 'kube_aborted') this.observer.failed?.(name, e);
-        throw e;
-      } finally {
-        limit.release();
-      }
-    }, outer, caller);
+    return this.limiter.run(
+      async () => {
+        const limit = deadline(this.options.timeoutMs, outer);
+        const signal = limit.signal;
+        const started = process.hrtime.bigint();
+        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+        try {
+          const res = await run(this.perCall(signal, as), signal);
+          this.observer.call(method, method === 'post' ? '201' : '200', seconds());
+          return res;
+        } catch (err) {
+          const e = toKubeError(this.k8s, err, limit.timedOut(), this.options.timeoutMs, signal.aborted);
+          this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
+          if (e.code !== 'kube_aborted') this.observer.failed?.(name, e);
+          throw e;
+        } finally {
+          limit.release();
+        }
+      },
+      outer,
+      caller,
+    );
   }
 }
 

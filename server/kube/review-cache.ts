@@ -45,7 +45,11 @@ export class ReviewCache implements KubeAuthz {
   /** What the verdict depends on: who (user and groups as a set, or the token), and what. */
   private keyOf(req: AccessReview): string {
     // The extra attributes (OAuth scopes) decide too: a scoped token must not reuse its user's verdict.
-    const extra = req.extra ? Object.entries(req.extra).map(([k, v]) => [k, [...v].sort()]).sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0)) : undefined;
+    const extra = req.extra
+      ? Object.entries(req.extra)
+          .map(([k, v]) => [k, [...v].sort()])
+          .sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0))
+      : undefined;
     const who = this.options.ssar ? ['ssar', sha256(req.token)] : ['sar', req.user, [...req.groups].sort(), ...(extra ? [extra] : [])];
     return JSON.stringify([who, req.verb, req.apiGroup, req.resource, req.name, req.namespace, ...(req.subresource ? [req.subresource] : [])]);
   }

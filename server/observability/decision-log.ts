@@ -162,7 +162,10 @@ export class DecisionLog {
   private failing = false;
   private closed = false;
 
-  constructor(out: Writable | LogSink, private readonly options: DecisionLogOptions) {
+  constructor(
+    out: Writable | LogSink,
+    private readonly options: DecisionLogOptions,
+  ) {
     this.sink = isSink(out) ? out : new StreamSink(out);
     this.warnLimit = options.warnLimit ?? new RateLimit(10_000);
   }
@@ -214,8 +217,7 @@ export class DecisionLog {
       doc.input = truncate(doc.input, { left: max });
       truncated = true;
     }
-    const line =
-      `${JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) })}\n`;
+    const line = `${JSON.stringify({ labels: this.options.labels, ...doc, ...(erased.length > 0 ? { erased } : {}), ...(truncated ? { truncated: ['/input'] } : {}) })}\n`;
     this.queue.push(line);
     if (!this.flushing) this.flushing = this.flush();
   }

@@ -77,7 +77,7 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e
 
 /** A logfmt value: bare when it can be, else quoted with every unsafe character escaped as \uXXXX. */
 export function logfmtValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   UNSAFE.lastIndex = 0;
   const bare = s.length > 0 && /^[^\s"=\\]+$/.test(s) && !UNSAFE.test(s);
   if (bare) return s;

@@ -56,7 +56,7 @@ export class Metrics {
 
   readonly policyMemory = new Gauge({
     name: 'policy_wasm_memory_bytes',
-    help: 'Linear memory held by the serving policy instances: the main-thread one plus each evaluation worker\'s.',
+    help: "Linear memory held by the serving policy instances: the main-thread one plus each evaluation worker's.",
     registers: [this.registry],
     // Read live: instances are replaced after growing, and workers come and go between scrapes.
     collect: () => {

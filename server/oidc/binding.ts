@@ -9,7 +9,11 @@ import { IdentityError } from './identity.js';
  * - `aud` absent: `client_id` must be the tenant's client;
  * - neither: nothing ties the token to the tenant, refused.
  */
-export function bindIntrospection(tenant: string, info: { aud?: unknown; client_id?: unknown }, binding: { clientID: string; audiences: readonly string[] }): void {
+export function bindIntrospection(
+  tenant: string,
+  info: { aud?: unknown; client_id?: unknown },
+  binding: { clientID: string; audiences: readonly string[] },
+): void {
   const aud = info.aud;
   if (aud !== undefined && aud !== null) {
     const values = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((a): a is string => typeof a === 'string') : [];

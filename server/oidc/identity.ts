@@ -63,7 +63,12 @@ export interface IdentityVerifier {
 }
 
 /** Reads the username and groups from verified claims, as observatorium/api does. */
-export function identityFromClaims(claims: Record<string, unknown>, usernameClaim: string | undefined, groupClaim: string | undefined, expiresAt?: number): Identity {
+export function identityFromClaims(
+  claims: Record<string, unknown>,
+  usernameClaim: string | undefined,
+  groupClaim: string | undefined,
+  expiresAt?: number,
+): Identity {
   const userKey = usernameClaim ?? 'sub';
   const username = claims[userKey];
   if (typeof username !== 'string' || username === '') {

@@ -75,7 +75,13 @@ class Issuer {
         const call = endpointName(url);
         options.observe?.(tenant.name, call, status);
         if (failedCall(call, status, detail)) {
-          options.warn?.({ upstream: 'oidc', tenant: tenant.name, call, status: status === 'error' ? (detail ?? 'error') : String(status), reason: status === 'error' ? `no answer (${detail ?? 'error'})` : `HTTP ${status}` });
+          options.warn?.({
+            upstream: 'oidc',
+            tenant: tenant.name,
+            call,
+            status: status === 'error' ? (detail ?? 'error') : String(status),
+            reason: status === 'error' ? `no answer (${detail ?? 'error'})` : `HTTP ${status}`,
+          });
         }
       },
     });
@@ -238,7 +244,10 @@ export class OidcVerifier implements IdentityVerifier {
     const jwt = looksLikeJwt(token);
     if (!jwt && !o.introspection && !o.userinfoOpaqueTokens) {
       // Decided before any call: an opaque token this tenant cannot bind costs the provider nothing.
-      throw new IdentityError('unbound_token', `tenant ${name}: an opaque token cannot be bound to this tenant (set oidc.introspection; oidc.userinfoOpaqueTokens accepts it unbound)`);
+      throw new IdentityError(
+        'unbound_token',
+        `tenant ${name}: an opaque token cannot be bound to this tenant (set oidc.introspection; oidc.userinfoOpaqueTokens accepts it unbound)`,
+      );
     }
     const { config, jwks, issuer: iss } = await untilAborted(issuer.metadata(), signal);
     if (jwt) {
@@ -345,7 +354,8 @@ function jwtFailure(tenant: string, err: unknown): IdentityError {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
     return new IdentityError('bad_signature', `tenant ${tenant}: the signature matches none of the issuer's keys`, { cause: err });
   }
-  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new IdentityError('bad_signature', `tenant ${tenant}: the token's algorithm is not accepted`, { cause: err });
+  if (err instanceof joseErrors.JOSEAlgNotAllowed)
+    return new IdentityError('bad_signature', `tenant ${tenant}: the token's algorithm is not accepted`, { cause: err });
   if (err instanceof joseErrors.JWKSTimeout || (err as { code?: string }).code === 'ECONNREFUSED' || err instanceof TypeError) {
     return new IdentityError('provider_unreachable', `tenant ${tenant}: the issuer's keys cannot be fetched: ${why}`, { cause: err });
   }

@@ -60,7 +60,8 @@ export function readWasmBundle(source: string, gz: Uint8Array, limits: BundleLim
     } catch {
       throw new PolicyLoadError('missing_export', `${source}: .manifest is not JSON`);
     }
-    if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest)) throw new PolicyFileError('bundle', `${source}: .manifest is not a JSON object`);
+    if (manifest === null || typeof manifest !== 'object' || Array.isArray(manifest))
+      throw new PolicyFileError('bundle', `${source}: .manifest is not a JSON object`);
   }
   const roots = manifestRoots(source, manifest);
 
@@ -94,7 +95,13 @@ export function readWasmBundle(source: string, gz: Uint8Array, limits: BundleLim
     if (dataBytes > limits.maxDataBytes) {
       throw new PolicyFileError('too_large', `${source}: the bundle's data files hold more than ${limits.maxDataBytes} bytes (--policy.max-data-bytes)`);
     }
-    const key = slash < 0 ? [] : e.path.slice(0, slash).split('/').filter((s) => s !== '');
+    const key =
+      slash < 0
+        ? []
+        : e.path
+            .slice(0, slash)
+            .split('/')
+            .filter((s) => s !== '');
     const fail = (why: string) => new PolicyFileError('bundle', `${source}: bundle load failed on /${e.path}: ${why}`);
     let value: unknown;
     try {
@@ -163,7 +170,10 @@ function checkDataRoots(source: string, roots: readonly string[], data: Record<s
       if (rootPathsContain(roots, path)) return;
       const walkable = isObject(node) && roots.some((r) => rootPathsContain(split(r), path));
       if (!walkable) {
-        throw new PolicyFileError('bundle', `${source}: manifest roots ${fmtRoots(roots)} do not permit data at path '/${path}' (hint: check bundle directory structure)`);
+        throw new PolicyFileError(
+          'bundle',
+          `${source}: manifest roots ${fmtRoots(roots)} do not permit data at path '/${path}' (hint: check bundle directory structure)`,
+        );
       }
     }
     if (isObject(node)) for (const [k, v] of Object.entries(node)) visit(path === '' ? k : `${path}/${k}`, v);
@@ -200,7 +210,9 @@ function mkTree(key: readonly string[], value: unknown): Record<string, unknown>
  */
 function mergeData(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> | undefined {
   const conflicts = (x: Record<string, unknown>, y: Record<string, unknown>): boolean =>
-    Object.keys(y).some((k) => Object.hasOwn(x, k) && (!isObject(x[k]) || !isObject(y[k]) || conflicts(x[k] as Record<string, unknown>, y[k] as Record<string, unknown>)));
+    Object.keys(y).some(
+      (k) => Object.hasOwn(x, k) && (!isObject(x[k]) || !isObject(y[k]) || conflicts(x[k] as Record<string, unknown>, y[k] as Record<string, unknown>)),
+    );
   if (conflicts(a, b)) return undefined;
   const merge = (x: Record<string, unknown>, y: Record<string, unknown>): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...x };
@@ -284,5 +296,8 @@ function parsePax(source: string, body: Buffer): Map<string, string> {
 }
 
 function field(header: Buffer, at: number, length: number): string {
-  return header.subarray(at, at + length).toString('utf8').replace(/\0.*$/s, '');
+  return header
+    .subarray(at, at + length)
+    .toString('utf8')
+    .replace(/\0.*$/s, '');
 }

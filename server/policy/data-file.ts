@@ -9,7 +9,14 @@ import { firstLine } from '../file-format.js';
  * decide the same here as under OPA, so a value OPA reads as a string is never a boolean here.
  */
 const coreBool = new Schema({ schema: 'core' }).tags.filter((t) => t.tag === 'tag:yaml.org,2002:bool');
-const DROPPED = new Set(['tag:yaml.org,2002:bool', 'tag:yaml.org,2002:binary', 'tag:yaml.org,2002:omap', 'tag:yaml.org,2002:pairs', 'tag:yaml.org,2002:set', 'tag:yaml.org,2002:timestamp']);
+const DROPPED = new Set([
+  'tag:yaml.org,2002:bool',
+  'tag:yaml.org,2002:binary',
+  'tag:yaml.org,2002:omap',
+  'tag:yaml.org,2002:pairs',
+  'tag:yaml.org,2002:set',
+  'tag:yaml.org,2002:timestamp',
+]);
 const goYamlTags = (tags: Tags): Tags => [...tags.filter((t) => typeof t !== 'string' && !DROPPED.has(t.tag) && t.format !== 'TIME'), ...coreBool];
 
 /** Aliases a YAML data file may use at most: a few anchors are fine, a billion laughs is not. */

@@ -24,9 +24,7 @@ export class PolicyDocument {
     /** Bound on this document's instance memory (its share of --policy.max-memory-bytes). */
     readonly maxBytes: number,
   ) {
-    this.entries = [...policy.entrypoints]
-      .map(([name, id]) => ({ segments: name.split('/'), id }))
-      .sort((a, b) => b.segments.length - a.segments.length);
+    this.entries = [...policy.entrypoints].map(([name, id]) => ({ segments: name.split('/'), id })).sort((a, b) => b.segments.length - a.segments.length);
     this.baseline = instance.memoryBytes();
   }
 

@@ -45,7 +45,8 @@ export function labelPolicyFrom(decision: Decision): LabelPolicy | undefined {
   if (!Array.isArray(selectors) || selectors.length === 0) throw malformed('a restricted policy needs a non-empty list of selectors');
   if (selectors.length > MAX_POLICY_SELECTORS) throw malformed(`more than ${MAX_POLICY_SELECTORS} selectors`);
   for (const s of selectors) {
-    if (typeof s !== 'string' || s.length === 0 || s.length > MAX_SELECTOR_LENGTH) throw malformed(`a selector must be a string of 1 to ${MAX_SELECTOR_LENGTH} characters`);
+    if (typeof s !== 'string' || s.length === 0 || s.length > MAX_SELECTOR_LENGTH)
+      throw malformed(`a selector must be a string of 1 to ${MAX_SELECTOR_LENGTH} characters`);
   }
   return { restricted: true, selectors: Object.freeze([...(selectors as string[])]) };
 }
@@ -64,7 +65,10 @@ const TENANT_ID = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
 
 export function assertTenantId(tenantId: string): void {
   if (!TENANT_ID.test(tenantId) || tenantId === '.' || tenantId === '..') {
-    throw new LabelPolicyError('invalid_tenant_id', `tenant ID ${JSON.stringify(tenantId.slice(0, 160))} is not a Loki tenant ID (letters, digits and !-_.*'(), at most 150)`);
+    throw new LabelPolicyError(
+      'invalid_tenant_id',
+      `tenant ID ${JSON.stringify(tenantId.slice(0, 160))} is not a Loki tenant ID (letters, digits and !-_.*'(), at most 150)`,
+    );
   }
 }
 
@@ -75,7 +79,8 @@ export function assertTenantId(tenantId: string): void {
  */
 export function policyHeaderEntries(tenantId: string, selectors: readonly string[]): string {
   assertTenantId(tenantId);
-  if (selectors.length === 0) throw new LabelPolicyError('malformed_label_policy', 'a restricted policy needs at least one selector: an empty list would read as no restriction');
+  if (selectors.length === 0)
+    throw new LabelPolicyError('malformed_label_policy', 'a restricted policy needs at least one selector: an empty list would read as no restriction');
   return selectors.map((s) => `${tenantId}:${percentEncode(s)}`).join(',');
 }
 
@@ -264,7 +269,7 @@ export function re2Fault(pattern: string): string | undefined {
     if (!POSIX_CLASSES.has(m[1]!)) return `names [:${m[1]}:], a class RE2 does not know`;
   }
   for (const m of pattern.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) {
-    if (Number(m[1]) > 1000 || (m[2] !== undefined && m[2] !== '' && Number(m[2]) > 1000)) return 'repeats more than 1000 times, above RE2\'s limit';
+    if (Number(m[1]) > 1000 || (m[2] !== undefined && m[2] !== '' && Number(m[2]) > 1000)) return "repeats more than 1000 times, above RE2's limit";
   }
   // JavaScript checks the structure (groups, classes, quantifiers) once RE2's spellings are mapped:
   // leading flags become JavaScript flags, (?P<name> becomes (?<name>, \Q..\E, \A, \z, \pX are made literal.

@@ -37,7 +37,12 @@ export function loadHeapMb(maxDataBytes: number): number {
  * is ended and fails like any bad file. The result is the compiled module (shared, not recompiled)
  * and the data, ready for the serving instance. Prints from the policy go to `print`.
  */
-export function runPolicyLoad(spec: LoadSpec, files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>, bounds: LoadBounds, print?: PolicyPrinter): Promise<PolicyLoad> {
+export function runPolicyLoad(
+  spec: LoadSpec,
+  files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>,
+  bounds: LoadBounds,
+  print?: PolicyPrinter,
+): Promise<PolicyLoad> {
   return new Promise<PolicyLoad>((resolve, reject) => {
     const worker = startWorker(LOAD_SCRIPT, {
       workerData: { spec, files: [...files] },
@@ -54,7 +59,13 @@ export function runPolicyLoad(spec: LoadSpec, files: ReadonlyMap<string, Uint8Ar
     };
     // A Wasm loop cannot be interrupted: ending the thread is the only way to stop it.
     const timer = setTimeout(
-      () => finish({ err: new PolicyFileError('load_timeout', `${spec.policyFile}: loading the policy did not finish within ${bounds.timeoutMs} ms (--policy.load-timeout); a start function, builtins export or entrypoint that never ends?`) }),
+      () =>
+        finish({
+          err: new PolicyFileError(
+            'load_timeout',
+            `${spec.policyFile}: loading the policy did not finish within ${bounds.timeoutMs} ms (--policy.load-timeout); a start function, builtins export or entrypoint that never ends?`,
+          ),
+        }),
       bounds.timeoutMs,
     );
     worker.on('message', (msg: LoadAnswer) => {
@@ -65,10 +76,15 @@ export function runPolicyLoad(spec: LoadSpec, files: ReadonlyMap<string, Uint8Ar
       } else finish({ err: rebuild(msg) });
     });
     worker.on('error', (err: Error & { code?: string }) => {
-      const why = err.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `it needs more than the ${bounds.maxHeapMb} MiB heap a load may use (raise --policy.max-data-bytes only with the memory to hold it)` : err.message;
+      const why =
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `it needs more than the ${bounds.maxHeapMb} MiB heap a load may use (raise --policy.max-data-bytes only with the memory to hold it)`
+          : err.message;
       finish({ err: new PolicyFileError('load_failed', `${spec.policyFile}: loading the policy failed: ${why}`) });
     });
-    worker.on('exit', (code) => finish({ err: new PolicyFileError('load_failed', `${spec.policyFile}: the loading thread exited (code ${code}) before answering`) }));
+    worker.on('exit', (code) =>
+      finish({ err: new PolicyFileError('load_failed', `${spec.policyFile}: the loading thread exited (code ${code}) before answering`) }),
+    );
   });
 }
 

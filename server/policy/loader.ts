@@ -38,7 +38,11 @@ export interface LoadResult {
  * grows without bound, ends that thread, never the service. `files` holds each file's bytes as
  * its watcher read them.
  */
-export async function loadPolicyFiles(spec: LoadSpec, files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>, print?: (line: string) => void): Promise<LoadResult> {
+export async function loadPolicyFiles(
+  spec: LoadSpec,
+  files: ReadonlyMap<string, Uint8Array<ArrayBuffer>>,
+  print?: (line: string) => void,
+): Promise<LoadResult> {
   const content = (file: string) => files.get(file)!;
   let bytes: Uint8Array<ArrayBuffer>;
   let bundleData: Record<string, unknown> = {};

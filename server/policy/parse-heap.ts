@@ -71,7 +71,8 @@ export function jsonHeapEstimate(text: string): number {
     }
     if (c === 0x7b) bytes += SLOT + OBJECT;
     else if (c === 0x5b) bytes += SLOT + ARRAY;
-    else if (c === 0x3a) bytes += SLOT; // the property's slot; its value's own cost is counted at the value
+    else if (c === 0x3a)
+      bytes += SLOT; // the property's slot; its value's own cost is counted at the value
     else if ((c >= 0x30 && c <= 0x39) || c === 0x2d) {
       bytes += SLOT + NUMBER;
       while (i + 1 < n && /[0-9eE.+-]/.test(text[i + 1]!)) i++;

@@ -112,7 +112,11 @@ export function parseRbac(source: string, text: string, options: { claims?: bool
 const RBAC_KEYS = ['roles', 'roleBindings', 'claimRoleBindings', 'tenantClaims'] as const;
 
 function emptyOnReload(source: string): ConfigError {
-  return new ConfigError(source, '', 'names no roles and no roleBindings: refused on reload, the previous ones keep serving (write `roles: []` to deny every request)');
+  return new ConfigError(
+    source,
+    '',
+    'names no roles and no roleBindings: refused on reload, the previous ones keep serving (write `roles: []` to deny every request)',
+  );
 }
 
 /** The object that holds roles and roleBindings, and the path prefix that names it in errors. */
@@ -151,7 +155,8 @@ function selectors(v: Validator, x: unknown, path: string): string[] {
     try {
       parseSelector(s);
     } catch (err) {
-      if (err instanceof LabelPolicyError) v.fail(`${path}[${i}]`, `invalid LogQL stream selector ${JSON.stringify(s.slice(0, 80))}${s.length > 80 ? '…' : ''}: ${err.message}`);
+      if (err instanceof LabelPolicyError)
+        v.fail(`${path}[${i}]`, `invalid LogQL stream selector ${JSON.stringify(s.slice(0, 80))}${s.length > 80 ? '…' : ''}: ${err.message}`);
       throw err;
     }
   });
@@ -171,7 +176,8 @@ function parseClaimBinding(v: Validator, item: unknown, path: string): ClaimRole
 function parseTenantClaim(v: Validator, item: unknown, path: string): TenantClaim {
   const o = v.object(item, path, ['claim', 'prefix', 'field', 'resources', 'permissions']);
   if (o.prefix !== undefined && typeof o.prefix !== 'string') v.fail(`${path}.prefix`, 'must be a string');
-  if (o.field !== undefined && o.field !== 'tenantID' && o.field !== 'tenant') v.fail(`${path}.field`, `must be "tenantID" or "tenant", got ${JSON.stringify(o.field)}`);
+  if (o.field !== undefined && o.field !== 'tenantID' && o.field !== 'tenant')
+    v.fail(`${path}.field`, `must be "tenantID" or "tenant", got ${JSON.stringify(o.field)}`);
   return {
     claim: v.name(o.claim, `${path}.claim`),
     prefix: (o.prefix as string | undefined) ?? '',

@@ -54,10 +54,7 @@ export function readPolicySource(source: PolicySource): Promise<Uint8Array<Array
 }
 
 /** The load of these files for one entrypoint: plain data, so it crosses to the loading thread. */
-export function loadSpecOf(
-  files: PolicyFiles,
-  options: Omit<LoadSpec, 'policyFile' | 'bundleFile' | 'dataFile' | 'rbacFile'>,
-): LoadSpec {
+export function loadSpecOf(files: PolicyFiles, options: Omit<LoadSpec, 'policyFile' | 'bundleFile' | 'dataFile' | 'rbacFile'>): LoadSpec {
   return {
     ...options,
     policyFile: policyFileOf(files),

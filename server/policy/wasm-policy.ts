@@ -47,14 +47,26 @@ export class CompiledPolicy {
    * A policy already checked by `load` on another thread, rebuilt from its parts (an evaluation
    * worker receives them in a message). No check is repeated: the sender made them.
    */
-  static adopt(source: string, module: WebAssembly.Module, entrypoints: ReadonlyMap<string, number>, limits: MemoryLimits, print?: PolicyPrinter): CompiledPolicy {
+  static adopt(
+    source: string,
+    module: WebAssembly.Module,
+    entrypoints: ReadonlyMap<string, number>,
+    limits: MemoryLimits,
+    print?: PolicyPrinter,
+  ): CompiledPolicy {
     return new CompiledPolicy(source, module, entrypoints, limits, print);
   }
 
   /**
    * Compiles and checks `bytes`, naming `source` in every error. `required` entrypoints must exist.
    */
-  static async load(source: string, bytes: Uint8Array<ArrayBuffer>, required: readonly string[], limits: MemoryLimits, print?: PolicyPrinter): Promise<CompiledPolicy> {
+  static async load(
+    source: string,
+    bytes: Uint8Array<ArrayBuffer>,
+    required: readonly string[],
+    limits: MemoryLimits,
+    print?: PolicyPrinter,
+  ): Promise<CompiledPolicy> {
     if (!WebAssembly.validate(bytes)) {
       throw new PolicyLoadError('not_wasm', `${source}: not a WebAssembly module`);
     }

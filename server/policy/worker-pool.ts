@@ -239,7 +239,11 @@ export function startWorker(script: URL = WORKER_SCRIPT, options: WorkerOptions 
   if (script.pathname.endsWith('.ts')) {
     // Run from sources (tests, bench probes): tsx's hooks do not reach worker threads by themselves.
     // (Its ESM api, found beside the CommonJS one that require.resolve can name from any loader.)
-    const api = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+    const api = pathToFileURL(
+      createRequire(import.meta.url)
+        .resolve('tsx/esm/api')
+        .replace(/\.cjs$/, '.mjs'),
+    ).href;
     const boot = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(script.href)}); });`;
     return new Worker(boot, { ...options, eval: true });
   }

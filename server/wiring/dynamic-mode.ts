@@ -46,11 +46,12 @@ export async function wireDynamicMode(config: Config, logger: Logger, metrics: M
     );
   }
   for (const t of tenants) {
-    if (t.oidc.issuerURL.startsWith('http:')) logger.warn({ tenant: t.name, issuer: t.oidc.issuerURL }, 'the issuer is not https: its keys can be forged in transit');
+    if (t.oidc.issuerURL.startsWith('http:'))
+      logger.warn({ tenant: t.name, issuer: t.oidc.issuerURL }, 'the issuer is not https: its keys can be forged in transit');
     if (t.oidc.userinfoOpaqueTokens) {
       logger.warn(
         { tenant: t.name },
-        "oidc.userinfoOpaqueTokens is on: opaque tokens are resolved at userinfo, which cannot say whom a token was issued to, so a token the provider issued to ANY of its clients (another application, for another audience) is accepted for this tenant. Prefer oidc.introspection, which binds tokens by aud or client_id.",
+        'oidc.userinfoOpaqueTokens is on: opaque tokens are resolved at userinfo, which cannot say whom a token was issued to, so a token the provider issued to ANY of its clients (another application, for another audience) is accepted for this tenant. Prefer oidc.introspection, which binds tokens by aud or client_id.',
       );
     }
   }

@@ -47,7 +47,11 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         intervalMs: config.policy.reloadIntervalMs,
         settleMs: config.fileSettleMs,
         onApplied: () => logger.info({ file: keyFile }, 'reloaded the memcached entry keys'),
-        onRejected: (err) => logger.error({ file: keyFile, reason: err instanceof Error ? err.message : String(err) }, 'rejected the new memcached entry keys; the previous ones keep serving'),
+        onRejected: (err) =>
+          logger.error(
+            { file: keyFile, reason: err instanceof Error ? err.message : String(err) },
+            'rejected the new memcached entry keys; the previous ones keep serving',
+          ),
       }).catch((err: unknown) => {
         kube.close();
         throw err;
@@ -66,7 +70,11 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         onReject: (reason) => {
           metrics.cacheRejected.inc({ reason });
           const suppressed = refused.take(reason);
-          if (suppressed !== undefined) logger.warn({ reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'refused a memcached entry without a valid MAC (forged, moved or replayed); decided as on a miss');
+          if (suppressed !== undefined)
+            logger.warn(
+              { reason, ...(suppressed > 0 ? { suppressed } : {}) },
+              'refused a memcached entry without a valid MAC (forged, moved or replayed); decided as on a miss',
+            );
         },
       });
     } else {

@@ -107,7 +107,9 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
         markReload(metrics, name, false);
         logger.error(
           { file, reason: err instanceof Error ? err.message : String(err) },
-          name === 'rbac' ? 'rejected new roles and bindings; the previous ones keep serving' : 'rejected the new file; the previous policy and data keep serving',
+          name === 'rbac'
+            ? 'rejected new roles and bindings; the previous ones keep serving'
+            : 'rejected the new file; the previous policy and data keep serving',
         );
       },
     });

@@ -172,8 +172,14 @@ export function generateCase(profile: GeneratorProfile, seed: number, n: number)
     headers['x-forwarded-access-token'] = chance(0.5) ? [token, other] : [other, token];
   }
 
-  const tenants = profile.mode === 'network' ? ['network', 'network', 'network', 'application', 'nope'] : ['application', 'application', 'application', 'infrastructure', 'audit', 'network', 'nope'];
-  const keys = profile.mode === 'network' ? ['SrcK8S_Namespace', 'DstK8S_Namespace', 'kubernetes_namespace_name'] : ['kubernetes_namespace_name', 'k8s_namespace_name', 'SrcK8S_Namespace'];
+  const tenants =
+    profile.mode === 'network'
+      ? ['network', 'network', 'network', 'application', 'nope']
+      : ['application', 'application', 'application', 'infrastructure', 'audit', 'network', 'nope'];
+  const keys =
+    profile.mode === 'network'
+      ? ['SrcK8S_Namespace', 'DstK8S_Namespace', 'kubernetes_namespace_name']
+      : ['kubernetes_namespace_name', 'k8s_namespace_name', 'SrcK8S_Namespace'];
   const tenant = pick(tenants);
   const groups = [...(identity.groups ?? []), 'system:authenticated'];
   if (chance(0.2)) groups.push(pick(EXTRA_GROUPS));

@@ -14,13 +14,18 @@ export const USERS: Record<string, string> = {
   'team-a-user': 'pass-a',
   'team-b-user': 'pass-b',
   'gel-reader': 'pass-gel',
-  'collector': 'pass-collector',
+  collector: 'pass-collector',
 };
 
 /** An htpasswd file of USERS (bcrypt, cost 4: tests need not be slow). */
 export function writeHtpasswd(users: Record<string, string> = USERS, dir = makeTempDir()): string {
   const file = join(dir, 'htpasswd');
-  writeFileSync(file, `${Object.entries(users).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4).replace(/^\$2b\$/, '$2y$')}`).join('\n')}\n`);
+  writeFileSync(
+    file,
+    `${Object.entries(users)
+      .map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4).replace(/^\$2b\$/, '$2y$')}`)
+      .join('\n')}\n`,
+  );
   return file;
 }
 
@@ -42,7 +47,14 @@ export const GEL_DATA = {
   roleBindings: [
     { name: 'a', roles: ['team-a-read', 'team-a-delete'], subjects: [{ kind: 'user', name: 'team-a-user' }] },
     { name: 'b', roles: ['team-b-read'], subjects: [{ kind: 'user', name: 'team-b-user' }] },
-    { name: 'gel', roles: ['gel-prod-dev'], subjects: [{ kind: 'user', name: 'gel-reader' }, { kind: 'group', name: 'gel-readers' }] },
+    {
+      name: 'gel',
+      roles: ['gel-prod-dev'],
+      subjects: [
+        { kind: 'user', name: 'gel-reader' },
+        { kind: 'group', name: 'gel-readers' },
+      ],
+    },
     { name: 'collector', roles: ['write-all'], subjects: [{ kind: 'user', name: 'collector' }] },
   ],
 };
@@ -88,12 +100,16 @@ export function send(url: string, options: { method?: string; headers?: Array<[s
     // Headers given as a list are sent as they are: Node adds no Host then.
     const raw = ['Host', new URL(url).host, ...(options.headers ?? []).flat()];
     if (options.body !== undefined) raw.push('Content-Length', String(Buffer.byteLength(options.body)));
-    const req = request(url, { method: options.method ?? 'GET', headers: raw, agent: false, ...(options.localAddress ? { localAddress: options.localAddress } : {}) }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      url,
+      { method: options.method ?? 'GET', headers: raw, agent: false, ...(options.localAddress ? { localAddress: options.localAddress } : {}) },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(options.body);
   });

@@ -258,8 +258,7 @@ export async function startOidcProvider(options: OidcProviderOptions): Promise<O
       count: (endpoint) => log.filter((r) => r.endpoint === endpoint).length,
       reset: () => void log.splice(0),
     },
-    jwtAccessToken: (accountId, o) =>
-      mint(o, async () => (await codeFlow(accountId, o.clientId, true)).access_token),
+    jwtAccessToken: (accountId, o) => mint(o, async () => (await codeFlow(accountId, o.clientId, true)).access_token),
     expiredJwtAccessToken: (accountId, o) =>
       mint({ ...o, expiredSecondsAgo: o.secondsAgo ?? 60 }, async () => (await codeFlow(accountId, o.clientId, true)).access_token),
     opaqueAccessToken: (accountId, o) =>
@@ -333,7 +332,10 @@ async function authorizationCodeFlow(
   const jar = new Map<string, { value: string; path: string }>();
   const request = async (url: string, body?: Record<string, string>): Promise<Response> => {
     const { pathname } = new URL(url, issuer);
-    const cookie = [...jar].filter(([, c]) => pathname.startsWith(c.path)).map(([n, c]) => `${n}=${c.value}`).join('; ');
+    const cookie = [...jar]
+      .filter(([, c]) => pathname.startsWith(c.path))
+      .map(([n, c]) => `${n}=${c.value}`)
+      .join('; ');
     const res = await fetch(new URL(url, issuer), {
       method: body ? 'POST' : 'GET',
       redirect: 'manual',
@@ -401,7 +403,9 @@ function signingKey(seed: Buffer, generation: number): JWK {
   const x = pub.subarray(1, 33).toString('base64url');
   const y = pub.subarray(33).toString('base64url');
   // kid is the RFC 7638 thumbprint, as most IdPs do.
-  const kid = createHash('sha256').update(JSON.stringify({ crv: 'P-256', kty: 'EC', x, y })).digest('base64url');
+  const kid = createHash('sha256')
+    .update(JSON.stringify({ crv: 'P-256', kty: 'EC', x, y }))
+    .digest('base64url');
   return { kty: 'EC', crv: 'P-256', x, y, d: d.toString('base64url'), kid, alg: 'ES256', use: 'sig' };
 }
 

@@ -176,7 +176,10 @@ export function assertOpenShiftAnswer(answer: Answer, c: OpenShiftCase, where = 
   assert.equal(body.code, c.wantErrorCode, `error code: ${ctx}`);
   if (c.wantMessage !== undefined) assert.equal(body.message, c.wantMessage, `message: ${ctx}`);
   if (c.wantMessagePrefix !== undefined) {
-    assert.ok(typeof body.message === 'string' && body.message.startsWith(c.wantMessagePrefix), `message starts with ${JSON.stringify(c.wantMessagePrefix)}: ${ctx}`);
+    assert.ok(
+      typeof body.message === 'string' && body.message.startsWith(c.wantMessagePrefix),
+      `message starts with ${JSON.stringify(c.wantMessagePrefix)}: ${ctx}`,
+    );
   }
 }
 

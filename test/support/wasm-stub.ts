@@ -24,11 +24,9 @@ export interface StubOptions {
 
 /** A WAT string literal holding `s` as UTF-8 bytes, NUL-terminated. */
 function watBytes(s: string): string {
-  return (
-    `${[...Buffer.from(s, 'utf8')]
-      .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b.toString(16).padStart(2, '0')}`))
-      .join('')}\\00`
-  );
+  return `${[...Buffer.from(s, 'utf8')]
+    .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x22 && b !== 0x5c ? String.fromCharCode(b) : `\\${b.toString(16).padStart(2, '0')}`))
+    .join('')}\\00`;
 }
 
 let wabtModule: Awaited<ReturnType<typeof wabt>> | undefined;

@@ -131,7 +131,11 @@ function reviewBody(body: unknown, kind: string, group: string): ReviewBody {
 function validateAttributes(spec: ReviewSpec): FieldInvalid[] {
   const errors: FieldInvalid[] = [];
   if (spec.resourceAttributes && spec.nonResourceAttributes) {
-    errors.push({ field: 'spec.nonResourceAttributes', value: spec.nonResourceAttributes, detail: 'cannot be specified in combination with resourceAttributes' });
+    errors.push({
+      field: 'spec.nonResourceAttributes',
+      value: spec.nonResourceAttributes,
+      detail: 'cannot be specified in combination with resourceAttributes',
+    });
   }
   if (!spec.resourceAttributes && !spec.nonResourceAttributes) {
     errors.push({ field: 'spec.resourceAttributes', value: null, detail: 'exactly one of nonResourceAttributes or resourceAttributes must be specified' });
@@ -149,7 +153,15 @@ function validateSubject(spec: ReviewSpec): FieldInvalid[] {
 function attributesOf(spec: ReviewSpec): Attributes {
   if (spec.resourceAttributes) {
     const r = spec.resourceAttributes;
-    return { kind: 'resource', namespace: r.namespace ?? '', verb: r.verb ?? '', group: r.group ?? '', resource: r.resource ?? '', subresource: r.subresource ?? '', name: r.name ?? '' };
+    return {
+      kind: 'resource',
+      namespace: r.namespace ?? '',
+      verb: r.verb ?? '',
+      group: r.group ?? '',
+      resource: r.resource ?? '',
+      subresource: r.subresource ?? '',
+      name: r.name ?? '',
+    };
   }
   const n = spec.nonResourceAttributes ?? {};
   return { kind: 'nonResource', path: n.path ?? '', verb: n.verb ?? '' };
@@ -255,7 +267,14 @@ function listProjects(caller: Caller, _body: unknown, state: ApiState): Reply {
   const visible = state.store.namespaces.filter(
     (ns) =>
       all ||
-      state.authorizer.authorize(caller, { kind: 'resource', verb: 'get', group: '', resource: 'namespaces', name: ns.metadata.name, namespace: ns.metadata.name }).allowed,
+      state.authorizer.authorize(caller, {
+        kind: 'resource',
+        verb: 'get',
+        group: '',
+        resource: 'namespaces',
+        name: ns.metadata.name,
+        namespace: ns.metadata.name,
+      }).allowed,
   );
   return {
     code: 200,
@@ -302,7 +321,9 @@ function projectResources(): Reply {
       kind: 'APIResourceList',
       apiVersion: 'v1',
       groupVersion: `${PROJECT}/v1`,
-      resources: [{ name: 'projects', singularName: '', namespaced: false, kind: 'Project', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] }],
+      resources: [
+        { name: 'projects', singularName: '', namespaced: false, kind: 'Project', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'] },
+      ],
     },
   };
 }

@@ -103,9 +103,7 @@ export interface NonResourceAttributes {
   verb: string;
 }
 
-export type Attributes =
-  | ({ kind: 'resource' } & ResourceAttributes)
-  | ({ kind: 'nonResource' } & NonResourceAttributes);
+export type Attributes = ({ kind: 'resource' } & ResourceAttributes) | ({ kind: 'nonResource' } & NonResourceAttributes);
 
 /** The SubjectAccessReviewStatus the apiserver would write (denied is never set: RBAC has no deny). */
 export interface Decision {
@@ -253,9 +251,7 @@ export class RbacStore {
    * reconciling, so aggregations of aggregations settle: iterate to a fixed point.
    */
   private aggregate(): void {
-    const targets = [...this.clusterRoles.values()]
-      .filter((r) => r.aggregationRule?.clusterRoleSelectors)
-      .map((r) => r.metadata.name);
+    const targets = [...this.clusterRoles.values()].filter((r) => r.aggregationRule?.clusterRoleSelectors).map((r) => r.metadata.name);
     for (let round = 0; round <= targets.length; round++) {
       let changed = false;
       for (const name of targets) {
@@ -431,9 +427,7 @@ function hasOrStar(values: readonly string[], wanted: string): boolean {
 }
 
 function resourceMatches(ruleResources: readonly string[], combined: string, subresource: string): boolean {
-  return ruleResources.some(
-    (r) => r === '*' || r === combined || (subresource !== '' && r === `*/${subresource}`),
-  );
+  return ruleResources.some((r) => r === '*' || r === combined || (subresource !== '' && r === `*/${subresource}`));
 }
 
 /** An empty list allows any name; otherwise the request must name one (so list/create never match). */
@@ -442,9 +436,7 @@ function resourceNameMatches(names: readonly string[], name: string): boolean {
 }
 
 function nonResourceURLMatches(urls: readonly string[], path: string): boolean {
-  return urls.some(
-    (u) => u === '*' || u === path || (u.endsWith('*') && path.startsWith(u.replace(/\*+$/, ''))),
-  );
+  return urls.some((u) => u === '*' || u === path || (u.endsWith('*') && path.startsWith(u.replace(/\*+$/, ''))));
 }
 
 /** Go's %q for the plain ASCII names used here: JSON string quoting is the same. */

@@ -157,9 +157,7 @@ export async function startFakeKube(options: FakeKubeOptions): Promise<FakeKube>
     });
 
   const pickFault = (endpoint: FakeKubeEndpoint | undefined): ActiveFault | undefined => {
-    const fault = faults.find(
-      (f) => f.remaining > 0 && (f.endpoint === undefined || f.endpoint === '*' || f.endpoint === endpoint),
-    );
+    const fault = faults.find((f) => f.remaining > 0 && (f.endpoint === undefined || f.endpoint === '*' || f.endpoint === endpoint));
     if (fault) fault.remaining -= 1;
     return fault;
   };
@@ -235,14 +233,16 @@ export async function startFakeKube(options: FakeKubeOptions): Promise<FakeKube>
     serve(req, res, entry, raw, identity);
   };
 
-  const listener = (overTls: boolean): RequestListener => (req, res) => {
-    handle(req, res, overTls).catch((err: unknown) => {
-      if (!res.headersSent && !res.destroyed) {
-        res.writeHead(500, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify(statusBody(500, 'InternalError', `Internal error occurred: ${String(err)}`)));
-      }
-    });
-  };
+  const listener =
+    (overTls: boolean): RequestListener =>
+    (req, res) => {
+      handle(req, res, overTls).catch((err: unknown) => {
+        if (!res.headersSent && !res.destroyed) {
+          res.writeHead(500, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify(statusBody(500, 'InternalError', `Internal error occurred: ${String(err)}`)));
+        }
+      });
+    };
   const server = createServer(listener(false));
   await listen(server, '127.0.0.1', 0);
   const { port } = server.address() as AddressInfo;
@@ -312,13 +312,15 @@ export async function startFakeKube(options: FakeKubeOptions): Promise<FakeKube>
       timers.clear();
       held.clear();
       await Promise.all(
-        [server, httpsServer].filter((s): s is Server => s !== undefined).map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
+        [server, httpsServer]
+          .filter((s): s is Server => s !== undefined)
+          .map(
+            (s) =>
+              new Promise<void>((resolve) => {
+                s.close(() => resolve());
+                s.closeAllConnections();
+              }),
+          ),
       );
     },
   };

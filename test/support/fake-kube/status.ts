@@ -71,8 +71,7 @@ export function reasonFor(code: number): string {
 
 export const unauthorized = (): StatusError => new StatusError(401, 'Unauthorized', 'Unauthorized');
 
-export const notFound = (): StatusError =>
-  new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
+export const notFound = (): StatusError => new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
 
 export const methodNotAllowed = (): StatusError =>
   new StatusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});

@@ -56,7 +56,15 @@ export const LOGGING_CASES: GatewayCase[] = [
   read('dave reads audit', 'dave', '{log_type="audit"}', 403, undefined, 'audit'),
   // The gateway's openshift authenticator sends an unauthenticated client to the OAuth login.
   read('a token the API does not know', 'forged', '{kubernetes_namespace_name="log-test-0"}', 302),
-  { name: 'the collector pushes application logs', who: 'collector', tenant: 'application', method: 'POST', path: '/loki/api/v1/push', body: PUSH_BODY, status: 204 },
+  {
+    name: 'the collector pushes application logs',
+    who: 'collector',
+    tenant: 'application',
+    method: 'POST',
+    path: '/loki/api/v1/push',
+    body: PUSH_BODY,
+    status: 204,
+  },
   { name: 'bob may not push', who: 'bob', tenant: 'application', method: 'POST', path: '/loki/api/v1/push', body: PUSH_BODY, status: 403 },
 ];
 
@@ -81,7 +89,8 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: netobser
 subjects: [{kind: Group, name: log-readers}]
 `;
 
-const net = (name: string, who: GatewayCase['who'], query: string, status: number, namespaces?: string[]) => read(name, who, query, status, namespaces, 'network');
+const net = (name: string, who: GatewayCase['who'], query: string, status: number, namespaces?: string[]) =>
+  read(name, who, query, status, namespaces, 'network');
 
 export const NETWORK_CASES: GatewayCase[] = [
   net('bob reads flows from his namespace', 'bob', '{SrcK8S_Namespace="log-test-0"}', 200, ['log-test-0']),

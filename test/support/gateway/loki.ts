@@ -30,7 +30,12 @@ export async function startLokiStandIn(): Promise<LokiStandIn> {
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://loki');
     const orgId = req.headers['x-scope-orgid'];
-    hits.push({ method: req.method ?? 'GET', path: url.pathname, params: Object.fromEntries(url.searchParams), orgId: Array.isArray(orgId) ? orgId.join(',') : orgId });
+    hits.push({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      params: Object.fromEntries(url.searchParams),
+      orgId: Array.isArray(orgId) ? orgId.join(',') : orgId,
+    });
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;

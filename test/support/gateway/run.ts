@@ -70,7 +70,13 @@ async function send(gatewayUrl: string, c: GatewayCase, token: string | undefine
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (c.body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, { method: c.method, headers, redirect: 'manual', ...(c.body !== undefined ? { body: c.body } : {}), signal: AbortSignal.timeout(15_000) });
+  const res = await fetch(url, {
+    method: c.method,
+    headers,
+    redirect: 'manual',
+    ...(c.body !== undefined ? { body: c.body } : {}),
+    signal: AbortSignal.timeout(15_000),
+  });
   await res.arrayBuffer();
   return res.status;
 }
@@ -143,14 +149,24 @@ async function runOidc(gatewayBin: string): Promise<DriverReport['results']> {
   const ours = await startAuthz([...LOOPBACK_LISTENERS, '--mode=static', `--rbac.config=${rbacPath}`], { kubeconfig: '' });
   try {
     const tokens = await Promise.all(
-      OIDC_CASES.map((c) => (c.account ? provider.jwtAccessToken(c.account, { clientId: OIDC_CLIENT.client_id, ...(c.audience ? { audience: c.audience } : {}) }) : Promise.resolve(undefined))),
+      OIDC_CASES.map((c) =>
+        c.account
+          ? provider.jwtAccessToken(c.account, { clientId: OIDC_CLIENT.client_id, ...(c.audience ? { audience: c.audience } : {}) })
+          : Promise.resolve(undefined),
+      ),
     );
     const warm = { tenant: 'application', token: await provider.jwtAccessToken('sam', { clientId: OIDC_CLIENT.client_id }) };
     const start = (opa: string[]) => () => startGateway({ bin: gatewayBin, lokiUrl: loki.url, tenants: oidcTenants(provider.issuer, opa), rbac: OIDC_RBAC });
     const tokenOf = (i: number) => tokens[i];
     return {
       ours: await runCases(start([`url: ${ours.url}/v1/data/lokistack/allow`]), loki, OIDC_CASES, tokenOf, warm),
-      reference: await runCases(start(['query: data.lokistack.allow', `paths: [${rbacPath}, ${join(ROOT, 'policies/lokistack.rego')}]`]), loki, OIDC_CASES, tokenOf, warm),
+      reference: await runCases(
+        start(['query: data.lokistack.allow', `paths: [${rbacPath}, ${join(ROOT, 'policies/lokistack.rego')}]`]),
+        loki,
+        OIDC_CASES,
+        tokenOf,
+        warm,
+      ),
     };
   } finally {
     await ours.stop();
@@ -194,7 +210,10 @@ async function main(): Promise<void> {
   const theirs = await startOpaOpenshift(opaOpenshiftBin, spec.args, { kubeconfig: fakeKubeconfigFile(fake, LOKISTACK_TOKENS.gateway, { https: true }) });
   const results = {} as DriverReport['results'];
   try {
-    for (const [which, authz] of [['ours', ours.url], ['reference', theirs.url]] as const) {
+    for (const [which, authz] of [
+      ['ours', ours.url],
+      ['reference', theirs.url],
+    ] as const) {
       const start = () =>
         startGateway({
           bin: gatewayBin,
@@ -218,7 +237,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`gateway e2e driver: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`gateway e2e driver: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );
