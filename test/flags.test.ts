@@ -4,7 +4,9 @@
  * every mistake must stop startup with a message naming the flag.
  */
 import { strict as assert } from 'node:assert';
-import { BUNDLED_WASM, FLAGS, loadConfig, parseListen, type Config } from '../server/config/config.js';
+import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
+import { FLAGS, loadConfig, type Config } from '../server/config/config.js';
+import { parseListen } from '../server/config/listen.js';
 import { FlagError, parseDuration, parseFlags, usage, type FlagSpec } from '../server/config/flags.js';
 import { VERSION } from '../server/version.js';
 
@@ -201,7 +203,7 @@ describe('flags: durations', () => {
     assert.equal(c.web.shutdownTimeoutMs, 60_000);
     assert.equal(c.web.headersTimeoutMs, 2_000);
     assert.equal(c.web.requestTimeoutMs, 90_000);
-    assert.equal(c.rbac?.reloadIntervalMs, 0);
+    assert.equal(c.fileReloadIntervalMs, 0);
   });
 
   it('timeouts of zero are refused, naming the flag', () => {
@@ -230,7 +232,8 @@ describe('config: validation and defaults', () => {
     assert.deepEqual(c.decisionPath, ['lokistack', 'allow']);
     assert.equal(c.policy.wasmFile, BUNDLED_WASM);
     assert.equal(c.policy.maxMemoryBytes, 256 << 20);
-    assert.deepEqual(c.rbac, { file: '/etc/rbac.yaml', reloadIntervalMs: 10_000 });
+    assert.deepEqual(c.rbac, { file: '/etc/rbac.yaml' });
+    assert.equal(c.fileReloadIntervalMs, 10_000);
   });
 
   it('static mode without --rbac.config stops, naming the flag', () => {

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { flagReader } from './flag-reader.js';
 import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
 
 /** Forward-auth's settings (docs/forward-auth.md); absent from Config when off. */
@@ -19,7 +20,6 @@ export interface ForwardAuthConfig {
     bcrypt: { workers: number; maxQueued: number; cacheTtlMs: number; failureTtlMs: number; cacheEntries: number };
     /** Candidate tenants evaluated for one request at most. */
     maxEvaluatedTenants: number;
-    reloadIntervalMs: number;
   };
 }
 
@@ -104,32 +104,22 @@ export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
   },
 ];
 
-const positive = (v: FlagValues, name: string) => {
-  const n = v[name] as number;
-  if (n <= 0) throw new FlagError(`--${name} must be greater than zero, got ${n}`);
-  return n;
-};
-const notNegative = (v: FlagValues, name: string) => {
-  const n = v[name] as number;
-  if (n < 0) throw new FlagError(`--${name} must not be negative, got ${n}`);
-  return n;
-};
-
 /** Parses the forward-auth flags; `{}` when forward-auth is off. */
 export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: ForwardAuthConfig } {
   if (!(v['forward-auth.enabled'] as boolean)) return {};
-  const maxPolicyHeaderBytes = positive(v, 'forward-auth.max-policy-header-bytes');
+  const { positive, notNegative } = flagReader(v);
+  const maxPolicyHeaderBytes = positive('forward-auth.max-policy-header-bytes');
   if (maxPolicyHeaderBytes > 65_536)
     throw new FlagError('--forward-auth.max-policy-header-bytes must be at most 65536: proxies and Loki refuse larger headers');
   const config: ForwardAuthConfig = {
     maxPolicyHeaderBytes,
-    maxRequestedTenants: positive(v, 'forward-auth.max-tenants'),
+    maxRequestedTenants: positive('forward-auth.max-tenants'),
     maxBodyBytes: 16 * 1024,
-    timeoutMs: positive(v, 'web.decision-timeout'),
+    timeoutMs: positive('web.decision-timeout'),
     cache: {
-      allowTtlMs: notNegative(v, 'forward-auth.cache-allow-ttl'),
-      denyTtlMs: notNegative(v, 'forward-auth.cache-deny-ttl'),
-      maxEntries: positive(v, 'forward-auth.cache-entries'),
+      allowTtlMs: notNegative('forward-auth.cache-allow-ttl'),
+      denyTtlMs: notNegative('forward-auth.cache-deny-ttl'),
+      maxEntries: positive('forward-auth.cache-entries'),
     },
   };
   if (mode !== 'static') return { forwardAuth: config };
@@ -147,14 +137,13 @@ export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: 
     ...(tenantsFile !== '' ? { tenantsFile } : {}),
     trustedProxies,
     bcrypt: {
-      workers: positive(v, 'forward-auth.bcrypt-workers'),
-      maxQueued: notNegative(v, 'forward-auth.bcrypt-max-queued'),
-      cacheTtlMs: notNegative(v, 'forward-auth.credential-cache-ttl'),
-      failureTtlMs: notNegative(v, 'forward-auth.cache-deny-ttl'),
-      cacheEntries: positive(v, 'forward-auth.cache-entries'),
+      workers: positive('forward-auth.bcrypt-workers'),
+      maxQueued: notNegative('forward-auth.bcrypt-max-queued'),
+      cacheTtlMs: notNegative('forward-auth.credential-cache-ttl'),
+      failureTtlMs: notNegative('forward-auth.cache-deny-ttl'),
+      cacheEntries: positive('forward-auth.cache-entries'),
     },
-    maxEvaluatedTenants: positive(v, 'forward-auth.max-evaluated-tenants'),
-    reloadIntervalMs: notNegative(v, 'rbac.reload-interval'),
+    maxEvaluatedTenants: positive('forward-auth.max-evaluated-tenants'),
   };
   return { forwardAuth: config };
 }
