@@ -1,6 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import { flagReader } from './flag-reader.js';
 import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
+import { STATIC_MODE } from './mode.js';
 
 /** Forward-auth's settings (docs/forward-auth.md); absent from Config when off. */
 export interface ForwardAuthConfig {
@@ -23,9 +24,6 @@ export interface ForwardAuthConfig {
   };
 }
 
-/** Flags only static mode's forward-auth reads (FlagSpec.modes: --help groups them, other modes warn). */
-const STATIC: readonly string[] = ['static'];
-
 export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
   {
     name: 'forward-auth.enabled',
@@ -45,7 +43,7 @@ export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
     type: 'int',
     default: 512,
     help: 'Static mode: most tenants the policy is evaluated for in one forward-auth request (each a main-thread evaluation); a request needing more is refused with 403 asking for X-Scope-OrgID.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.cache-allow-ttl',
@@ -65,42 +63,42 @@ export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     help: 'Static mode: users and bcrypt hashes (htpasswd -B) for HTTP basic auth. Watched and reloaded on change.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.tenants-config',
     type: 'string',
     default: '',
     help: "Static mode: tenant names to IDs (X-Scope-OrgID), in observatorium/api's tenants.yaml format (only name and id are read); without it the tenant names in roles are the IDs. Watched and reloaded on change.",
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.trusted-proxies',
     type: 'list',
     default: [],
     help: 'Static mode: CIDRs of authenticating proxies whose X-Auth-Request-User, -Groups and -Email headers are trusted; from any other address those headers are ignored.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.bcrypt-workers',
     type: 'int',
     default: 1,
     help: 'Static mode: threads verifying basic-auth passwords (bcrypt), off the main thread.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.bcrypt-max-queued',
     type: 'int',
     default: 32,
     help: 'Static mode: password checks waiting for a bcrypt thread at most; beyond, 503 at once.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.credential-cache-ttl',
     type: 'duration',
     default: 60_000,
     help: 'Static mode: how long a verified user and password is remembered (by its salted digest) without another bcrypt check. A wrong password is remembered for --forward-auth.cache-deny-ttl.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
 ];
 

@@ -8,6 +8,7 @@ export type OpenShiftMode = Extract<Mode, 'openshift-logging' | 'openshift-netwo
 // and a flag given in a mode that ignores it is warned about at startup, so a mistyped --mode or a
 // flag left over from another deployment does not silently do nothing.
 export const POLICY_MODES: readonly Mode[] = ['static', 'dynamic'];
+export const STATIC_MODE: readonly Mode[] = ['static'];
 export const DYNAMIC_MODE: readonly Mode[] = ['dynamic'];
 export const OPENSHIFT_MODES: readonly OpenShiftMode[] = ['openshift-logging', 'openshift-network'];
 
