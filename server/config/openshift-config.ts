@@ -69,7 +69,7 @@ export function openShiftConfig(r: FlagReader, mode: OpenShiftMode, decisionPath
   const rawMappings = r.list('openshift.mappings');
   // Forward-auth by namespace tenancy reviews namespaces, not tenants: mappings are then optional (the
   // Data API denies every tenant it has no mapping for, as opa-openshift does).
-  const namespaceTenancy = bool('forward-auth.enabled') === true && str('forward-auth.kube-tenancy') === 'namespaces';
+  const namespaceTenancy = bool('forward-auth.enabled') && str('forward-auth.kube-tenancy') === 'namespaces';
   if (rawMappings.length === 0 && !namespaceTenancy) {
     throw new FlagError(
       `${mode} mode needs --openshift.mappings: tenant=apiGroup for each tenant (e.g. application=loki.grafana.com), or --forward-auth.kube-tenancy=namespaces`,
