@@ -6,6 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
 import { FLAGS, loadConfig, type Config } from '../server/config/config.js';
+import { flagReader } from '../server/config/flag-reader.js';
 import { parseListen } from '../server/config/listen.js';
 import { FlagError, parseDuration, parseFlags, usage, type FlagSpec } from '../server/config/flags.js';
 import { VERSION } from '../server/version.js';
@@ -554,5 +555,14 @@ describe("config: the openshift authorizer's options, built whole from the flags
       assert.equal(config(...argv, '--rbac.reload-interval=3s').fileReloadIntervalMs, 3_000, argv.join(' '));
       assert.equal(config(...argv).fileReloadIntervalMs, 10_000, argv.join(' '));
     }
+  });
+});
+
+describe('config: reading flag values', () => {
+  it('a name the flag table lacks stops startup instead of reading as undefined (which would pass a bound check)', () => {
+    const r = flagReader(parseFlags([], FLAGS).values);
+    throwsFlag(() => r.positive('kube.timeot'), '--kube.timeot', 'not in the flag table');
+    throwsFlag(() => r.notNegative('toString'), '--toString');
+    assert.equal(r.positive('kube.timeout'), 5_000);
   });
 });

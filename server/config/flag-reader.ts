@@ -17,12 +17,18 @@ export interface FlagReader {
 
 // Closures, not methods: sections destructure the ones they use.
 export function flagReader(v: FlagValues): FlagReader {
-  const number = (name: string) => v[name] as number;
+  // A name missing from the table would read as undefined, and `undefined <= 0` is false: a bound
+  // check would pass unchecked. Stop at startup instead.
+  const value = (name: string) => {
+    if (!Object.hasOwn(v, name)) throw new FlagError(`--${name} is read by the config but is not in the flag table`);
+    return v[name];
+  };
+  const number = (name: string) => value(name) as number;
   return {
-    string: (name) => v[name] as string,
+    string: (name) => value(name) as string,
     number,
-    bool: (name) => v[name] as boolean,
-    list: (name) => v[name] as string[],
+    bool: (name) => value(name) as boolean,
+    list: (name) => value(name) as string[],
     positive: (name) => {
       if (number(name) <= 0) throw new FlagError(`--${name} must be greater than zero, got ${number(name)}`);
       return number(name);
