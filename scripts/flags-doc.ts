@@ -6,12 +6,11 @@
  *   npm run docs:flags            rewrite docs/flags.md
  *   npm run docs:flags -- --check exit 1 when docs/flags.md is stale
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { generatedDocCommand } from './lib/generated-doc.js';
+import { docFile, generatedDocCommand, isScript } from './lib/generated-doc.js';
 import { FLAGS } from '../server/config/config.js';
 import { flagGroups, shownDefault, type FlagSpec } from '../server/config/flags.js';
 
-export const FLAGS_DOC = fileURLToPath(new URL('../docs/flags.md', import.meta.url));
+export const FLAGS_DOC = docFile('flags');
 
 /** Text for a table cell: `|` would end the cell, `<` could open an HTML tag. */
 const cell = (text: string): string => text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '\\<');
@@ -57,15 +56,7 @@ export function flagsMarkdown(specs: readonly FlagSpec[] = FLAGS): string {
   return out.join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = generatedDocCommand(
-    {
-      script: 'flags-doc',
-      name: 'docs/flags.md',
-      file: FLAGS_DOC,
-      command: 'docs:flags',
-      render: () => ({ text: flagsMarkdown(), holds: `${FLAGS.filter((s) => !s.hidden).length} flags` }),
-    },
-    process.argv.slice(2),
-  );
+if (isScript(import.meta.url)) {
+  const render = () => ({ text: flagsMarkdown(), holds: `${FLAGS.filter((s) => !s.hidden).length} flags` });
+  process.exitCode = generatedDocCommand({ topic: 'flags', render }, process.argv.slice(2));
 }

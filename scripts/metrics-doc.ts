@@ -8,11 +8,10 @@
  *   npm run docs:metrics            rewrite docs/metrics.md
  *   npm run docs:metrics -- --check exit 1 when docs/metrics.md is stale
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { generatedDocCommand } from './lib/generated-doc.js';
+import { docFile, generatedDocCommand, isScript } from './lib/generated-doc.js';
 import { Metrics } from '../server/observability/metrics.js';
 
-export const METRICS_DOC = fileURLToPath(new URL('../docs/metrics.md', import.meta.url));
+export const METRICS_DOC = docFile('metrics');
 
 /** What the doc says beyond a metric's help: per label, the values it takes; more meaning; opa-openshift. */
 export interface MetricNote {
@@ -168,18 +167,7 @@ export function metricsMarkdown(specs: readonly MetricSpec[] = registeredMetrics
   return out.join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  process.exitCode = generatedDocCommand(
-    {
-      script: 'metrics-doc',
-      name: 'docs/metrics.md',
-      file: METRICS_DOC,
-      command: 'docs:metrics',
-      render: () => {
-        const specs = registeredMetrics();
-        return { text: metricsMarkdown(specs), holds: `${specs.length} metrics` };
-      },
-    },
-    process.argv.slice(2),
-  );
+if (isScript(import.meta.url)) {
+  const render = (specs = registeredMetrics()) => ({ text: metricsMarkdown(specs), holds: `${specs.length} metrics` });
+  process.exitCode = generatedDocCommand({ topic: 'metrics', render }, process.argv.slice(2));
 }

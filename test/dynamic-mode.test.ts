@@ -14,7 +14,8 @@ import { ConfigError } from '../server/errors.js';
 import { Backoff } from '../server/oidc/backoff.js';
 import { bindIntrospection } from '../server/oidc/binding.js';
 import type { IdentityError } from '../server/oidc/identity.js';
-import { DEFAULT_ALGORITHMS, OidcVerifier, type OidcVerifierOptions } from '../server/oidc/verifier.js';
+import { OidcVerifier } from '../server/oidc/verifier.js';
+import { verifierOptions } from './support/oidc-verifier.js';
 import { startOidcProvider, type JwtMintOptions, type OidcProvider, type OidcProviderOptions } from './support/oidc.js';
 import { captureLogger, eventually, metricValue, startTestService, writeTempFile, type CapturedLogger, type TestService } from './support/service.js';
 
@@ -87,27 +88,6 @@ function tenantsYaml(tenants: readonly TenantSpec[]): string {
       },
     })),
   });
-}
-
-/**
- * A verifier's options for a test that builds one directly: http issuers (the provider is on
- * loopback), the service's algorithms, and bounds no test reaches unless it sets them.
- */
-function verifierOptions(over: Partial<OidcVerifierOptions>): OidcVerifierOptions {
-  return {
-    timeoutMs: 5000,
-    allowInsecureIssuers: true,
-    algorithms: DEFAULT_ALGORITHMS,
-    clockToleranceSeconds: 0,
-    maxTtlMs: 60_000,
-    maxEntries: 100,
-    jwksCooldownMs: 30_000,
-    negativeTtlMs: 60_000,
-    discoveryBackoffMs: 1000,
-    discoveryBackoffMaxMs: 1000,
-    maxConcurrentCalls: 2,
-    ...over,
-  };
 }
 
 /** The service in dynamic mode on RBAC and these tenants; http issuers allowed unless `secure`. */

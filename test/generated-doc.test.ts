@@ -6,17 +6,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GeneratedDoc, generatedDocCommand } from '../scripts/lib/generated-doc.js';
+import { fileURLToPath } from 'node:url';
+import { docFile, type GeneratedDoc, generatedDocCommand } from '../scripts/lib/generated-doc.js';
 import { makeTempDir } from './support/service.js';
 
 function harness(text = '# generated\n') {
   const file = join(makeTempDir(), 'thing.md');
   let renders = 0;
   const doc: GeneratedDoc = {
-    script: 'thing-doc',
-    name: 'docs/thing.md',
+    topic: 'thing',
     file,
-    command: 'docs:thing',
     render: () => {
       renders++;
       return { text, holds: '3 things' };
@@ -28,6 +27,10 @@ function harness(text = '# generated\n') {
 }
 
 describe("scripts/lib/generated-doc: the docs scripts' command line", () => {
+  it('a topic names its doc in this repository: docs/<topic>.md', () => {
+    assert.equal(docFile('flags'), fileURLToPath(new URL('../docs/flags.md', import.meta.url)));
+  });
+
   it('with no argument writes the doc and says what it holds', () => {
     const h = harness();
     assert.equal(h.run(), 0);
