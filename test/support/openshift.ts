@@ -3,12 +3,11 @@
  * Operator's container arguments, a kubeconfig file for the fake, startService over loadConfig,
  * and one decision request over real HTTP.
  */
-import { loadConfig, type Config } from '../../server/config/config.js';
-import { Metrics } from '../../server/observability/metrics.js';
-import { startService, type Service } from '../../server/service.js';
+import type { Config } from '../../server/config/config.js';
+import type { Service } from '../../server/service.js';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type KubeconfigOptions } from './fake-kube/server.js';
-import { silentLogger, writeTempFile, type CapturedLogger } from './service.js';
+import { silentLogger, startFromArgs, writeTempFile, type CapturedLogger } from './service.js';
 
 /** Where the fixtures' flags name the fake API's kubeconfig file. */
 export const KUBECONFIG_PLACEHOLDER = '$FAKE_KUBECONFIG';
@@ -68,21 +67,14 @@ export interface RunningAuthz {
  */
 export async function startAuthz(flags: readonly string[], options: { kubeconfig: string; log?: CapturedLogger }): Promise<RunningAuthz> {
   const argv = flags.map((f) => f.replaceAll(KUBECONFIG_PLACEHOLDER, options.kubeconfig));
-  const loaded = loadConfig(argv);
-  if (loaded.help) throw new Error('startAuthz: --help given');
-  const service = await startService(loaded.config, { logger: options.log?.logger ?? silentLogger(), metrics: new Metrics() });
-  let stopped = false;
+  const started = await startFromArgs('startAuthz', argv, options.log?.logger ?? silentLogger());
   return {
-    service,
-    config: loaded.config,
-    url: `http://127.0.0.1:${service.publicAddress.port}`,
-    internalUrl: `http://127.0.0.1:${service.internalAddress.port}`,
+    service: started.service,
+    config: started.config,
+    url: started.publicUrl,
+    internalUrl: started.internalUrl,
     ...(options.log ? { log: options.log } : {}),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await service.shutdown();
-    },
+    stop: started.stop,
   };
 }
 
