@@ -1,5 +1,5 @@
 /**
- * docs/flags.md from the flag definitions (server/config/config.ts FLAGS): the one flag reference,
+ * docs/flags.md from the flag definitions (server/config/flag-table.ts FLAGS): the one flag reference,
  * grouped by the modes that read each flag, as --help groups them. test/flags-doc.test.ts fails when
  * the committed file differs from what this writes.
  *
@@ -37,7 +37,7 @@ export function flagsMarkdown(specs: readonly FlagSpec[] = FLAGS): string {
   const out = [
     '# Flags',
     '',
-    '<!-- Generated from server/config/config.ts (FLAGS) by `npm run docs:flags`: edit the flag definitions, then run it. -->',
+    '<!-- Generated from server/config/flag-table.ts (FLAGS) by `npm run docs:flags`: edit the flag definitions, then run it. -->',
     '',
     '`lokistack-authz --help` prints the same, grouped the same way. A flag given in a mode that does not read it is',
     'accepted and logged as a warning at startup.',
