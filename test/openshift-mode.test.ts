@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOKISTACK_CLUSTER_YAML, LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import { SCOPES_KEY } from './support/fake-kube/rbac.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type RecordedRequest } from './support/fake-kube/server.js';
 import { freePort, memcachedBinary, memcachedKeyFile, startMemcached, type MemcachedServer } from './support/memcached.js';
 import { loadOpenShiftSet, OPENSHIFT_FIXTURES } from './support/openshift-fixtures.js';
@@ -866,7 +867,13 @@ describe('openshift input decoding (as opa-openshift decodes it)', () => {
  * as whom, in which order) and the attacker's goal (another user's logs, or their decisions stalled).
  */
 describe('openshift hardening', () => {
-  const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };
+  const scoped = (scopes: string[]) => ({ ...LOKISTACK_IDENTITIES.bob, uid: 'uid-bob', extra: { [SCOPES_KEY]: scopes } });
+  const tokens = {
+    ...lokistackFakeKubeOptions().tokens,
+    'token-bob-2': LOKISTACK_IDENTITIES.bob,
+    'token-bob-user-info': scoped(['user:info']),
+    'token-bob-user-full': scoped(['user:full']),
+  };
   const apiServer = sharedFakeKube(lokistackFakeKubeOptions({ tokens }));
   const reviewsOf = (requests: RecordedRequest[]) => requests.filter((r) => r.endpoint === 'subjectaccessreviews');
   const names = (n: number, prefix = 'ns') => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
@@ -1022,6 +1029,19 @@ describe('openshift hardening', () => {
       apiServer.fake.setTokens(Object.fromEntries(Object.entries(tokens).filter(([t]) => t !== LOKISTACK_TOKENS.bob)));
       const stopped = await eventually(async () => (await ask(authz, 'bob', IN_LOG_TEST_0)).status === 401, 100, 50);
       assert.ok(stopped, 'the revoked token was refused once its answer expired');
+    });
+
+    it('on: a token scoped to user:info is judged as that token (its scopes and uid in every review), not as its user', async () => {
+      // bob reads log-test-0; OpenShift's scope authorizer lets a user:info token do nothing of the kind.
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', '--cache.enabled=false']);
+      assert.equal(resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-user-info' })), false);
+      const specs = reviewsOf(apiServer.fake.requests).map((r) => (r.body as { spec: { user?: string; uid?: string; extra?: unknown } }).spec);
+      assert.ok(specs.length > 0);
+      for (const spec of specs) assert.deepEqual([spec.user, spec.uid, spec.extra], ['bob', 'uid-bob', { [SCOPES_KEY]: ['user:info'] }]);
+      // The same user with a user:full token reads what bob reads.
+      assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-user-full' }))).values, {
+        kubernetes_namespace_name: 'log-test-0',
+      });
     });
 
     it('on: a failing TokenReview is a 401 naming the call, never an allow', async () => {

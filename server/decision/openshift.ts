@@ -74,7 +74,9 @@ export class OpenShiftAuthorizer implements Authorizer {
     if (namespaceCount > o.maxNamespaces) {
       throw new DecisionError('invalid_parameter', 400, `too many namespaces in query: ${namespaceCount}, at most ${o.maxNamespaces}`);
     }
-    if (this.deps.tokenReviewer) await this.verifyIdentity(this.deps.tokenReviewer, token, input, req);
+    // The reviewed uid and extra (OpenShift's OAuth scopes) go into every SubjectAccessReview: a
+    // token scoped to user:info must be judged as that token, not as its user.
+    const attributes = this.deps.tokenReviewer ? await this.verifyIdentity(this.deps.tokenReviewer, token, input, req) : {};
 
     // opa-openshift's order: the wildcard check (when a matcher applies), then the ViaQ/OTel check
     // (for everyone, admins and skipped tenants included), then the OTel key choice.
@@ -85,7 +87,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     const matcher = this.migrateViaqToOtel(forRequest, input);
     const namespaces = [...new Set([...input.extras.selectors.values()].flat())].sort();
 
-    const review = { user: input.subject, groups: input.groups, token, verb, apiGroup, resource: input.tenant, name: input.resource };
+    const review = { user: input.subject, groups: input.groups, ...attributes, token, verb, apiGroup, resource: input.tenant, name: input.resource };
     // Only when a reason is wanted: the reviews this request asked, filled as they answer.
     const trail = req.wantReason && req.audit ? new ReviewTrail(this.matcherNote(input)) : undefined;
     if (trail) req.audit!.reason = trail.reason();
@@ -122,7 +124,12 @@ export class OpenShiftAuthorizer implements Authorizer {
    * so a forged subject or admin group asserted in the input decides nothing. A token the cluster
    * does not authenticate is a 401, as opa-openshift answers a failed Kubernetes call.
    */
-  private async verifyIdentity(reviewer: TokenReviewer, token: string, input: GatewayInput, req: DecisionRequest): Promise<void> {
+  private async verifyIdentity(
+    reviewer: TokenReviewer,
+    token: string,
+    input: GatewayInput,
+    req: DecisionRequest,
+  ): Promise<{ uid?: string; extra?: Record<string, string[]> }> {
     const reviewed = await reviewer
       .reviewToken(token, req.signal)
       .catch((err: unknown) => upstreamFailure('token review failed', 'failed to create token review', err));
@@ -134,9 +141,10 @@ export class OpenShiftAuthorizer implements Authorizer {
     const same = reviewed.user === input.subject && sameSet(reviewed.groups, input.groups);
     input.subject = reviewed.user;
     input.groups = [...reviewed.groups];
+    const attributes = { ...(reviewed.uid !== undefined ? { uid: reviewed.uid } : {}), ...(reviewed.extra ? { extra: reviewed.extra } : {}) };
     if (same) {
       if (req.audit) req.audit.identity = { check: 'token_review' };
-      return;
+      return attributes;
     }
     if (req.audit) {
       req.audit.input = withIdentity(req.input, input.subject, input.groups);
@@ -149,6 +157,7 @@ export class OpenShiftAuthorizer implements Authorizer {
         "the input's subject or groups differ from the token's; deciding on the token's",
       );
     }
+    return attributes;
   }
 
   /** The request's matcher: none for skipped tenants and admin groups. */

@@ -87,6 +87,7 @@ export function callerFor(identity: Identity): Caller {
   if (!groups.includes(AUTHENTICATED)) groups.push(AUTHENTICATED);
   const caller: Caller = { name: identity.username, groups, identity };
   if (identity.uid !== undefined) caller.uid = identity.uid;
+  if (identity.extra) caller.extra = identity.extra;
   return caller;
 }
 
@@ -185,7 +186,7 @@ function subjectAccessReview(caller: Caller, body: unknown, state: ApiState): Re
   const errors = [...validateAttributes(review.spec), ...validateSubject(review.spec)];
   if (errors.length > 0) throw invalid('SubjectAccessReview', AUTHZ, errors);
   // SAR evaluates exactly the groups it is given: no system:authenticated is added for the subject.
-  const user: UserInfo = { name: review.spec.user ?? '', groups: review.spec.groups ?? [] };
+  const user: UserInfo = { name: review.spec.user ?? '', groups: review.spec.groups ?? [], ...(review.spec.extra ? { extra: review.spec.extra } : {}) };
   return reviewReply(review, 'SubjectAccessReview', AUTHZ, user, state);
 }
 
@@ -214,7 +215,7 @@ function localSubjectAccessReview(namespace: string, caller: Caller, body: unkno
     errors.push({ field: 'spec.nonResourceAttributes', value: review.spec.nonResourceAttributes, detail: 'disallowed on this kind of request' });
   }
   if (errors.length > 0) throw invalid('LocalSubjectAccessReview', AUTHZ, errors);
-  const user: UserInfo = { name: review.spec.user ?? '', groups: review.spec.groups ?? [] };
+  const user: UserInfo = { name: review.spec.user ?? '', groups: review.spec.groups ?? [], ...(review.spec.extra ? { extra: review.spec.extra } : {}) };
   return reviewReply(review, 'LocalSubjectAccessReview', AUTHZ, user, state);
 }
 

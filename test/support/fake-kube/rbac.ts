@@ -87,6 +87,34 @@ export interface UserInfo {
   name: string;
   groups: readonly string[];
   uid?: string;
+  /** A token's extra attributes; OpenShift's OAuth scopes are under SCOPES_KEY. */
+  extra?: Readonly<Record<string, readonly string[]>>;
+}
+
+export const SCOPES_KEY = 'scopes.authorization.openshift.io';
+
+/**
+ * What OpenShift's scope authorizer lets each user:* scope do (openshift/apiserver-library-go,
+ * scopeauthorizer and the scope converter): a token carrying scopes can do only what one of them
+ * covers, whatever RBAC grants its user; `user:full` covers everything. `role:<name>:<namespace>`
+ * scopes are not modelled: here they cover nothing, which is never wider than the real authorizer.
+ */
+const USER_SCOPE_RULES: Readonly<Record<string, readonly PolicyRule[]>> = {
+  'user:info': [{ verbs: ['get'], apiGroups: ['user.openshift.io', ''], resources: ['users'], resourceNames: ['~'] }],
+  'user:check-access': [
+    { verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews'] },
+    { verbs: ['create'], apiGroups: ['authorization.openshift.io', ''], resources: ['selfsubjectrulesreviews'] },
+  ],
+  'user:list-projects': [{ verbs: ['list', 'watch'], apiGroups: ['project.openshift.io', ''], resources: ['projects'] }],
+  'user:list-scoped-projects': [{ verbs: ['list', 'watch'], apiGroups: ['project.openshift.io', ''], resources: ['projects'] }],
+};
+
+/** The scopes' verdict: undefined when the user carries no scopes (RBAC alone decides). */
+function scopeDenial(user: UserInfo, attrs: Attributes): Decision | undefined {
+  const scopes = user.extra?.[SCOPES_KEY];
+  if (!scopes || scopes.length === 0 || scopes.includes('user:full')) return undefined;
+  const covered = scopes.some((s) => (USER_SCOPE_RULES[s] ?? []).some((r) => ruleAllows(attrs, r)));
+  return covered ? undefined : { allowed: false, reason: `scopes [${scopes.join(' ')}] prevent this action` };
 }
 
 export interface ResourceAttributes {
@@ -319,6 +347,8 @@ export class RbacAuthorizer {
   authorize(user: UserInfo, attrs: Attributes): Decision {
     // The privileged-group authorizer answers with an empty reason.
     if (user.groups.includes(SYSTEM_MASTERS)) return { allowed: true, reason: '' };
+    const scoped = scopeDenial(user, attrs);
+    if (scoped) return scoped;
     const errors: string[] = [];
     const namespace = attrs.kind === 'resource' ? (attrs.namespace ?? '') : '';
 
