@@ -1,10 +1,11 @@
-import { DecisionError } from '../errors.js';
-import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
+import { DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
+import type { AccessReview, KubeAuthz, TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { KubeTenancyConfig } from '../config/forward-auth-modes.js';
 import { LABEL_NAME, namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
 import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
+import type { ErrorCode } from '../error-codes.js';
 
 /** One access review's resource attributes, as kube-rbac-proxy configures them. */
 export interface ResourceAttributes {
@@ -204,6 +205,8 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
 }
 
 class TooManyNamespaces extends Error {
+  readonly code = 'too_many_namespaces' satisfies ErrorCode;
+
   constructor(readonly count: number) {
     super(`${count} namespaces`);
   }
@@ -236,8 +239,8 @@ class NamespaceList {
 /** The cluster could not answer: no decision, never an allow (503; the token is never in the message). */
 function unavailable(call: string, err: unknown): never {
   if (err instanceof DecisionError || err instanceof TooManyNamespaces) throw err;
-  const reason = err instanceof KubeError ? err.message : err instanceof Error ? err.message : String(err);
-  throw new DecisionError('internal_error', 503, `forward-auth: the Kubernetes ${call} failed: ${reason}`, undefined, { cause: err });
+  const reason = reasonOf(err);
+  throw upstreamUnavailable(`forward-auth: the Kubernetes ${call} failed: ${reason}`, { cause: err });
 }
 
 /**
