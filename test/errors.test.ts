@@ -182,6 +182,21 @@ describe('error catalogue', () => {
   });
 });
 
+describe('docs/errors.md', () => {
+  it('lists every code of the catalogue, and no other, with the statuses the catalogue gives it', () => {
+    const doc = readFileSync(join(SERVER, '..', 'docs', 'errors.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| `([a-z0-9_]+)` \| ([^|]*) \|/gm)].map((m) => [m[1]!, m[2]!.trim()] as const);
+    assert.deepEqual(rows.map(([code]) => code).sort(), Object.keys(ERROR_CODES).sort());
+    for (const [code, answered] of rows) {
+      const entry: ErrorCodeEntry = ERROR_CODES[code as ErrorCode];
+      const want = [entry.dataApi && `Data API ${entry.dataApi.join(', ')}`, entry.forwardAuth && `/forward-auth ${entry.forwardAuth.join(', ')}`]
+        .filter(Boolean)
+        .join('; ');
+      assert.equal(answered, want || 'logs only', code);
+    }
+  });
+});
+
 describe('reasonOf', () => {
   it("an Error's message; a string as it is; anything else as String() makes it", () => {
     assert.equal(reasonOf(new Error('boom')), 'boom');
