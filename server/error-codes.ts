@@ -61,7 +61,6 @@ export const ERROR_CODES = {
 
   // Policies and bundles (policy/*).
   bundle: { meaning: 'a bundle OPA would refuse: bad manifest, roots, layout or signature' },
-  invalid_data: { meaning: 'a data file (--opa.data) is not valid YAML or JSON, or holds a value JSON cannot carry' },
   load_timeout: { meaning: 'loading a policy or bundle did not finish in time; the previous one keeps serving' },
   load_failed: { meaning: 'loading a policy or bundle failed; the previous one keeps serving' },
   not_wasm: { meaning: 'the compiled policy is not WebAssembly' },

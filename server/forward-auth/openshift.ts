@@ -1,4 +1,4 @@
-import { DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
+import { ConfigError, DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
 import type { AccessReview, KubeAuthz, TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { KubeTenancyConfig } from '../config/forward-auth-modes.js';
@@ -270,7 +270,7 @@ export function makeOpenShiftForwardAuthorizer(args: {
   } else {
     const bad = o.matcherKeys.find((k) => !LABEL_NAME.test(k));
     // A key that is no label name would make every selector unparsable for Loki: refuse at startup.
-    if (bad !== undefined) throw new Error(`forward-auth: --opa.matcher ${JSON.stringify(bad)} is not a label name`);
+    if (bad !== undefined) throw new ConfigError('forward-auth', '', `--opa.matcher ${JSON.stringify(bad)} is not a label name`);
     tenancy = { kind: 'mappings', mappings: o.mappings, matcherKeys: o.matcherKeys, matcherOp: o.matcherOp, skipTenants: o.skipTenants };
   }
   return new OpenShiftForwardAuthorizer(

@@ -13,7 +13,7 @@ import { MAX_HTPASSWD_BYTES, parseHtpasswd, type Htpasswd } from './htpasswd.js'
 import { labelPolicyFrom } from '../policy/label-policy.js';
 import { StaticForwardAuthorizer } from './static.js';
 import { parseTenantIds } from './tenant-ids.js';
-import { reasonOf } from '../errors.js';
+import { ConfigError, reasonOf } from '../errors.js';
 
 const ALLOW = ['lokistack', 'allow'];
 const LABEL_POLICY = ['lokistack', 'label_policy'];
@@ -39,8 +39,10 @@ export async function wireStaticForwardAuth(
   const { logger } = deps;
   // Without the rule every decision would be undefined, so every caller denied: say so at startup.
   if (!deps.store.entrypoints.has(ALLOW.join('/'))) {
-    throw new Error(
-      `--forward-auth.enabled: the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`,
+    throw new ConfigError(
+      '--forward-auth.enabled',
+      '',
+      `the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`,
     );
   }
 
