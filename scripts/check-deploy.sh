@@ -145,10 +145,10 @@ if (faults === 0) ok(`YAML: ${manifests.length} files under deploy/ and ${built.
 
 // 3. The lokistack-authz containers of the built output.
 const flagNames = new Set();
-const configTs = fs.readFileSync('server/config/config.ts', 'utf8');
+const configTs = fs.readFileSync('server/config/flag-table.ts', 'utf8');
 const flagsBlock = configTs.slice(configTs.indexOf('export const FLAGS'));
 for (const m of flagsBlock.matchAll(/\{\s*name:\s*'([^']+)'/g)) flagNames.add(m[1]);
-if (flagNames.size < 10) fail(`server/config/config.ts: found only ${flagNames.size} flags in FLAGS; the check cannot read it`);
+if (flagNames.size < 10) fail(`server/config/flag-table.ts: found only ${flagNames.size} flags in FLAGS; the check cannot read it`);
 let containers = 0;
 const failedBefore = failed;
 for (const file of built) {
@@ -161,7 +161,7 @@ for (const file of built) {
       for (const a of c.args ?? []) {
         const m = /^--([^=]+)/.exec(a);
         if (!m) fail(`${where}: argument ${JSON.stringify(a)} is not a --flag`);
-        else if (!flagNames.has(m[1])) fail(`${where}: --${m[1]} is not a flag of the service (server/config/config.ts FLAGS)`);
+        else if (!flagNames.has(m[1])) fail(`${where}: --${m[1]} is not a flag of the service (server/config/flag-table.ts FLAGS)`);
       }
       if (c.command) fail(`${where}: sets command; the image's ENTRYPOINT must run (node dist/server/main.js)`);
       const sc = c.securityContext ?? {};

@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
-import { BUNDLED_WASM } from '../server/config/config.js';
+import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
 import { PolicyDocument } from '../server/policy/document.js';
 import { CompiledPolicy } from '../server/policy/wasm-policy.js';
 import { EvaluationPool, PoolEvaluationError } from '../server/policy/worker-pool.js';

@@ -1,7 +1,7 @@
 // The decision fixtures against the compiled policy alone: wasm/lokistack.wasm with each set's roles
 // and bindings as data, no HTTP in between.
 import { readFileSync } from 'node:fs';
-import { BUNDLED_WASM } from '../server/config/config.js';
+import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
 import { REASONS_PACKAGE } from '../server/decision/reasons.js';
 import type { Decision } from '../server/decision/types.js';
 import { PolicyDocument } from '../server/policy/document.js';

@@ -4,7 +4,10 @@
  * every mistake must stop startup with a message naming the flag.
  */
 import { strict as assert } from 'node:assert';
-import { BUNDLED_WASM, FLAGS, loadConfig, parseListen, type Config } from '../server/config/config.js';
+import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
+import { FLAGS, loadConfig, type Config } from '../server/config/config.js';
+import { flagReader } from '../server/config/flag-reader.js';
+import { parseListen } from '../server/config/listen.js';
 import { FlagError, parseDuration, parseFlags, usage, type FlagSpec } from '../server/config/flags.js';
 import { VERSION } from '../server/version.js';
 
@@ -201,7 +204,7 @@ describe('flags: durations', () => {
     assert.equal(c.web.shutdownTimeoutMs, 60_000);
     assert.equal(c.web.headersTimeoutMs, 2_000);
     assert.equal(c.web.requestTimeoutMs, 90_000);
-    assert.equal(c.rbac?.reloadIntervalMs, 0);
+    assert.equal(c.fileReloadIntervalMs, 0);
   });
 
   it('timeouts of zero are refused, naming the flag', () => {
@@ -230,7 +233,8 @@ describe('config: validation and defaults', () => {
     assert.deepEqual(c.decisionPath, ['lokistack', 'allow']);
     assert.equal(c.policy.wasmFile, BUNDLED_WASM);
     assert.equal(c.policy.maxMemoryBytes, 256 << 20);
-    assert.deepEqual(c.rbac, { file: '/etc/rbac.yaml', reloadIntervalMs: 10_000 });
+    assert.deepEqual(c.rbac, { file: '/etc/rbac.yaml' });
+    assert.equal(c.fileReloadIntervalMs, 10_000);
   });
 
   it('static mode without --rbac.config stops, naming the flag', () => {
@@ -482,5 +486,83 @@ describe('config: warnings for flags the mode ignores', () => {
     ];
     assert.deepEqual(warningsOf(...operator), []);
     assert.deepEqual(warningsOf('--opa.matcher=SrcK8S_Namespace,DstK8S_Namespace', '--opa.matcher-op=or', '--openshift.mappings=network=loki.grafana.com'), []);
+  });
+});
+
+describe("config: the openshift authorizer's options, built whole from the flags", () => {
+  it("the Loki Operator's network arguments, and the flags it leaves at their defaults (docs/flags.md)", () => {
+    const c = config(
+      '--opa.skip-tenants=audit,infrastructure',
+      '--opa.package=lokistack',
+      '--opa.admin-groups=system:cluster-admins,cluster-admin,dedicated-admin',
+      '--opa.matcher=SrcK8S_Namespace,DstK8S_Namespace',
+      '--opa.matcher-op=or',
+      '--openshift.mappings=network=loki.grafana.com',
+    );
+    assert.deepEqual(c.openshift?.decision, {
+      mode: 'openshift-network',
+      decisionPath: ['lokistack', 'allow'],
+      mappings: new Map([['network', 'loki.grafana.com']]),
+      matcher: { keys: ['SrcK8S_Namespace', 'DstK8S_Namespace'], op: 'or' },
+      skipTenants: new Set(['audit', 'infrastructure']),
+      adminGroups: new Set(['system:cluster-admins', 'cluster-admin', 'dedicated-admin']),
+      viaqToOtelMigration: false,
+      escapeNamespaces: true,
+      matchAllForClusterReaders: false,
+      reviewConcurrency: 16,
+      decisionTimeoutMs: 10_000,
+      maxNamespaces: 1000,
+    });
+  });
+
+  it('each openshift flag of the decision reaches the options, the shared ones (--opa.rule, --web.decision-timeout) too', () => {
+    const d = config(
+      '--mode=openshift-logging',
+      '--openshift.mappings=application=loki.grafana.com,audit=loki.grafana.com',
+      '--opa.matcher=kubernetes_namespace_name,k8s_namespace_name',
+      '--opa.viaq-to-otel-migration',
+      '--opa.escape-namespaces=false',
+      '--opa.match-all-for-cluster-readers',
+      '--opa.review-concurrency=3',
+      '--openshift.max-namespaces=7',
+      '--debug.token=dev-token',
+      '--opa.package=a.b',
+      '--opa.rule=decide',
+      '--web.decision-timeout=2s',
+    ).openshift?.decision;
+    assert.equal(d?.mode, 'openshift-logging');
+    assert.deepEqual(d?.decisionPath, ['a', 'b', 'decide']);
+    assert.deepEqual(
+      [...(d?.mappings ?? [])],
+      [
+        ['application', 'loki.grafana.com'],
+        ['audit', 'loki.grafana.com'],
+      ],
+    );
+    assert.deepEqual(d?.matcher, { keys: ['kubernetes_namespace_name', 'k8s_namespace_name'], op: '' });
+    assert.equal(d?.viaqToOtelMigration, true);
+    assert.equal(d?.escapeNamespaces, false);
+    assert.equal(d?.matchAllForClusterReaders, true);
+    assert.equal(d?.reviewConcurrency, 3);
+    assert.equal(d?.maxNamespaces, 7);
+    assert.equal(d?.debugToken, 'dev-token');
+    assert.equal(d?.decisionTimeoutMs, 2_000);
+  });
+
+  it('--rbac.reload-interval is the one poll interval of every watched file, whatever the mode', () => {
+    const openshift = ['--openshift.mappings=application=loki.grafana.com', '--memcached=127.0.0.1:11211', '--memcached.hmac-key-file=/k'];
+    for (const argv of [RBAC, [...RBAC, '--mode=dynamic', '--tenants.config=/t.yaml'], openshift]) {
+      assert.equal(config(...argv, '--rbac.reload-interval=3s').fileReloadIntervalMs, 3_000, argv.join(' '));
+      assert.equal(config(...argv).fileReloadIntervalMs, 10_000, argv.join(' '));
+    }
+  });
+});
+
+describe('config: reading flag values', () => {
+  it('a name the flag table lacks stops startup instead of reading as undefined (which would pass a bound check)', () => {
+    const r = flagReader(parseFlags([], FLAGS).values);
+    throwsFlag(() => r.positive('kube.timeot'), '--kube.timeot', 'not in the flag table');
+    throwsFlag(() => r.notNegative('toString'), '--toString');
+    assert.equal(r.positive('kube.timeout'), 5_000);
   });
 });

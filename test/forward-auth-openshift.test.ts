@@ -363,7 +363,7 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       const base = ['--mode=openshift-logging', '--forward-auth.enabled'];
       const tenancy = ['--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared'];
       const loaded = loadConfig([...base, ...tenancy]);
-      assert.ok(!loaded.help && loaded.config.openshift?.mappings.size === 0);
+      assert.ok(!loaded.help && loaded.config.openshift?.decision.mappings.size === 0);
       assert.throws(() => loadConfig(base), /needs --openshift\.mappings/);
       assert.throws(
         () => loadConfig(['--mode=openshift-logging', ...tenancy]),

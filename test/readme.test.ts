@@ -221,6 +221,18 @@ describe('README.md', () => {
     for (const mode of modes) assert.match(table, new RegExp(`^\\| \`${mode}\`[ |(]`, 'm'), `no row for tenants.mode ${mode}`);
   });
 
+  it('its Layout has one line per room of server/, and no room that is not there', () => {
+    const block = /## Layout[\s\S]*?```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const named = new Set([...block.matchAll(/(?:^|\s)([a-z][a-z0-9-]*(?:\.ts|\/))(?=\s|$)/gm)].map((m) => m[1]!));
+    const rooms = readdirSync(join(ROOT, 'server'), { withFileTypes: true }).map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+    const missing = rooms.filter((r) => !named.has(r));
+    assert.deepEqual(missing, [], `server/ has rooms the README's Layout does not name: ${missing.join(', ')}`);
+    const topLevel = new Set(['server/', 'policies/', 'wasm/', 'fixtures/', 'test/', 'deploy/', 'bench/', 'docs/', 'scripts/']);
+    const stale = [...named].filter((n) => !rooms.includes(n) && !topLevel.has(n));
+    assert.deepEqual(stale, [], `the README's Layout names rooms server/ does not have: ${stale.join(', ')}`);
+    for (const dir of topLevel) assert.ok(existsSync(join(ROOT, dir)), `${dir} is named but not there`);
+  });
+
   it('is a front page, not a reference: no section longer than the page allows', () => {
     // Reference text belongs in docs/ (the contents list links it); the README keeps what a first
     // reader needs. 200 lines leaves room for this page's content with no copy of a docs page.

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
-import { BUNDLED_WASM } from '../server/config/config.js';
+import { BUNDLED_WASM } from '../server/config/bundled-policy.js';
 import { StaticAuthorizer } from '../server/decision/static.js';
 import { PolicyLoadError } from '../server/errors.js';
 import { createPublicApp } from '../server/http/app.js';

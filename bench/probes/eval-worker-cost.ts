@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BUNDLED_WASM } from '../../server/config/config.js';
+import { BUNDLED_WASM } from '../../server/config/bundled-policy.js';
 import { StaticAuthorizer } from '../../server/decision/static.js';
 import { parseRbac } from '../../server/policy/rbac.js';
 import { PolicyStore } from '../../server/policy/store.js';

@@ -1,15 +1,23 @@
 /**
  * Flags of forward-auth in the dynamic and openshift modes (docs/forward-auth-modes.md). Joined
- * into config.ts's FLAGS beside the core's forward-auth flags; parsed here into typed options that
+ * into flag-table.ts's FLAGS beside the core's forward-auth flags; parsed here into typed options that
  * the mode factories take (makeDynamicForwardAuthorizer, makeOpenShiftForwardAuthorizer).
  */
-import type { ResourceAttributes } from '../forward-auth/openshift.js';
-import { LABEL_NAME } from '../forward-auth/kube-namespaces.js';
 import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
+import { DYNAMIC_MODE, OPENSHIFT_MODES } from './mode.js';
 
-// Which modes read each flag (FlagSpec.modes): --help and docs/flags.md group them, other modes warn.
-const DYNAMIC: readonly string[] = ['dynamic'];
-const OPENSHIFT: readonly string[] = ['openshift-logging', 'openshift-network'];
+/** A Prometheus/Loki label name: what a selector may name. */
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/** One access review's resource attributes, as kube-rbac-proxy configures them. */
+export interface ResourceAttributes {
+  verb: string;
+  /** API group; '' is the core group. */
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+}
 
 export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
   {
@@ -17,7 +25,7 @@ export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
     type: 'int',
     default: 1,
     help: 'Dynamic mode: most tenants an opaque (non-JWT) token is verified for in one forward-auth request, each one call to a provider. When more tenants accept opaque tokens, the client must name its tenant in X-Scope-OrgID.',
-    modes: DYNAMIC,
+    modes: DYNAMIC_MODE,
   },
   {
     name: 'forward-auth.kube-tenancy',
@@ -25,42 +33,42 @@ export const FORWARD_AUTH_MODES_FLAGS: readonly FlagSpec[] = [
     default: 'mappings',
     choices: ['mappings', 'namespaces'],
     help: 'Openshift modes: how forward-auth maps callers to tenants. mappings: the LokiStack tenants of --openshift.mappings, with their access reviews; namespaces: one shared tenant (--forward-auth.namespace-tenant) split by namespace, reviewed with --forward-auth.namespace-read.',
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
   {
     name: 'forward-auth.namespace-tenant',
     type: 'string',
     default: '',
     help: 'Namespace tenancy: the tenant ID (X-Scope-OrgID) every namespace shares.',
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
   {
     name: 'forward-auth.namespace-label',
     type: 'string',
     default: 'namespace',
     help: 'Namespace tenancy: the stream label holding the namespace; a reader gets {<label>=~"ns1|ns2"}.',
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
   {
     name: 'forward-auth.namespace-read',
     type: 'string',
     default: 'verb=get,resource=pods,subresource=log',
     help: "Namespace tenancy: the access review that lets a caller read a namespace's logs, as verb=,group=,resource=,subresource=,name= (group empty: the core group). Allowed cluster-wide: the whole tenant.",
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
   {
     name: 'forward-auth.namespace-write',
     type: 'string',
     default: '',
     help: 'Namespace tenancy: the access review, made cluster-wide, that lets a caller push logs (e.g. verb=create,group=loki.grafana.com,resource=application,name=logs). Empty: every write is refused.',
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
   {
     name: 'forward-auth.max-concurrent-token-reviews',
     type: 'int',
     default: 16,
     help: "Openshift modes: TokenReviews forward-auth has in flight at once (cached answers included); beyond it 503 + Retry-After. Tokens never seen cost one review each: this keeps a flood of made-up tokens from taking the Kubernetes calls the gateway's decisions need (--kube.max-concurrent-calls).",
-    modes: OPENSHIFT,
+    modes: OPENSHIFT_MODES,
   },
 ];
 

@@ -1,5 +1,7 @@
 import { BlockList, isIP } from 'node:net';
+import { flagReader } from './flag-reader.js';
 import { FlagError, type FlagSpec, type FlagValues } from './flags.js';
+import { STATIC_MODE } from './mode.js';
 
 /** Forward-auth's settings (docs/forward-auth.md); absent from Config when off. */
 export interface ForwardAuthConfig {
@@ -19,12 +21,8 @@ export interface ForwardAuthConfig {
     bcrypt: { workers: number; maxQueued: number; cacheTtlMs: number; failureTtlMs: number; cacheEntries: number };
     /** Candidate tenants evaluated for one request at most. */
     maxEvaluatedTenants: number;
-    reloadIntervalMs: number;
   };
 }
-
-/** Flags only static mode's forward-auth reads (FlagSpec.modes: --help groups them, other modes warn). */
-const STATIC: readonly string[] = ['static'];
 
 export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
   {
@@ -45,7 +43,7 @@ export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
     type: 'int',
     default: 512,
     help: 'Static mode: most tenants the policy is evaluated for in one forward-auth request (each a main-thread evaluation); a request needing more is refused with 403 asking for X-Scope-OrgID.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.cache-allow-ttl',
@@ -65,71 +63,61 @@ export const FORWARD_AUTH_FLAGS: readonly FlagSpec[] = [
     type: 'string',
     default: '',
     help: 'Static mode: users and bcrypt hashes (htpasswd -B) for HTTP basic auth. Watched and reloaded on change.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.tenants-config',
     type: 'string',
     default: '',
     help: "Static mode: tenant names to IDs (X-Scope-OrgID), in observatorium/api's tenants.yaml format (only name and id are read); without it the tenant names in roles are the IDs. Watched and reloaded on change.",
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.trusted-proxies',
     type: 'list',
     default: [],
     help: 'Static mode: CIDRs of authenticating proxies whose X-Auth-Request-User, -Groups and -Email headers are trusted; from any other address those headers are ignored.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.bcrypt-workers',
     type: 'int',
     default: 1,
     help: 'Static mode: threads verifying basic-auth passwords (bcrypt), off the main thread.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.bcrypt-max-queued',
     type: 'int',
     default: 32,
     help: 'Static mode: password checks waiting for a bcrypt thread at most; beyond, 503 at once.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
   {
     name: 'forward-auth.credential-cache-ttl',
     type: 'duration',
     default: 60_000,
     help: 'Static mode: how long a verified user and password is remembered (by its salted digest) without another bcrypt check. A wrong password is remembered for --forward-auth.cache-deny-ttl.',
-    modes: STATIC,
+    modes: STATIC_MODE,
   },
 ];
-
-const positive = (v: FlagValues, name: string) => {
-  const n = v[name] as number;
-  if (n <= 0) throw new FlagError(`--${name} must be greater than zero, got ${n}`);
-  return n;
-};
-const notNegative = (v: FlagValues, name: string) => {
-  const n = v[name] as number;
-  if (n < 0) throw new FlagError(`--${name} must not be negative, got ${n}`);
-  return n;
-};
 
 /** Parses the forward-auth flags; `{}` when forward-auth is off. */
 export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: ForwardAuthConfig } {
   if (!(v['forward-auth.enabled'] as boolean)) return {};
-  const maxPolicyHeaderBytes = positive(v, 'forward-auth.max-policy-header-bytes');
+  const { positive, notNegative } = flagReader(v);
+  const maxPolicyHeaderBytes = positive('forward-auth.max-policy-header-bytes');
   if (maxPolicyHeaderBytes > 65_536)
     throw new FlagError('--forward-auth.max-policy-header-bytes must be at most 65536: proxies and Loki refuse larger headers');
   const config: ForwardAuthConfig = {
     maxPolicyHeaderBytes,
-    maxRequestedTenants: positive(v, 'forward-auth.max-tenants'),
+    maxRequestedTenants: positive('forward-auth.max-tenants'),
     maxBodyBytes: 16 * 1024,
-    timeoutMs: positive(v, 'web.decision-timeout'),
+    timeoutMs: positive('web.decision-timeout'),
     cache: {
-      allowTtlMs: notNegative(v, 'forward-auth.cache-allow-ttl'),
-      denyTtlMs: notNegative(v, 'forward-auth.cache-deny-ttl'),
-      maxEntries: positive(v, 'forward-auth.cache-entries'),
+      allowTtlMs: notNegative('forward-auth.cache-allow-ttl'),
+      denyTtlMs: notNegative('forward-auth.cache-deny-ttl'),
+      maxEntries: positive('forward-auth.cache-entries'),
     },
   };
   if (mode !== 'static') return { forwardAuth: config };
@@ -147,14 +135,13 @@ export function forwardAuthConfig(v: FlagValues, mode: string): { forwardAuth?: 
     ...(tenantsFile !== '' ? { tenantsFile } : {}),
     trustedProxies,
     bcrypt: {
-      workers: positive(v, 'forward-auth.bcrypt-workers'),
-      maxQueued: notNegative(v, 'forward-auth.bcrypt-max-queued'),
-      cacheTtlMs: notNegative(v, 'forward-auth.credential-cache-ttl'),
-      failureTtlMs: notNegative(v, 'forward-auth.cache-deny-ttl'),
-      cacheEntries: positive(v, 'forward-auth.cache-entries'),
+      workers: positive('forward-auth.bcrypt-workers'),
+      maxQueued: notNegative('forward-auth.bcrypt-max-queued'),
+      cacheTtlMs: notNegative('forward-auth.credential-cache-ttl'),
+      failureTtlMs: notNegative('forward-auth.cache-deny-ttl'),
+      cacheEntries: positive('forward-auth.cache-entries'),
     },
-    maxEvaluatedTenants: positive(v, 'forward-auth.max-evaluated-tenants'),
-    reloadIntervalMs: notNegative(v, 'rbac.reload-interval'),
+    maxEvaluatedTenants: positive('forward-auth.max-evaluated-tenants'),
   };
   return { forwardAuth: config };
 }

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { cacheKey, hashToken } from '../cache/decision-cache.js';
 import { deadline, SIGNAL_MAX_LISTENERS } from '../deadline.js';
+import type { OpenShiftDecisionOptions } from '../config/openshift-config.js';
 import { internalError, invalidParameter, reasonOf, unauthorized } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -12,29 +13,8 @@ import { parseGatewayInputs, withIdentity, type GatewayInput } from './openshift
 import { MAX_REASON_ITEMS } from './reasons.js';
 import { defined, UNDEFINED, type AccessReviewReason, type Authorizer, type Decision, type DecisionReason, type DecisionRequest } from './types.js';
 
-export interface OpenShiftOptions {
-  mode: 'openshift-logging' | 'openshift-network';
-  /** The one path that decides, e.g. ["lokistack", "allow"]; every other path is undefined. */
-  decisionPath: readonly string[];
-  /** tenant -> API group of the tenant's access reviews (--openshift.mappings). */
-  mappings: ReadonlyMap<string, string>;
-  matcher: MatcherConfig;
-  skipTenants: ReadonlySet<string>;
-  adminGroups: ReadonlySet<string>;
-  viaqToOtelMigration: boolean;
-  /** Regex-escape namespace names in matcher values. */
-  escapeNamespaces: boolean;
-  /** A cluster-wide reader whose query names no namespace gets a match-all matcher, not every project. */
-  matchAllForClusterReaders: boolean;
-  /** Namespaced reviews one decision runs at once. */
-  reviewConcurrency: number;
-  /** Deadline for computing one decision, shared by every caller waiting on it. */
-  decisionTimeoutMs: number;
-  /** opa-openshift's hidden --debug.token: used when no token is forwarded. */
-  debugToken?: string;
-  /** Most distinct namespaces one query may name (each costs a review); beyond it, a 400. */
-  maxNamespaces: number;
-}
+/** Built whole by the openshift config (config/openshift-config.ts), handed over by the wiring as it is. */
+export type OpenShiftOptions = OpenShiftDecisionOptions;
 
 export interface OpenShiftDeps {
   kube: KubeAuthz;

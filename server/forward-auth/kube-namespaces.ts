@@ -3,9 +3,6 @@ import { SIGNAL_MAX_LISTENERS } from '../deadline.js';
 import { quoteMeta } from '../decision/matchers.js';
 import type { AccessReview, KubeAuthz } from '../kube/types.js';
 
-/** A Prometheus/Loki label name: what a selector may name. */
-export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-
 /**
  * The namespaces among `namespaces` where the review allows, `concurrency` reviews at once, each in
  * the caller's turn of the client's limiter. The first failure stops the rest and is thrown: a

@@ -1,21 +1,11 @@
 import { ConfigError, DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
 import type { AccessReview, KubeAuthz, TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
-import type { KubeTenancyConfig } from '../config/forward-auth-modes.js';
-import { LABEL_NAME, namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
+import { LABEL_NAME, type KubeTenancyConfig, type ResourceAttributes } from '../config/forward-auth-modes.js';
+import { namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
 import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
 import type { ErrorCode } from '../error-codes.js';
-
-/** One access review's resource attributes, as kube-rbac-proxy configures them. */
-export interface ResourceAttributes {
-  verb: string;
-  /** API group; '' is the core group. */
-  group: string;
-  resource: string;
-  subresource?: string;
-  name?: string;
-}
 
 /** Who may use which tenant, decided by access reviews. */
 export type KubeTenancy =

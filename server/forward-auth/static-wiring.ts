@@ -52,7 +52,7 @@ export async function wireStaticForwardAuth(
     set(parse(bytes.toString('utf8')));
     const w = new FileWatcher({
       file,
-      intervalMs: s.reloadIntervalMs,
+      intervalMs: config.fileReloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       readFile: async (f) => Buffer.from(await readRegularFile(flag, f, MAX_HTPASSWD_BYTES)),

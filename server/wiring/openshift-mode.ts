@@ -22,6 +22,7 @@ import { makeOpenShiftForwardAuthorizer } from '../forward-auth/openshift.js';
 /** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
 export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
   const o = config.openshift!;
+  const d = o.decision;
   const k8s = await loadKubeClientModule();
   const kubeConfig = loadKubeConfig(k8s, o.kubeconfig);
   const warn = upstreamWarner(logger);
@@ -44,7 +45,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
     const keys =
       keyFile &&
       (await KeyringFile.open(keyFile, {
-        intervalMs: config.policy.reloadIntervalMs,
+        intervalMs: config.fileReloadIntervalMs,
         settleMs: config.fileSettleMs,
         onApplied: () => logger.info({ file: keyFile }, 'reloaded the memcached entry keys'),
         onRejected: (err) =>
@@ -106,34 +107,22 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
   logger.info(
     {
       mode: config.mode,
-      tenants: [...o.mappings.keys()].join(','),
-      matcher: o.matcherKeys.join(','),
+      tenants: [...d.mappings.keys()].join(','),
+      matcher: d.matcher.keys.join(','),
       ssar: o.ssar,
       cache: store ? store.kind : 'off',
       namespaceSource: o.kube.namespaceSource,
       verifyToken: o.verifyToken !== undefined,
-      maxNamespaces: o.maxNamespaces,
+      maxNamespaces: d.maxNamespaces,
     },
     'configured access reviews',
   );
-  const authorizer = new OpenShiftAuthorizer(
-    {
-      mode: config.mode as 'openshift-logging' | 'openshift-network',
-      decisionPath: config.decisionPath,
-      mappings: o.mappings,
-      matcher: { keys: o.matcherKeys, op: o.matcherOp },
-      skipTenants: o.skipTenants,
-      adminGroups: o.adminGroups,
-      viaqToOtelMigration: o.viaqToOtelMigration,
-      escapeNamespaces: o.escapeNamespaces,
-      matchAllForClusterReaders: o.matchAllForClusterReaders,
-      reviewConcurrency: o.reviewConcurrency,
-      decisionTimeoutMs: config.web.decisionTimeoutMs,
-      ...(o.debugToken ? { debugToken: o.debugToken } : {}),
-      maxNamespaces: o.maxNamespaces,
-    },
-    { kube: reviews, logger, ...(cache ? { cache } : {}), ...(tokenReviewer ? { tokenReviewer } : {}) },
-  );
+  const authorizer = new OpenShiftAuthorizer(d, {
+    kube: reviews,
+    logger,
+    ...(cache ? { cache } : {}),
+    ...(tokenReviewer ? { tokenReviewer } : {}),
+  });
   // Forward-auth always learns who the caller is from the cluster (a bearer token proves nothing by
   // itself), whatever --openshift.verify-token says about the Data API's input.
   let forwardAuth;
@@ -142,7 +131,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
       config.forwardAuth &&
       makeOpenShiftForwardAuthorizer({
         mode: config.mode,
-        openshift: o,
+        openshift: { ...d, matcherKeys: d.matcher.keys, matcherOp: d.matcher.op },
         tenancy: config.forwardAuthModes!.kube,
         kube: reviews,
         tokenReviewer: new BoundedTokenReviewer(tokenReviewer ?? new TokenReviewCache(kube, o.tokenReview), config.forwardAuthModes!.maxConcurrentTokenReviews),

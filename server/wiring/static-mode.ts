@@ -95,7 +95,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     markReload(metrics, name, true);
     const watcher = new FileWatcher<Uint8Array<ArrayBuffer>>({
       file,
-      intervalMs: config.rbac?.reloadIntervalMs ?? p.reloadIntervalMs,
+      intervalMs: config.fileReloadIntervalMs,
       settleMs: config.fileSettleMs,
       ...(options.sleep ? { sleep: options.sleep } : {}),
       readFile: () => readPolicySource(source),
