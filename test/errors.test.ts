@@ -328,39 +328,47 @@ describe('the catalogue against what the service answers', function () {
     });
   }
 
-  const forwardAuth: Array<[string, Array<[string, string]>, ErrorCode]> = [
-    ['no original request named', [], 'no_original_request'],
+  type Sent = { headers: Array<[string, string]>; method?: string; body?: string };
+  const query = (...more: Array<[string, string]>): Sent => ({
+    headers: [['X-Original-Method', 'GET'], ['X-Original-URI', '/loki/api/v1/query'], ...more],
+  });
+  const gatewayBody = (body: string, contentType = 'application/json'): Sent => ({ method: 'POST', body, headers: [['Content-Type', contentType]] });
+  const forwardAuth: Array<[string, Sent, ErrorCode]> = [
+    ['no original request named', { headers: [] }, 'no_original_request'],
+    ['a db-auth-gateway body that is not JSON', gatewayBody('{"path":'), 'invalid_body'],
+    ['a body that is not declared JSON', gatewayBody('path=/', 'text/plain'), 'unsupported_body'],
+    ['a scope no proxy documents', gatewayBody('{"path":"/","method":"GET","requiredScope":"logs:everything"}'), 'unknown_scope'],
+    [
+      'an original method that is no HTTP method (lower case)',
+      {
+        headers: [
+          ['X-Original-Method', 'get'],
+          ['X-Original-URI', '/loki/api/v1/query'],
+        ],
+      },
+      'unknown_method',
+    ],
     [
       'a path that is no Loki API',
-      [
-        ['X-Original-Method', 'GET'],
-        ['X-Original-URI', '/admin/secrets'],
-        ['Authorization', 'Bearer token-bob'],
-      ],
+      {
+        headers: [
+          ['X-Original-Method', 'GET'],
+          ['X-Original-URI', '/admin/secrets'],
+          ['Authorization', 'Bearer token-bob'],
+        ],
+      },
       'unknown_path',
     ],
-    [
-      'no credential',
-      [
-        ['X-Original-Method', 'GET'],
-        ['X-Original-URI', '/loki/api/v1/query'],
-      ],
-      'no_credential',
-    ],
-    [
-      'a token the cluster does not authenticate',
-      [
-        ['X-Original-Method', 'GET'],
-        ['X-Original-URI', '/loki/api/v1/query'],
-        ['Authorization', 'Bearer token-nobody'],
-      ],
-      'token_review_failed',
-    ],
+    ['the original path sent twice', query(['X-Original-URI', '/loki/api/v1/labels']), 'ambiguous_request'],
+    ['an empty tenant ID in X-Scope-OrgID', query(['X-Scope-OrgID', 'application|'], ['Authorization', 'Bearer token-bob']), 'invalid_tenant'],
+    ['no credential', query(), 'no_credential'],
+    ['a token the cluster does not authenticate', query(['Authorization', 'Bearer token-nobody']), 'token_review_failed'],
+    ['a tenant that is not configured', query(['X-Scope-OrgID', 'no-such-tenant'], ['Authorization', `Bearer ${LOKISTACK_TOKENS.bob}`]), 'unknown_tenant'],
   ];
 
-  for (const [name, headers, want] of forwardAuth) {
+  for (const [name, sent, want] of forwardAuth) {
     it(`/forward-auth, ${name}: ${want} with a status the catalogue gives it`, async () => {
-      const r = await send(`${authz.url}/forward-auth`, { headers });
+      const r = await send(`${authz.url}/forward-auth`, sent);
       const body = JSON.parse(r.body) as { code?: string };
       assert.equal(body.code, want, r.body);
       const entry: ErrorCodeEntry = ERROR_CODES[want];
