@@ -17,7 +17,7 @@ import { lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { OPERATOR_LOGGING_ARGS, gatewayInput, postDecision, startAuthzOn, type RunningAuthz } from './support/openshift.js';
 import { send } from './support/forward-auth.js';
-import { captureLogger } from './support/service.js';
+import { ALLOWED_INPUT, captureLogger, startTestService, type TestService } from './support/service.js';
 
 const SERVER = join(dirname(fileURLToPath(import.meta.url)), '..', 'server');
 const CATALOGUE = join(SERVER, 'error-codes.ts');
@@ -375,4 +375,42 @@ describe('the catalogue against what the service answers', function () {
       assert.ok(entry.forwardAuth?.includes(r.status), `${want} answered ${r.status}; the catalogue says ${JSON.stringify(entry.forwardAuth)}`);
     });
   }
+});
+
+/**
+ * The 503s: a service whose buffered-bytes budget is smaller than one body sheds every body, at
+ * once and deterministically. Both APIs answer it with Retry-After, in their own code.
+ */
+describe('the catalogue against what the service answers when it sheds load', function () {
+  this.timeout(60_000);
+  let svc: TestService;
+
+  before(async () => {
+    svc = await startTestService({ flags: ['--web.max-buffered-bytes=64', '--forward-auth.enabled', '--forward-auth.trusted-proxies=127.0.0.2/32'] });
+  });
+  after(async () => svc?.stop());
+
+  const body = JSON.stringify({ input: { ...ALLOWED_INPUT, pad: 'p'.repeat(200) } });
+
+  it('Data API, a body past the budget: internal_error, 503 with Retry-After', async () => {
+    const r = await fetch(`${svc.publicUrl}/v1/data/lokistack/allow`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    const entry: ErrorCodeEntry = ERROR_CODES.internal_error;
+    const text = await r.text();
+    assert.equal((JSON.parse(text) as { code?: string }).code, 'internal_error', text);
+    assert.equal(r.status, 503);
+    assert.equal(r.headers.get('retry-after'), '1');
+    assert.ok(entry.dataApi?.includes(r.status));
+  });
+
+  it('/forward-auth, a db-auth-gateway body past the budget: busy, 503 with Retry-After', async () => {
+    const r = await send(`${svc.publicUrl}/forward-auth`, {
+      method: 'POST',
+      headers: [['Content-Type', 'application/json']],
+      body: JSON.stringify({ path: `/loki/api/v1/query?pad=${'p'.repeat(200)}`, method: 'GET', requiredScope: 'logs:read' }),
+    });
+    assert.equal((JSON.parse(r.body) as { code?: string }).code, 'busy', r.body);
+    assert.equal(r.headers['retry-after'], '1');
+    const entry: ErrorCodeEntry = ERROR_CODES.busy;
+    assert.ok(entry.forwardAuth?.includes(r.status), `busy answered ${r.status}`);
+  });
 });
