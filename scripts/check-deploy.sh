@@ -308,7 +308,7 @@ NODE
 node_rc=$?
 failed=$((failed + node_rc))
 
-# 6. docs/: flags and their defaults as server/config/config.ts has them, metrics as
+# 6. docs/: flags and their defaults as server/config/flag-table.ts has them, metrics as
 # server/observability/metrics.ts registers them (both imported, through tsx).
 if [ -d docs ]; then
   node --import tsx --input-type=module - <<'NODE'
@@ -334,7 +334,7 @@ for (const file of files) {
     for (const m of line.matchAll(/(?<![\w-])--([a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*)/g)) {
       if (!namespaces.has(m[1].split('.')[0])) continue;
       flagRefs++;
-      if (!flags.has(m[1])) fail(`${at}: --${m[1]} is not a flag of the service (server/config/config.ts FLAGS)`);
+      if (!flags.has(m[1])) fail(`${at}: --${m[1]} is not a flag of the service (server/config/flag-table.ts FLAGS)`);
     }
     // Flag tables: | `--a`, `--b` | `default a`, `default b` | ...
     const cells = line.split('|').map((c) => c.trim());
@@ -346,7 +346,7 @@ for (const file of files) {
         const f = flags.get(n);
         if (!f || values[j] === undefined) return;
         defaults++;
-        if (values[j] !== shown(f)) fail(`${at}: --${n} is documented with default \`${values[j]}\`; server/config/config.ts has \`${shown(f)}\``);
+        if (values[j] !== shown(f)) fail(`${at}: --${n} is documented with default \`${values[j]}\`; server/config/flag-table.ts has \`${shown(f)}\``);
       });
     }
     // Metric names: snake_case words with a metric suffix, outside flag names and paths.

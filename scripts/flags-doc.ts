@@ -1,17 +1,16 @@
 /**
- * docs/flags.md from the flag definitions (server/config/config.ts FLAGS): the one flag reference,
+ * docs/flags.md from the flag definitions (server/config/flag-table.ts FLAGS): the one flag reference,
  * grouped by the modes that read each flag, as --help groups them. test/flags-doc.test.ts fails when
  * the committed file differs from what this writes.
  *
  *   npm run docs:flags            rewrite docs/flags.md
  *   npm run docs:flags -- --check exit 1 when docs/flags.md is stale
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { docFile, generatedDocCommand, isScript } from './lib/generated-doc.js';
 import { FLAGS } from '../server/config/config.js';
 import { flagGroups, shownDefault, type FlagSpec } from '../server/config/flags.js';
 
-export const FLAGS_DOC = fileURLToPath(new URL('../docs/flags.md', import.meta.url));
+export const FLAGS_DOC = docFile('flags');
 
 /** Text for a table cell: `|` would end the cell, `<` could open an HTML tag. */
 const cell = (text: string): string => text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/</g, '\\<');
@@ -38,7 +37,7 @@ export function flagsMarkdown(specs: readonly FlagSpec[] = FLAGS): string {
   const out = [
     '# Flags',
     '',
-    '<!-- Generated from server/config/config.ts (FLAGS) by `npm run docs:flags`: edit the flag definitions, then run it. -->',
+    '<!-- Generated from server/config/flag-table.ts (FLAGS) by `npm run docs:flags`: edit the flag definitions, then run it. -->',
     '',
     '`lokistack-authz --help` prints the same, grouped the same way. A flag given in a mode that does not read it is',
     'accepted and logged as a warning at startup.',
@@ -57,26 +56,7 @@ export function flagsMarkdown(specs: readonly FlagSpec[] = FLAGS): string {
   return out.join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  if (args.some((a) => a !== '--check')) {
-    process.stderr.write(`flags-doc: unknown argument ${JSON.stringify(args.find((a) => a !== '--check'))} (use --check or nothing)\n`);
-    process.exit(2);
-  }
-  const text = flagsMarkdown();
-  if (args.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(FLAGS_DOC, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (current !== text) {
-      process.stderr.write('docs/flags.md is stale: run `npm run docs:flags` and commit it\n');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(FLAGS_DOC, text);
-    process.stdout.write(`wrote docs/flags.md (${FLAGS.filter((s) => !s.hidden).length} flags)\n`);
-  }
+if (isScript(import.meta.url)) {
+  const render = () => ({ text: flagsMarkdown(), holds: `${FLAGS.filter((s) => !s.hidden).length} flags` });
+  process.exitCode = generatedDocCommand({ topic: 'flags', render }, process.argv.slice(2));
 }

@@ -8,11 +8,10 @@
  *   npm run docs:metrics            rewrite docs/metrics.md
  *   npm run docs:metrics -- --check exit 1 when docs/metrics.md is stale
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { docFile, generatedDocCommand, isScript } from './lib/generated-doc.js';
 import { Metrics } from '../server/observability/metrics.js';
 
-export const METRICS_DOC = fileURLToPath(new URL('../docs/metrics.md', import.meta.url));
+export const METRICS_DOC = docFile('metrics');
 
 /** What the doc says beyond a metric's help: per label, the values it takes; more meaning; opa-openshift. */
 export interface MetricNote {
@@ -168,27 +167,7 @@ export function metricsMarkdown(specs: readonly MetricSpec[] = registeredMetrics
   return out.join('\n');
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const args = process.argv.slice(2);
-  if (args.some((a) => a !== '--check')) {
-    process.stderr.write(`metrics-doc: unknown argument ${JSON.stringify(args.find((a) => a !== '--check'))} (use --check or nothing)\n`);
-    process.exit(2);
-  }
-  const specs = registeredMetrics();
-  const text = metricsMarkdown(specs);
-  if (args.includes('--check')) {
-    let current = '';
-    try {
-      current = readFileSync(METRICS_DOC, 'utf8');
-    } catch {
-      // missing: stale
-    }
-    if (current !== text) {
-      process.stderr.write('docs/metrics.md is stale: run `npm run docs:metrics` and commit it\n');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(METRICS_DOC, text);
-    process.stdout.write(`wrote docs/metrics.md (${specs.length} metrics)\n`);
-  }
+if (isScript(import.meta.url)) {
+  const render = (specs = registeredMetrics()) => ({ text: metricsMarkdown(specs), holds: `${specs.length} metrics` });
+  process.exitCode = generatedDocCommand({ topic: 'metrics', render }, process.argv.slice(2));
 }

@@ -85,3 +85,30 @@ export class Validator {
     return this.options.quoteValues ? `${typeof x} ${JSON.stringify(x)}` : `a ${typeof x}`;
   }
 }
+
+/** One entry of a line file: where it stands (`line N`, as faults name it) and its two sides. */
+export interface LineEntry {
+  at: string;
+  key: string;
+  value: string;
+}
+
+/**
+ * The entries of a line file, one `key<separator>value` a line (htpasswd's `user:hash`, a key
+ * file's `keyid=secret`): each line trimmed, blank lines and `#` comments skipped, CRLF read as LF.
+ * A line with nothing before the separator is a fault naming its line: `not <shape>`. The sides
+ * are split at the first separator and not trimmed further: what they may hold is the caller's.
+ * A generator, so that the caller's own checks of an early line fault before the shape of a later
+ * one: the first fault in the file is the one reported, whichever check finds it.
+ */
+export function* lineEntries(source: string, text: string, separator: string, shape: string): Generator<LineEntry> {
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const at = `line ${i + 1}`;
+    const split = line.indexOf(separator);
+    if (split <= 0) throw new ConfigError(source, at, `not ${shape}`);
+    yield { at, key: line.slice(0, split), value: line.slice(split + separator.length) };
+  }
+}

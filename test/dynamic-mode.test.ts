@@ -14,7 +14,8 @@ import { ConfigError } from '../server/errors.js';
 import { Backoff } from '../server/oidc/backoff.js';
 import { bindIntrospection } from '../server/oidc/binding.js';
 import type { IdentityError } from '../server/oidc/identity.js';
-import { DEFAULT_ALGORITHMS, OidcVerifier } from '../server/oidc/verifier.js';
+import { OidcVerifier } from '../server/oidc/verifier.js';
+import { verifierOptions } from './support/oidc-verifier.js';
 import { startOidcProvider, type JwtMintOptions, type OidcProvider, type OidcProviderOptions } from './support/oidc.js';
 import { captureLogger, eventually, metricValue, startTestService, writeTempFile, type CapturedLogger, type TestService } from './support/service.js';
 
@@ -654,19 +655,7 @@ describe('dynamic mode: issuers must be https unless --oidc.allow-insecure-issue
   it('the verifier denies every token of an http issuer without the flag, the provider never called', async () => {
     const idp = await startProvider();
     const tenants = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer, userinfo: true }]));
-    const verifier = new OidcVerifier(tenants, {
-      timeoutMs: 5000,
-      allowInsecureIssuers: false,
-      algorithms: DEFAULT_ALGORITHMS,
-      clockToleranceSeconds: 0,
-      maxTtlMs: 60_000,
-      maxEntries: 4,
-      jwksCooldownMs: 30_000,
-      negativeTtlMs: 60_000,
-      discoveryBackoffMs: 1000,
-      discoveryBackoffMaxMs: 1000,
-      maxConcurrentCalls: 2,
-    });
+    const verifier = new OidcVerifier(tenants, verifierOptions({ allowInsecureIssuers: false }));
     try {
       idp.requests.reset();
       for (const token of [await jwt(idp), await opaque(idp)]) {
@@ -992,19 +981,7 @@ describe('dynamic mode: the verifier holds a bounded amount in memory', () => {
   it('identities, remembered failures and verifications in flight each stay within --oidc.claims-cache-entries', async () => {
     const idp = await startProvider();
     const tenant = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer, introspection: true }]));
-    const verifier = new OidcVerifier(tenant, {
-      timeoutMs: 5000,
-      allowInsecureIssuers: true,
-      algorithms: DEFAULT_ALGORITHMS,
-      clockToleranceSeconds: 0,
-      maxTtlMs: 60_000,
-      maxEntries: 4,
-      jwksCooldownMs: 30_000,
-      negativeTtlMs: 60_000,
-      discoveryBackoffMs: 1000,
-      discoveryBackoffMaxMs: 1000,
-      maxConcurrentCalls: 2,
-    });
+    const verifier = new OidcVerifier(tenant, verifierOptions({ maxEntries: 4 }));
     try {
       const bad = Array.from({ length: 10 }, () => track(`made-up-${randomUUID()}`));
       const good = await Promise.all(Array.from({ length: 10 }, () => jwt(idp)));
@@ -1033,23 +1010,10 @@ describe('dynamic mode: past its bound the verifier forgets the identity least r
     const idp = await startProvider();
     const tenant = parseTenants('t.yaml', tenantsYaml([{ name: 'application', issuerURL: idp.issuer }]));
     const seen: string[] = [];
-    const verifier = new OidcVerifier(
-      tenant,
-      {
-        timeoutMs: 5000,
-        allowInsecureIssuers: true,
-        algorithms: DEFAULT_ALGORITHMS,
-        clockToleranceSeconds: 0,
-        maxTtlMs: 60_000,
-        maxEntries: 2,
-        jwksCooldownMs: 30_000,
-        negativeTtlMs: 60_000,
-        discoveryBackoffMs: 1000,
-        discoveryBackoffMaxMs: 1000,
-        maxConcurrentCalls: 2,
-      },
-      { hit: () => void seen.push('hit'), miss: () => void seen.push('miss') },
-    );
+    const verifier = new OidcVerifier(tenant, verifierOptions({ maxEntries: 2 }), {
+      hit: () => void seen.push('hit'),
+      miss: () => void seen.push('miss'),
+    });
     try {
       const [a, b, c] = await Promise.all([jwt(idp, 'alice'), jwt(idp, 'mallory'), jwt(idp, 'dave')]);
       const verify = async (token: string) => (await verifier.verify('application', token, new AbortController().signal)).claims.preferred_username;

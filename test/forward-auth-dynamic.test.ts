@@ -17,7 +17,8 @@ import { DynamicForwardAuthorizer, makeDynamicForwardAuthorizer, mergeGrants, ty
 import { bearerCredentialKey, bearerFrom } from '../server/forward-auth/oidc-bearer.js';
 import type { ForwardAuthRequest, ForwardAuthResult, Scope } from '../server/forward-auth/types.js';
 import { Metrics } from '../server/observability/metrics.js';
-import { DEFAULT_ALGORITHMS, OidcVerifier } from '../server/oidc/verifier.js';
+import { OidcVerifier } from '../server/oidc/verifier.js';
+import { verifierOptions } from './support/oidc-verifier.js';
 import { wireStaticMode } from '../server/wiring/static-mode.js';
 import type { WiredMode } from '../server/wiring/mode.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
@@ -125,19 +126,7 @@ describe('forward-auth, dynamic mode (OIDC tokens of two issuers, the compiled p
   const tokens: string[] = [];
 
   const newVerifier = () =>
-    new OidcVerifier(tenants, {
-      timeoutMs: 5000,
-      allowInsecureIssuers: true,
-      algorithms: DEFAULT_ALGORITHMS,
-      clockToleranceSeconds: 0,
-      maxTtlMs: 60_000,
-      maxEntries: 100,
-      jwksCooldownMs: 30_000,
-      negativeTtlMs: 0,
-      discoveryBackoffMs: 0,
-      discoveryBackoffMaxMs: 0,
-      maxConcurrentCalls: 4,
-    });
+    new OidcVerifier(tenants, verifierOptions({ negativeTtlMs: 0, discoveryBackoffMs: 0, discoveryBackoffMaxMs: 0, maxConcurrentCalls: 4 }));
   const authorizer = (over: { maxOpaqueTenants?: number; verifier?: OidcVerifier } = {}) =>
     makeDynamicForwardAuthorizer({
       decisionPath: ['lokistack', 'allow'],

@@ -24,7 +24,7 @@ import {
   matcherValues,
   postDecision,
   selecting,
-  startAuthzOn,
+  sharedFakeKube,
   type Answer,
   type RunningAuthz,
   type Who,
@@ -139,40 +139,17 @@ function trackInFlight(fake: FakeKube, filter: (r: RecordedRequest) => boolean):
 const IN_LOG_TEST_0 = { extras: selecting(['log-test-0']) };
 
 describe('openshift mode', () => {
-  let fake: FakeKube;
-  const running: RunningAuthz[] = [];
-
-  /** A service on the shared fake, stopped after the test. */
-  async function authzWith(flags: readonly string[], log?: ReturnType<typeof captureLogger>, on: FakeKube = fake): Promise<RunningAuthz> {
-    const a = await startAuthzOn(on, flags, log);
-    running.push(a);
-    return a;
-  }
-
   // The fixture's tokens and a second token of bob's, to tell tokens apart in cache keys.
   const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };
-
-  before(async () => {
-    fake = await startFakeKube(lokistackFakeKubeOptions({ tokens }));
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-  });
-  afterEach(async () => {
-    fake.clearFaults();
-    await Promise.all(running.splice(0).map((a) => a.stop()));
-  });
+  const apiServer = sharedFakeKube(lokistackFakeKubeOptions({ tokens }));
 
   describe('upstream calls per decision', () => {
     it('a namespaced reader: the cluster-wide SAR first, then one SAR per query namespace, all made as the service', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const result = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-2', 'log-test-0', 'log-test-1']) }));
       assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
 
-      const calls = decisionCalls(fake);
+      const calls = decisionCalls(apiServer.fake);
       assert.equal(calls.length, 4, describeCalls(calls).join('\n'));
       assert.ok(
         calls.every((r) => r.endpoint === 'subjectaccessreviews' && r.user === GATEWAY_SA),
@@ -203,10 +180,10 @@ describe('openshift mode', () => {
     });
 
     it('a write stops after the cluster-wide SAR, selectors or not', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       assert.equal(resultOf(await ask(authz, 'collector', { permission: 'write', tenant: 'infrastructure', extras: selecting(['log-test-0']) })), true);
       assert.equal(resultOf(await ask(authz, 'bob', { permission: 'write', extras: selecting(['log-test-0']) })), false);
-      const calls = decisionCalls(fake);
+      const calls = decisionCalls(apiServer.fake);
       assert.deepEqual(
         calls.map((r) => [r.endpoint, r.user, reviewed(r).verb, reviewed(r).namespace, reviewed(r).user]),
         [
@@ -217,10 +194,10 @@ describe('openshift mode', () => {
     });
 
     it("a cluster-wide reader: one SAR, then the project list with the user's own token; no namespaced SAR", async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       resultOf(await ask(authz, 'alice'));
       resultOf(await ask(authz, 'carol', { extras: selecting(['log-test-2', 'log-test-0']) }));
-      assert.deepEqual(describeCalls(decisionCalls(fake)), [
+      assert.deepEqual(describeCalls(decisionCalls(apiServer.fake)), [
         `subjectaccessreviews as ${GATEWAY_SA}`,
         'projects as alice',
         `subjectaccessreviews as ${GATEWAY_SA}`,
@@ -229,17 +206,17 @@ describe('openshift mode', () => {
     });
 
     it('an admin-group member: the cluster-wide SAR and nothing else', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       assert.equal(resultOf(await ask(authz, 'admin', { extras: { metadataOnly: true } })), true);
       assert.equal(resultOf(await ask(authz, 'admin', { tenant: 'audit', extras: selecting(['kube-system']) })), true);
-      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, `subjectaccessreviews as ${GATEWAY_SA}`]);
+      assert.deepEqual(describeCalls(decisionCalls(apiServer.fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, `subjectaccessreviews as ${GATEWAY_SA}`]);
     });
 
     it('a metadata request of a namespaced reader: SAR, project list as the user, then one SAR per project', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const result = resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
       assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
-      assert.deepEqual(describeCalls(decisionCalls(fake)), [
+      assert.deepEqual(describeCalls(decisionCalls(apiServer.fake)), [
         `subjectaccessreviews as ${GATEWAY_SA}`,
         'projects as bob',
         `subjectaccessreviews as ${GATEWAY_SA} in log-test-0`,
@@ -248,11 +225,11 @@ describe('openshift mode', () => {
     });
 
     it("--opa.ssar: every review is a SelfSubjectAccessReview made with the user's token, naming no subject", async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.ssar']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--opa.ssar']);
       const result = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-2']) }));
       assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0' });
       resultOf(await ask(authz, 'alice'));
-      const calls = decisionCalls(fake);
+      const calls = decisionCalls(apiServer.fake);
       assert.deepEqual(describeCalls(calls), [
         'selfsubjectaccessreviews as bob',
         'selfsubjectaccessreviews as bob in log-test-0',
@@ -266,31 +243,31 @@ describe('openshift mode', () => {
 
   describe('decision cache', () => {
     it('answers a second identical request from the cache, with no upstream call; counts hits, misses and inserts', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const first = await ask(authz, 'bob', IN_LOG_TEST_0);
-      assert.ok(decisionCalls(fake).length > 0);
-      fake.requests.length = 0;
+      assert.ok(decisionCalls(apiServer.fake).length > 0);
+      apiServer.fake.requests.length = 0;
       const second = await ask(authz, 'bob', IN_LOG_TEST_0);
       assert.deepEqual(second.body, first.body);
-      assert.deepEqual(fake.requests, [], 'the hit made no upstream call');
+      assert.deepEqual(apiServer.fake.requests, [], 'the hit made no upstream call');
       assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1);
       assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
       assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1);
     });
 
     it('the order of namespaces in the selectors does not change the key', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const first = await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-2', 'log-test-1']) });
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       const second = await ask(authz, 'bob', { extras: selecting(['log-test-1', 'log-test-0', 'log-test-2', 'log-test-0']) });
       assert.deepEqual(second.body, first.body);
-      assert.deepEqual(fake.requests, [], 'a hit');
+      assert.deepEqual(apiServer.fake.requests, [], 'a hit');
       assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
     });
 
     it('a different token, user, group set, tenant, verb or matcher key set is a miss', async () => {
       // The review cache off: a decision-cache miss then shows as upstream calls.
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.review-cache-ttl=0']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.review-cache-ttl=0']);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       const variants: Array<[string, () => Promise<Answer>, (result: unknown) => void]> = [
         ['another token of the same user', () => ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'token-bob-2' }), () => {}],
@@ -306,61 +283,61 @@ describe('openshift mode', () => {
         ],
       ];
       for (const [what, send, check] of variants) {
-        fake.requests.length = 0;
+        apiServer.fake.requests.length = 0;
         check(resultOf(await send()));
-        assert.ok(decisionCalls(fake).length > 0, `${what}: a miss, decided upstream`);
+        assert.ok(decisionCalls(apiServer.fake).length > 0, `${what}: a miss, decided upstream`);
       }
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
-      assert.deepEqual(fake.requests, [], 'the first request is still a hit');
+      assert.deepEqual(apiServer.fake.requests, [], 'the first request is still a hit');
       assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1 + variants.length);
     });
 
     it('never caches an error: a failed review answers 401, the next request is decided upstream and succeeds', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
-      fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
       assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^cluster-wide SAR failed: /);
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       const ok = resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
       assert.deepEqual(matcherValues(ok).values, { kubernetes_namespace_name: 'log-test-0' });
-      assert.ok(decisionCalls(fake).length > 0, 'decided upstream, not from the cache');
+      assert.ok(decisionCalls(apiServer.fake).length > 0, 'decided upstream, not from the cache');
       assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1, 'only the answer was stored');
     });
 
     it('--cache.deny-ttl shorter than --cache.allow-ttl: the deny expires, the allow stays', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms', '--kube.review-cache-ttl=0']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--cache.allow-ttl=1h', '--cache.deny-ttl=500ms', '--kube.review-cache-ttl=0']);
       assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       // The deny is decided upstream again once its TTL has passed ...
       const expired = await eventually(
         async () => {
-          fake.requests.length = 0;
+          apiServer.fake.requests.length = 0;
           assert.equal(resultOf(await ask(authz, 'dave', IN_LOG_TEST_0)), false);
-          return decisionCalls(fake).length > 0;
+          return decisionCalls(apiServer.fake).length > 0;
         },
         100,
         100,
       );
       assert.ok(expired, 'the deny left the cache');
       // ... while the allow, cached at the same moment, is still a hit.
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
-      assert.deepEqual(fake.requests, [], 'the allow is still cached');
+      assert.deepEqual(apiServer.fake.requests, [], 'the allow is still cached');
     });
 
     it('200 concurrent identical cold requests make one cluster-wide SAR; 199 share it', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       // Hold the cluster-wide review until every request has joined the one lookup in flight.
-      fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
       const answers = Promise.all(Array.from({ length: 200 }, () => ask(authz, 'bob', IN_LOG_TEST_0)));
       const joined = await eventually(async () => (await metric(authz, 'decision_cache_shared_total')) === 199, 400, 10);
-      fake.clearFaults();
+      apiServer.fake.clearFaults();
       const all = await answers;
       assert.ok(joined, `decision_cache_shared_total reached 199 (is ${await metric(authz, 'decision_cache_shared_total')})`);
       for (const a of all) assert.deepEqual(matcherValues(resultOf(a)).values, { kubernetes_namespace_name: 'log-test-0' });
-      assert.equal(fake.requests.filter(isClusterReview).length, 1, 'one cluster-wide SAR');
-      assert.equal(fake.requests.filter(isNamespacedReview).length, 1, 'one namespaced SAR');
+      assert.equal(apiServer.fake.requests.filter(isClusterReview).length, 1, 'one cluster-wide SAR');
+      assert.equal(apiServer.fake.requests.filter(isNamespacedReview).length, 1, 'one namespaced SAR');
       assert.equal(await metric(authz, 'opa_openshift_cache_requests_total', { result: 'miss' }), 1);
     });
   });
@@ -391,14 +368,14 @@ describe('openshift mode', () => {
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
       memcached = await startMemcached(binary!);
-      const a = await authzWith(flagsFor(memcached));
-      const b = await authzWith(flagsFor(memcached));
+      const a = await apiServer.authz(flagsFor(memcached));
+      const b = await apiServer.authz(flagsFor(memcached));
       const fromA = await ask(a, 'bob', { extras: { metadataOnly: true } });
-      assert.ok(decisionCalls(fake).length > 0);
-      fake.requests.length = 0;
+      assert.ok(decisionCalls(apiServer.fake).length > 0);
+      apiServer.fake.requests.length = 0;
       const fromB = await ask(b, 'bob', { extras: { metadataOnly: true } });
       assert.deepEqual(fromB.body, fromA.body);
-      assert.deepEqual(fake.requests, [], 'B answered from memcached');
+      assert.deepEqual(apiServer.fake.requests, [], 'B answered from memcached');
       assert.equal(await metric(b, 'opa_openshift_cache_requests_total', { result: 'hit' }), 1);
       assert.equal(await metric(b, 'opa_openshift_cache_requests_total', { result: 'miss' }), 0);
     });
@@ -406,26 +383,26 @@ describe('openshift mode', () => {
     it('memcached killed mid-run: decisions are still answered (as misses); after a restart the cache is shared again', async () => {
       memcached = await startMemcached(binary!);
       const port = memcached.port;
-      const a = await authzWith(flagsFor(memcached));
-      const b = await authzWith(flagsFor(memcached));
+      const a = await apiServer.authz(flagsFor(memcached));
+      const b = await apiServer.authz(flagsFor(memcached));
       resultOf(await ask(a, 'bob', IN_LOG_TEST_0));
 
       await memcached.stop();
       for (const authz of [a, b, a]) {
-        fake.requests.length = 0;
+        apiServer.fake.requests.length = 0;
         const result = resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
         assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0' });
-        assert.ok(decisionCalls(fake).length > 0, 'decided upstream while memcached is down');
+        assert.ok(decisionCalls(apiServer.fake).length > 0, 'decided upstream while memcached is down');
       }
       assert.ok((await metric(a, 'decision_cache_errors_total')) > 0, 'the failures were counted');
 
       memcached = await startMemcached(binary!, port);
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       resultOf(await ask(a, 'carol', { extras: { metadataOnly: true } }));
-      assert.ok(decisionCalls(fake).length > 0, 'a miss on the empty restarted memcached');
-      fake.requests.length = 0;
+      assert.ok(decisionCalls(apiServer.fake).length > 0, 'a miss on the empty restarted memcached');
+      apiServer.fake.requests.length = 0;
       resultOf(await ask(b, 'carol', { extras: { metadataOnly: true } }));
-      assert.deepEqual(fake.requests, [], 'B hits what A stored after the restart');
+      assert.deepEqual(apiServer.fake.requests, [], 'B hits what A stored after the restart');
     });
   });
 
@@ -437,28 +414,28 @@ describe('openshift mode', () => {
     ];
     for (const [name, fault] of faults) {
       it(`cluster-wide SAR ${name}: 401 "cluster-wide SAR failed: ..."; nothing cached`, async () => {
-        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
-        fake.setFaults(fault);
+        const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+        apiServer.fake.setFaults(fault);
         // For the hang, the answer arrives while the fake still holds the review: the timeout, not
         // the fault clearing, ended it.
         assert.match(errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401), /^cluster-wide SAR failed: /);
-        fake.clearFaults();
-        fake.requests.length = 0;
+        apiServer.fake.clearFaults();
+        apiServer.fake.requests.length = 0;
         assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', IN_LOG_TEST_0))).values, { kubernetes_namespace_name: 'log-test-0' });
-        assert.ok(decisionCalls(fake).some(isClusterReview), 'decided upstream again: the failure was not cached');
+        assert.ok(decisionCalls(apiServer.fake).some(isClusterReview), 'decided upstream again: the failure was not cached');
         assert.equal(await metric(authz, 'opa_openshift_cache_inserts_total'), 1);
       });
     }
 
     it('a hanging project list: 401 "failed to access api server: ..."', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
-      fake.setFaults({ endpoint: 'projects', hang: true });
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+      apiServer.fake.setFaults({ endpoint: 'projects', hang: true });
       assert.match(errorMessage(await ask(authz, 'alice'), 401), /^failed to access api server: /);
     });
 
     it('a hanging namespaced SAR: 401 "namespaced SAR failed: ..."', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
-      fake.setFaults({ endpoint: 'subjectaccessreviews', times: 1 }, { endpoint: 'subjectaccessreviews', hang: true });
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.timeout=200ms']);
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', times: 1 }, { endpoint: 'subjectaccessreviews', hang: true });
       assert.match(errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1']) }), 401), /^namespaced SAR failed: /);
     });
   });
@@ -467,17 +444,17 @@ describe('openshift mode', () => {
     const tenNamespaces = Array.from({ length: 10 }, (_, i) => `team-${i}`);
 
     async function peakNamespacedReviews(flags: string[]): Promise<number> {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, ...flags]);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, ...flags]);
       // Latency keeps each review in flight long enough for overlaps to show at the fake.
-      fake.setFaults({ endpoint: 'subjectaccessreviews', latencyMs: 40 });
-      const tracker = trackInFlight(fake, isNamespacedReview);
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', latencyMs: 40 });
+      const tracker = trackInFlight(apiServer.fake, isNamespacedReview);
       try {
         assert.equal(resultOf(await ask(authz, 'dave', { extras: selecting(tenNamespaces) })), false);
       } finally {
         tracker.stop();
       }
       assert.deepEqual(
-        fake.requests
+        apiServer.fake.requests
           .filter(isNamespacedReview)
           .map((r) => reviewed(r).namespace)
           .sort(),
@@ -506,11 +483,11 @@ describe('openshift mode', () => {
       const query = selecting(['log-test-.*', 'a.b', 'log-test-1', 'log-test-0', '.+']);
       const values: unknown[] = [];
       for (const flags of [[], ['--opa.escape-namespaces=false']]) {
-        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, ...flags]);
-        fake.requests.length = 0;
+        const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, ...flags]);
+        apiServer.fake.requests.length = 0;
         values.push(matcherValues(resultOf(await ask(authz, 'bob', { extras: query }))).values);
         assert.deepEqual(
-          fake.requests
+          apiServer.fake.requests
             .filter(isNamespacedReview)
             .map((r) => reviewed(r).namespace)
             .sort(),
@@ -522,7 +499,7 @@ describe('openshift mode', () => {
     });
 
     it("a cluster-wide reader's pattern-like names are dropped by the project list, not matched", async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const result = resultOf(await ask(authz, 'alice', { extras: selecting(['log-test-.*', 'a.b', 'log-test-2']) }));
       assert.deepEqual(matcherValues(result), { allowed: 'true', values: { kubernetes_namespace_name: 'log-test-2' } });
       const none = resultOf(await ask(authz, 'alice', { extras: selecting(['log-.*']) }));
@@ -532,30 +509,30 @@ describe('openshift mode', () => {
 
   describe('--opa.match-all-for-cluster-readers', () => {
     it('a cluster-wide reader with no namespace in the query gets a match-all matcher and no project list call', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
       const result = resultOf(await ask(authz, 'alice'));
       assert.deepEqual(JSON.parse((result as { data: string }).data), { matchers: [{ Type: 2, Name: 'kubernetes_namespace_name', Value: '.+' }] });
       assert.equal((result as { allowed: string }).allowed, 'true');
-      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`]);
+      assert.deepEqual(describeCalls(decisionCalls(apiServer.fake)), [`subjectaccessreviews as ${GATEWAY_SA}`]);
     });
 
     it('with namespaces in the query, or for a namespaced reader, nothing changes', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--opa.match-all-for-cluster-readers']);
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'carol', { extras: selecting(['log-test-0', 'log-test-2']) }))).values, {
         kubernetes_namespace_name: 'log-test-2',
       });
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }))).values, {
         kubernetes_namespace_name: 'log-test-0|log-test-1',
       });
-      assert.equal(decisionCalls(fake).filter((r) => r.endpoint === 'projects').length, 2);
+      assert.equal(decisionCalls(apiServer.fake).filter((r) => r.endpoint === 'projects').length, 2);
     });
 
     it('without the flag, the regex of every listed project', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'alice'))).values, {
         kubernetes_namespace_name: 'kube-system|log-test-0|log-test-1|log-test-2|openshift-logging',
       });
-      assert.deepEqual(describeCalls(decisionCalls(fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, 'projects as alice']);
+      assert.deepEqual(describeCalls(decisionCalls(apiServer.fake)), [`subjectaccessreviews as ${GATEWAY_SA}`, 'projects as alice']);
     });
   });
 
@@ -583,7 +560,7 @@ subjects:
 
     for (const source of ['auto', 'namespaces'] as const) {
       it(`--kube.namespace-source=${source}: bob's metadata request lists namespaces as the service and reviews bob in each`, async () => {
-        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--kube.namespace-source=${source}`], undefined, vanilla);
+        const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, `--kube.namespace-source=${source}`], undefined, vanilla);
         const result = resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
         assert.deepEqual(matcherValues(result).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
         const discovery = vanilla.requests.filter((r) => r.endpoint === 'discovery');
@@ -611,10 +588,10 @@ subjects:
     }
 
     it("on OpenShift with auto, projects are listed with the user's token", async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=auto']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=auto']);
       resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } }));
       assert.deepEqual(
-        fake.requests.filter((r) => !isReview(r)).map((r) => `${r.endpoint} as ${r.user}`),
+        apiServer.fake.requests.filter((r) => !isReview(r)).map((r) => `${r.endpoint} as ${r.user}`),
         [`discovery as ${GATEWAY_SA}`, 'projects as bob'],
       );
     });
@@ -622,7 +599,7 @@ subjects:
     it('a service account that may not list namespaces answers 401 "failed to access api server: ..."', async () => {
       const locked = await startFakeKube(lokistackFakeKubeOptions({ openshift: false }));
       try {
-        const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=namespaces'], undefined, locked);
+        const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--kube.namespace-source=namespaces'], undefined, locked);
         assert.match(errorMessage(await ask(authz, 'bob', { extras: { metadataOnly: true } }), 401), /^failed to access api server: /);
       } finally {
         await locked.close();
@@ -638,7 +615,7 @@ subjects:
     });
 
     it("openshift-logging: no --mode needed; opa-openshift's answers", async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       assert.equal(authz.config.mode, 'openshift-logging');
       assert.deepEqual(authz.config.decisionPath, ['lokistack', 'allow']);
       assert.equal(
@@ -661,7 +638,7 @@ subjects:
       const options: FakeKubeOptions = lokistackFakeKubeOptions({ objects: `${LOKISTACK_CLUSTER_YAML}\n---\n${networkCluster}` });
       const netFake = await startFakeKube(options);
       try {
-        const authz = await authzWith(OPERATOR_NETWORK_ARGS, undefined, netFake);
+        const authz = await apiServer.authz(OPERATOR_NETWORK_ARGS, undefined, netFake);
         assert.equal(authz.config.mode, 'openshift-network');
         assert.equal(
           (resultOf(await ask(authz, 'bob', { tenant: 'network', extras: selecting(['log-test-0', 'log-test-1'], 'SrcK8S_Namespace') })) as { data: string })
@@ -679,7 +656,7 @@ subjects:
   describe('internal endpoints', () => {
     it('/live GETs --web.healthchecks.url on the public listener and expects 404: {"http": "OK"}', async () => {
       const port = await freePort();
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--web.listen=127.0.0.1:${port}`, `--web.healthchecks.url=http://127.0.0.1:${port}`]);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, `--web.listen=127.0.0.1:${port}`, `--web.healthchecks.url=http://127.0.0.1:${port}`]);
       const live = await fetch(`${authz.internalUrl}/live`);
       assert.equal(live.status, 200);
       assert.equal(await live.text(), '{\n    "http": "OK"\n}\n');
@@ -691,7 +668,7 @@ subjects:
 
     it('/live and /ready answer 503 when the health URL does not answer 404', async () => {
       // The fake API answers 401 to a request without a token.
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, `--web.healthchecks.url=${fake.url}/apis`]);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, `--web.healthchecks.url=${apiServer.fake.url}/apis`]);
       for (const path of ['/live', '/ready']) {
         const res = await fetch(`${authz.internalUrl}${path}`);
         assert.equal(res.status, 503, path);
@@ -700,9 +677,9 @@ subjects:
     });
 
     it('/metrics: client_api_requests_total{client="openshift"} and request_duration_seconds by method', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       resultOf(await ask(authz, 'bob', { extras: { metadataOnly: true } })); // SAR, projects, 2 SARs
-      fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500 });
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500 });
       errorMessage(await ask(authz, 'alice'), 401);
       const text = await scrape(authz);
       assert.equal(metricValue(text, 'client_api_requests_total', { client: 'openshift', method: 'post', code: '201' }), 3);
@@ -723,7 +700,7 @@ subjects:
         header: 'sha256~SECRET-authorization-3b8d',
         body: 'sha256~SECRET-in-body-0c6e',
       };
-      fake.setTokens({
+      apiServer.fake.setTokens({
         ...tokens,
         [secrets.bob]: LOKISTACK_IDENTITIES.bob,
         [secrets.alice]: LOKISTACK_IDENTITIES.alice,
@@ -733,8 +710,8 @@ subjects:
       try {
         // Decision logs are logs too: the gateway's input carries a `token` field.
         const decisionLogFile = join(makeTempDir(), 'decisions.log');
-        const sar = await authzWith([...OPERATOR_LOGGING_ARGS, '--log.level=debug', `--decision-log.output=${decisionLogFile}`], log);
-        const ssar = await authzWith(
+        const sar = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--log.level=debug', `--decision-log.output=${decisionLogFile}`], log);
+        const ssar = await apiServer.authz(
           [...OPERATOR_LOGGING_ARGS, '--log.level=debug', '--opa.ssar', '--memcached=127.0.0.1:1', `--memcached.hmac-key-file=${memcachedKeyFile()}`],
           log,
         );
@@ -753,9 +730,9 @@ subjects:
           answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), token: secrets.body }, token: secrets.bob }));
           answers.push(await postDecision(authz.url, { rawBody: `{"input":{"token":"${secrets.body}",`, token: secrets.bob }));
           answers.push(await postDecision(authz.url, { input: { ...gatewayInput('bob'), tenant: 'nowhere' }, token: secrets.bob }));
-          fake.setFaults({ endpoint: '*', status: 500, message: 'upstream down' });
+          apiServer.fake.setFaults({ endpoint: '*', status: 500, message: 'upstream down' });
           answers.push(await ask(authz, 'carol', { token: secrets.alice }));
-          fake.clearFaults();
+          apiServer.fake.clearFaults();
         }
         assert.ok(answers.some((a) => a.status === 200) && answers.some((a) => a.status === 401) && answers.some((a) => a.status >= 400 && a.status !== 401));
         assert.match(log.text(), /cluster-scoped AccessReview/, 'debug lines were written');
@@ -772,7 +749,7 @@ subjects:
           for (const t of tokenCores) assert.ok(!a.text.includes(t), `an answer holds a token: ${a.text}`);
         }
       } finally {
-        fake.setTokens(tokens);
+        apiServer.fake.setTokens(tokens);
       }
     });
   });
@@ -889,84 +866,62 @@ describe('openshift input decoding (as opa-openshift decodes it)', () => {
  * as whom, in which order) and the attacker's goal (another user's logs, or their decisions stalled).
  */
 describe('openshift hardening', () => {
-  let fake: FakeKube;
-  const running: RunningAuthz[] = [];
   const tokens = { ...lokistackFakeKubeOptions().tokens, 'token-bob-2': LOKISTACK_IDENTITIES.bob };
-
-  async function authzWith(flags: readonly string[], log?: ReturnType<typeof captureLogger>): Promise<RunningAuthz> {
-    const a = await startAuthzOn(fake, flags, log);
-    running.push(a);
-    return a;
-  }
+  const apiServer = sharedFakeKube(lokistackFakeKubeOptions({ tokens }));
   const reviewsOf = (requests: RecordedRequest[]) => requests.filter((r) => r.endpoint === 'subjectaccessreviews');
   const names = (n: number, prefix = 'ns') => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
-  before(async () => {
-    fake = await startFakeKube(lokistackFakeKubeOptions({ tokens }));
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-  });
-  afterEach(async () => {
-    fake.clearFaults();
-    fake.setTokens(tokens);
-    await Promise.all(running.splice(0).map((a) => a.stop()));
-  });
-
   describe('namespaces per request', () => {
     it('by default a query naming 1001 namespaces is a 400 that says so, before any upstream call', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       assert.equal(errorMessage(await ask(authz, 'dave', { extras: selecting(names(1001)) }), 400), 'too many namespaces in query: 1001, at most 1000');
-      assert.deepEqual(decisionCalls(fake), []);
+      assert.deepEqual(decisionCalls(apiServer.fake), []);
     });
 
     it('--openshift.max-namespaces counts distinct names: at the bound decided, one more refused', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.max-namespaces=3']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--openshift.max-namespaces=3']);
       const atBound = resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'log-test-0', 'log-test-1']) }));
       assert.deepEqual(matcherValues(atBound).values, { kubernetes_namespace_name: 'log-test-0|log-test-1' });
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       assert.match(
         errorMessage(await ask(authz, 'bob', { extras: selecting(['log-test-0', 'log-test-1', 'log-test-2', 'kube-system']) }), 400),
         /^too many namespaces in query: 4, at most 3$/,
       );
-      assert.deepEqual(decisionCalls(fake), []);
+      assert.deepEqual(decisionCalls(apiServer.fake), []);
     });
   });
 
   describe('review-level cache', () => {
     it('a repeated fan-out makes no review: allow and deny verdicts are reused (decision cache off)', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
       const query = { extras: selecting(['log-test-0', 'log-test-1', ...names(20)]) };
       const first = resultOf(await ask(authz, 'bob', query));
-      assert.equal(reviewsOf(fake.requests).length, 23, 'the cluster-wide review and one per namespace');
-      fake.requests.length = 0;
+      assert.equal(reviewsOf(apiServer.fake.requests).length, 23, 'the cluster-wide review and one per namespace');
+      apiServer.fake.requests.length = 0;
       const second = resultOf(await ask(authz, 'bob', query));
       assert.deepEqual(second, first);
-      assert.deepEqual(decisionCalls(fake), [], 'the same fan-out again: no upstream call');
+      assert.deepEqual(decisionCalls(apiServer.fake), [], 'the same fan-out again: no upstream call');
     });
 
     it("another session of the same user (a decision-cache miss) reuses the user's verdicts", async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       const first = resultOf(await ask(authz, 'bob', { extras: selecting(names(10)) }));
       assert.equal(first, false);
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       assert.equal(resultOf(await ask(authz, 'bob', { extras: selecting(names(10)), token: 'token-bob-2' })), false);
-      assert.deepEqual(reviewsOf(fake.requests), []);
+      assert.deepEqual(reviewsOf(apiServer.fake.requests), []);
     });
 
     it('verdicts are per subject and group set: another subject is reviewed, and gets its own answer', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--cache.enabled=false']);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
-      fake.requests.length = 0;
+      apiServer.fake.requests.length = 0;
       assert.equal(resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, subject: 'dave' })), false);
-      assert.equal(reviewsOf(fake.requests).length, 2);
-      fake.requests.length = 0;
+      assert.equal(reviewsOf(apiServer.fake.requests).length, 2);
+      apiServer.fake.requests.length = 0;
       // log-readers grants cluster-wide read: another group set is another verdict.
       resultOf(await ask(authz, 'bob', { ...IN_LOG_TEST_0, groups: ['log-readers', 'system:authenticated'] }));
-      assert.equal(reviewsOf(fake.requests).length, 1);
+      assert.equal(reviewsOf(apiServer.fake.requests).length, 1);
     });
   });
 
@@ -974,11 +929,11 @@ describe('openshift hardening', () => {
     // The client straight over the fake API, so the test decides when each call is queued.
     async function clientWith(limiter: Limiter): Promise<KubeClient> {
       const k8s = await loadKubeClientModule();
-      return new KubeClient(k8s, fake.kubeConfig(), { ssar: false, timeoutMs: 5_000, namespaceSource: 'projects' }, limiter, { call() {} });
+      return new KubeClient(k8s, apiServer.fake.kubeConfig(), { ssar: false, timeoutMs: 5_000, namespaceSource: 'projects' }, limiter, { call() {} });
     }
     const review = (user: string, token: string, namespace: string) =>
       ({ user, groups: ['system:authenticated'], token, verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace }) as const;
-    const users = () => reviewsOf(fake.requests).map((r) => (r.body as { spec: { user: string } }).spec.user);
+    const users = () => reviewsOf(apiServer.fake.requests).map((r) => (r.body as { spec: { user: string } }).spec.user);
 
     it("round-robin: another caller's review is served before a flooder's queue drains", async () => {
       const kube = await clientWith(new Limiter(1));
@@ -999,16 +954,16 @@ describe('openshift hardening', () => {
     it('a per-caller cap: a flooder holding its calls leaves slots for another caller', async () => {
       const kube = await clientWith(new Limiter(4, 2));
       const signal = new AbortController().signal;
-      fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
+      apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', hang: true });
       try {
         const flood = names(10).map((ns) => kube.review(review('flooder', LOKISTACK_TOKENS.dave, ns), signal));
         const victim = kube.review(review('bob', LOKISTACK_TOKENS.bob, 'log-test-0'), signal);
         await eventually(async () => users().length === 3, 100, 20);
         assert.deepEqual(users(), ['flooder', 'flooder', 'bob'], "two of the flooder's calls hang; the victim's third call still goes out");
-        fake.clearFaults();
+        apiServer.fake.clearFaults();
         await Promise.all([...flood, victim]);
       } finally {
-        fake.clearFaults();
+        apiServer.fake.clearFaults();
         kube.close();
       }
     });
@@ -1016,19 +971,19 @@ describe('openshift hardening', () => {
 
   describe('--openshift.verify-token', () => {
     it('off by default: the asserted subject and groups decide, as in opa-openshift', async () => {
-      const authz = await authzWith(OPERATOR_LOGGING_ARGS);
+      const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS);
       // dave's token, the admin's identity asserted: opa-openshift trusts the input.
       assert.equal(resultOf(await ask(authz, 'admin', { ...IN_LOG_TEST_0, token: LOKISTACK_TOKENS.dave })), true);
-      assert.equal(fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 0);
+      assert.equal(apiServer.fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 0);
     });
 
     it("on: a forged subject and admin group decide nothing; the token's identity does, the mismatch is logged and audited", async () => {
       const log = captureLogger('info');
       const decisionLogFile = join(makeTempDir(), 'decisions.log');
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', `--decision-log.output=${decisionLogFile}`], log);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', `--decision-log.output=${decisionLogFile}`], log);
       const forged = await ask(authz, 'admin', { ...IN_LOG_TEST_0, token: LOKISTACK_TOKENS.dave });
       assert.equal(resultOf(forged), false, 'dave has no grant, whatever the input says');
-      const sars = reviewsOf(fake.requests).map((r) => reviewed(r));
+      const sars = reviewsOf(apiServer.fake.requests).map((r) => reviewed(r));
       assert.ok(sars.length > 0 && sars.every((s) => s.user === 'dave' && !s.groups!.includes('system:cluster-admins')), JSON.stringify(sars));
       const warn = log.records().find((r) => r.level === 'warn' && String(r.msg).includes('differ'));
       assert.ok(warn, log.text());
@@ -1043,42 +998,47 @@ describe('openshift hardening', () => {
     });
 
     it("on: the gateway's own input (the same identity) decides as before, with one TokenReview per token per TTL", async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', IN_LOG_TEST_0))).values, { kubernetes_namespace_name: 'log-test-0' });
       assert.deepEqual(matcherValues(resultOf(await ask(authz, 'bob', { extras: selecting(['log-test-1']) }))).values, {
         kubernetes_namespace_name: 'log-test-1',
       });
-      assert.equal(fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 1);
+      assert.equal(apiServer.fake.requests.filter((r) => r.endpoint === 'tokenreviews').length, 1);
     });
 
     it('on: a token the cluster does not authenticate is a 401 and nothing is reviewed; a revoked token stops within the TTL', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token', '--openshift.token-review-ttl=200ms', '--cache.enabled=false']);
+      const authz = await apiServer.authz([
+        ...OPERATOR_LOGGING_ARGS,
+        '--openshift.verify-token',
+        '--openshift.token-review-ttl=200ms',
+        '--cache.enabled=false',
+      ]);
       assert.equal(
         errorMessage(await ask(authz, 'bob', { ...IN_LOG_TEST_0, token: 'sha256~not-a-token' }), 401),
         'token review failed: the forwarded access token is not authenticated',
       );
-      assert.deepEqual(reviewsOf(fake.requests), []);
+      assert.deepEqual(reviewsOf(apiServer.fake.requests), []);
       resultOf(await ask(authz, 'bob', IN_LOG_TEST_0));
-      fake.setTokens(Object.fromEntries(Object.entries(tokens).filter(([t]) => t !== LOKISTACK_TOKENS.bob)));
+      apiServer.fake.setTokens(Object.fromEntries(Object.entries(tokens).filter(([t]) => t !== LOKISTACK_TOKENS.bob)));
       const stopped = await eventually(async () => (await ask(authz, 'bob', IN_LOG_TEST_0)).status === 401, 100, 50);
       assert.ok(stopped, 'the revoked token was refused once its answer expired');
     });
 
     it('on: a failing TokenReview is a 401 naming the call, never an allow', async () => {
-      const authz = await authzWith([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
-      fake.setFaults({ endpoint: 'tokenreviews', status: 500, message: 'etcdserver: leader changed' });
+      const authz = await apiServer.authz([...OPERATOR_LOGGING_ARGS, '--openshift.verify-token']);
+      apiServer.fake.setFaults({ endpoint: 'tokenreviews', status: 500, message: 'etcdserver: leader changed' });
       assert.match(
         errorMessage(await ask(authz, 'bob', IN_LOG_TEST_0), 401),
         /^token review failed: failed to create token review: 500 etcdserver: leader changed$/,
       );
-      assert.deepEqual(reviewsOf(fake.requests), []);
+      assert.deepEqual(reviewsOf(apiServer.fake.requests), []);
     });
   });
 
   it('a failed Kubernetes call leaves one warn line naming the call and the status, rate-limited, without the token', async () => {
     const log = captureLogger('info');
-    const authz = await authzWith(OPERATOR_LOGGING_ARGS, log);
-    fake.setFaults({ endpoint: 'subjectaccessreviews', status: 503, message: 'apiserver overloaded' });
+    const authz = await apiServer.authz(OPERATOR_LOGGING_ARGS, log);
+    apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', status: 503, message: 'apiserver overloaded' });
     for (let i = 0; i < 3; i++) errorMessage(await ask(authz, 'bob', { extras: selecting([`log-test-${i}`]) }), 401);
     const warns = log.records().filter((r) => r.msg === 'upstream call failed');
     assert.equal(warns.length, 1, log.text());

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
-import { startFakeKube, type FakeKube, type RecordedRequest } from './support/fake-kube/server.js';
-import { LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import type { RecordedRequest } from './support/fake-kube/server.js';
+import { LOKISTACK_TOKENS } from './support/fake-kube/fixtures.js';
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
-import { gatewayInput, OPERATOR_LOGGING_ARGS, postDecision, selecting, startAuthzOn, type Answer, type RunningAuthz } from './support/openshift.js';
+import { gatewayInput, OPERATOR_LOGGING_ARGS, postDecision, selecting, sharedFakeKube, type Answer, type RunningAuthz } from './support/openshift.js';
 import { eventually, makeTempDir, startTestService, writeTempFile, type TestService } from './support/service.js';
 
 type Reason = {
@@ -108,30 +108,12 @@ claimRoleBindings:
 });
 
 describe('reasons: openshift-logging mode', () => {
-  let fake: FakeKube;
-  const running: RunningAuthz[] = [];
-  before(async () => {
-    fake = await startFakeKube(lokistackFakeKubeOptions());
-  });
-  after(async () => {
-    await fake.close();
-  });
-  beforeEach(() => {
-    fake.requests.length = 0;
-  });
-  afterEach(async () => {
-    fake.clearFaults();
-    await Promise.all(running.splice(0).map((a) => a.stop()));
-  });
-  async function authz(flags: readonly string[]): Promise<RunningAuthz> {
-    const a = await startAuthzOn(fake, [...OPERATOR_LOGGING_ARGS, '--web.reasons', ...flags]);
-    running.push(a);
-    return a;
-  }
+  const apiServer = sharedFakeKube();
+  const authz = (flags: readonly string[]): Promise<RunningAuthz> => apiServer.authz([...OPERATOR_LOGGING_ARGS, '--web.reasons', ...flags]);
 
   /** What the fake API was asked, as the reason should list it: scope, verb and namespace. */
   function asked(): Array<[string, string, string]> {
-    return fake.requests
+    return apiServer.fake.requests
       .filter((r: RecordedRequest) => r.endpoint === 'subjectaccessreviews')
       .map((r) => {
         const a = (r.body as { spec: { resourceAttributes: Record<string, string | undefined> } }).spec.resourceAttributes;
@@ -188,7 +170,7 @@ describe('reasons: openshift-logging mode', () => {
       });
     const first = await ask();
     assert.equal(reasonOf(first).cached, false);
-    fake.requests.length = 0;
+    apiServer.fake.requests.length = 0;
     const second = await ask();
     assert.deepEqual((second.body as { result: unknown }).result, (first.body as { result: unknown }).result);
     assert.deepEqual([reasonOf(second).code, reasonOf(second).cached, reasonOf(second).reviews], ['cached', true, undefined]);
@@ -207,7 +189,7 @@ describe('reasons: openshift-logging mode', () => {
   it('a review that fails: the logged reason says the decision failed, not that the cache answered', async () => {
     const file = join(makeTempDir(), 'decisions.jsonl');
     const a = await authz([`--decision-log.output=${file}`]);
-    fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
+    apiServer.fake.setFaults({ endpoint: 'subjectaccessreviews', status: 500, message: 'etcdserver: request timed out', times: 1 });
     const answer = await postDecision(a.url, { input: gatewayInput('bob', { extras: selecting(['log-test-0']) }), token: LOKISTACK_TOKENS.bob });
     assert.equal(answer.status, 401, answer.text);
     assert.ok(await eventually(() => readFileSync(file, 'utf8').includes('"error"')));

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { lineEntries } from '../file-format.js';
 
 /** One entry-signing key: its ID travels in each entry so a verifier can pick the key. */
 export interface HmacKey {
@@ -26,14 +27,9 @@ export function parseKeyring(source: string, text: string): Keyring {
   if (text.length > MAX_KEY_FILE_BYTES) throw new ConfigError(source, '', `larger than ${MAX_KEY_FILE_BYTES} bytes: not a key file`);
   const keys: HmacKey[] = [];
   const byId = new Map<string, HmacKey>();
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const at = `line ${i + 1}`;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new ConfigError(source, at, 'not keyid=base64secret');
-    const id = line.slice(0, eq).trim();
-    const encoded = line.slice(eq + 1).trim();
+  for (const { at, key: rawId, value } of lineEntries(source, text, '=', 'keyid=base64secret')) {
+    const id = rawId.trim();
+    const encoded = value.trim();
     if (!KEY_ID.test(id)) throw new ConfigError(source, at, 'the key ID must be 1 to 32 of A-Z a-z 0-9 _ -');
     if (byId.has(id)) throw new ConfigError(source, at, `key ID ${JSON.stringify(id)} is listed twice`);
     // Buffer.from(..., 'base64') skips what is not base64; a strict check keeps a typo from
@@ -45,7 +41,7 @@ export function parseKeyring(source: string, text: string): Keyring {
     const key = { id, secret };
     keys.push(key);
     byId.set(id, key);
-  });
+  }
   if (keys.length === 0) throw new ConfigError(source, '', 'no keys: want one keyid=base64secret line or more (openssl rand -base64 32)');
   if (keys.length > MAX_KEYS) throw new ConfigError(source, '', `${keys.length} keys: at most ${MAX_KEYS}`);
   return { signer: keys[0]!, byId };

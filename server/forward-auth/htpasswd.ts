@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { lineEntries } from '../file-format.js';
 
 /** Largest htpasswd file read. */
 export const MAX_HTPASSWD_BYTES = 4 << 20;
@@ -26,14 +27,7 @@ export interface Htpasswd {
 export function parseHtpasswd(source: string, text: string): Htpasswd {
   const users = new Map<string, string>();
   const costs = new Map<number, number>();
-  text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) return;
-    const at = `line ${i + 1}`;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new ConfigError(source, at, 'not user:hash');
-    const user = line.slice(0, colon);
-    const hash = line.slice(colon + 1);
+  for (const { at, key: user, value: hash } of lineEntries(source, text, ':', 'user:hash')) {
     const m = BCRYPT.exec(hash);
     if (!m)
       throw new ConfigError(
@@ -47,7 +41,7 @@ export function parseHtpasswd(source: string, text: string): Htpasswd {
     if (users.has(user)) throw new ConfigError(source, at, `user ${JSON.stringify(user)} is listed twice`);
     users.set(user, hash);
     costs.set(cost, (costs.get(cost) ?? 0) + 1);
-  });
+  }
   // An empty file is more likely a truncated or mistaken one than a wish to refuse everyone.
   if (users.size === 0) throw new ConfigError(source, '', 'no users: remove --forward-auth.htpasswd-file to turn basic auth off');
   let cost = 10;

@@ -24,13 +24,21 @@ export interface FixtureSet {
   cases: FixtureCase[];
 }
 
-export function loadFixtureSets(root: string = STATIC_FIXTURES): FixtureSet[] {
+/**
+ * Every fixture set under `root` (a directory each, of any kind), read by `load`, in name order.
+ * None is a fault: a moved or misspelt root would otherwise pass with nothing run.
+ */
+export function loadSetsUnder<T extends { name: string }>(root: string, load: (dir: string, name: string) => T): T[] {
   const sets = readdirSync(root, { withFileTypes: true })
     .filter((d) => d.isDirectory())
-    .map((d) => loadFixtureSet(join(root, d.name), d.name))
+    .map((d) => load(join(root, d.name), d.name))
     .sort((a, b) => a.name.localeCompare(b.name));
   if (sets.length === 0) throw new Error(`${root}: no fixture sets`);
   return sets;
+}
+
+export function loadFixtureSets(root: string = STATIC_FIXTURES): FixtureSet[] {
+  return loadSetsUnder(root, loadFixtureSet);
 }
 
 export function loadFixtureSet(dir: string, name: string): FixtureSet {

@@ -5,11 +5,12 @@
  * would otherwise silently drop an expectation.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import type { FakeKubeFault, Identity } from './fake-kube/server.js';
+import { loadSetsUnder } from './fixtures.js';
 import { KUBECONFIG_PLACEHOLDER, type Answer } from './openshift.js';
 
 export const OPENSHIFT_FIXTURES = fileURLToPath(new URL('../../fixtures/openshift/', import.meta.url));
@@ -65,12 +66,7 @@ const CASE_KEYS = new Set([
 const FAULT_KEYS = new Set(['endpoint', 'latencyMs', 'status', 'message', 'reset', 'hang', 'times']);
 
 export function loadOpenShiftSets(root: string = OPENSHIFT_FIXTURES): OpenShiftSet[] {
-  const sets = readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => loadOpenShiftSet(join(root, d.name), d.name))
-    .sort((a, b) => a.name.localeCompare(b.name));
-  if (sets.length === 0) throw new Error(`${root}: no fixture sets`);
-  return sets;
+  return loadSetsUnder(root, loadOpenShiftSet);
 }
 
 export function loadOpenShiftSet(dir: string, name: string): OpenShiftSet {

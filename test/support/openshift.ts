@@ -3,12 +3,11 @@
  * Operator's container arguments, a kubeconfig file for the fake, startService over loadConfig,
  * and one decision request over real HTTP.
  */
-import { loadConfig, type Config } from '../../server/config/config.js';
-import { Metrics } from '../../server/observability/metrics.js';
-import { startService, type Service } from '../../server/service.js';
-import type { FakeKube, KubeconfigOptions } from './fake-kube/server.js';
-import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS } from './fake-kube/fixtures.js';
-import { silentLogger, writeTempFile, type CapturedLogger } from './service.js';
+import type { Config } from '../../server/config/config.js';
+import type { Service } from '../../server/service.js';
+import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './fake-kube/fixtures.js';
+import { startFakeKube, type FakeKube, type FakeKubeOptions, type KubeconfigOptions } from './fake-kube/server.js';
+import { silentLogger, startFromArgs, writeTempFile, type CapturedLogger } from './service.js';
 
 /** Where the fixtures' flags name the fake API's kubeconfig file. */
 export const KUBECONFIG_PLACEHOLDER = '$FAKE_KUBECONFIG';
@@ -68,21 +67,14 @@ export interface RunningAuthz {
  */
 export async function startAuthz(flags: readonly string[], options: { kubeconfig: string; log?: CapturedLogger }): Promise<RunningAuthz> {
   const argv = flags.map((f) => f.replaceAll(KUBECONFIG_PLACEHOLDER, options.kubeconfig));
-  const loaded = loadConfig(argv);
-  if (loaded.help) throw new Error('startAuthz: --help given');
-  const service = await startService(loaded.config, { logger: options.log?.logger ?? silentLogger(), metrics: new Metrics() });
-  let stopped = false;
+  const started = await startFromArgs('startAuthz', argv, options.log?.logger ?? silentLogger());
   return {
-    service,
-    config: loaded.config,
-    url: `http://127.0.0.1:${service.publicAddress.port}`,
-    internalUrl: `http://127.0.0.1:${service.internalAddress.port}`,
+    service: started.service,
+    config: started.config,
+    url: started.publicUrl,
+    internalUrl: started.internalUrl,
     ...(options.log ? { log: options.log } : {}),
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await service.shutdown();
-    },
+    stop: started.stop,
   };
 }
 
@@ -92,6 +84,52 @@ export async function startAuthzOn(fake: FakeKube, flags: readonly string[], log
     kubeconfig: fakeKubeconfigFile(fake, LOKISTACK_TOKENS.gateway, kubeconfig),
     ...(log ? { log } : {}),
   });
+}
+
+/** A fake Kubernetes API shared by the tests of one describe block, and the services they start on it. */
+export interface SharedFakeKube {
+  /** The fake, from the block's `before` on. */
+  readonly fake: FakeKube;
+  /** A service on the fake (or on `on`) with `flags`, stopped after the test. */
+  authz(flags: readonly string[], log?: CapturedLogger, on?: FakeKube): Promise<RunningAuthz>;
+}
+
+/**
+ * Starts a fake for the describe block it is called in (it registers mocha hooks: call it in the
+ * block's body) and puts it back as started before each test: no recorded requests, no faults, the
+ * starting tokens. The services a test started are stopped after it, so a failing test leaks none.
+ */
+export function sharedFakeKube(options: FakeKubeOptions = lokistackFakeKubeOptions()): SharedFakeKube {
+  let fake: FakeKube | undefined;
+  const running: RunningAuthz[] = [];
+  const started = (): FakeKube => {
+    if (!fake) throw new Error("sharedFakeKube: the fake is started in the describe block's before hook");
+    return fake;
+  };
+  before(async () => {
+    fake = await startFakeKube(options);
+  });
+  after(async () => {
+    await fake?.close();
+  });
+  beforeEach(() => {
+    started().requests.length = 0;
+  });
+  afterEach(async () => {
+    started().clearFaults();
+    started().setTokens(options.tokens);
+    await Promise.all(running.splice(0).map((a) => a.stop()));
+  });
+  return {
+    get fake() {
+      return started();
+    },
+    async authz(flags, log, on = started()) {
+      const a = await startAuthzOn(on, flags, log);
+      running.push(a);
+      return a;
+    },
+  };
 }
 
 export interface Answer {

@@ -118,7 +118,7 @@ export async function startOpaOpenshift(bin: string, args: readonly string[], op
   ];
   const peer = spawnPeer(bin, argv);
   const { output, stop } = peer;
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 10_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
   for (;;) {
     if (peer.gone()) throw new Error(`opa-openshift exited at start:\n${output()}`);
     try {

@@ -113,15 +113,9 @@ export interface TestServiceOptions {
   logger?: CapturedLogger;
 }
 
-export interface TestService {
-  service: Service;
-  config: Config;
-  /** e.g. http://127.0.0.1:40123 */
-  publicUrl: string;
-  internalUrl: string;
+export interface TestService extends StartedService {
   rbacFile: string;
   log: CapturedLogger;
-  stop(): Promise<void>;
 }
 
 /**
@@ -130,24 +124,37 @@ export interface TestService {
  */
 export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const rbacFile = options.rbacFile ?? writeTempFile('rbac.yaml', options.rbac ?? EXAMPLE_RBAC);
-  const loaded = loadConfig([
-    '--web.listen=127.0.0.1:0',
-    '--web.internal.listen=127.0.0.1:0',
-    `--rbac.config=${rbacFile}`,
-    '--rbac.reload-interval=0',
-    ...(options.flags ?? []),
-  ]);
-  if (loaded.help) throw new Error('startTestService: --help given');
   const log = options.logger ?? captureLogger();
-  const service = await startService(loaded.config, { logger: log.logger, metrics: new Metrics() });
+  const started = await startFromArgs(
+    'startTestService',
+    ['--web.listen=127.0.0.1:0', '--web.internal.listen=127.0.0.1:0', `--rbac.config=${rbacFile}`, '--rbac.reload-interval=0', ...(options.flags ?? [])],
+    log.logger,
+  );
+  return { ...started, rbacFile, log };
+}
+
+/** A service started from a command line, with its own metrics registry. */
+export interface StartedService {
+  service: Service;
+  config: Config;
+  /** e.g. http://127.0.0.1:40123 */
+  publicUrl: string;
+  internalUrl: string;
+  /** Shuts the service down; a second call does nothing. */
+  stop(): Promise<void>;
+}
+
+/** Starts the real service (startService over loadConfig) from exactly `argv`; `caller` names the helper in a fault. */
+export async function startFromArgs(caller: string, argv: readonly string[], logger: Logger): Promise<StartedService> {
+  const loaded = loadConfig([...argv]);
+  if (loaded.help) throw new Error(`${caller}: --help given`);
+  const service = await startService(loaded.config, { logger, metrics: new Metrics() });
   let stopped = false;
   return {
     service,
     config: loaded.config,
     publicUrl: `http://127.0.0.1:${service.publicAddress.port}`,
     internalUrl: `http://127.0.0.1:${service.internalAddress.port}`,
-    rbacFile,
-    log,
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -51,7 +51,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   ];
   const peer = spawnPeer(options.bin, argv, options.env);
   const { output, stop } = peer;
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (peer.gone()) throw new Error(`observatorium-api exited at start:\n${output()}`);
     try {
