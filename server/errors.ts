@@ -1,7 +1,11 @@
 /**
  * Typed errors with stable codes. Each carries the HTTP status the protocol asks for; one error
  * handler (http/error-handler.ts) turns them into responses, and nothing else writes error bodies.
+ * The codes, and what each means, are in error-codes.ts.
  */
+import type { ErrorCode, OpaErrorCode } from './error-codes.js';
+
+export { type ErrorCode, type OpaErrorCode, reasonOf } from './error-codes.js';
 
 /** An error a caller caused or must see, answered in OPA's envelope `{"code","message","errors"?}`. */
 export class DecisionError extends Error {
@@ -31,11 +35,11 @@ export class BusyError extends DecisionError {
 }
 
 /** OPA's error codes (v1/server/types), the ones this service answers with. */
-export type DecisionErrorCode = 'invalid_parameter' | 'internal_error' | 'undefined_document' | 'unauthorized';
+export type DecisionErrorCode = OpaErrorCode;
 
 /** One entry of OPA's `errors` array, in its key order. */
 export interface EvalErrorDetail {
-  code: string;
+  code: Extract<ErrorCode, 'eval_cancel_error' | 'eval_internal_error'>;
   message: string;
 }
 
@@ -45,8 +49,18 @@ export const invalidParameter = (message: string, options?: { cause?: unknown })
 export const internalError = (message: string, details?: readonly EvalErrorDetail[], options?: { cause?: unknown }): DecisionError =>
   new DecisionError('internal_error', 500, message, details, options);
 
+/** 401, as opa-openshift answers a token the cluster does not authenticate or a review it could not make. */
+export const unauthorized = (message: string, options?: { cause?: unknown }): DecisionError =>
+  new DecisionError('unauthorized', 401, message, undefined, options);
+
+/** 503: an upstream (identity provider, Kubernetes API) could not answer, so nothing was decided. */
+export const upstreamUnavailable = (message: string, options?: { cause?: unknown }): DecisionError =>
+  new DecisionError('internal_error', 503, message, undefined, options);
+
 /** A configuration fault found at startup or on reload: names the source, the field and the fault. */
 export class ConfigError extends Error {
+  readonly code = 'invalid_config' satisfies ErrorCode;
+
   constructor(
     readonly source: string,
     readonly field: string,
@@ -60,7 +74,7 @@ export class ConfigError extends Error {
 /** A compiled policy that cannot serve: wrong ABI, missing entrypoint, not WebAssembly. */
 export class PolicyLoadError extends Error {
   constructor(
-    readonly code: 'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate',
+    readonly code: Extract<ErrorCode, 'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate'>,
     message: string,
     options?: { cause?: unknown },
   ) {

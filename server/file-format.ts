@@ -1,5 +1,5 @@
 import { parseDocument, type Document } from 'yaml';
-import { ConfigError } from './errors.js';
+import { ConfigError, reasonOf } from './errors.js';
 
 /**
  * The toolkit for reading a file an operator writes (rbac.yaml, tenants.yaml, a fixture's cases):
@@ -13,7 +13,7 @@ export function isRecord(x: unknown): x is Record<string, unknown> {
 
 /** A parser's error, first line only: YAML's pretty messages go on to quote the file, which may hold a secret. */
 export function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  return reasonOf(err).split('\n')[0]!;
 }
 
 /**

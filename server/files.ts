@@ -1,10 +1,12 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { ErrorCode } from './error-codes.js';
+import { reasonOf } from './errors.js';
 
 /** A file an operator named that the service will not read. The message names the flag or the file and the fault. */
 export class FileReadError extends Error {
   constructor(
-    readonly code: 'not_regular' | 'too_large' | 'unreadable',
+    readonly code: Extract<ErrorCode, 'not_regular' | 'too_large' | 'unreadable'>,
     message: string,
   ) {
     super(message);
@@ -116,7 +118,7 @@ class BoundedBuffer {
 
 function unreadable(name: string, err: unknown): FileReadError {
   const code = (err as NodeJS.ErrnoException).code;
-  return new FileReadError('unreadable', `${name}: cannot read: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  return new FileReadError('unreadable', `${name}: cannot read: ${code === 'ENOENT' ? 'no such file' : reasonOf(err)}`);
 }
 
 function fileType(st: Stats): string {

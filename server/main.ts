@@ -5,6 +5,7 @@ import { FlagError, usage } from './config/flags.js';
 import { createLogger } from './observability/logger.js';
 import { startService } from './service.js';
 import { VERSION } from './version.js';
+import { reasonOf } from './errors.js';
 
 // The subcommand's synopsis comes from its own usage text, so the two cannot disagree.
 const COMMANDS = [
@@ -41,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     service = await startService(config, { logger });
   } catch (err) {
-    logger.fatal({ reason: err instanceof Error ? err.message : String(err) }, 'cannot start');
+    logger.fatal({ reason: reasonOf(err) }, 'cannot start');
     logger.flush();
     return 1;
   }
@@ -57,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
     // supervisor's "reload" must not cut in-flight decisions. It re-reads the watched files instead.
     process.on('SIGHUP', () => {
       logger.info({ signal: 'SIGHUP' }, 're-reading the watched files');
-      service.reload().catch((err: unknown) => logger.error({ reason: err instanceof Error ? err.message : String(err) }, 'reload on SIGHUP failed'));
+      service.reload().catch((err: unknown) => logger.error({ reason: reasonOf(err) }, 'reload on SIGHUP failed'));
     });
   });
   await service.shutdown();
@@ -71,7 +72,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`lokistack-authz: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(`lokistack-authz: ${err instanceof Error ? err.stack : reasonOf(err)}\n`);
     process.exitCode = 1;
   },
 );

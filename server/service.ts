@@ -17,6 +17,7 @@ import { wireDynamicMode } from './wiring/dynamic-mode.js';
 import type { WiredMode } from './wiring/mode.js';
 import { wireOpenShiftMode } from './wiring/openshift-mode.js';
 import { wireStaticMode } from './wiring/static-mode.js';
+import { reasonOf } from './errors.js';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -119,10 +120,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       },
       onRejected: (err) => {
         countReload(metrics, name, false);
-        logger.error(
-          { config: name, reason: err instanceof Error ? err.message : String(err) },
-          'rejected the new TLS certificate and key; the previous ones keep serving',
-        );
+        logger.error({ config: name, reason: reasonOf(err) }, 'rejected the new TLS certificate and key; the previous ones keep serving');
       },
     });
     reloader.start();

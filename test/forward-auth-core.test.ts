@@ -85,7 +85,7 @@ describe('forward-auth core with a driven mode', function () {
       await new Promise((r) => setImmediate(r));
     assert.equal(mode.calls.length, 2);
     mode.pending[0]!.resolve({ kind: 'granted', subject: 'a', grants: [{ id: 'team-a' }] });
-    mode.pending[1]!.resolve({ kind: 'forbidden', code: 'nope', reason: 'no', subject: 'b' });
+    mode.pending[1]!.resolve({ kind: 'forbidden', code: 'not_allowed', reason: 'no', subject: 'b' });
     const [r1, r2, rb] = await Promise.all([a1, a2, b]);
     assert.deepEqual([r1.status, r2.status, rb.status], [200, 200, 403]);
     assert.equal(r1.headers['x-scope-orgid'], 'team-a');

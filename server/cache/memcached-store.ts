@@ -2,6 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 import type { CacheStore } from './store.js';
+import type { ErrorCode } from '../error-codes.js';
 
 export interface MemcachedOptions {
   /** `host:port` of each server; a key goes to one server by CRC-32, as gomemcache picks. */
@@ -14,6 +15,8 @@ export interface MemcachedOptions {
 }
 
 export class MemcachedError extends Error {
+  readonly code = 'memcached_failed' satisfies ErrorCode;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'MemcachedError';

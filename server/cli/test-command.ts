@@ -10,6 +10,8 @@ import { Metrics } from '../observability/metrics.js';
 import { startService } from '../service.js';
 import { findCasesFiles, groupByDir } from './case-files.js';
 import { loadSet, type FixtureSet, type SetKind } from './case-sets.js';
+import type { ErrorCode } from '../error-codes.js';
+import { reasonOf } from '../errors.js';
 
 export interface TestCommandIO {
   out: (text: string) => void;
@@ -74,7 +76,9 @@ const NOT_LOCAL: Record<Exclude<SetKind, 'static'>, (dir: string) => string> = {
 const OWN_OPTIONS = ['--url', '--token-url', '--format', '--help'] as const;
 
 /** The run stops with exit 2: the service or token endpoint does not answer (one line, no stack). */
-class Unreachable extends Error {}
+class Unreachable extends Error {
+  readonly code = 'service_unreachable' satisfies ErrorCode;
+}
 
 interface Options {
   url?: string;
@@ -151,7 +155,7 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
   try {
     sets = [...groupByDir(findCasesFiles(paths))].map(([dir, files]) => loadSet(dir, files));
   } catch (err) {
-    if (err instanceof FixtureError || (err as NodeJS.ErrnoException).code === 'ENOENT') return usageError(io, (err as Error).message);
+    if (err instanceof FixtureError || (err as NodeJS.ErrnoException).code === 'ENOENT') return usageError(io, reasonOf(err));
     throw err;
   }
   if (sets.length === 0) return usageError(io, `no fixture files (with a "cases" mapping) under ${paths.join(', ')}`);
@@ -171,7 +175,7 @@ export async function runTestCommand(argv: readonly string[], io: TestCommandIO)
       try {
         target = url ? { base: url, stop: async () => {} } : await startLocal(flags);
       } catch (err) {
-        return usageError(io, `cannot start the service for ${set.dir}: ${(err as Error).message}`);
+        return usageError(io, `cannot start the service for ${set.dir}: ${reasonOf(err)}`);
       }
       try {
         for (const c of set.cases) results.push(await runCase(target.base, c, tokenUrl));

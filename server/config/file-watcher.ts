@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
+import type { ErrorCode } from '../error-codes.js';
 
 /** `B`: the bytes `readFile` gives, handed to `apply` as they are (no copy, no re-read); named, never inferred. */
 export interface FileWatcherOptions<B extends Uint8Array = Buffer> {
@@ -26,6 +27,8 @@ export interface FileWatcherOptions<B extends Uint8Array = Buffer> {
 const MAX_SETTLE_ROUNDS = 10;
 
 export class FileUnsettledError extends Error {
+  readonly code = 'file_unsettled' satisfies ErrorCode;
+
   constructor(file: string, rounds: number) {
     super(`${file}: still changing after ${rounds} reads; the previous content keeps serving until it settles`);
     this.name = 'FileUnsettledError';

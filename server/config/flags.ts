@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../error-codes.js';
+
 /**
  * A pflag-compatible command line: `--name=value` or `--name value`; booleans as `--name`,
  * `--name=true` or `--name=false`; lists repeatable and comma-separated. Unknown flags and bad
@@ -27,6 +29,8 @@ type FlagValue<T extends FlagType> = T extends 'bool' ? boolean : T extends 'int
 export type FlagValues = Record<string, string | boolean | number | string[]>;
 
 export class FlagError extends Error {
+  readonly code = 'invalid_flag' satisfies ErrorCode;
+
   constructor(message: string) {
     super(message);
     this.name = 'FlagError';

@@ -1,5 +1,5 @@
 import { FileReadError, readRegularFileSync } from '../files.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, reasonOf } from '../errors.js';
 import { parseOperatorYaml, Validator } from '../file-format.js';
 
 /** Largest tenants.yaml, and largest issuerCAPath file, read. */
@@ -94,7 +94,7 @@ export function parseTenants(
         if (err instanceof ConfigError) throw err;
         v.fail(
           `${at}.oidc.issuerCAPath`,
-          err instanceof FileReadError ? err.message : `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          err instanceof FileReadError ? err.message : `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? reasonOf(err)}`,
         );
       }
     }

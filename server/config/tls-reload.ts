@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { readRegularFile } from '../files.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, reasonOf } from '../errors.js';
 
 /** A PEM file bigger than this is no certificate chain or key: refused before it is read whole. */
 export const MAX_PEM_BYTES = 1 << 20;
@@ -27,7 +27,7 @@ async function readBounded(file: string): Promise<Buffer> {
   try {
     return Buffer.from(await readRegularFile(undefined, file, MAX_PEM_BYTES));
   } catch (err) {
-    throw new ConfigError(file, '', (err as Error).message.slice(file.length + 2));
+    throw new ConfigError(file, '', reasonOf(err).slice(file.length + 2));
   }
 }
 
@@ -46,7 +46,7 @@ export function checkPair(files: PairFiles, bytes: { cert: Buffer; key: Buffer }
   try {
     leaf = new X509Certificate(bytes.cert);
   } catch (err) {
-    throw new ConfigError(files.cert, '', `not a PEM certificate: ${(err as Error).message}`);
+    throw new ConfigError(files.cert, '', `not a PEM certificate: ${reasonOf(err)}`);
   }
   const from = Date.parse(leaf.validFrom);
   const to = Date.parse(leaf.validTo);
@@ -57,13 +57,13 @@ export function checkPair(files: PairFiles, bytes: { cert: Buffer; key: Buffer }
   try {
     key = createPrivateKey(bytes.key);
   } catch (err) {
-    throw new ConfigError(files.key, '', `not a PEM private key: ${(err as Error).message}`);
+    throw new ConfigError(files.key, '', `not a PEM private key: ${reasonOf(err)}`);
   }
   if (!leaf.checkPrivateKey(key)) throw new ConfigError(files.key, '', `not the key of the certificate in ${files.cert}`);
   try {
     createSecureContext({ ...secure, cert: bytes.cert, key: bytes.key });
   } catch (err) {
-    throw new ConfigError(files.cert, '', `cannot serve this certificate and key: ${(err as Error).message}`);
+    throw new ConfigError(files.cert, '', `cannot serve this certificate and key: ${reasonOf(err)}`);
   }
   return { files, cert: bytes.cert, key: bytes.key, leaf, fingerprint256: leaf.fingerprint256 };
 }
@@ -137,7 +137,7 @@ export class CertReloader {
       this.options.apply(pair);
     } catch (err) {
       // Once per distinct fault: an unreadable file polled every interval is one event, not many.
-      const fault = `error:${(err as Error).message}`;
+      const fault = `error:${reasonOf(err)}`;
       if (seen === undefined) {
         if (fault === this.lastSeen) return;
         this.lastSeen = fault;

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import { IdentityError, type Identity, type IdentityVerifier } from '../oidc/identity.js';
 import type { Authorizer, Decision, DecisionRequest } from './types.js';
+import { reasonOf } from '../errors.js';
 
 export interface DynamicOptions {
   /** Decide on the input's own subject and groups when no token comes (gateways that forward none). */
@@ -95,7 +96,7 @@ export class DynamicAuthorizer implements Authorizer {
     } catch (err) {
       const code = err instanceof IdentityError ? err.code : 'provider_error';
       this.deps.onVerification?.(code);
-      this.deps.logger.info({ tenant, code, reason: err instanceof Error ? err.message : String(err) }, 'denied: no identity');
+      this.deps.logger.info({ tenant, code, reason: reasonOf(err) }, 'denied: no identity');
       return { check: code };
     }
   }

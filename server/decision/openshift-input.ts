@@ -1,4 +1,4 @@
-import { DecisionError } from '../errors.js';
+import { internalError } from '../errors.js';
 import { entriesOf, fieldOf } from '../go-keys.js';
 
 const FIELDS = ['groups', 'permission', 'resource', 'subject', 'tenant', 'extras'] as const;
@@ -114,7 +114,7 @@ export function withIdentity(input: unknown, subject: string, groups: readonly s
 }
 
 const fail = (): never => {
-  throw new DecisionError('internal_error', 500, 'failed to unmarshal JSON');
+  throw internalError('failed to unmarshal JSON');
 };
 
 /** An object's members in document order, duplicates included; anything but an object fails. */

@@ -3,7 +3,7 @@ import type { DecisionCache } from '../cache/decision-cache.js';
 import { cacheKey, hashToken } from '../cache/decision-cache.js';
 import { deadline, SIGNAL_MAX_LISTENERS } from '../deadline.js';
 import type { OpenShiftDecisionOptions } from '../config/openshift-config.js';
-import { DecisionError } from '../errors.js';
+import { internalError, invalidParameter, reasonOf, unauthorized } from '../errors.js';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimit } from '../observability/rate-limit.js';
@@ -57,14 +57,14 @@ export class OpenShiftAuthorizer implements Authorizer {
 
     const input = parseGatewayInputs(req.inputOccurrences ?? [req.input]);
     const apiGroup = o.mappings.get(input.tenant);
-    if (apiGroup === undefined) throw new DecisionError('internal_error', 500, 'unknown tenant');
-    if (input.resource === '') throw new DecisionError('invalid_parameter', 400, 'unknown resource');
+    if (apiGroup === undefined) throw internalError('unknown tenant');
+    if (input.resource === '') throw invalidParameter('unknown resource');
     const verb = VERBS.get(input.permission);
-    if (!verb) throw new DecisionError('invalid_parameter', 400, 'unknown permission');
+    if (!verb) throw invalidParameter('unknown permission');
 
     let token = req.token ?? '';
     if (token === '') {
-      if (!o.debugToken) throw new DecisionError('invalid_parameter', 400, 'missing forwarded access token');
+      if (!o.debugToken) throw invalidParameter('missing forwarded access token');
       token = o.debugToken;
       this.deps.logger.warn('using debug.token in production environments is not recommended.');
     }
@@ -72,7 +72,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     // Bounded before anything is asked upstream: each namespace costs a review.
     const namespaceCount = new Set([...input.extras.selectors.values()].flat()).size;
     if (namespaceCount > o.maxNamespaces) {
-      throw new DecisionError('invalid_parameter', 400, `too many namespaces in query: ${namespaceCount}, at most ${o.maxNamespaces}`);
+      throw invalidParameter(`too many namespaces in query: ${namespaceCount}, at most ${o.maxNamespaces}`);
     }
     // The reviewed uid and extra (OpenShift's OAuth scopes) go into every SubjectAccessReview: a
     // token scoped to user:info must be judged as that token, not as its user.
@@ -82,7 +82,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     // (for everyone, admins and skipped tenants included), then the OTel key choice.
     const forRequest = this.matcherFor(input);
     if (input.extras.wildcardSelectors && forRequest.keys.length > 0) {
-      throw new DecisionError('invalid_parameter', 400, 'wildcard in query namespaces not allowed');
+      throw invalidParameter('wildcard in query namespaces not allowed');
     }
     const matcher = this.migrateViaqToOtel(forRequest, input);
     const namespaces = [...new Set([...input.extras.selectors.values()].flat())].sort();
@@ -135,7 +135,7 @@ export class OpenShiftAuthorizer implements Authorizer {
       .catch((err: unknown) => upstreamFailure('token review failed', 'failed to create token review', err));
     if (!reviewed.authenticated) {
       // The API's reason stays out of the answer: it is about the token, which is never echoed.
-      throw new DecisionError('unauthorized', 401, 'token review failed: the forwarded access token is not authenticated');
+      throw unauthorized('token review failed: the forwarded access token is not authenticated');
     }
     const asserted = { subject: input.subject, groups: input.groups };
     const same = reviewed.user === input.subject && sameSet(reviewed.groups, input.groups);
@@ -175,7 +175,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     const viaq = input.extras.selectors.get('kubernetes_namespace_name') ?? [];
     const otel = input.extras.selectors.get('k8s_namespace_name') ?? [];
     if (viaq.length > 0 && otel.length > 0) {
-      throw new DecisionError('invalid_parameter', 400, "queries with both 'kubernetes_namespace_name' and 'k8s_namespace_name' selectors are not allowed");
+      throw invalidParameter("queries with both 'kubernetes_namespace_name' and 'k8s_namespace_name' selectors are not allowed");
     }
     const drop = otel.length > 0 ? 'kubernetes_namespace_name' : 'k8s_namespace_name';
     return { keys: matcher.keys.filter((k) => k !== drop), op: matcher.op };
@@ -309,8 +309,8 @@ function isAbortAfterStop(err: unknown, stop: AbortSignal): boolean {
 
 /** opa-openshift answers every failed Kubernetes call with 401 and the call's error. */
 function upstreamFailure(prefix: string, call: string, err: unknown): never {
-  const reason = err instanceof Error ? err.message : String(err);
-  throw new DecisionError('unauthorized', 401, `${prefix}: ${call}: ${reason}`, undefined, { cause: err });
+  const reason = reasonOf(err);
+  throw unauthorized(`${prefix}: ${call}: ${reason}`, { cause: err });
 }
 
 /**

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { cacheKey, DecisionCache } from '../cache/decision-cache.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import { deadline } from '../deadline.js';
-import { BusyError, DecisionError } from '../errors.js';
+import { BusyError, DecisionError, reasonOf } from '../errors.js';
 import { ClientAbortError } from '../http/body.js';
 import type { ByteBudget } from '../http/byte-budget.js';
 import type { DecisionLog } from '../observability/decision-log.js';
@@ -135,7 +135,7 @@ export function forwardAuthHandler(deps: ForwardAuthCoreDeps) {
               scope: fa?.scope,
               status,
               code,
-              reason: err instanceof Error ? err.message : String(err),
+              reason: reasonOf(err),
               ...(suppressed > 0 ? { suppressed } : {}),
             },
             'forward-auth could not decide',

@@ -1,5 +1,5 @@
 import type { Tenant } from '../config/tenants.js';
-import { DecisionError } from '../errors.js';
+import { DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
 import type { Authorizer, Decision } from '../decision/types.js';
 import type { Logger } from '../observability/logger.js';
 import { RateLimit } from '../observability/rate-limit.js';
@@ -8,6 +8,7 @@ import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import { candidateTenants } from './oidc-candidates.js';
 import { POLICY_ACTION } from './scopes.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
+import type { ErrorCode } from '../error-codes.js';
 
 /** The Rego label_policy rule's value (server/policy/label-policy.ts). */
 export type LabelPolicy = { restricted: false } | { restricted: true; selectors: readonly string[] };
@@ -101,7 +102,7 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
       const verdict = failures.find((f) => DEFINITE_FAILURES.has(f.error.code));
       if (verdict) return { kind: 'unauthenticated', code: verdict.error.code, reason: verdict.error.message };
       const first = failures[0]!.error;
-      throw new DecisionError('internal_error', 503, `the identity provider could not verify the token: ${first.message}`, undefined, { cause: first });
+      throw upstreamUnavailable(`the identity provider could not verify the token: ${first.message}`, { cause: first });
     }
 
     const grants = new Map<string, TenantGrant>();
@@ -124,7 +125,7 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
       this.deps.onVerification?.('ok');
       return { tenant, identity };
     } catch (err) {
-      const error = err instanceof IdentityError ? err : new IdentityError('provider_error', err instanceof Error ? err.message : String(err), { cause: err });
+      const error = err instanceof IdentityError ? err : new IdentityError('provider_error', reasonOf(err), { cause: err });
       this.deps.onVerification?.(error.code);
       this.deps.logger.info({ tenant: tenant.name, code: error.code, reason: error.message }, 'forward-auth: no identity for this tenant');
       return { tenant, error };
@@ -150,7 +151,7 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
       policy = this.deps.labelPolicy(await this.deps.policy.decide({ path: this.options.labelPolicyPath, input, signal }));
     } catch (err) {
       if (err instanceof DecisionError && err.status >= 500) throw err;
-      this.policyFault(tenant, `the label policy is malformed: ${err instanceof Error ? err.message : String(err)}`);
+      this.policyFault(tenant, `the label policy is malformed: ${reasonOf(err)}`);
       return undefined;
     }
     if (policy === undefined) {
@@ -173,7 +174,7 @@ export class DynamicForwardAuthorizer implements ForwardAuthorizer {
       this.deps.logger.error({ tenant: tenant.name, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'forward-auth: read denied (fail closed)');
   }
 
-  private unauthenticated(code: string, reason: string): ForwardAuthResult {
+  private unauthenticated(code: ErrorCode, reason: string): ForwardAuthResult {
     this.deps.onVerification?.(code);
     return { kind: 'unauthenticated', code, reason };
   }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../error-codes.js';
+
 /**
  * A forward-auth answer other than 200, with a stable code. The proxies read the status alone
  * (db-auth-gateway: 401 and 403 reach the client, anything else is its 502; nginx: 401 and 403
@@ -7,7 +9,7 @@
 export class ForwardAuthRefusal extends Error {
   constructor(
     readonly status: 400 | 401 | 403,
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly reason: string,
   ) {
     super(reason);
@@ -15,6 +17,6 @@ export class ForwardAuthRefusal extends Error {
   }
 }
 
-export const badRequest = (code: string, reason: string) => new ForwardAuthRefusal(400, code, reason);
-export const unauthenticated = (code: string, reason: string) => new ForwardAuthRefusal(401, code, reason);
-export const forbidden = (code: string, reason: string) => new ForwardAuthRefusal(403, code, reason);
+export const badRequest = (code: ErrorCode, reason: string) => new ForwardAuthRefusal(400, code, reason);
+export const unauthenticated = (code: ErrorCode, reason: string) => new ForwardAuthRefusal(401, code, reason);
+export const forbidden = (code: ErrorCode, reason: string) => new ForwardAuthRefusal(403, code, reason);

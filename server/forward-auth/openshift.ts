@@ -1,10 +1,11 @@
-import { DecisionError } from '../errors.js';
-import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer } from '../kube/types.js';
+import { ConfigError, DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
+import type { AccessReview, KubeAuthz, TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
 import { LABEL_NAME, type KubeTenancyConfig, type ResourceAttributes } from '../config/forward-auth-modes.js';
 import { namespaceSelectors, reviewEachNamespace } from './kube-namespaces.js';
 import { bearerCredentialKey, bearerFrom } from './oidc-bearer.js';
 import type { ForwardAuthorizer, ForwardAuthRequest, ForwardAuthResult, Scope, TenantGrant } from './types.js';
+import type { ErrorCode } from '../error-codes.js';
 
 /** Who may use which tenant, decided by access reviews. */
 export type KubeTenancy =
@@ -194,6 +195,8 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
 }
 
 class TooManyNamespaces extends Error {
+  readonly code = 'too_many_namespaces' satisfies ErrorCode;
+
   constructor(readonly count: number) {
     super(`${count} namespaces`);
   }
@@ -226,8 +229,8 @@ class NamespaceList {
 /** The cluster could not answer: no decision, never an allow (503; the token is never in the message). */
 function unavailable(call: string, err: unknown): never {
   if (err instanceof DecisionError || err instanceof TooManyNamespaces) throw err;
-  const reason = err instanceof KubeError ? err.message : err instanceof Error ? err.message : String(err);
-  throw new DecisionError('internal_error', 503, `forward-auth: the Kubernetes ${call} failed: ${reason}`, undefined, { cause: err });
+  const reason = reasonOf(err);
+  throw upstreamUnavailable(`forward-auth: the Kubernetes ${call} failed: ${reason}`, { cause: err });
 }
 
 /**
@@ -257,7 +260,7 @@ export function makeOpenShiftForwardAuthorizer(args: {
   } else {
     const bad = o.matcherKeys.find((k) => !LABEL_NAME.test(k));
     // A key that is no label name would make every selector unparsable for Loki: refuse at startup.
-    if (bad !== undefined) throw new Error(`forward-auth: --opa.matcher ${JSON.stringify(bad)} is not a label name`);
+    if (bad !== undefined) throw new ConfigError('forward-auth', '', `--opa.matcher ${JSON.stringify(bad)} is not a label name`);
     tenancy = { kind: 'mappings', mappings: o.mappings, matcherKeys: o.matcherKeys, matcherOp: o.matcherOp, skipTenants: o.skipTenants };
   }
   return new OpenShiftForwardAuthorizer(

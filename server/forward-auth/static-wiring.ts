@@ -13,6 +13,7 @@ import { MAX_HTPASSWD_BYTES, parseHtpasswd, type Htpasswd } from './htpasswd.js'
 import { labelPolicyFrom } from '../policy/label-policy.js';
 import { StaticForwardAuthorizer } from './static.js';
 import { parseTenantIds } from './tenant-ids.js';
+import { ConfigError, reasonOf } from '../errors.js';
 
 const ALLOW = ['lokistack', 'allow'];
 const LABEL_POLICY = ['lokistack', 'label_policy'];
@@ -38,8 +39,10 @@ export async function wireStaticForwardAuth(
   const { logger } = deps;
   // Without the rule every decision would be undefined, so every caller denied: say so at startup.
   if (!deps.store.entrypoints.has(ALLOW.join('/'))) {
-    throw new Error(
-      `--forward-auth.enabled: the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`,
+    throw new ConfigError(
+      '--forward-auth.enabled',
+      '',
+      `the policy has no ${ALLOW.join('/')} entrypoint, which forward-auth decides with (it has ${[...deps.store.entrypoints.keys()].join(', ')})`,
     );
   }
 
@@ -55,8 +58,7 @@ export async function wireStaticForwardAuth(
       readFile: async (f) => Buffer.from(await readRegularFile(flag, f, MAX_HTPASSWD_BYTES)),
       apply: async (b) => set(parse(b.toString('utf8'))),
       onApplied: () => logger.info({ file }, `reloaded ${flag}`),
-      onRejected: (err) =>
-        logger.error({ file, reason: err instanceof Error ? err.message : String(err) }, `rejected the new ${flag}; the previous one keeps serving`),
+      onRejected: (err) => logger.error({ file, reason: reasonOf(err) }, `rejected the new ${flag}; the previous one keeps serving`),
     });
     w.start(bytes);
     watchers.push(w);

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ErrorCode } from '../error-codes.js';
 
 /**
  * What a proxy asks for: db-auth-gateway's `requiredScope` names, which forward-auth/scopes.ts
@@ -41,9 +42,9 @@ export type ForwardAuthResult =
    */
   | { kind: 'granted'; subject: string; grants: readonly TenantGrant[] }
   /** No credential, or one that proves nobody: 401. */
-  | { kind: 'unauthenticated'; code: string; reason: string }
+  | { kind: 'unauthenticated'; code: ErrorCode; reason: string }
   /** A known caller the scope is refused to outright: 403. */
-  | { kind: 'forbidden'; code: string; reason: string; subject?: string };
+  | { kind: 'forbidden'; code: ErrorCode; reason: string; subject?: string };
 
 /** A mode's answer to "who is this, and which tenants may they use with this scope". */
 export interface ForwardAuthorizer {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createGunzip } from 'node:zlib';
 import { invalidParameter } from '../errors.js';
 import type { BudgetLease } from './byte-budget.js';
+import type { ErrorCode } from '../error-codes.js';
 
 export interface BodyLimits {
   /** Bytes of request body accepted, and of its decompressed form when gzip-encoded. */
@@ -10,7 +11,7 @@ export interface BodyLimits {
 
 /** The client went away before its body was read: its fault, not the service's, and no answer is due. */
 export class ClientAbortError extends Error {
-  readonly code = 'client_abort';
+  readonly code = 'client_abort' satisfies ErrorCode;
 
   constructor(options?: { cause?: unknown }) {
     super('client aborted the request body', options);

@@ -70,7 +70,7 @@ export function dataApiHandler(deps: DataApiDeps) {
     if (req.method !== 'POST') {
       // opa-openshift's decision handler refuses every other method with 400 `request must be a POST`;
       // the openshift modes stand in for it, so a gateway or probe sees the same answer there.
-      if (postOnly) throw new DecisionError('invalid_parameter', 400, 'request must be a POST');
+      if (postOnly) throw invalidParameter('request must be a POST');
       // OPA routes GET and POST on /v1/data; HEAD matches no route, and the write API (PUT, PATCH,
       // DELETE) is not served as documents come from configuration: 405 with an empty body, as OPA.
       if (req.method !== 'GET') {

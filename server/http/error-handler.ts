@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
-import { BusyError, DecisionError, internalError } from '../errors.js';
+import { BusyError, DecisionError, internalError, invalidParameter, reasonOf } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { ClientAbortError } from './body.js';
 import { sendJson } from './send.js';
@@ -37,7 +37,7 @@ export function writeError(logger: Logger, req: IncomingMessage, res: ServerResp
     res.setHeader('Retry-After', String(e.retryAfterSeconds));
     logger.debug({ code: e.code, path }, e.message);
   } else if (e.status >= 500) {
-    logger.error({ err: err instanceof Error ? { message: err.message, name: err.name, cause: causeOf(err) } : String(err), path }, e.message);
+    logger.error({ err: err instanceof Error ? { message: reasonOf(err), name: err.name, cause: causeOf(err) } : reasonOf(err), path }, e.message);
   } else {
     logger.debug({ code: e.code, path }, e.message);
   }
@@ -52,7 +52,7 @@ function fromUnknown(err: unknown): DecisionError {
   // body-parser style errors from express itself carry a status; keep client faults as 400s.
   const status = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : 500;
   if (status >= 400 && status < 500) {
-    return new DecisionError('invalid_parameter', 400, err instanceof Error ? err.message : 'bad request');
+    return invalidParameter(err instanceof Error ? reasonOf(err) : 'bad request');
   }
   return internalError('internal error', undefined, { cause: err });
 }
@@ -60,7 +60,14 @@ function fromUnknown(err: unknown): DecisionError {
 function causeOf(err: Error): string | undefined {
   const c = err.cause;
   if (c === undefined) return undefined;
-  return c instanceof Error ? c.message : typeof c === 'string' ? c : JSON.stringify(c);
+  if (c instanceof Error || typeof c === 'string') return reasonOf(c);
+  // A cause can be any value a library attached, a cyclic or BigInt-holding one included: its
+  // description must not throw while an error is being answered.
+  try {
+    return JSON.stringify(c);
+  } catch {
+    return reasonOf(c);
+  }
 }
 
 /** Go's `404 page not found`, for every path no route serves. */

@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express';
 import { sendJson } from './send.js';
+import { reasonOf } from '../errors.js';
 
 /** A named check: resolves when healthy, rejects with the reason when not. */
 export type Check = () => Promise<void>;
@@ -27,7 +28,7 @@ export function healthHandlers(checks: HealthChecks) {
           results[name] = 'OK';
         } catch (err) {
           ok = false;
-          results[name] = err instanceof Error ? err.message : String(err);
+          results[name] = reasonOf(err);
         }
       }
     }

@@ -1,4 +1,4 @@
-import { invalidParameter } from '../errors.js';
+import { invalidParameter, reasonOf } from '../errors.js';
 import { entriesOf, foldsTo } from '../go-keys.js';
 import { rememberInputJson } from '../decision/input-json.js';
 import { goField, goUtf8, parseGoJson, parseGoJsonExact } from './go-json.js';
@@ -149,7 +149,7 @@ const isHex = (c: number) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46
 
 /** Why a document did not parse, without quoting it: the body may carry a credential. */
 function reason(err: unknown, length: number): string {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = reasonOf(err);
   if (/end of (JSON )?input|unexpected end/i.test(msg)) return 'unexpected EOF';
   const position = /position (\d+)/.exec(msg);
   if (position) return Number(position[1]) >= length ? 'unexpected EOF' : `invalid syntax at position ${position[1]}`;

@@ -1,5 +1,5 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Tags } from 'yaml';
-import { invalidParameter } from '../errors.js';
+import { invalidParameter, reasonOf } from '../errors.js';
 import { overLimit, type InputLimits } from './input-limits.js';
 
 /**
@@ -43,7 +43,7 @@ function goYamlV2Tags(tags: Tags): Tags {
 }
 
 function malformed(err: unknown): Error {
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = reasonOf(err);
   const line = /line (\d+)/.exec(msg);
   return invalidParameter(`body contains malformed input document: ${line ? `invalid YAML at line ${line[1]}` : 'invalid YAML'}`, { cause: err });
 }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../error-codes.js';
+
 /** What the openshift modes ask Kubernetes: one interface, so the decision logic is testable alone. */
 export interface AccessReview {
   /** The subject and groups the gateway asserts (SubjectAccessReview mode). */
@@ -50,7 +52,7 @@ export interface TokenReviewer {
 /** A failed Kubernetes call: status is the API's HTTP status, or 0 when no answer came. */
 export class KubeError extends Error {
   constructor(
-    readonly code: 'kube_status' | 'kube_timeout' | 'kube_unreachable' | 'kube_aborted',
+    readonly code: Extract<ErrorCode, 'kube_status' | 'kube_timeout' | 'kube_unreachable' | 'kube_aborted'>,
     readonly status: number,
     message: string,
     options?: { cause?: unknown },

@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import type { DecisionReason } from '../document.js';
 import type { Logger } from './logger.js';
 import { RateLimit } from './rate-limit.js';
+import { ConfigError, reasonOf } from '../errors.js';
 
 /** One decision, in OPA's decision-log event format. */
 export interface DecisionEvent {
@@ -179,7 +180,7 @@ export class DecisionLog {
     try {
       fd = openSync(path, 'a', 0o600);
     } catch (err) {
-      throw new Error(`--decision-log.output ${path}: cannot open for appending: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new ConfigError(`--decision-log.output ${path}`, '', `cannot open for appending: ${(err as NodeJS.ErrnoException).code ?? reasonOf(err)}`);
     }
     return new DecisionLog(new FileSink(fd, ops), { name: path, ...options });
   }
@@ -240,7 +241,7 @@ export class DecisionLog {
       } catch (err) {
         this.failing = true;
         const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        this.drop(n, `write:${code}`, (err as Error).message);
+        this.drop(n, `write:${code}`, reasonOf(err));
       } finally {
         this.inFlight = 0;
       }

@@ -1,3 +1,5 @@
+import type { ErrorCode } from '../error-codes.js';
+
 /** Who a verified token says the caller is. */
 export interface Identity {
   username: string;
@@ -8,7 +10,8 @@ export interface Identity {
   expiresAt?: number;
 }
 
-export type IdentityErrorCode =
+export type IdentityErrorCode = Extract<
+  ErrorCode,
   | 'no_token'
   | 'unknown_tenant'
   | 'malformed_token'
@@ -22,7 +25,8 @@ export type IdentityErrorCode =
   | 'missing_claim'
   | 'provider_unreachable'
   | 'provider_busy'
-  | 'provider_error';
+  | 'provider_error'
+>;
 
 /**
  * Results that say the token itself is no good: the same token will fail again, so the answer

@@ -10,6 +10,7 @@ import { bindIntrospection } from './binding.js';
 import { CallLimiter } from './call-limiter.js';
 import { DEFINITE_FAILURES, identityFromClaims, IdentityError, type Identity, type IdentityErrorCode, type IdentityVerifier } from './identity.js';
 import { providerFetch, type FetchLike } from './fetch.js';
+import { reasonOf } from '../errors.js';
 
 export interface OidcVerifierOptions {
   /** Deadline for one call to a provider. */
@@ -317,7 +318,7 @@ function findIdentityError(err: unknown): IdentityError | undefined {
 }
 
 function asIdentityError(err: unknown): IdentityError {
-  return findIdentityError(err) ?? new IdentityError('provider_error', err instanceof Error ? err.message : String(err), { cause: err });
+  return findIdentityError(err) ?? new IdentityError('provider_error', reasonOf(err), { cause: err });
 }
 
 /** Whether a finished call is a provider failure worth a warning (a 401 at userinfo is a verdict). */
@@ -339,7 +340,7 @@ function looksLikeJwt(token: string): boolean {
 function jwtFailure(tenant: string, err: unknown): IdentityError {
   const own = findIdentityError(err);
   if (own) return own;
-  const why = (err as Error).message;
+  const why = reasonOf(err);
   if (err instanceof joseErrors.JWTExpired) return new IdentityError('expired', `tenant ${tenant}: the token has expired`, { cause: err });
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     const claim = err.claim;
@@ -376,7 +377,7 @@ function providerFailure(tenant: string, call: string, err: unknown): IdentityEr
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new IdentityError('provider_error', `tenant ${tenant}: ${call} answered HTTP ${status}${e.error ? ` (${e.error})` : ''}`, { cause: err });
   }
-  const why = typeof status === 'number' ? `HTTP ${status}` : (e.cause?.code ?? e.code ?? e.message ?? String(err));
+  const why = typeof status === 'number' ? `HTTP ${status}` : (e.cause?.code ?? e.code ?? e.message ?? reasonOf(err));
   return new IdentityError('provider_unreachable', `tenant ${tenant}: ${call} failed: ${why}`, { cause: err });
 }
 

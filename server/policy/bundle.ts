@@ -1,5 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { PolicyLoadError } from '../errors.js';
+import { PolicyLoadError, reasonOf } from '../errors.js';
 import { parseDataText } from './data-file.js';
 import { PolicyFileError } from './file-error.js';
 
@@ -47,7 +47,7 @@ export function readWasmBundle(source: string, gz: Uint8Array, limits: BundleLim
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new PolicyFileError('too_large', `${source}: the bundle decompresses to more than ${limits.maxBytes} bytes (--policy.max-bundle-bytes)`);
     }
-    throw new PolicyLoadError('not_wasm', `${source}: not a gzip-compressed bundle: ${(err as Error).message}`);
+    throw new PolicyLoadError('not_wasm', `${source}: not a gzip-compressed bundle: ${reasonOf(err)}`);
   }
   const entries = untar(source, tar);
   const files = new Map(entries.map((e) => [e.path, e.body]));
@@ -107,7 +107,7 @@ export function readWasmBundle(source: string, gz: Uint8Array, limits: BundleLim
     try {
       value = parseDataText(e.path, e.body.toString('utf8'));
     } catch (err) {
-      throw fail((err as Error).message);
+      throw fail(reasonOf(err));
     }
     if (key.length === 0 && !isObject(value)) throw fail('root value must be object');
     const merged = mergeData(data, mkTree(key, value));

@@ -1,5 +1,6 @@
 import { defined, UNDEFINED, type Decision } from '../document.js';
 import type { CompiledPolicy, PolicyInstance } from './wasm-policy.js';
+import type { ErrorCode } from '../error-codes.js';
 
 let generations = 0;
 
@@ -106,6 +107,8 @@ function assertWalkable(value: unknown, rest: readonly string[], path: readonly 
 
 /** A path the policy's types rule out. */
 export class PolicyPathError extends Error {
+  readonly code = 'policy_path' satisfies ErrorCode;
+
   constructor(message: string) {
     super(message);
     this.name = 'PolicyPathError';

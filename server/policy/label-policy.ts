@@ -1,6 +1,8 @@
 import { parser } from '@grafana/lezer-logql';
 import type { SyntaxNode } from '@lezer/common';
 import type { Decision } from '../document.js';
+import type { ErrorCode } from '../error-codes.js';
+import { reasonOf } from '../errors.js';
 
 /**
  * A user's label policy on one tenant, as the Rego rule `lokistack/label_policy` computes it: the
@@ -12,7 +14,7 @@ export type LabelPolicy = { restricted: false } | { restricted: true; selectors:
 /** A label policy the service refuses to use, or a selector it refuses to parse; `code` is stable. */
 export class LabelPolicyError extends Error {
   constructor(
-    readonly code: 'malformed_label_policy' | 'invalid_selector' | 'invalid_tenant_id',
+    readonly code: Extract<ErrorCode, 'malformed_label_policy' | 'invalid_selector' | 'invalid_tenant_id'>,
     message: string,
   ) {
     super(message);
@@ -294,7 +296,7 @@ export function re2Fault(pattern: string): string | undefined {
   try {
     new RegExp(body, flags);
   } catch (err) {
-    return `does not compile: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`;
+    return `does not compile: ${reasonOf(err).replace(/^Invalid regular expression: /, '')}`;
   }
   return undefined;
 }

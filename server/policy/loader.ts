@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, reasonOf } from '../errors.js';
 import { readWasmBundle } from './bundle.js';
 import { parseDataText } from './data-file.js';
 import { PolicyDocument } from './document.js';
@@ -84,7 +84,7 @@ function parseDataDocument(file: string, text: string): Record<string, unknown> 
     doc = parseDataText(file, text);
   } catch (err) {
     if (err instanceof PolicyFileError) throw err;
-    throw new ConfigError(file, '', (err as Error).message);
+    throw new ConfigError(file, '', reasonOf(err));
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(file, '', 'the data document must be an object');
   return doc as Record<string, unknown>;

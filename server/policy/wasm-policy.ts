@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import { PolicyLoadError } from '../errors.js';
+import { PolicyLoadError, reasonOf } from '../errors.js';
 
 /** The OPA Wasm ABI major version @open-policy-agent/opa-wasm speaks. */
 const ABI_MAJOR = 1;
@@ -197,8 +197,6 @@ function jsonBuffer(value: unknown): ArrayBuffer {
 
 /** A readable message for what the SDK throws: strings, Error objects or `{message}` objects. */
 export function describe(err: unknown): string {
-  if (typeof err === 'string') return err;
-  if (err instanceof Error) return err.message;
-  if (err !== null && typeof err === 'object' && 'message' in err) return String((err as { message: unknown }).message);
-  return String(err);
+  if (err !== null && typeof err === 'object' && !(err instanceof Error) && 'message' in err) return reasonOf((err as { message: unknown }).message);
+  return reasonOf(err);
 }

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Decision } from '../document.js';
 import type { PolicyDocument } from './document.js';
+import type { ErrorCode } from '../error-codes.js';
 
 /** Main thread to worker. */
 export type ToWorker =
@@ -32,14 +33,31 @@ export type FromWorker = ({ kind?: 'answer'; job: number; memoryBytes: number } 
  * (`crashed`), the pool is closed (`closed`).
  */
 export class PoolEvaluationError extends Error {
+  readonly code: ErrorCode;
+
   constructor(
-    readonly kind: 'path' | 'trap' | 'eval' | 'timeout' | 'cancelled' | 'saturated' | 'crashed' | 'closed',
+    readonly kind: PoolFailure,
     message: string,
   ) {
     super(message);
     this.name = 'PoolEvaluationError';
+    this.code = POOL_FAILURE_CODES[kind];
   }
 }
+
+type PoolFailure = 'path' | 'trap' | 'eval' | 'timeout' | 'cancelled' | 'saturated' | 'crashed' | 'closed';
+
+/** The catalogue's code for each kind: the kinds stay short for the worker protocol, the codes say whose failure. */
+const POOL_FAILURE_CODES: Readonly<Record<PoolFailure, ErrorCode>> = {
+  path: 'policy_path',
+  trap: 'policy_trap',
+  eval: 'eval_failed',
+  timeout: 'eval_timeout',
+  cancelled: 'eval_cancelled',
+  saturated: 'eval_saturated',
+  crashed: 'eval_worker_crashed',
+  closed: 'eval_pool_closed',
+};
 
 export interface EvaluationPoolOptions {
   /** Worker threads at most; each holds one instance of the serving policy. */

@@ -12,6 +12,7 @@ import type { CompiledPolicy } from '../policy/wasm-policy.js';
 import { EvaluationPool } from '../policy/worker-pool.js';
 import type { WiredMode } from './mode.js';
 import { wireStaticForwardAuth, type StaticForwardAuthWiring } from '../forward-auth/static-wiring.js';
+import { reasonOf } from '../errors.js';
 
 interface Loaded {
   policy: CompiledPolicy;
@@ -106,7 +107,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
       onRejected: (err) => {
         markReload(metrics, name, false);
         logger.error(
-          { file, reason: err instanceof Error ? err.message : String(err) },
+          { file, reason: reasonOf(err) },
           name === 'rbac'
             ? 'rejected new roles and bindings; the previous ones keep serving'
             : 'rejected the new file; the previous policy and data keep serving',
@@ -133,7 +134,7 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
     ...(pool ? { pool } : {}),
     inlineMaxInputBytes: p.inlineMaxInputBytes,
     memoryResetBytes: p.memoryResetBytes,
-    onRenew: (err) => logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'policy instance trapped; replacing it'),
+    onRenew: (err) => logger.warn({ reason: reasonOf(err) }, 'policy instance trapped; replacing it'),
   });
   metrics.observePolicyMemory(() => authorizer.memoryBytes());
   const wired: WiredMode = {
