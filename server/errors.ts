@@ -7,6 +7,21 @@ import type { ErrorCode, OpaErrorCode } from './error-codes.js';
 
 export { type ErrorCode, type OpaErrorCode, reasonOf } from './error-codes.js';
 
+/**
+ * The one shape of a coded error: a catalogued code and a message (and a cause). Classes that add
+ * nothing else are one line, `class X extends CodedError<'a' | 'b'> {}`; their name is the class's.
+ */
+export class CodedError<C extends ErrorCode> extends Error {
+  constructor(
+    readonly code: C,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 /** An error a caller caused or must see, answered in OPA's envelope `{"code","message","errors"?}`. */
 export class DecisionError extends Error {
   constructor(
@@ -72,13 +87,4 @@ export class ConfigError extends Error {
 }
 
 /** A compiled policy that cannot serve: wrong ABI, missing entrypoint, not WebAssembly. */
-export class PolicyLoadError extends Error {
-  constructor(
-    readonly code: Extract<ErrorCode, 'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate'>,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'PolicyLoadError';
-  }
-}
+export class PolicyLoadError extends CodedError<'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate'> {}

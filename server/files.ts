@@ -1,18 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import type { ErrorCode } from './error-codes.js';
-import { reasonOf } from './errors.js';
+import { CodedError, reasonOf } from './errors.js';
 
 /** A file an operator named that the service will not read. The message names the flag or the file and the fault. */
-export class FileReadError extends Error {
-  constructor(
-    readonly code: Extract<ErrorCode, 'not_regular' | 'too_large' | 'unreadable'>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'FileReadError';
-  }
-}
+export class FileReadError extends CodedError<'not_regular' | 'too_large' | 'unreadable'> {}
 
 const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 

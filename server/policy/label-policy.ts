@@ -1,8 +1,7 @@
 import { parser } from '@grafana/lezer-logql';
 import type { SyntaxNode } from '@lezer/common';
 import type { Decision } from '../document.js';
-import type { ErrorCode } from '../error-codes.js';
-import { reasonOf } from '../errors.js';
+import { CodedError, reasonOf } from '../errors.js';
 
 /**
  * A user's label policy on one tenant, as the Rego rule `lokistack/label_policy` computes it: the
@@ -12,15 +11,7 @@ import { reasonOf } from '../errors.js';
 export type LabelPolicy = { restricted: false } | { restricted: true; selectors: readonly string[] };
 
 /** A label policy the service refuses to use, or a selector it refuses to parse; `code` is stable. */
-export class LabelPolicyError extends Error {
-  constructor(
-    readonly code: Extract<ErrorCode, 'malformed_label_policy' | 'invalid_selector' | 'invalid_tenant_id'>,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'LabelPolicyError';
-  }
-}
+export class LabelPolicyError extends CodedError<'malformed_label_policy' | 'invalid_selector' | 'invalid_tenant_id'> {}
 
 /** Bounds on selectors, shared by the rbac loader and every reader of the rule's value. */
 export const MAX_SELECTORS_PER_ROLE = 64;
