@@ -5,6 +5,7 @@ import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
 import type { Config } from '../config/config.js';
+import { reasonOf } from '../errors.js';
 import { OpenShiftAuthorizer } from '../decision/openshift.js';
 import { openShiftResultCodec, type OpenShiftResult } from '../decision/openshift-result.js';
 import { KubeClient, loadKubeClientModule, loadKubeConfig } from '../kube/client.js';
@@ -50,7 +51,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         onApplied: () => logger.info({ file: keyFile }, 'reloaded the memcached entry keys'),
         onRejected: (err) =>
           logger.error(
-            { file: keyFile, reason: err instanceof Error ? err.message : String(err) },
+            { file: keyFile, reason: reasonOf(err) },
             'rejected the new memcached entry keys; the previous ones keep serving',
           ),
       }).catch((err: unknown) => {
@@ -98,7 +99,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         shared: () => metrics.cacheShared.inc(),
         storeError: (err) => {
           metrics.cacheErrors.inc();
-          logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'decision cache failed; deciding as on a miss');
+          logger.warn({ reason: reasonOf(err) }, 'decision cache failed; deciding as on a miss');
         },
       },
       openShiftResultCodec,
