@@ -296,10 +296,22 @@ function lastValue(v: unknown): string | undefined {
  * would join them with ", " and send that upstream as one token).
  */
 function bearerToken(req: IncomingMessage): string | undefined {
-  // headersDistinct builds every header's list on first read: only asked for when the header is there.
-  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : req.headersDistinct['x-forwarded-access-token']?.[0];
+  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : firstHeader(req, 'x-forwarded-access-token');
   if (forwarded !== undefined && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   return m ? m[1] : undefined;
+}
+
+/**
+ * The first value of header `name` (lower case) as received. headersDistinct would give the same,
+ * but builds every header's list to give it: the forwarded token is on every openshift request.
+ */
+function firstHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
 }
