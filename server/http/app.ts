@@ -81,8 +81,16 @@ function baseApp(): Express {
 
 /** Counts and times every request by status code, lower-case method and handler. */
 function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
+  // One observer per handler name (a few fixed ones), each with its label sets.
+  const observers = new Map<string, ReturnType<typeof observer>>();
   return (req: Request, res: Response, next: NextFunction): void => {
-    observer(metrics, handlerOf(req))(req, res);
+    const handler = handlerOf(req);
+    let observe = observers.get(handler);
+    if (observe === undefined) {
+      observe = observer(metrics, handler);
+      observers.set(handler, observe);
+    }
+    observe(req, res);
     next();
   };
 }
