@@ -17,7 +17,20 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_READER, NS_READER, namespaceName } from './lib/cluster.js';
 import { herd } from './lib/herd.js';
-import { accepted, BOUNDS, deepBody, groupsBody, largest, namespacesBody, probeLoop, rawPost, yamlAliasBody, yamlBomb, type RawAnswer } from './lib/hostile.js';
+import {
+  accepted,
+  BOUNDS,
+  deepBody,
+  groupsBody,
+  largest,
+  namespacesBody,
+  probeLoop,
+  rawPost,
+  slowUploadPlan,
+  yamlAliasBody,
+  yamlBomb,
+  type RawAnswer,
+} from './lib/hostile.js';
 import { gzipSync } from 'node:zlib';
 import { runLoad, TokenSequence, type LoadOptions, type RequestTemplate } from './lib/load.js';
 import { diffCounts, sleep, startFakeKubeProc, type FakeKubeProc } from './lib/procs.js';
@@ -1129,8 +1142,7 @@ async function scenarioHostile(ctx: Ctx): Promise<Scenario> {
   const nsAt = (i: number) => namespacesBody(BOUNDS.maxNamespaces, namespaceName, NS_READER.username, nsGroups(i));
   const nsPast = namespacesBody(BOUNDS.maxNamespaces + 1, namespaceName, NS_READER.username, nsGroups(-1));
   // Cheap to decide (four groups, whitespace to the body bound): this kind measures the budget, not evaluation.
-  const slow = groupsBody(4, BOUNDS.maxBodyBytes);
-  const slowHeld = Math.floor(BOUNDS.maxBufferedBytes / (slow.length - 1));
+  const { body: slow, held: slowHeld } = slowUploadPlan(BOUNDS.maxBufferedBytes, BOUNDS.maxBodyBytes);
   let token = 0;
   const tok = () => ({ ...json, 'x-forwarded-access-token': `hostile-${token++}` });
   const kinds: HostileKind[] = [

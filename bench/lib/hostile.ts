@@ -51,6 +51,27 @@ export function groupsBody(n: number, padTo = 0): Buffer {
   return Buffer.from(padTo > text.length ? `${text.slice(0, -1) + ' '.repeat(padTo - text.length)}}` : text);
 }
 
+/**
+ * The slow-upload attack against --web.max-buffered-bytes: `held` uploads of `body`, each stopped
+ * one byte short, then one more upload that must be refused. The budget charges what a request holds:
+ * its body bytes as they arrive and, once decoded, its input's estimated heap (`footprint`, from the
+ * service's own decoder). Held uploads that filled the budget with body bytes alone would leave no
+ * room to decode any of them, and the first to finish would be refused although nothing else came:
+ * so each body is cut short enough that every held one can take its last byte and its decoded input
+ * at once (all may finish before any answer is written and gives its bytes back), while the bytes
+ * held still leave less room than one more body needs.
+ */
+export function slowUploadPlan(budget: number, maxBodyBytes: number, held = 64): { body: Buffer; held: number; footprint: number } {
+  const probe = groupsBody(4, maxBodyBytes);
+  const footprint = parsePostBody(probe, 'application/json', OPTIONS).footprint;
+  // held × (size − 1) + held × (1 + footprint) ≤ budget, and the room left is below one more body.
+  const size = Math.min(maxBodyBytes, Math.floor(budget / held) - footprint);
+  const body = groupsBody(4, size);
+  if (parsePostBody(body, 'application/json', OPTIONS).footprint !== footprint) throw new Error('slowUploadPlan: padding changed the footprint');
+  if (budget - held * (body.length - 1) >= body.length) throw new Error(`slowUploadPlan: ${held} uploads of ${body.length} bytes leave room for one more`);
+  return { body, held, footprint };
+}
+
 /** YAML: one anchored flow list of `items` scalars, aliased `aliases` times (expanded: items × (aliases + 1)). */
 export function yamlAliasBody(items: number, aliases: number): Buffer {
   return Buffer.from(

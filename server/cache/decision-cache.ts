@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { InFlight } from './in-flight.js';
 import type { CacheStore } from './store.js';
@@ -91,15 +91,18 @@ export class DecisionCache<T> {
  * memcached-safe. Separators are length-prefixed so no two requests share a key by concatenation.
  */
 export function cacheKey(parts: Record<string, string | boolean | readonly string[] | undefined>): string {
-  const h = createHash('sha256');
+  // One string hashed at once: the same bytes, so the same keys, as hashing the parts one by one
+  // (replicas of two versions share memcached during a rollout), at half the cost on a cache hit.
+  let preimage = '';
   for (const name of Object.keys(parts).sort()) {
     const v = parts[name];
     const text = v === undefined ? '\u0000' : Array.isArray(v) ? JSON.stringify([...v].sort()) : JSON.stringify(v);
-    h.update(`${name.length}:${name}${text.length}:${text}`);
+    preimage += `${name.length}:${name}${text.length}:${text}`;
   }
-  return h.digest('hex');
+  return hash('sha256', preimage);
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  // The one-shot hash: no Hash object per request.
+  return hash('sha256', token);
 }

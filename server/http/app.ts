@@ -81,27 +81,43 @@ function baseApp(): Express {
 
 /** Counts and times every request by status code, lower-case method and handler. */
 function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
+  // One observer per handler name (a few fixed ones), each with its label sets.
+  const observers = new Map<string, ReturnType<typeof observer>>();
   return (req: Request, res: Response, next: NextFunction): void => {
-    observer(metrics, handlerOf(req))(req, res);
+    const handler = handlerOf(req);
+    let observe = observers.get(handler);
+    if (observe === undefined) {
+      observe = observer(metrics, handler);
+      observers.set(handler, observe);
+    }
+    observe(req, res);
     next();
   };
 }
 
 function observer(metrics: Metrics, handler: string) {
+  // One label set per method and status, made once: a labels object per request is garbage.
+  const labelSets = new Map<string, { code: string; method: string; handler: string }>();
+  const labelsOf = (code: string, method: string) => {
+    const key = `${code} ${method}`;
+    let labels = labelSets.get(key);
+    if (labels === undefined) {
+      labels = Object.freeze({ code, method: method.toLowerCase(), handler });
+      // Bounded all the same: Node's parser knows some 30 methods, and statuses are three digits.
+      if (labelSets.size < 4096) labelSets.set(key, labels);
+    }
+    return labels;
+  };
   return (req: IncomingMessage, res: ServerResponse): void => {
     const start = process.hrtime.bigint();
-    let counted = false;
-    const count = (code: string) => {
-      if (counted) return;
-      counted = true;
-      const labels = { code, method: (req.method ?? '').toLowerCase(), handler };
+    // 'close' follows 'finish' on every answer written, and comes alone when the client went away
+    // first: nginx's 499, client closed request. One listener, no wrapper.
+    res.on('close', () => {
+      const labels = labelsOf(res.writableFinished ? String(res.statusCode) : '499', req.method ?? '');
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
       metrics.httpRequestSize.observe(labels, Number(req.headers['content-length'] ?? 0) || 0);
       metrics.httpResponseSize.observe(labels, Number(res.getHeader('content-length') ?? 0) || 0);
-    };
-    res.once('finish', () => count(String(res.statusCode)));
-    // A client that went away before its answer was written: nginx's 499, client closed request.
-    res.once('close', () => count('499'));
+    });
   };
 }

@@ -80,7 +80,8 @@ function collect(stream: NodeJS.ReadableStream, req: IncomingMessage, max: numbe
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks, size));
+      // One chunk (most bodies): itself, not a copy. Callers only read the body, and decode it at once.
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onError = (err: Error) => {
       cleanup();

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import { boundReason } from '../decision/reasons.js';
-import { outcomeOf, type Authorizer, type Decision, type DecisionAudit } from '../decision/types.js';
+import { outcomeOf, type Authorizer, type Decision, type DecisionAudit, type DecisionRequest } from '../decision/types.js';
 import { deadline } from '../deadline.js';
 import { DecisionError, invalidParameter } from '../errors.js';
 import type { DecisionLog } from '../observability/decision-log.js';
@@ -60,13 +60,25 @@ export function dataApiHandler(deps: DataApiDeps) {
   // Static mode hands the policy the body's own text of the input when it can (input.ts).
   const limits: InputOptions = { ...DEFAULT_INPUT_LIMITS, ...definedOnly(deps.options), keepInputText: deps.authorizer.mode === 'static' };
   const postOnly = deps.authorizer.mode.startsWith('openshift-');
+  const mode = deps.authorizer.mode;
+  // Label sets made once: a labels object per request is garbage the collector pays for.
+  const decisionLabels = {
+    allow: { mode, result: 'allow' },
+    deny: { mode, result: 'deny' },
+    undefined: { mode, result: 'undefined' },
+    other: { mode, result: 'other' },
+    error: { mode, result: 'error' },
+  } as const;
+  const wantReasonAlways = Boolean(deps.decisionLog && deps.options.logReasons !== false);
+  // The gateway asks one path over and over: its segments are parsed once and shared (frozen).
+  let lastRawPath = '';
+  let lastPath: readonly string[] = [];
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = process.hrtime.bigint();
     const url = req.url ?? PREFIX;
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
-    const query = q < 0 ? {} : parseQuery(url.slice(q + 1));
-    if (redirectUnclean(rawPath, url.slice(rawPath.length), res)) return;
+    if (redirectUnclean(rawPath, q < 0 ? '' : url.slice(q), res)) return;
     if (req.method !== 'POST') {
       // opa-openshift's decision handler refuses every other method with 400 `request must be a POST`;
       // the openshift modes stand in for it, so a gateway or probe sees the same answer there.
@@ -78,17 +90,21 @@ export function dataApiHandler(deps: DataApiDeps) {
         return;
       }
     }
-    const params = queryParams(query);
+    const params = q < 0 ? NO_PARAMS : queryParams(parseQuery(url.slice(q + 1)));
     // Asked with reasons off, the parameter is ignored as OPA ignores one it does not know: a
     // gateway whose opa.url carries it keeps working.
     const answerReason = params.reasons && deps.options.reasons === true;
-    const path = parsePath(rawPath);
+    if (rawPath !== lastRawPath) {
+      lastPath = Object.freeze(parsePath(rawPath));
+      lastRawPath = rawPath;
+    }
+    const path = lastPath;
     let parsed: ParsedInput;
     if (req.method === 'POST') {
       const lease = deps.bodyBudget?.lease();
       // The bytes stay taken while the request lives, and so does an estimate of the decoded input's
       // heap: a 1 MiB body of small strings decodes to several times its size.
-      if (lease) res.once('close', () => lease.release());
+      if (lease) res.on('close', () => lease.release());
       parsed = parsePostBody(await readBody(req, deps.options, lease), req.headers['content-type'], limits);
       lease?.take(parsed.footprint);
     } else {
@@ -102,15 +118,16 @@ export function dataApiHandler(deps: DataApiDeps) {
     const lazySignal = () => {
       if (!signal) {
         const limit = deadline(deps.options.decisionTimeoutMs, closedSignal(req, res));
-        res.once('close', () => limit.release());
+        res.on('close', limit.release);
         signal = limit.signal;
       }
       return signal;
     };
-    const decisionId = deps.decisionLog?.newDecisionId();
+    const decisionLog = deps.decisionLog;
+    const decisionId = decisionLog?.newDecisionId();
     const audit: DecisionAudit = {};
     const logDecision = (outcome: { result?: unknown; error?: { code: string; message: string } }) =>
-      deps.decisionLog?.write({
+      decisionLog?.write({
         decision_id: decisionId!,
         path: path.join('/'),
         ...(audit.input !== undefined ? { input: audit.input } : parsed.input !== undefined ? { input: parsed.input } : {}),
@@ -121,31 +138,41 @@ export function dataApiHandler(deps: DataApiDeps) {
         timestamp: new Date().toISOString(),
         metrics: { timer_server_handler_ns: Number(process.hrtime.bigint() - started) },
       });
+    const decisionRequest: DecisionRequest = {
+      path,
+      input: parsed.input,
+      token: bearerToken(req),
+      audit,
+      get signal() {
+        return lazySignal();
+      },
+    };
+    if (parsed.occurrences) decisionRequest.inputOccurrences = parsed.occurrences;
+    // The decision log and the reasons answer read it; otherwise nothing pays for it.
+    if (wantReasonAlways || answerReason) decisionRequest.wantReason = true;
     let decision: Decision;
     try {
-      decision = await deps.authorizer.decide({
-        path,
-        input: parsed.input,
-        ...(parsed.occurrences ? { inputOccurrences: parsed.occurrences } : {}),
-        token: bearerToken(req),
-        audit,
-        // The decision log and the reasons answer read it; otherwise nothing pays for it.
-        ...((deps.decisionLog && deps.options.logReasons !== false) || answerReason ? { wantReason: true } : {}),
-        get signal() {
-          return lazySignal();
-        },
-      });
+      decision = await deps.authorizer.decide(decisionRequest);
     } catch (err) {
-      deps.metrics.decisions.inc({ mode: deps.authorizer.mode, result: 'error' });
-      logDecision({ error: err instanceof DecisionError ? { code: err.code, message: err.message } : { code: 'internal_error', message: 'internal error' } });
+      deps.metrics.decisions.inc(decisionLabels.error);
+      if (decisionLog) {
+        logDecision({ error: err instanceof DecisionError ? { code: err.code, message: err.message } : { code: 'internal_error', message: 'internal error' } });
+      }
       throw err;
     }
-    logDecision(decision.defined ? { result: decision.value } : {});
+    if (decisionLog) logDecision(decision.defined ? { result: decision.value } : {});
     const outcome = outcomeOf(decision);
-    deps.metrics.decisions.inc({ mode: deps.authorizer.mode, result: outcome });
+    deps.metrics.decisions.inc(decisionLabels[outcome]);
     const done = process.hrtime.bigint();
-    deps.logger.debug({ path: path.join('/'), result: outcome, durationMs: Number(done - started) / 1e6 }, 'decision');
+    if (deps.logger.isLevelEnabled('debug')) {
+      deps.logger.debug({ path: path.join('/'), result: outcome, durationMs: Number(done - started) / 1e6 }, 'decision');
+    }
 
+    // The gateway's common answer, `{"result":true}` or false, with nothing beside it: written as made once.
+    if (params === NO_PARAMS && decisionId === undefined && !parsed.missing && decision.defined && typeof decision.value === 'boolean') {
+      sendJson(res, 200, decision.value ? RESULT_TRUE : RESULT_FALSE);
+      return;
+    }
     const body = goStruct(
       [
         ['provenance', params.provenance ? { version: deps.version } : undefined],
@@ -179,6 +206,8 @@ export function dataApiHandler(deps: DataApiDeps) {
  * `/\evil.example`, which browsers read as `//evil.example`, another host: Go sends `/%5Cevil.example`.
  */
 function redirectUnclean(rawPath: string, query: string, res: ServerResponse): boolean {
+  // Cleaning changes only `//`, `.` and `..` segments and a trailing slash: a path with none is clean.
+  if (!rawPath.endsWith('/') && !rawPath.includes('//') && !rawPath.includes('/.')) return false;
   const cleaned = posix.normalize(rawPath);
   const to = cleaned !== rawPath ? ([307, cleaned] as const) : rawPath.endsWith('/') ? ([301, rawPath.slice(0, -1)] as const) : undefined;
   if (!to) return false;
@@ -221,6 +250,9 @@ export function parsePath(rawPath: string): string[] {
   });
 }
 
+const RESULT_TRUE = '{"result":true}\n';
+const RESULT_FALSE = '{"result":false}\n';
+
 /** What a path no authorizer explains gets (a path outside the policy, an openshift mode's other paths). */
 const NO_REASON = Object.freeze({ code: 'no_reason', message: 'nothing decided at this path gives a reason' });
 
@@ -230,6 +262,9 @@ interface DataParams {
   metrics: boolean;
   provenance: boolean;
 }
+
+/** A request without a query string: every parameter off. */
+const NO_PARAMS: DataParams = Object.freeze({ reasons: false, pretty: false, metrics: false, provenance: false });
 
 function queryParams(query: ParsedUrlQuery): DataParams {
   const explain = lastValue(query.explain);
@@ -261,10 +296,22 @@ function lastValue(v: unknown): string | undefined {
  * would join them with ", " and send that upstream as one token).
  */
 function bearerToken(req: IncomingMessage): string | undefined {
-  // headersDistinct builds every header's list on first read: only asked for when the header is there.
-  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : req.headersDistinct['x-forwarded-access-token']?.[0];
+  const forwarded = req.headers['x-forwarded-access-token'] === undefined ? undefined : firstHeader(req, 'x-forwarded-access-token');
   if (forwarded !== undefined && forwarded !== '') return forwarded;
   const auth = req.headers.authorization;
   const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
   return m ? m[1] : undefined;
+}
+
+/**
+ * The first value of header `name` (lower case) as received. headersDistinct would give the same,
+ * but builds every header's list to give it: the forwarded token is on every openshift request.
+ */
+function firstHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
 }

@@ -82,8 +82,8 @@ function keepInputText(text: string, envelope: Record<string, unknown>, input: u
   const prefix = INPUT_PREFIX.exec(text);
   const end = text.lastIndexOf('}');
   if (!prefix || end <= prefix[0].length) return;
-  deepFreeze(input);
   rememberInputJson(input, text.slice(prefix[0].length, end).trim());
+  deepFreeze(input);
 }
 
 /** Freezes every object and array in `root`: the text kept for it must stay its text. */
