@@ -49,11 +49,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         intervalMs: config.fileReloadIntervalMs,
         settleMs: config.fileSettleMs,
         onApplied: () => logger.info({ file: keyFile }, 'reloaded the memcached entry keys'),
-        onRejected: (err) =>
-          logger.error(
-            { file: keyFile, reason: reasonOf(err) },
-            'rejected the new memcached entry keys; the previous ones keep serving',
-          ),
+        onRejected: (err) => logger.error({ file: keyFile, reason: reasonOf(err) }, 'rejected the new memcached entry keys; the previous ones keep serving'),
       }).catch((err: unknown) => {
         kube.close();
         throw err;
