@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient, loadKubeClientModule, type K8sModule } from '../server/kube/client.js';
+import { KubeClient } from '../server/kube/client.js';
+import { parseKubeconfig } from '../server/kube/kubeconfig.js';
 import { Limiter } from '../server/kube/limiter.js';
 import { KubeError } from '../server/kube/types.js';
 
@@ -22,14 +23,12 @@ interface Seen {
 
 describe('kube client: SubjectAccessReviews on the lean path', function () {
   this.timeout(20_000);
-  let k8s: K8sModule;
   let server: Server;
   let base: string;
   let answer: (res: ServerResponse) => void;
   const seen: Seen[] = [];
 
   before(async () => {
-    k8s = await loadKubeClientModule();
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -47,15 +46,15 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
   });
 
   function client(): KubeClient {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      // Plain HTTP on loopback: client-node accepts an http:// server only with skipTLSVerify.
-      clusters: [{ name: 'c', server: `${base}/prefix/`, skipTLSVerify: true }],
-      users: [{ name: 'svc', token: 'service-account-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'svc' }],
-      currentContext: 'x',
+    const kc = JSON.stringify({
+      clusters: [{ name: 'c', cluster: { server: `${base}/prefix/` } }],
+      users: [{ name: 'svc', user: { token: 'service-account-token' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'svc' } }],
+      'current-context': 'x',
     });
-    return new KubeClient(k8s, kc, { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), { call() {} });
+    return new KubeClient(parseKubeconfig(kc, 'lean.kubeconfig'), { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), {
+      call() {},
+    });
   }
   const bob = {
     user: 'bob',

@@ -1,0 +1,86 @@
+/**
+ * Probe (not part of `npm run bench`): idle RSS of the compiled service in static and openshift
+ * mode, as the bench's Targets table judges it (VmRSS one second after /ready, before any request),
+ * with the image's V8 flags. Rounds alternate the modes; the median of each is printed, because
+ * this machine is shared and a single reading moves by several MiB.
+ * With `--cold N`, the openshift round then sends N cold decisions (a fresh token each, one
+ * namespace, against the fake API with its default latency) and prints the service's CPU per
+ * decision and its VmHWM afterwards.
+ *
+ *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--cold 2000]
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildOurs, oursLoggingFlags, startOurs } from '../lib/servers.js';
+import { sleep, startFakeKubeProc } from '../lib/procs.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TMP = join(ROOT, 'bench/results/tmp');
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const rounds = arg('--rounds', 3);
+const cold = arg('--cold', 0);
+const mib = (b: number | undefined) => (b === undefined ? NaN : b / 1048576);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+mkdirSync(TMP, { recursive: true });
+const build = await buildOurs(ROOT, 'bench/.build/probe');
+console.log(`ours: ${build.how}`);
+const fake = await startFakeKubeProc(ROOT, TMP, join(TMP, 'probe-idle-fake.log'));
+const DECISION = '/v1/data/lokistack/allow';
+// bench/run.ts's cold mix, bob: a cluster-wide review and two namespaced reviews per decision.
+const coldBody = JSON.stringify({
+  input: {
+    groups: ['system:authenticated:oauth', 'system:authenticated'],
+    permission: 'read',
+    resource: 'logs',
+    subject: 'bob',
+    tenant: 'application',
+    tenantID: 'application',
+    token: '',
+    extras: { selectors: { kubernetes_namespace_name: ['log-test-0', 'log-test-1'] } },
+  },
+});
+
+const figures: Record<string, number[]> = { static: [], openshift: [], 'openshift peak after cold': [], 'openshift cold CPU ms/decision': [] };
+try {
+  if (cold > 0) await fake.tokens('probe-cold-', cold, { username: 'bob', groups: ['system:authenticated:oauth'] });
+  for (let r = 0; r < rounds; r++) {
+    const stat = await startOurs(build, ['--log.level=warn', `--rbac.config=${join(ROOT, 'deploy/examples/rbac.yaml')}`], join(TMP, 'probe-idle-static.log'));
+    await sleep(1000);
+    figures.static!.push(mib(stat.proc.memory()?.rssBytes));
+    await stat.proc.stop();
+
+    const os = await startOurs(build, oursLoggingFlags(fake.kubeconfig, ['--kube.review-cache-ttl=0']), join(TMP, 'probe-idle-openshift.log'));
+    await sleep(1000);
+    figures.openshift!.push(mib(os.proc.memory()?.rssBytes));
+    if (cold > 0) {
+      const cpu0 = os.proc.cpuSeconds() ?? 0;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < cold) {
+            const i = next++;
+            const res = await fetch(`${os.base}${DECISION}`, {
+              method: 'POST',
+              body: coldBody,
+              headers: { 'content-type': 'application/json', 'x-forwarded-access-token': `probe-cold-${i}` },
+            });
+            await res.arrayBuffer();
+          }
+        }),
+      );
+      figures['openshift cold CPU ms/decision']!.push((((os.proc.cpuSeconds() ?? 0) - cpu0) * 1000) / cold);
+      figures['openshift peak after cold']!.push(mib(os.proc.memory()?.peakRssBytes));
+    }
+    await os.proc.stop();
+  }
+} finally {
+  await fake.proc.stop();
+}
+for (const [name, xs] of Object.entries(figures)) {
+  if (xs.length) console.log(`${name}: median ${median(xs).toFixed(2)} (${xs.map((x) => x.toFixed(2)).join(', ')})`);
+}
