@@ -41,6 +41,8 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
   private readonly serviceAgent: HttpAgent;
   private readonly userAgent: HttpAgent;
   private readonly send: typeof httpRequest;
+  // The server URL, parsed once: a URL string per call would be parsed again on every call.
+  private readonly at: { protocol: string; hostname: string; port: string; prefix: string };
 
   constructor(
     private readonly target: KubeTarget,
@@ -50,6 +52,8 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
   ) {
     // One connection per call in flight at most, kept for the next: a cold decision makes several
     // calls, and a new TLS handshake each would cost more CPU than the call. Sessions are resumed.
+    const url = new URL(target.server);
+    this.at = { protocol: url.protocol, hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port, prefix: url.pathname.replace(/\/+$/, '') };
     const common = { keepAlive: true, maxSockets: limiter.limit, maxFreeSockets: limiter.limit, timeout: 60_000 };
     if (target.server.startsWith('https:')) {
       const { ca, cert, key, rejectUnauthorized, servername } = target.tls;
@@ -183,9 +187,9 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     }
     signal.throwIfAborted();
     return new Promise((resolve, reject) => {
+      const { protocol, hostname, port, prefix } = this.at;
       const req = this.send(
-        `${this.target.server}${path}`,
-        { method, headers, signal, agent: userToken === undefined ? this.serviceAgent : this.userAgent },
+        { protocol, hostname, port, path: `${prefix}${path}`, method, headers, signal, agent: userToken === undefined ? this.serviceAgent : this.userAgent },
         (res) => {
           readAnswer(res, maxBytes).then(({ status, text: answer }) => {
             let parsed: unknown;
