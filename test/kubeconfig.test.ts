@@ -524,26 +524,24 @@ interface ClientPki {
 function clientPki(): ClientPki {
   const d = makeTempDir('kubeconfig-pki-');
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const ec = '-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes';
   run(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=client-ca',
+    ...`req -x509 ${ec} -keyout ca.key -out ca.crt -days 2 -subj /CN=client-ca`.split(' '),
     '-addext',
     'basicConstraints=critical,CA:TRUE',
     '-addext',
     'keyUsage=critical,keyCertSign',
   );
   writeFileSync(join(d, 'ext.cnf'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-  run('req', ...ec, '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/O=system:serviceaccounts/CN=system:serviceaccount:openshift-logging:gateway');
+  run(
+    ...`req ${ec}`.split(' '),
+    '-keyout',
+    'tls.key',
+    '-out',
+    'tls.csr',
+    '-subj',
+    '/O=system:serviceaccounts/CN=system:serviceaccount:openshift-logging:gateway',
+  );
   run('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '2', '-extfile', 'ext.cnf');
   const read = (f: string) => readFileSync(join(d, f), 'utf8');
   const pki = { caPem: read('ca.crt'), certPem: read('tls.crt'), keyPem: read('tls.key') };

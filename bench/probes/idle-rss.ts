@@ -7,7 +7,7 @@
  * namespace, against the fake API with its default latency) and prints the service's CPU per
  * decision and its VmHWM afterwards.
  *
- *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--cold 2000] [--cpu-prof DIR] [--prebuilt DIR]
+ *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--cold 2000] [--hit 5000] [--cpu-prof DIR] [--prebuilt DIR]
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +23,8 @@ const arg = (name: string, fallback: number): number => {
 };
 const rounds = arg('--rounds', 3);
 const cold = arg('--cold', 0);
+// --hit N: then N decisions of one user and token, all but the first answered from the decision cache.
+const hit = arg('--hit', 0);
 // --cpu-prof DIR: the openshift rounds write V8 CPU profiles there (bench/lib/profile.ts reads them).
 const profDir = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1]! : undefined;
 const mib = (b: number | undefined) => (b === undefined ? NaN : b / 1048576);
@@ -99,6 +101,23 @@ try {
       if (failed > 0) console.log(`round ${r}: ${failed} cold decisions did not answer 200`);
       figures['openshift cold CPU ms/decision']!.push((((os.proc.cpuSeconds() ?? 0) - cpu0) * 1000) / cold);
       figures['openshift peak after cold']!.push(mib(os.proc.memory()?.peakRssBytes));
+    }
+    if (hit > 0) {
+      const send = () =>
+        fetch(`${os.base}${DECISION}`, {
+          method: 'POST',
+          body: COLD[0].body,
+          headers: { 'content-type': 'application/json', 'x-forwarded-access-token': 'token-bob' },
+        }).then((r) => r.arrayBuffer());
+      await send();
+      const cpu0 = os.proc.cpuSeconds() ?? 0;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next++ < hit) await send();
+        }),
+      );
+      (figures['openshift cache hit CPU ms/decision'] ??= []).push((((os.proc.cpuSeconds() ?? 0) - cpu0) * 1000) / hit);
     }
     await os.proc.stop();
   }
