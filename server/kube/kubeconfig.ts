@@ -28,8 +28,6 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
 
 /** The API server and the service's credentials, resolved once at startup. */
 export interface KubeTarget {
-  /** Names where this came from in errors and logs: a kubeconfig path and context, or in-cluster. */
-  source: string;
   /** https://host:port[/prefix] without a trailing slash (http:// when the kubeconfig says so). */
   server: string;
   /** Trust and client identity for TLS; the CA, certificate and key as read. */
@@ -76,7 +74,6 @@ export function inCluster(env: KubeTargetOptions['env'], dir: string, now: () =>
   const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   checkServer(source, server);
   return {
-    source,
     server,
     tls: { ca: readPem(source, 'ca.crt', join(dir, 'ca.crt')), rejectUnauthorized: true },
     token: new TokenFile(source, join(dir, 'token'), now),
@@ -121,7 +118,6 @@ export function parseKubeconfig(text: string, file: string, now: () => number = 
   const context = object(source, `contexts[${contextName}].context`, named(source, root, 'contexts', contextName).context);
   const clusterName = context.cluster;
   if (typeof clusterName !== 'string' || clusterName === '') throw new ConfigError(source, `contexts[${contextName}].context.cluster`, 'not set');
-  const at = `${source} (context ${contextName})`;
   const cluster = object(source, `clusters[${clusterName}].cluster`, named(source, root, 'clusters', clusterName).cluster);
   onlyKnown(source, `clusters[${clusterName}].cluster`, cluster, CLUSTER_KEYS);
   const userName = context.user;
@@ -154,7 +150,6 @@ export function parseKubeconfig(text: string, file: string, now: () => number = 
   const tokenFile = str(source, `${u}.tokenFile`, user.tokenFile);
   if (token && tokenFile) throw new ConfigError(source, u, 'token and tokenFile both set: choose one');
   return {
-    source: at,
     server: trimmed,
     tls: {
       rejectUnauthorized: insecure !== true,
