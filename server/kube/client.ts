@@ -301,12 +301,16 @@ function callerOf(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
-/** The names of a list's items, read as untrusted JSON: a list without items is a fault, not "none". */
+/**
+ * The names of a list's items, read as untrusted JSON the way opa-openshift's Go decoder reads
+ * them: no items (absent or null) is an empty list; anything but an object with a list of items
+ * is an error, never a list.
+ */
 function names(list: unknown): string[] {
-  const items = (list as { items?: unknown } | null)?.items;
-  // The API writes `"items": null` for an empty list of some kinds; anything else but a list is no list.
-  if (items === null) return [];
-  if (!Array.isArray(items)) throw new KubeError('kube_status', 200, '200 the list answer has no items');
+  if (typeof list !== 'object' || list === null || Array.isArray(list)) throw new KubeError('kube_status', 200, '200 the list answer is not an object');
+  const items = (list as { items?: unknown }).items;
+  if (items === undefined || items === null) return [];
+  if (!Array.isArray(items)) throw new KubeError('kube_status', 200, '200 the list answer has no list of items');
   return items.map((i) => (i as { metadata?: { name?: unknown } } | null)?.metadata?.name).filter((n): n is string => typeof n === 'string' && n !== '');
 }
 
