@@ -13,10 +13,8 @@ import { DecisionLog } from './observability/decision-log.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
-import { wireDynamicMode } from './wiring/dynamic-mode.js';
+import { lazy } from './wiring/lazy.js';
 import type { WiredMode } from './wiring/mode.js';
-import { wireOpenShiftMode } from './wiring/openshift-mode.js';
-import { wireStaticMode } from './wiring/static-mode.js';
 import { reasonOf } from './errors.js';
 
 export interface ServiceDeps {
@@ -174,15 +172,35 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
   };
 }
 
+/**
+ * Each mode's wiring is loaded only when that mode runs (issue 14): what one mode needs (the OIDC
+ * clients and jose, the Kubernetes client, memcached, bcrypt) is resident memory in every sidecar
+ * of another mode otherwise, some 3 MiB.
+ */
 async function wireMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
   switch (config.mode) {
     case 'static':
-      return wireStaticMode(config, logger, metrics);
+      return (
+        await lazy(
+          () => import('./wiring/static-mode.js'),
+          () => require('./wiring/static-mode.js'),
+        )
+      ).wireStaticMode(config, logger, metrics);
     case 'dynamic':
-      return wireDynamicMode(config, logger, metrics);
+      return (
+        await lazy(
+          () => import('./wiring/dynamic-mode.js'),
+          () => require('./wiring/dynamic-mode.js'),
+        )
+      ).wireDynamicMode(config, logger, metrics);
     case 'openshift-logging':
     case 'openshift-network':
-      return wireOpenShiftMode(config, logger, metrics);
+      return (
+        await lazy(
+          () => import('./wiring/openshift-mode.js'),
+          () => require('./wiring/openshift-mode.js'),
+        )
+      ).wireOpenShiftMode(config, logger, metrics);
   }
 }
 

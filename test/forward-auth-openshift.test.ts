@@ -13,7 +13,8 @@ import { DecisionError } from '../server/errors.js';
 import { namespaceSelectors } from '../server/forward-auth/kube-namespaces.js';
 import { makeOpenShiftForwardAuthorizer, type OpenShiftForwardAuthorizer } from '../server/forward-auth/openshift.js';
 import type { ForwardAuthRequest, ForwardAuthResult, Scope } from '../server/forward-auth/types.js';
-import { KubeClient, loadKubeClientModule, type K8sModule, type NamespaceSource } from '../server/kube/client.js';
+import { KubeClient, type NamespaceSource } from '../server/kube/client.js';
+import { parseKubeconfig } from '../server/kube/kubeconfig.js';
 import { Limiter } from '../server/kube/limiter.js';
 import { ReviewCache } from '../server/kube/review-cache.js';
 import type { AccessReview, KubeAuthz } from '../server/kube/types.js';
@@ -53,13 +54,17 @@ function pick(r: ForwardAuthResult): { kind: string; code?: string } {
 }
 
 describe('forward-auth, openshift modes (TokenReview and access reviews on the fake Kubernetes API)', () => {
-  let k8s: K8sModule;
   let fake: FakeKube;
   let log: CapturedLogger;
   const clients: KubeClient[] = [];
 
   const client = (on: FakeKube, namespaceSource: NamespaceSource = 'projects', perCaller = 4) => {
-    const c = new KubeClient(k8s, on.kubeConfig(), { ssar: false, timeoutMs: 5_000, namespaceSource }, new Limiter(16, perCaller), { call() {} });
+    const c = new KubeClient(
+      parseKubeconfig(on.kubeconfigText(), 'fake-kube.kubeconfig'),
+      { ssar: false, timeoutMs: 5_000, namespaceSource },
+      new Limiter(16, perCaller),
+      { call() {} },
+    );
     clients.push(c);
     return c;
   };
@@ -85,7 +90,6 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
     }).length;
 
   before(async () => {
-    k8s = await loadKubeClientModule();
     fake = await startFakeKube(lokistackFakeKubeOptions());
   });
   beforeEach(() => {

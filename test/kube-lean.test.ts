@@ -1,6 +1,7 @@
 /**
- * SubjectAccessReviews on the lean path (issue 14): POSTed over node:http(s) with the service's
- * credentials as @kubernetes/client-node applies them, read within a bound. Against a hand-held
+ * Kubernetes calls on the lean path (issue 14): made over node:http(s) with the service's
+ * credentials from the kubeconfig (test/kubeconfig.test.ts holds the loader to client-node's
+ * reading), read within a bound. Against a hand-held
  * API server on loopback that answers what the test says, including what a hostile or broken
  * server could answer: the worst it may get is an error (fail closed), never an allow.
  * The everyday answers of a real API server are covered against the fake one (openshift-mode,
@@ -9,7 +10,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeClient, loadKubeClientModule, type K8sModule } from '../server/kube/client.js';
+import { KubeClient } from '../server/kube/client.js';
+import { parseKubeconfig } from '../server/kube/kubeconfig.js';
 import { Limiter } from '../server/kube/limiter.js';
 import { KubeError } from '../server/kube/types.js';
 
@@ -22,14 +24,12 @@ interface Seen {
 
 describe('kube client: SubjectAccessReviews on the lean path', function () {
   this.timeout(20_000);
-  let k8s: K8sModule;
   let server: Server;
   let base: string;
   let answer: (res: ServerResponse) => void;
   const seen: Seen[] = [];
 
   before(async () => {
-    k8s = await loadKubeClientModule();
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -47,15 +47,15 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
   });
 
   function client(): KubeClient {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      // Plain HTTP on loopback: client-node accepts an http:// server only with skipTLSVerify.
-      clusters: [{ name: 'c', server: `${base}/prefix/`, skipTLSVerify: true }],
-      users: [{ name: 'svc', token: 'service-account-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'svc' }],
-      currentContext: 'x',
+    const kc = JSON.stringify({
+      clusters: [{ name: 'c', cluster: { server: `${base}/prefix/` } }],
+      users: [{ name: 'svc', user: { token: 'service-account-token' } }],
+      contexts: [{ name: 'x', context: { cluster: 'c', user: 'svc' } }],
+      'current-context': 'x',
     });
-    return new KubeClient(k8s, kc, { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), { call() {} });
+    return new KubeClient(parseKubeconfig(kc, 'lean.kubeconfig'), { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), {
+      call() {},
+    });
   }
   const bob = {
     user: 'bob',
@@ -191,6 +191,30 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
       assert.equal(seen.length, 1, 'the review reached the server');
       ac.abort(new Error('client went away'));
       await assert.rejects(pending, (err: unknown) => err instanceof KubeError && err.code === 'kube_aborted');
+    } finally {
+      kube.close();
+    }
+  });
+
+  it('namespace and project lists: read as Go reads them (no items is none); any other shape is an error, never a list', async () => {
+    const kube = client();
+    const listed = () => kube.listNamespaces({ token: 'bobs-user-token' }, signal());
+    try {
+      answer = json(200, { kind: 'NamespaceList', items: [{ metadata: { name: 'a' } }, { metadata: { name: 7 } }, null, { metadata: { name: 'b' } }] });
+      assert.deepEqual(await listed(), ['a', 'b']);
+      const sent = seen.at(-1)!;
+      assert.equal(sent.method, 'GET');
+      assert.equal(sent.url, '/prefix/api/v1/namespaces');
+      // Listed as the service (plain Kubernetes): never with the user's token.
+      assert.equal(sent.headers.authorization, 'Bearer service-account-token');
+      for (const empty of [{ kind: 'NamespaceList' }, { kind: 'NamespaceList', items: null }]) {
+        answer = json(200, empty);
+        assert.deepEqual(await listed(), [], JSON.stringify(empty));
+      }
+      for (const bad of [{ items: 'log-test-0' }, { items: { 0: { metadata: { name: 'x' } } } }, ['x'], 'x', null]) {
+        answer = json(200, bad);
+        await assert.rejects(listed(), (err: unknown) => err instanceof KubeError && err.code === 'kube_status', JSON.stringify(bad));
+      }
     } finally {
       kube.close();
     }

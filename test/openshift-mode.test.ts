@@ -33,7 +33,8 @@ import {
 import { captureLogger, eventually, makeTempDir, metricValue } from './support/service.js';
 import { DecisionError } from '../server/errors.js';
 import { parseGatewayInput } from '../server/decision/openshift-input.js';
-import { KubeClient, loadKubeClientModule } from '../server/kube/client.js';
+import { KubeClient } from '../server/kube/client.js';
+import { parseKubeconfig } from '../server/kube/kubeconfig.js';
 import { Limiter } from '../server/kube/limiter.js';
 
 const GATEWAY_SA = LOKISTACK_IDENTITIES.gateway.username;
@@ -935,8 +936,12 @@ describe('openshift hardening', () => {
   describe('the upstream budget is shared fairly between callers (keyed by token)', () => {
     // The client straight over the fake API, so the test decides when each call is queued.
     async function clientWith(limiter: Limiter): Promise<KubeClient> {
-      const k8s = await loadKubeClientModule();
-      return new KubeClient(k8s, apiServer.fake.kubeConfig(), { ssar: false, timeoutMs: 5_000, namespaceSource: 'projects' }, limiter, { call() {} });
+      return new KubeClient(
+        parseKubeconfig(apiServer.fake.kubeconfigText(), 'fake-kube.kubeconfig'),
+        { ssar: false, timeoutMs: 5_000, namespaceSource: 'projects' },
+        limiter,
+        { call() {} },
+      );
     }
     const review = (user: string, token: string, namespace: string) =>
       ({ user, groups: ['system:authenticated'], token, verb: 'get', apiGroup: 'loki.grafana.com', resource: 'application', name: 'logs', namespace }) as const;

@@ -1,5 +1,5 @@
-import { LRUCache } from 'lru-cache';
 import { InFlight } from '../cache/in-flight.js';
+import { ExpiringLru } from './expiring-lru.js';
 import { KubeError } from './types.js';
 
 /**
@@ -9,14 +9,14 @@ import { KubeError } from './types.js';
  * own call instead of taking that failure.
  */
 export class CachedCalls<T extends {}> {
-  private readonly answers: LRUCache<string, T>;
+  private readonly answers: ExpiringLru<T>;
   private readonly inflight = new InFlight<T>();
 
   constructor(
-    options: { ttlMs: number; maxEntries: number },
+    options: { ttlMs: number; maxEntries: number; now?: () => number },
     private readonly events: { hit(): void; miss(): void } = { hit() {}, miss() {} },
   ) {
-    this.answers = new LRUCache({ max: options.maxEntries, ttl: options.ttlMs });
+    this.answers = new ExpiringLru(options.maxEntries, options.ttlMs, options.now);
   }
 
   /** The answer kept under `key`, else `call`'s, shared with every caller of the same `flight`. */

@@ -8,7 +8,8 @@ import type { Config } from '../config/config.js';
 import { reasonOf } from '../errors.js';
 import { OpenShiftAuthorizer } from '../decision/openshift.js';
 import { openShiftResultCodec, type OpenShiftResult } from '../decision/openshift-result.js';
-import { KubeClient, loadKubeClientModule, loadKubeConfig } from '../kube/client.js';
+import { KubeClient } from '../kube/client.js';
+import { loadKubeTarget } from '../kube/kubeconfig.js';
 import { Limiter } from '../kube/limiter.js';
 import { ReviewCache } from '../kube/review-cache.js';
 import { BoundedTokenReviewer } from '../forward-auth/bounded-token-reviewer.js';
@@ -24,11 +25,11 @@ import { makeOpenShiftForwardAuthorizer } from '../forward-auth/openshift.js';
 export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
   const o = config.openshift!;
   const d = o.decision;
-  const k8s = await loadKubeClientModule();
-  const kubeConfig = loadKubeConfig(k8s, o.kubeconfig);
+  // The environment is read here, at the edge, as opa-openshift reads it (KUBECONFIG, the pod's service).
+  const target = loadKubeTarget({ explicit: o.kubeconfig, env: process.env });
   const warn = upstreamWarner(logger);
   const limiter = new Limiter(o.kube.maxConcurrentCalls, o.kube.maxConcurrentCallsPerCaller);
-  const kube = new KubeClient(k8s, kubeConfig, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, limiter, {
+  const kube = new KubeClient(target, { ssar: o.ssar, timeoutMs: o.kube.timeoutMs, namespaceSource: o.kube.namespaceSource }, limiter, {
     call: (method, code, seconds) => {
       metrics.upstreamRequests.inc({ code, method, client: 'openshift' });
       metrics.upstreamDuration.observe({ method, client: 'openshift' }, seconds);

@@ -11,8 +11,9 @@ import { PolicyStore } from '../policy/store.js';
 import type { CompiledPolicy } from '../policy/wasm-policy.js';
 import { EvaluationPool } from '../policy/worker-pool.js';
 import type { WiredMode } from './mode.js';
-import { wireStaticForwardAuth, type StaticForwardAuthWiring } from '../forward-auth/static-wiring.js';
+import type { StaticForwardAuthWiring } from '../forward-auth/static-wiring.js';
 import { reasonOf } from '../errors.js';
+import { lazy } from './lazy.js';
 
 interface Loaded {
   policy: CompiledPolicy;
@@ -157,7 +158,15 @@ export async function wireStaticMode(config: Config, logger: Logger, metrics: Me
   let fa: StaticForwardAuthWiring | undefined;
   try {
     // Forward-auth reads allow and label_policy themselves: the policy's authorizer, not the gateway's view of it.
-    fa = await wireStaticForwardAuth(config, { store, authorizer, logger, ...(options.sleep ? { sleep: options.sleep } : {}) });
+    // Loaded only when served: its password hashing (bcryptjs) is memory every other sidecar pays.
+    fa = config.forwardAuth?.static
+      ? await (
+          await lazy<typeof import('../forward-auth/static-wiring.js')>(
+            () => import('../forward-auth/static-wiring.js'),
+            () => require('../forward-auth/static-wiring.js'),
+          )
+        ).wireStaticForwardAuth(config, { store, authorizer, logger, ...(options.sleep ? { sleep: options.sleep } : {}) })
+      : undefined;
   } catch (err) {
     // Half wired is not wired: nothing may keep watching after a failed start.
     await wired.close();
