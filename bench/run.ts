@@ -13,7 +13,7 @@
 import { gitDescription } from './lib/git.js';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLUSTER_READER, NS_READER, namespaceName } from './lib/cluster.js';
 import { herd } from './lib/herd.js';
@@ -504,9 +504,12 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
       const file = files.find((f) => /\.0\.\d+\.cpuprofile$/.test(f)) ?? files.sort()[0];
       if (file) {
         const summary = summarizeProfile(join(profDir, file));
+        // Attached beside the report (the tmp directory is not kept): gunzip it for DevTools or speedscope.
+        const attached = join(RESULTS, 'static.cpuprofile.gz');
+        writeFileSync(attached, gzipSync(readFileSync(join(profDir, file)), { level: 9 }));
         report.profile = {
           ...summary,
-          file: join(profDir, file).slice(ROOT.length),
+          file: relative(ROOT, attached),
           why: `Ours served ${Math.round(oursRun.load?.rps ?? 0)} req/s${opaRun?.load ? ` against OPA's ${Math.round(opaRun.load.rps)} (${(oursRun.load!.rps / opaRun.load.rps).toFixed(2)}×${behind ? ', behind' : ''})` : ''} and the bare node:http server's ${Math.round(bareRun.load?.rps ?? 0)}; ours was run again under the same load with \`node --cpu-prof\` (warm-up discarded from the load numbers, not from the profile).`,
           loadDuringProfile,
         };

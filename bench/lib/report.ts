@@ -229,7 +229,7 @@ export function markdown(report: Report): string {
     out.push(p.why);
     out.push('');
     out.push(
-      `Profile: \`${p.file}\` (open it in Chrome DevTools or speedscope); ${fmtNum(p.sampledMs)} ms sampled, ${fmtNum(p.busyMs)} ms not idle. Percentages are of the non-idle time.`,
+      `Profile: \`${p.file}\` (gunzip it, then open it in Chrome DevTools or speedscope); ${fmtNum(p.sampledMs)} ms sampled, ${fmtNum(p.busyMs)} ms not idle. Percentages are of the non-idle time.`,
     );
     if (p.loadDuringProfile)
       out.push(
