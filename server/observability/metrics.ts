@@ -180,7 +180,9 @@ export class Metrics {
     return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
+  // No quantiles, as opa-openshift's (client_golang's default objectives are none since v1.0): the
+  // same exposition, and no quantile estimator fed on every request.
   private summary<L extends string>(name: string, help: string, labelNames: readonly L[]): Summary<L> {
-    return new Summary({ name, help, labelNames, registers: [this.registry] });
+    return new Summary({ name, help, labelNames, percentiles: [], registers: [this.registry] });
   }
 }
