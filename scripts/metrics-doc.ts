@@ -135,7 +135,10 @@ export function registeredMetrics(): MetricSpec[] {
 const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function row(m: MetricSpec, note: MetricNote | undefined): string {
-  const type = m.bounds === undefined || m.bounds.length === 0 ? m.type : `${m.type}; ${m.type === 'summary' ? 'quantiles' : 'buckets'} ${m.bounds.map((b) => String(b)).join(', ')}`;
+  const type =
+    m.bounds === undefined || m.bounds.length === 0
+      ? m.type
+      : `${m.type}; ${m.type === 'summary' ? 'quantiles' : 'buckets'} ${m.bounds.map((b) => String(b)).join(', ')}`;
   const labels = m.labelNames.length === 0 ? 'none' : m.labelNames.map((l) => (note?.labels?.[l] ? `\`${l}\`: ${note.labels[l]}` : `\`${l}\``)).join('; ');
   const meaning = [m.help, note?.meaning].filter(Boolean).join(' ');
   const peer = note?.openshift ?? '—';
