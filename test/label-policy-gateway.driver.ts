@@ -20,6 +20,7 @@ import { makeTempDir, writeTempFile } from './support/service.js';
 import { startLokiStandIn, type LokiHit } from './support/gateway/loki.js';
 import { enterInCluster } from './support/gateway/namespace.js';
 import { startGateway } from './support/gateway/observatorium.js';
+import { send } from './support/gateway/client.js';
 
 export interface LabelCase {
   name: string;
@@ -123,22 +124,6 @@ function tenantsYaml(issuer: string, opaUrl: string): string {
     `    url: ${opaUrl}`,
     '',
   ].join('\n');
-}
-
-async function send(gatewayUrl: string, c: LabelCase, token: string): Promise<number> {
-  const url = new URL(`${gatewayUrl}/api/logs/v1/${c.tenant}${c.path}`);
-  for (const [k, v] of Object.entries(c.params)) url.searchParams.set(k, v);
-  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
-  if (c.body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, {
-    method: c.method,
-    headers,
-    redirect: 'manual',
-    ...(c.body !== undefined ? { body: c.body } : {}),
-    signal: AbortSignal.timeout(15_000),
-  });
-  await res.arrayBuffer();
-  return res.status;
 }
 
 /** The policies LABEL_RBAC gives dan and pat: what the stand-in answers them as matchers. */

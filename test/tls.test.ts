@@ -16,6 +16,7 @@ import { loadConfig } from '../server/config/config.js';
 import { FlagError } from '../server/config/flags.js';
 import { httpLivenessCheck } from '../server/http/liveness.js';
 import { makeTempDir, metricValue, startTestService, type TestService } from './support/service.js';
+import { NEW_P256_KEY } from './support/fake-kube/tls.js';
 
 const openssl = (args: string[], cwd: string) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -26,26 +27,7 @@ const DAY = 86_400_000;
 /** A private CA in a temp dir that issues leaf certificates with the dates asked for. */
 function privateCa() {
   const dir = makeTempDir('lokistack-authz-ca-');
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '30',
-      '-subj',
-      '/CN=test private CA',
-    ],
-    dir,
-  );
+  openssl(['req', '-x509', ...NEW_P256_KEY, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=test private CA'], dir);
   writeFileSync(join(dir, 'index.txt'), '');
   writeFileSync(join(dir, 'serial'), '1000\n');
   writeFileSync(
@@ -60,22 +42,7 @@ function privateCa() {
     issue(opts: { from?: number; to?: number } = {}): { cert: string; key: string } {
       const name = `leaf${++n}`;
       openssl(
-        [
-          'req',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          `${name}.key`,
-          '-out',
-          `${name}.csr`,
-          '-subj',
-          '/CN=authz.example',
-          '-addext',
-          'subjectAltName=DNS:authz.example',
-        ],
+        ['req', ...NEW_P256_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=authz.example', '-addext', 'subjectAltName=DNS:authz.example'],
         dir,
       );
       const from = opts.from ?? Date.now() - DAY;
@@ -106,26 +73,7 @@ function privateCa() {
     },
     selfSigned(): { cert: string; key: string } {
       const name = `self${++n}`;
-      openssl(
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          `${name}.key`,
-          '-out',
-          `${name}.pem`,
-          '-days',
-          '2',
-          '-subj',
-          '/CN=authz.example',
-        ],
-        dir,
-      );
+      openssl(['req', '-x509', ...NEW_P256_KEY, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', '/CN=authz.example'], dir);
       return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
     },
   };

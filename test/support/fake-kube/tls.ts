@@ -17,6 +17,9 @@ export interface FakeKubeCertificates {
   keyPem: string;
 }
 
+/** `openssl req` arguments for a new unencrypted P-256 key (milliseconds to make, unlike RSA). */
+export const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'] as const;
+
 const cache = new Map<string, FakeKubeCertificates>();
 
 /**
@@ -43,11 +46,7 @@ export function fakeKubeCertificates(names: readonly string[] = []): FakeKubeCer
     run(
       'req',
       '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
+      ...NEW_P256_KEY,
       '-keyout',
       'ca.key',
       '-out',
@@ -61,7 +60,7 @@ export function fakeKubeCertificates(names: readonly string[] = []): FakeKubeCer
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
     );
-    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=fake-kube');
+    run('req', ...NEW_P256_KEY, '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', '/CN=fake-kube');
     run('x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '2', '-extfile', 'ext.cnf');
     const certs: FakeKubeCertificates = {
       caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'),

@@ -22,6 +22,7 @@ import { ROOT } from '../tools.js';
 import { LOGGING_CASES, NETWORK_CASES, NETWORK_RBAC, OIDC_ACCOUNTS, OIDC_CASES, OIDC_RBAC, type GatewayCase, type TenantKind } from './cases.js';
 import { startLokiStandIn, type LokiHit } from './loki.js';
 import { enterInCluster, writeServiceAccount } from './namespace.js';
+import { send } from './client.js';
 import { EXTRACT_SELECTORS, startGateway } from './observatorium.js';
 
 export interface Outcome {
@@ -63,23 +64,6 @@ function openshiftTenants(names: readonly string[], opaUrl: string): string {
 }
 
 const tokenFor = (index: number, c: GatewayCase): string | undefined => (c.who === undefined ? undefined : `token-e2e-${index}-${c.who}`);
-
-async function send(gatewayUrl: string, c: GatewayCase, token: string | undefined): Promise<number> {
-  const url = new URL(`${gatewayUrl}/api/logs/v1/${c.tenant}${c.path}`);
-  for (const [k, v] of Object.entries(c.params ?? {})) url.searchParams.set(k, v);
-  const headers: Record<string, string> = {};
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (c.body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, {
-    method: c.method,
-    headers,
-    redirect: 'manual',
-    ...(c.body !== undefined ? { body: c.body } : {}),
-    signal: AbortSignal.timeout(15_000),
-  });
-  await res.arrayBuffer();
-  return res.status;
-}
 
 /** Sends every case through a gateway started by `start`, after a warm-up request has passed; what reached Loki per case. */
 async function runCases(
