@@ -80,6 +80,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       decisionTimeoutMs: config.web.decisionTimeoutMs,
       reasons: config.web.reasons,
       logReasons: config.decisionLog?.reasons ?? false,
+      memoBytes: config.mode === 'static' ? config.policy.memoBytes : 0,
     },
   });
   const internalApp = createInternalApp({ metrics, logger, health });

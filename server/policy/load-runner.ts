@@ -71,7 +71,7 @@ export function runPolicyLoad(
     worker.on('message', (msg: LoadAnswer) => {
       if (msg.kind === 'print') print?.(msg.line);
       else if (msg.kind === 'loaded') {
-        const policy = CompiledPolicy.adopt(spec.policyFile, msg.module, new Map(msg.entrypoints), { maxBytes: spec.maxMemoryBytes }, print);
+        const policy = CompiledPolicy.adopt(spec.policyFile, msg.module, new Map(msg.entrypoints), { maxBytes: spec.maxMemoryBytes }, print, msg.hostBuiltins);
         finish({ ok: { policy, data: msg.data, warnings: msg.warnings } });
       } else finish({ err: rebuild(msg) });
     });

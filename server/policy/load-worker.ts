@@ -16,7 +16,7 @@ const { spec, files } = workerData as { spec: LoadSpec; files: Array<[string, Ui
 /** What the loading thread answers; errors keep their class name, code and message. */
 export type LoadAnswer =
   | { kind: 'print'; line: string }
-  | { kind: 'loaded'; module: WebAssembly.Module; entrypoints: Array<[string, number]>; data: unknown; warnings: string[] }
+  | { kind: 'loaded'; module: WebAssembly.Module; entrypoints: Array<[string, number]>; hostBuiltins: string[]; data: unknown; warnings: string[] }
   | { kind: 'failed'; name: string; code?: string; message: string };
 
 const print = (line: string) => port.postMessage({ kind: 'print', line: clipPrint(line) } satisfies LoadAnswer);
