@@ -15,7 +15,7 @@ import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
 import { lazy } from './wiring/lazy.js';
 import type { WiredMode } from './wiring/mode.js';
-import { reasonOf } from './errors.js';
+import { ListenError, reasonOf } from './errors.js';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -271,7 +271,7 @@ function listen(server: Server, flag: 'web.listen' | 'web.internal.listen', addr
           : err.code === 'EACCES'
             ? 'permission denied (ports below 1024 need privileges)'
             : err.message;
-      reject(new Error(`cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
+      reject(new ListenError('listen_failed', `cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
     };
     server.once('error', failed);
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {
