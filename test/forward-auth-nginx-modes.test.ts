@@ -66,8 +66,9 @@ function matchersOf(selector: string): LabelMatcher[] {
   return out;
 }
 /**
- * Whether Loki lets a stream with these labels through a tenant's policies: under any one selector
- * (ORed) whose matchers all match (ANDed), regex matchers anchored at both ends.
+ * Whether Loki lets a stream with these labels through a tenant's policies: every stream when there
+ * is none, else under any one selector (ORed) whose matchers all match (ANDed), regex matchers
+ * anchored at both ends.
  */
 function readable(selectors: readonly string[], labels: Record<string, string>): boolean {
   const matches = ({ name, op, value }: LabelMatcher): boolean => {
@@ -75,7 +76,7 @@ function readable(selectors: readonly string[], labels: Record<string, string>):
     const re = new RegExp(`^(?:${value})$`);
     return op === '=' ? v === value : op === '!=' ? v !== value : op === '=~' ? re.test(v) : !re.test(v);
   };
-  return selectors.some((s) => matchersOf(s).every(matches));
+  return selectors.length === 0 || selectors.some((s) => matchersOf(s).every(matches));
 }
 
 describe('forward-auth behind the real nginx, dynamic mode (OIDC)', function () {
@@ -329,7 +330,11 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
   describe('namespace tenancy (kube-rbac-proxy setups: get pods/log per namespace)', () => {
     let s: Awaited<ReturnType<typeof serve>>;
     before(async () => {
-      s = await serve('openshift-logging', ['--forward-auth.kube-tenancy=namespaces', '--forward-auth.namespace-tenant=shared', '--forward-auth.namespace-label=namespace']);
+      s = await serve('openshift-logging', [
+        '--forward-auth.kube-tenancy=namespaces',
+        '--forward-auth.namespace-tenant=shared',
+        '--forward-auth.namespace-label=namespace',
+      ]);
     });
     after(async () => {
       await s?.stop();
@@ -485,8 +490,13 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       // nora: flows of log-test-0 and log-test-1; log-test-2 is one of her projects too, without flows.
       ...['log-test-0', 'log-test-1'].map((ns) => binding('RoleBinding', 'netobserv-loki-reader-nora', 'netobserv-loki-reader', 'nora', ns)),
       ...['log-test-0', 'log-test-1', 'log-test-2'].map((ns) => binding('RoleBinding', 'nora-view', 'view', 'nora', ns)),
+      // neil, a project admin granted flows as NetObserv's README says (add-cluster-role-to-user), whose
+      // only project is log-test-2: opa-openshift limits a cluster-wide reader to the projects they list.
+      binding('ClusterRoleBinding', 'netobserv-loki-reader-neil', 'netobserv-loki-reader', 'neil'),
+      binding('RoleBinding', 'neil-view', 'view', 'neil', 'log-test-2'),
     ].join('---\n');
     const NORA = 'token-nora';
+    const NEIL = 'token-neil';
     const FLOWS = `/loki/api/v1/query_range?query=${encodeURIComponent('{app="netobserv-flowcollector"}')}`;
     // What a flow reader would forge to read every flow.
     const FORGED_NETWORK_POLICY: [string, string] = ['X-Prom-Label-Policy', 'network:%7BSrcK8S_Namespace%3D~%22.%2B%22%7D'];
@@ -515,7 +525,11 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
     before(async () => {
       const base = lokistackFakeKubeOptions().tokens;
       fake.setObjects(`${LOKISTACK_CLUSTER_YAML}\n---\n${NETWORK_RBAC}`);
-      fake.setTokens({ ...base, [NORA]: { username: 'nora', uid: 'uid-nora', groups: ['system:authenticated:oauth'] } });
+      fake.setTokens({
+        ...base,
+        [NORA]: { username: 'nora', uid: 'uid-nora', groups: ['system:authenticated:oauth'] },
+        [NEIL]: { username: 'neil', uid: 'uid-neil', groups: ['system:authenticated:oauth'] },
+      });
       s = await serve('openshift-network', []);
     });
     after(async () => {
@@ -596,17 +610,14 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       );
     });
 
-    it('the Data API agrees: the gateway\'s input for tenant network gives the namespaces forward-auth grants, on the same keys, matcher-op or', async () => {
+    it("the Data API agrees: the gateway's input for tenant network gives the namespaces forward-auth grants, on the same keys, matcher-op or", async () => {
       const granted = told(s.proxy, one(s.proxy, (await through(s.proxy, 'GET', FLOWS, [bearer(NORA)])).reached)).policy.map((p) => matchersOf(p[1]));
       // Forward-auth's `or`: one selector per key, each with one matcher; the value per key.
       assert.ok(granted.length > 1 && granted.every((m) => m.length === 1 && m[0]!.op === '=~'));
       const values = Object.fromEntries(granted.map(([m]) => [m!.name, m!.value]));
       // The gateway's requests: a metadata one (/labels: no selector), and a query naming one of her
       // namespaces as source, the other and one she may not read as destination.
-      for (const extras of [
-        { metadataOnly: true },
-        { selectors: { SrcK8S_Namespace: ['log-test-0'], DstK8S_Namespace: ['log-test-1', 'log-test-2'] } },
-      ]) {
+      for (const extras of [{ metadataOnly: true }, { selectors: { SrcK8S_Namespace: ['log-test-0'], DstK8S_Namespace: ['log-test-1', 'log-test-2'] } }]) {
         const a = await postDecision(s.authz.url, { token: NORA, input: gatewayNetworkInput('nora', extras) });
         assert.equal(a.status, 200, a.text);
         assert.deepEqual(matcherValues((a.body as { result: unknown }).result), { allowed: 'true', values, op: 'or' }, JSON.stringify(extras));
@@ -620,6 +631,23 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
         values: { SrcK8S_Namespace: all, DstK8S_Namespace: all },
         op: 'or',
       });
+    });
+
+    // Pending: the service grants this today (forward-auth gives every cluster-wide reader the whole
+    // tenant, server/forward-auth/openshift.ts `if (clusterWide) return { id: tenant }`), while the
+    // Data API, as opa-openshift, gives neil only the flows of log-test-2. Enable with the fix.
+    it.skip("a cluster-wide reader who lists only some projects (NetObserv's multi-tenancy) gets the flows of those projects, as the Data API answers", async () => {
+      const a = await postDecision(s.authz.url, { token: NEIL, input: gatewayNetworkInput('neil', {}) });
+      assert.deepEqual(matcherValues((a.body as { result: unknown }).result), {
+        allowed: 'true',
+        values: { SrcK8S_Namespace: 'log-test-2', DstK8S_Namespace: 'log-test-2' },
+        op: 'or',
+      });
+      const r = await through(s.proxy, 'GET', FLOWS, [bearer(NEIL)]);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const selectors = told(s.proxy, one(s.proxy, r.reached)).policy.map((p) => p[1]);
+      assert.ok(readable(selectors, flow('log-test-2', 'kube-system')), 'a flow of his project');
+      assert.ok(!readable(selectors, flow('log-test-0', 'openshift-logging')), 'a flow of namespaces he cannot see');
     });
   });
 });
