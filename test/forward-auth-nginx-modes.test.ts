@@ -17,7 +17,7 @@ import { requireNginx, startDocumentedNginx, type RecordedRequest } from './supp
 import { startOidcProvider, type OidcProvider } from './support/oidc.js';
 import { eventually, makeTempDir, startTestService, writeTempFile, type TestService } from './support/service.js';
 import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
-import { LOKISTACK_CLUSTER_YAML, LOKISTACK_TOKENS as T, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
+import { LOKISTACK_CLUSTER_YAML, LOKISTACK_TOKENS as T, lokistackFakeKubeOptions, serviceAccountIdentity } from './support/fake-kube/fixtures.js';
 import { matcherValues, OPERATOR_NETWORK_ARGS, postDecision, startAuthzOn, type RunningAuthz } from './support/openshift.js';
 
 type Proxy = Awaited<ReturnType<typeof startDocumentedNginx>>;
@@ -494,9 +494,25 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       // only project is log-test-2: opa-openshift limits a cluster-wide reader to the projects they list.
       binding('ClusterRoleBinding', 'netobserv-loki-reader-neil', 'netobserv-loki-reader', 'neil'),
       binding('RoleBinding', 'neil-view', 'view', 'neil', 'log-test-2'),
+      // flowlogs-pipeline writes the flows: NetObserv's netobserv-writer (create on the same), bound
+      // cluster-wide to its service account as netobserv-writer-flp.
+      stringifyYaml({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'netobserv-writer' },
+        rules: [{ apiGroups: ['loki.grafana.com'], resources: ['network'], resourceNames: ['logs'], verbs: ['create'] }],
+      }),
+      stringifyYaml({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'netobserv-writer-flp' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'netobserv-writer' },
+        subjects: [{ kind: 'ServiceAccount', name: 'flowlogs-pipeline', namespace: 'netobserv' }],
+      }),
     ].join('---\n');
     const NORA = 'token-nora';
     const NEIL = 'token-neil';
+    const FLP = 'token-flowlogs-pipeline';
     const FLOWS = `/loki/api/v1/query_range?query=${encodeURIComponent('{app="netobserv-flowcollector"}')}`;
     // What a flow reader would forge to read every flow.
     const FORGED_NETWORK_POLICY: [string, string] = ['X-Prom-Label-Policy', 'network:%7BSrcK8S_Namespace%3D~%22.%2B%22%7D'];
@@ -529,6 +545,7 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
         ...base,
         [NORA]: { username: 'nora', uid: 'uid-nora', groups: ['system:authenticated:oauth'] },
         [NEIL]: { username: 'neil', uid: 'uid-neil', groups: ['system:authenticated:oauth'] },
+        [FLP]: serviceAccountIdentity('netobserv', 'flowlogs-pipeline'),
       });
       s = await serve('openshift-network', []);
     });
@@ -580,6 +597,11 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       const other = await through(s.proxy, 'GET', FLOWS, [bearer(NORA), ['X-Scope-OrgID', 'application']]);
       assert.equal(other.status, 403);
       assert.equal(other.reached.length, 0);
+      // Loki applies label policies to queries only: the tenant's rules would show every namespace's.
+      const rules = await through(s.proxy, 'GET', '/loki/api/v1/rules', [bearer(NORA)]);
+      assert.equal(rules.status, 403);
+      assert.equal(rules.reached.length, 0);
+      assert.equal((await through(s.proxy, 'GET', '/loki/api/v1/rules', [bearer(T.alice)])).status, 200, 'the whole-tenant reader reads them');
     });
 
     it('a reader of application logs only is 403 on network and nothing reaches Loki; a forged token is 401', async () => {
@@ -608,6 +630,29 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
         ['tokenreviews'],
         'no access review for an unauthenticated caller',
       );
+    });
+
+    it("flowlogs-pipeline pushes flows with its create review, unrestricted; a flow reader's push never reaches Loki", async () => {
+      const body = '{"streams":[]}';
+      const push = (token: string) =>
+        through(
+          s.proxy,
+          'POST',
+          '/loki/api/v1/push',
+          [bearer(token), ['X-Scope-OrgID', 'network'], ['Content-Type', 'application/json'], FORGED_NETWORK_POLICY],
+          body,
+        );
+      const flp = await push(FLP);
+      assert.equal(flp.status, 204);
+      assert.deepEqual(told(s.proxy, one(s.proxy, flp.reached)), { orgId: ['network'], policy: [] });
+      assert.deepEqual(reviewsOf('system:serviceaccount:netobserv:flowlogs-pipeline'), [
+        { namespace: '', verb: 'create', group: 'loki.grafana.com', resource: 'network', name: 'logs' },
+      ]);
+      for (const reader of [T.alice, NORA]) {
+        const r = await push(reader);
+        assert.equal(r.status, 403);
+        assert.equal(r.reached.length, 0);
+      }
     });
 
     it("the Data API agrees: the gateway's input for tenant network gives the namespaces forward-auth grants, on the same keys, matcher-op or", async () => {
