@@ -1,8 +1,8 @@
 /**
  * The real nginx (Debian's 1.22) with docs/forward-auth/nginx.md's configuration in front of a
  * recording Loki stand-in, lokistack-authz deciding in dynamic mode (a real OIDC provider on
- * loopback) and in the openshift modes (the fake Kubernetes API: TokenReview, access reviews,
- * projects). The oracle is Loki's trust model: it believes any X-Scope-OrgID and X-Prom-Label-Policy
+ * loopback) and in the openshift modes, logging and network (the fake Kubernetes API: TokenReview,
+ * access reviews, projects). The oracle is Loki's trust model: it believes any X-Scope-OrgID and X-Prom-Label-Policy
  * it receives, so only what the mode granted may arrive, a denial nothing at all, and no credential
  * ever. Policies are compared decoded (`=` may or may not be percent-encoded).
  */
