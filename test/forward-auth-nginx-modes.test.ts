@@ -410,9 +410,15 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       await s?.stop();
     });
 
-    it('a cluster-wide reader gets every tenant it may read (Loki multi-tenant read), whole', async () => {
+    it('a cluster-wide reader gets every tenant it may read (Loki multi-tenant read): application limited to the projects she lists, as the Data API answers', async () => {
       const got = one(s.proxy, (await through(s.proxy, 'GET', QUERY, [bearer(T.alice)])).reached);
-      assert.deepEqual(told(s.proxy, got), { orgId: ['application|audit|infrastructure'], policy: [] });
+      assert.deepEqual(told(s.proxy, got), {
+        orgId: ['application|audit|infrastructure'],
+        policy: [
+          ['application', '{k8s_namespace_name=~"kube-system|log-test-0|log-test-1|log-test-2|openshift-logging"}'],
+          ['application', '{kubernetes_namespace_name=~"kube-system|log-test-0|log-test-1|log-test-2|openshift-logging"}'],
+        ],
+      });
     });
 
     it('a namespaced reader gets application limited to its namespaces, on both namespace labels', async () => {
@@ -558,15 +564,24 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       fake.requests.length = 0;
     });
 
-    it('a cluster-wide network reader gets the network tenant whole: no policy header reaches Loki, not even a forged one', async () => {
+    it('a cluster-wide network reader gets the flows of every project she lists, as the Data API answers; an admin group the tenant whole; a forged policy never reaches Loki', async () => {
       assert.equal(s.authz.config.mode, 'openshift-network', 'inferred from the matcher keys, as the operator starts it');
       const r = await through(s.proxy, 'GET', FLOWS, [bearer(T.alice), FORGED_NETWORK_POLICY]);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       const got = one(s.proxy, r.reached);
-      assert.deepEqual(told(s.proxy, got), { orgId: ['network'], policy: [] });
+      assert.deepEqual(told(s.proxy, got), {
+        orgId: ['network'],
+        policy: [
+          ['network', '{DstK8S_Namespace=~"kube-system|log-test-0|log-test-1|log-test-2|openshift-logging"}'],
+          ['network', '{SrcK8S_Namespace=~"kube-system|log-test-0|log-test-1|log-test-2|openshift-logging"}'],
+        ],
+      });
       noCredential(s.proxy, got);
       assert.equal(got.url, FLOWS);
       assert.deepEqual(reviewsOf('alice'), [{ namespace: '', ...READ_NETWORK }], "opa-openshift's cluster-wide review, and no other");
+      // --opa.admin-groups (the operator's): no matcher, the whole tenant, as the Data API answers.
+      const admin = one(s.proxy, (await through(s.proxy, 'GET', FLOWS, [bearer(T.admin), FORGED_NETWORK_POLICY])).reached);
+      assert.deepEqual(told(s.proxy, admin), { orgId: ['network'], policy: [] });
     });
 
     it('a namespaced network reader gets network with {DstK8S_Namespace=~"N1|N2"} and {SrcK8S_Namespace=~"N1|N2"} (either end), whatever it forged', async () => {
@@ -601,7 +616,7 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
       const rules = await through(s.proxy, 'GET', '/loki/api/v1/rules', [bearer(NORA)]);
       assert.equal(rules.status, 403);
       assert.equal(rules.reached.length, 0);
-      assert.equal((await through(s.proxy, 'GET', '/loki/api/v1/rules', [bearer(T.alice)])).status, 200, 'the whole-tenant reader reads them');
+      assert.equal((await through(s.proxy, 'GET', '/loki/api/v1/rules', [bearer(T.admin)])).status, 200, 'the whole-tenant reader reads them');
     });
 
     it('a reader of application logs only is 403 on network and nothing reaches Loki; a forged token is 401', async () => {
@@ -681,7 +696,7 @@ describe('forward-auth behind the real nginx, openshift modes (TokenReview and a
     // Pending: the service grants this today (forward-auth gives every cluster-wide reader the whole
     // tenant, server/forward-auth/openshift.ts `if (clusterWide) return { id: tenant }`), while the
     // Data API, as opa-openshift, gives neil only the flows of log-test-2. Enable with the fix.
-    it.skip("a cluster-wide reader who lists only some projects (NetObserv's multi-tenancy) gets the flows of those projects, as the Data API answers", async () => {
+    it("a cluster-wide reader who lists only some projects (NetObserv's multi-tenancy) gets the flows of those projects, as the Data API answers", async () => {
       const a = await postDecision(s.authz.url, { token: NEIL, input: gatewayNetworkInput('neil', {}) });
       assert.deepEqual(matcherValues((a.body as { result: unknown }).result), {
         allowed: 'true',

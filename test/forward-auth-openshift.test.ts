@@ -31,6 +31,8 @@ const LOGGING = {
   matcherKeys: ['kubernetes_namespace_name', 'k8s_namespace_name'],
   matcherOp: '' as const,
   skipTenants: new Set(['audit', 'infrastructure']),
+  adminGroups: new Set(['system:cluster-admins', 'cluster-admin', 'dedicated-admin']),
+  matchAllForClusterReaders: false,
   maxNamespaces: 10,
   reviewConcurrency: 4,
 };
@@ -69,12 +71,12 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
     return c;
   };
   const authorizer = (
-    over: { tenancy?: KubeTenancyConfig; maxNamespaces?: number; on?: FakeKube; namespaceSource?: NamespaceSource } = {},
+    over: { tenancy?: KubeTenancyConfig; maxNamespaces?: number; on?: FakeKube; namespaceSource?: NamespaceSource; matchAll?: boolean } = {},
   ): OpenShiftForwardAuthorizer => {
     const c = client(over.on ?? fake, over.namespaceSource);
     return makeOpenShiftForwardAuthorizer({
       mode: 'openshift-logging',
-      openshift: { ...LOGGING, maxNamespaces: over.maxNamespaces ?? LOGGING.maxNamespaces },
+      openshift: { ...LOGGING, maxNamespaces: over.maxNamespaces ?? LOGGING.maxNamespaces, matchAllForClusterReaders: over.matchAll ?? false },
       tenancy: over.tenancy ?? { kind: 'mappings' },
       kube: c,
       tokenReviewer: c,
@@ -106,15 +108,44 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
   });
 
   describe('LokiStack mappings (the reviews opa-openshift makes)', () => {
-    it('a cluster-wide reader gets every tenant it may read, whole (no selector)', async () => {
+    it('a cluster-wide reader gets the projects it can list, as the Data API answers it (never more than the gateway would give)', async () => {
+      const all = 'kube-system|log-test-0|log-test-1|log-test-2|openshift-logging';
       const r = await authorizer().authorize(request(T.alice));
-      assert.deepEqual(r, { kind: 'granted', subject: 'alice', grants: [{ id: 'application' }, { id: 'infrastructure' }, { id: 'audit' }] });
-      assert.equal(count(fake, 'projects'), 0, 'no project list for a cluster-wide reader');
+      assert.deepEqual(r, {
+        kind: 'granted',
+        subject: 'alice',
+        grants: [
+          { id: 'application', selectors: [`{k8s_namespace_name=~"${all}"}`, `{kubernetes_namespace_name=~"${all}"}`] },
+          { id: 'infrastructure' },
+          { id: 'audit' },
+        ],
+      });
+      assert.equal(count(fake, 'projects'), 1, 'her projects, listed once');
+      assert.equal(count(fake, 'subjectaccessreviews', true), 0, 'no namespaced review for a cluster-wide reader');
+      // carol reads application cluster-wide through her group, but lists one project: that one only.
       assert.deepEqual(
         await authorizer().authorize(request(T.carol)),
-        { kind: 'granted', subject: 'carol', grants: [{ id: 'application' }] },
+        {
+          kind: 'granted',
+          subject: 'carol',
+          grants: [{ id: 'application', selectors: ['{k8s_namespace_name=~"log-test-2"}', '{kubernetes_namespace_name=~"log-test-2"}'] }],
+        },
         'carol, cluster-wide through her group',
       );
+      // Rules and alerts cannot be narrowed to projects: refused, as to a namespaced reader.
+      assert.deepEqual(pick(await authorizer().authorize(request(T.alice, { scope: 'rules:read', requested: ['application'] }))), {
+        kind: 'forbidden',
+        code: 'not_allowed',
+      });
+    });
+
+    it('an --opa.admin-groups member (as the TokenReview says) or --opa.match-all-for-cluster-readers: the whole tenant, as the Data API', async () => {
+      const whole = [{ id: 'application' }, { id: 'infrastructure' }, { id: 'audit' }];
+      assert.deepEqual(await authorizer().authorize(request(T.admin)), { kind: 'granted', subject: 'kube:admin', grants: whole });
+      assert.equal(count(fake, 'projects'), 0, 'no project list for an admin');
+      assert.deepEqual(await authorizer({ matchAll: true }).authorize(request(T.alice)), { kind: 'granted', subject: 'alice', grants: whole });
+      assert.equal(count(fake, 'projects'), 0, 'nor with --opa.match-all-for-cluster-readers');
+      assert.equal((await authorizer({ matchAll: true }).authorize(request(T.alice, { scope: 'rules:read' }))).kind, 'granted');
     });
 
     it("a namespaced reader gets the application tenant limited to the namespaces it may read, on both namespace labels (ViaQ's or OTel's)", async () => {
@@ -132,7 +163,7 @@ describe('forward-auth, openshift modes (TokenReview and access reviews on the f
       // Skipped tenants (no namespace label) are not granted through namespaces, nor rules or alerts.
       assert.deepEqual(pick(await authorizer().authorize(request(T.bob, { requested: ['infrastructure'] }))), { kind: 'forbidden', code: 'not_allowed' });
       assert.deepEqual(pick(await authorizer().authorize(request(T.bob, { scope: 'rules:read' }))), { kind: 'forbidden', code: 'not_allowed' });
-      assert.equal((await authorizer().authorize(request(T.alice, { scope: 'rules:read' }))).kind, 'granted');
+      assert.equal((await authorizer().authorize(request(T.admin, { scope: 'rules:read' }))).kind, 'granted');
     });
 
     it("writes: the collector's create review, cluster-wide; a reader may not write; delete is refused", async () => {

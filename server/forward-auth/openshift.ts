@@ -12,10 +12,21 @@ export type KubeTenancy =
   /**
    * The LokiStack's tenants (--openshift.mappings tenant=apiGroup), with opa-openshift's reviews:
    * get (read) or create (write) on resource <tenant>, name `logs`, in the mapped group. The tenant
-   * name is the tenant ID. Cluster-wide: the whole tenant; else, for reads of a tenant with a
-   * namespace label (--opa.matcher, not --opa.skip-tenants), the namespaces where the review allows.
+   * name is the tenant ID. Reads of a tenant with a namespace label (--opa.matcher, not
+   * --opa.skip-tenants, no group of --opa.admin-groups) are answered as the Data API answers them:
+   * allowed cluster-wide, the namespaces the caller can list (the whole tenant with
+   * --opa.match-all-for-cluster-readers); else the namespaces where the review allows. Otherwise,
+   * and for writes, the cluster-wide review gives the whole tenant.
    */
-  | { kind: 'mappings'; mappings: ReadonlyMap<string, string>; matcherKeys: readonly string[]; matcherOp: '' | 'and' | 'or'; skipTenants: ReadonlySet<string> }
+  | {
+      kind: 'mappings';
+      mappings: ReadonlyMap<string, string>;
+      matcherKeys: readonly string[];
+      matcherOp: '' | 'and' | 'or';
+      skipTenants: ReadonlySet<string>;
+      adminGroups: ReadonlySet<string>;
+      matchAllForClusterReaders: boolean;
+    }
   /**
    * One shared tenant, split by namespace as kube-rbac-proxy setups split it: `read` (e.g. get
    * pods/log) cluster-wide gives the whole tenant, else the namespaces where it allows. Writes only
@@ -161,7 +172,8 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
     let op: '' | 'and' | 'or';
     if (t.kind === 'mappings') {
       base = { ...caller, verb: access === 'read' ? 'get' : 'create', apiGroup: t.mappings.get(tenant)!, resource: tenant, name: 'logs' };
-      keys = t.skipTenants.has(tenant) ? [] : t.matcherKeys;
+      // The groups are the TokenReview's, never the client's word.
+      keys = t.skipTenants.has(tenant) || caller.groups.some((g) => t.adminGroups.has(g)) ? [] : t.matcherKeys;
       op = t.matcherOp;
     } else {
       const attrs = access === 'read' ? t.read : t.write!;
@@ -178,7 +190,16 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
     }
     const clusterWide = await this.deps.kube.review({ ...base, namespace: '' }, signal).catch((err: unknown) => unavailable('access review', err));
     this.deps.logger.debug({ user: caller.user, tenant, verb: base.verb, allowed: clusterWide }, 'forward-auth: cluster-scoped access review');
-    if (clusterWide) return { id: tenant };
+    if (clusterWide) {
+      // A cluster-wide grant of a LokiStack tenant reads the projects the caller can list, as the
+      // Data API (and opa-openshift) answer it: forward-auth must not give more than the gateway
+      // would. kube-rbac-proxy's namespace tenancy grants the whole tenant, as that proxy does.
+      if (t.kind === 'namespaces' || access === 'write' || keys.length === 0 || t.matchAllForClusterReaders) return { id: tenant };
+      if (scope !== 'logs:read') return undefined;
+      const visible = await namespaces.get();
+      this.deps.logger.debug({ user: caller.user, tenant, listed: visible.length }, 'forward-auth: a cluster-wide reader limited to its projects');
+      return visible.length === 0 ? undefined : { id: tenant, selectors: namespaceSelectors(keys, op, visible) };
+    }
     // Writes are reviewed cluster-wide only, as opa-openshift does; so are tenants without a
     // namespace label, which no selector could narrow. Loki enforces label policies on queries
     // only: a namespace-limited reader gets no rules or alerts, which would show every namespace's.
@@ -245,6 +266,8 @@ export function makeOpenShiftForwardAuthorizer(args: {
     matcherKeys: readonly string[];
     matcherOp: '' | 'and' | 'or';
     skipTenants: ReadonlySet<string>;
+    adminGroups: ReadonlySet<string>;
+    matchAllForClusterReaders: boolean;
     maxNamespaces: number;
     reviewConcurrency: number;
   };
@@ -261,7 +284,15 @@ export function makeOpenShiftForwardAuthorizer(args: {
     const bad = o.matcherKeys.find((k) => !LABEL_NAME.test(k));
     // A key that is no label name would make every selector unparsable for Loki: refuse at startup.
     if (bad !== undefined) throw new ConfigError('forward-auth', '', `--opa.matcher ${JSON.stringify(bad)} is not a label name`);
-    tenancy = { kind: 'mappings', mappings: o.mappings, matcherKeys: o.matcherKeys, matcherOp: o.matcherOp, skipTenants: o.skipTenants };
+    tenancy = {
+      kind: 'mappings',
+      mappings: o.mappings,
+      matcherKeys: o.matcherKeys,
+      matcherOp: o.matcherOp,
+      skipTenants: o.skipTenants,
+      adminGroups: o.adminGroups,
+      matchAllForClusterReaders: o.matchAllForClusterReaders,
+    };
   }
   return new OpenShiftForwardAuthorizer(
     { mode: args.mode, tenancy, maxNamespaces: o.maxNamespaces, reviewConcurrency: o.reviewConcurrency },
