@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer, type TokenReviewResult } from './types.js';
 import type { KubeTarget } from './kubeconfig.js';
 import { deadline } from '../deadline.js';
@@ -57,9 +58,15 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     const common = { keepAlive: true, maxSockets: limiter.limit, maxFreeSockets: limiter.limit, timeout: 60_000 };
     if (target.server.startsWith('https:')) {
       const { ca, cert, key, rejectUnauthorized, servername } = target.tls;
-      const trust = { ...common, rejectUnauthorized, ...(ca ? { ca } : {}), ...(servername ? { servername } : {}) };
-      this.serviceAgent = new HttpsAgent({ ...trust, ...(cert && key ? { cert, key } : {}) });
-      this.userAgent = new HttpsAgent(trust);
+      // The CA, certificate and key as prebuilt contexts, not as agent options: https.Agent names
+      // its connection pool by concatenating every TLS option into a string on each request (the
+      // CA bundle and key decoded from their Buffers each time: KiBs per call, tens of KiB with a
+      // cluster's CA bundle), and tls.connect parses them into a new context per connection.
+      // Without `ca` the context trusts Node's default roots, as tls.connect would.
+      const context = (withIdentity: boolean) => createSecureContext({ ...(ca ? { ca } : {}), ...(withIdentity && cert && key ? { cert, key } : {}) });
+      const trust = { ...common, rejectUnauthorized, ...(servername ? { servername } : {}) };
+      this.serviceAgent = new HttpsAgent({ ...trust, secureContext: context(true) });
+      this.userAgent = new HttpsAgent({ ...trust, secureContext: context(false) });
       this.send = httpsRequest;
     } else {
       this.serviceAgent = new HttpAgent(common);
