@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { AuthenticatedStore, type RejectReason } from '../server/cache/authenticated-store.js';
-import { DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
+import { CacheKeyShape, DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
 import { parseKeyring, type Keyring } from '../server/cache/hmac-keys.js';
 import { KeyringFile } from '../server/config/keyring-file.js';
 import { MemcachedStore } from '../server/cache/memcached-store.js';
@@ -81,6 +81,45 @@ describe('decision cache', () => {
         matcherOp: 'or',
       });
       assert.equal(key, 'cf537b008b826e0cf4d0f47a412ad50f189506d8683a080a237d87e6e777203e');
+    });
+
+    it("a fixed shape of parts (the openshift modes ask one per request) gives the same keys, earlier versions' included", () => {
+      const shape = new CacheKeyShape([
+        'verb',
+        'metadataOnly',
+        'apiGroup',
+        'name',
+        'tenant',
+        'namespaces',
+        'user',
+        'groups',
+        'token',
+        'matcherKeys',
+        'matcherOp',
+      ]);
+      const parts = {
+        verb: 'get',
+        metadataOnly: false,
+        apiGroup: 'loki.grafana.com',
+        name: 'logs',
+        tenant: 'application',
+        namespaces: ['ns-a', 'ns-b'],
+        user: 'bob',
+        groups: ['system:authenticated', 'developers'],
+        token: hashToken('token-bob'),
+        matcherKeys: ['kubernetes_namespace_name'],
+        matcherOp: 'or',
+      };
+      assert.equal(shape.key(parts), 'cf537b008b826e0cf4d0f47a412ad50f189506d8683a080a237d87e6e777203e');
+      for (const change of [
+        { groups: ['developers', 'system:authenticated'] },
+        { namespaces: ['ns-b', 'ns-a'] },
+        { user: 'b,ob' },
+        { matcherKeys: [] },
+        { matcherOp: undefined },
+      ]) {
+        assert.equal(shape.key({ ...parts, ...change }), cacheKey({ ...parts, ...change }), JSON.stringify(change));
+      }
     });
 
     it('cannot be forged by moving characters between parts', () => {
