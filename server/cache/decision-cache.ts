@@ -37,7 +37,29 @@ export class DecisionCache<T> {
   ) {}
 
   get(key: string, compute: () => Promise<T>): Promise<T> {
-    return this.inflight.share(key, () => this.lookup(key, compute), { onJoin: () => this.events.shared() });
+    // An in-process store answers a hit here, synchronously: the hit path is most of the traffic,
+    // and the in-flight map and the async lookup cost it a chain of promises for nothing. A key
+    // being computed still joins that computation, as before.
+    const peeked = this.store.peek !== undefined && !this.inflight.has(key);
+    if (peeked) {
+      const hit = this.peekDecoded(key);
+      if (hit) return Promise.resolve(hit.value);
+    }
+    return this.inflight.share(key, () => this.lookup(key, compute, peeked), { onJoin: () => this.events.shared() });
+  }
+
+  /** The entry under `key` from a synchronous store: a hit, else undefined (a miss, or a corrupt entry, counted as the lookup counts it). */
+  private peekDecoded(key: string): { value: T } | undefined {
+    const cached = this.store.peek!(key);
+    if (cached === undefined) return undefined;
+    try {
+      const value = this.decode(cached);
+      this.events.hit();
+      return { value };
+    } catch (err) {
+      this.events.storeError(err);
+      return undefined;
+    }
   }
 
   /** Lookups in flight now (bounded by the callers' concurrency). */
@@ -53,10 +75,11 @@ export class DecisionCache<T> {
     return value;
   }
 
-  private async lookup(key: string, compute: () => Promise<T>): Promise<T> {
+  private async lookup(key: string, compute: () => Promise<T>, peeked = false): Promise<T> {
     let cached: string | undefined;
     try {
-      cached = await this.store.get(key);
+      // Peeked a moment ago, in this same tick: nothing could have stored it since.
+      if (!peeked) cached = await this.store.get(key);
     } catch (err) {
       this.events.storeError(err);
     }

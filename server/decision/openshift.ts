@@ -268,6 +268,8 @@ export class OpenShiftAuthorizer implements Authorizer {
 
   /** One review per namespace, a bounded number at once; the first failure fails the decision. */
   private async reviewEach(base: Omit<AccessReview, 'namespace'>, namespaces: readonly string[], outer: AbortSignal, trail?: ReviewTrail): Promise<string[]> {
+    // One namespace (a query's usual case) has no sibling to stop: the decision's signal is enough.
+    if (namespaces.length === 1) return this.reviewOne(base, namespaces[0]!, outer, trail);
     // The decision's signal, or the first failure: one controller linked by hand, not
     // AbortSignal.any (its weak references and dependant-signal bookkeeping cost every decision).
     const stop = new AbortController();
@@ -302,6 +304,15 @@ export class OpenShiftAuthorizer implements Authorizer {
     // In the namespaces' order, not the answers': the reason reads the same however they raced.
     namespaces.forEach((ns, i) => trail?.review(base, ns, allowed[i]!));
     return namespaces.filter((_, i) => allowed[i]);
+  }
+
+  private async reviewOne(base: Omit<AccessReview, 'namespace'>, namespace: string, signal: AbortSignal, trail?: ReviewTrail): Promise<string[]> {
+    const allowed = await this.deps.kube
+      .review({ ...base, namespace }, signal)
+      .catch((err: unknown) => upstreamFailure('namespaced SAR failed', 'failed to create subject access review', err));
+    this.deps.logger.debug({ user: base.user, res: base.resource, namespace, allowed }, 'namespace-scoped AccessReview');
+    trail?.review(base, namespace, allowed);
+    return allowed ? [namespace] : [];
   }
 
   private response(namespaces: readonly string[], matcher: MatcherConfig): OpenShiftResult {
