@@ -25,6 +25,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     profile: { type: 'boolean', default: false },
+    // All builds under load at once (same contention), instead of one after another.
+    together: { type: 'boolean', default: false },
     // Requests per second for all connections together; 0: as fast as the server answers. A fixed
     // rate compares CPU per request at the same batching, whatever else the machine runs.
     rate: { type: 'string', default: '0' },
@@ -45,19 +47,9 @@ const roots = (values.root ?? ['B=.']).map((r) => {
 
 // The bench's mix (bench/run.ts OPENSHIFT_MIX): alice cluster-wide, bob two namespaces, carol one, dave denied.
 const GROUPS = ['system:authenticated:oauth', 'system:authenticated'];
+const FIELDS = { permission: 'read', resource: 'logs', tenant: 'application', tenantID: 'application', token: '' };
 const input = (subject: string, groups: string[], selectors?: Record<string, string[]>) =>
-  JSON.stringify({
-    input: {
-      groups,
-      permission: 'read',
-      resource: 'logs',
-      subject,
-      tenant: 'application',
-      tenantID: 'application',
-      token: '',
-      extras: selectors ? { selectors } : {},
-    },
-  });
+  JSON.stringify({ input: { groups, ...FIELDS, subject, extras: selectors ? { selectors } : {} } });
 const MIX = [
   { who: 'alice', body: input('alice', GROUPS), id: { username: 'alice', groups: ['system:authenticated:oauth'] } },
   {
@@ -75,43 +67,75 @@ const MIX = [
 const PATH = '/v1/data/lokistack/allow';
 const POOL = 200_000;
 
-async function once(label: string, build: OursBuild, round: number): Promise<{ msPerRequest: number; rps: number; upstream: number; errors: number }> {
+interface Started {
+  label: string;
+  tag: string;
+  profDir: string;
+  fake: Awaited<ReturnType<typeof startFakeKubeProc>>;
+  ours?: Awaited<ReturnType<typeof startOurs>>;
+  requests: RequestTemplate[];
+}
+
+interface Measured {
+  msPerRequest: number;
+  rps: number;
+  upstream: number;
+  errors: number;
+}
+
+/** Ours from `build`, against a fake API of its own (its fixture cluster, the cold tokens). */
+async function start(label: string, build: OursBuild, round: number): Promise<Started> {
   const tag = `${values.scenario}-${label}-${round}`;
   const fake = await startFakeKubeProc(process.cwd(), out, join(out, `${tag}-fake.log`));
-  const profDir = join(out, `${tag}-prof`);
-  let ours;
-  try {
-    await fake.latency(cold ? 5 : 0);
-    if (cold) for (const m of MIX) await fake.tokens(`cold-${m.who}-`, POOL, m.id);
-    ours = await startOurs(
-      build,
-      oursLoggingFlags(fake.kubeconfig, cold ? ['--kube.review-cache-ttl=0'] : []),
-      join(out, `${tag}-ours.log`),
-      values.profile ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
-    );
-    const requests: RequestTemplate[] = MIX.map((m) => ({
+  const started: Started = {
+    label,
+    tag,
+    profDir: join(out, `${tag}-prof`),
+    fake,
+    requests: MIX.map((m) => ({
       method: 'POST',
       path: PATH,
       body: m.body,
-      token: cold ? new TokenSequence(`cold-${m.who}-`, POOL).next : `token-${m.who}`,
-    }));
-    await runLoad({ url: ours.base, connections, durationSec: 2, requests, timeoutSec: 60, ...(rate > 0 ? { overallRate: rate } : {}) });
-    const before = await fake.counts();
-    const cpu0 = ours.proc.cpuSeconds()!;
-    const res = await runLoad({ url: ours.base, connections, durationSec: duration, requests, timeoutSec: 60, ...(rate > 0 ? { overallRate: rate } : {}) });
-    const cpu1 = ours.proc.cpuSeconds()!;
-    const after = await fake.counts();
-    return {
-      msPerRequest: ((cpu1 - cpu0) * 1000) / res.completed,
-      rps: res.rps,
-      upstream: (after.total - before.total) / res.completed,
-      errors: res.errors.total,
-    };
-  } finally {
-    await ours?.proc.stop(30_000);
-    await fake.proc.stop(5_000);
-    if (values.profile) printProfile(tag, profDir);
+      token: cold ? new TokenSequence(`cold-${label}-${m.who}-`, POOL).next : `token-${m.who}`,
+    })),
+  };
+  try {
+    await fake.latency(cold ? 5 : 0);
+    if (cold) for (const m of MIX) await fake.tokens(`cold-${label}-${m.who}-`, POOL, m.id);
+    started.ours = await startOurs(
+      build,
+      oursLoggingFlags(fake.kubeconfig, cold ? ['--kube.review-cache-ttl=0'] : []),
+      join(out, `${tag}-ours.log`),
+      values.profile ? ['--cpu-prof', '--cpu-prof-dir', started.profDir] : [],
+    );
+  } catch (err) {
+    await stop(started);
+    throw err;
   }
+  return started;
+}
+
+async function stop(s: Started): Promise<void> {
+  await s.ours?.proc.stop(30_000);
+  await s.fake.proc.stop(5_000);
+  if (values.profile) printProfile(s.tag, s.profDir);
+}
+
+const load = (s: Started, durationSec: number) =>
+  runLoad({ url: s.ours!.base, connections, durationSec, requests: s.requests, timeoutSec: 60, ...(rate > 0 ? { overallRate: rate } : {}) });
+
+async function measure(s: Started): Promise<Measured> {
+  const before = await s.fake.counts();
+  const cpu0 = s.ours!.proc.cpuSeconds()!;
+  const res = await load(s, duration);
+  const cpu1 = s.ours!.proc.cpuSeconds()!;
+  const after = await s.fake.counts();
+  return {
+    msPerRequest: ((cpu1 - cpu0) * 1000) / res.completed,
+    rps: res.rps,
+    upstream: (after.total - before.total) / res.completed,
+    errors: res.errors.total,
+  };
 }
 
 function printProfile(tag: string, dir: string): void {
@@ -134,18 +158,47 @@ function printProfile(tag: string, dir: string): void {
 const builds = [];
 for (const r of roots) builds.push({ ...r, build: await buildOurs(r.dir, 'bench/.build/osprof') });
 const results = new Map<string, number[]>();
-for (let round = 0; round < rounds; round++) {
-  // Alternating order per round, so neither build always runs first after a quiet spell.
-  const order = round % 2 === 0 ? builds : [...builds].reverse();
-  for (const b of order) {
-    const r = await once(b.label, b.build, round);
-    results.set(b.label, [...(results.get(b.label) ?? []), r.msPerRequest]);
-    console.log(
-      `round ${round} ${b.label}: ${(r.msPerRequest * 1000).toFixed(1)} µs CPU/request, ${Math.round(r.rps)} req/s, ${r.upstream.toFixed(2)} upstream/request, errors ${r.errors}`,
-    );
+const report = (label: string, round: number, r: Measured) => {
+  results.set(label, [...(results.get(label) ?? []), r.msPerRequest]);
+  console.log(
+    `round ${round} ${label}: ${(r.msPerRequest * 1000).toFixed(1)} µs CPU/request, ${Math.round(r.rps)} req/s, ${r.upstream.toFixed(2)} upstream/request, errors ${r.errors}`,
+  );
+};
+if (values.together) {
+  // Every build under load at the same time, each from its own loader: whatever else the machine
+  // runs then weighs on all of them alike, and the comparison is within each round.
+  const running: Started[] = [];
+  try {
+    for (const b of builds) running.push(await start(b.label, b.build, 0));
+    await Promise.all(running.map((s) => load(s, 2)));
+    for (let round = 0; round < rounds; round++) {
+      const measured = await Promise.all(running.map((s) => measure(s)));
+      measured.forEach((r, i) => report(running[i]!.label, round, r));
+    }
+  } finally {
+    for (const s of running) await stop(s);
+  }
+} else {
+  for (let round = 0; round < rounds; round++) {
+    // Alternating order per round, so neither build always runs first after a quiet spell.
+    const order = round % 2 === 0 ? builds : [...builds].reverse();
+    for (const b of order) {
+      const s = await start(b.label, b.build, round);
+      try {
+        await load(s, 2);
+        report(b.label, round, await measure(s));
+      } finally {
+        await stop(s);
+      }
+    }
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const [label, xs] of results) {
   console.log(`${label}: median ${(median(xs) * 1000).toFixed(1)} µs CPU/request over ${xs.length} (${xs.map((x) => (x * 1000).toFixed(1)).join(', ')})`);
+}
+const [first, ...others] = [...results.keys()];
+for (const other of others) {
+  const ratios = results.get(other)!.map((x, i) => x / results.get(first!)![i]!);
+  console.log(`${other}/${first}: per-round ratios ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median(ratios).toFixed(2)}`);
 }
