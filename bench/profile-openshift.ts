@@ -193,7 +193,11 @@ if (values.together) {
     }
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 for (const [label, xs] of results) {
   console.log(`${label}: median ${(median(xs) * 1000).toFixed(1)} µs CPU/request over ${xs.length} (${xs.map((x) => (x * 1000).toFixed(1)).join(', ')})`);
 }
