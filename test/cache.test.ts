@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { AuthenticatedStore, type RejectReason } from '../server/cache/authenticated-store.js';
-import { DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
+import { CacheKeyShape, DecisionCache, cacheKey, hashToken, type CacheEvents } from '../server/cache/decision-cache.js';
 import { parseKeyring, type Keyring } from '../server/cache/hmac-keys.js';
 import { KeyringFile } from '../server/config/keyring-file.js';
 import { MemcachedStore } from '../server/cache/memcached-store.js';
@@ -38,6 +38,23 @@ const boolCodec = {
   allows: (v: boolean) => v,
 };
 
+/** bob's openshift request whose key earlier versions wrote (cf537b…), the parts by name. */
+function earlierVersionsRequest() {
+  return {
+    verb: 'get',
+    metadataOnly: false,
+    apiGroup: 'loki.grafana.com',
+    name: 'logs',
+    tenant: 'application',
+    namespaces: ['ns-a', 'ns-b'],
+    user: 'bob',
+    groups: ['system:authenticated', 'developers'],
+    token: hashToken('token-bob'),
+    matcherKeys: ['kubernetes_namespace_name'],
+    matcherOp: 'or',
+  };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('decision cache', () => {
@@ -67,20 +84,23 @@ describe('decision cache', () => {
     it('is the key earlier versions wrote (replicas of two versions share memcached during a rollout)', () => {
       // sha256 of "token-bob" (sha256sum), and the key the version before the one-shot hash gave this request.
       assert.equal(hashToken('token-bob'), '1ccf8933062b5a156c5f57ad39314916ec1cbf46db164a70721323b8523c7068');
-      const key = cacheKey({
-        verb: 'get',
-        metadataOnly: false,
-        apiGroup: 'loki.grafana.com',
-        name: 'logs',
-        tenant: 'application',
-        namespaces: ['ns-a', 'ns-b'],
-        user: 'bob',
-        groups: ['system:authenticated', 'developers'],
-        token: hashToken('token-bob'),
-        matcherKeys: ['kubernetes_namespace_name'],
-        matcherOp: 'or',
-      });
+      const key = cacheKey(earlierVersionsRequest());
       assert.equal(key, 'cf537b008b826e0cf4d0f47a412ad50f189506d8683a080a237d87e6e777203e');
+    });
+
+    it("a fixed shape of parts (the openshift modes ask one per request) gives the same keys, earlier versions' included", () => {
+      const parts = earlierVersionsRequest();
+      const shape = new CacheKeyShape(Object.keys(parts) as Array<keyof typeof parts>);
+      assert.equal(shape.key(parts), 'cf537b008b826e0cf4d0f47a412ad50f189506d8683a080a237d87e6e777203e');
+      for (const change of [
+        { groups: ['developers', 'system:authenticated'] },
+        { namespaces: ['ns-b', 'ns-a'] },
+        { user: 'b,ob' },
+        { matcherKeys: [] },
+        { matcherOp: undefined },
+      ]) {
+        assert.equal(shape.key({ ...parts, ...change }), cacheKey({ ...parts, ...change }), JSON.stringify(change));
+      }
     });
 
     it('cannot be forged by moving characters between parts', () => {

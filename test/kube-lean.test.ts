@@ -8,6 +8,7 @@
  * faults, peer-conformance tests), unchanged.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeClient } from '../server/kube/client.js';
@@ -47,15 +48,14 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
   });
 
   function client(): KubeClient {
-    const kc = JSON.stringify({
-      clusters: [{ name: 'c', cluster: { server: `${base}/prefix/` } }],
-      users: [{ name: 'svc', user: { token: 'service-account-token' } }],
-      contexts: [{ name: 'x', context: { cluster: 'c', user: 'svc' } }],
-      'current-context': 'x',
-    });
-    return new KubeClient(parseKubeconfig(kc, 'lean.kubeconfig'), { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' }, new Limiter(4), {
-      call() {},
-    });
+    return new KubeClient(
+      parseKubeconfig(kubeconfigFor(base), 'lean.kubeconfig'),
+      { ssar: false, timeoutMs: 5_000, namespaceSource: 'namespaces' },
+      new Limiter(4),
+      {
+        call() {},
+      },
+    );
   }
   const bob = {
     user: 'bob',
@@ -219,4 +219,112 @@ describe('kube client: SubjectAccessReviews on the lean path', function () {
       kube.close();
     }
   });
+
+  it('every review body is the documented review object as JSON, whatever its strings hold (hostile names, scopes, a "__proto__" key)', async () => {
+    const hostile = ['a"b\\c', 'line\nbreak', '\u2028\u2029', 'ünï 😀', '\ud800', '</script>', '', '__proto__'];
+    const reviews = [
+      bob,
+      { ...bob, namespace: '', subresource: 'log' },
+      {
+        ...bob,
+        user: hostile[0]!,
+        groups: hostile,
+        uid: hostile[3]!,
+        extra: Object.fromEntries([
+          ['scopes.authorization.openshift.io', ['user:info']],
+          ['__proto__', hostile],
+          ['12', ['x']],
+        ]) as Record<string, readonly string[]>,
+        namespace: hostile[1]!,
+        name: hostile[4]!,
+        resource: hostile[5]!,
+      },
+    ];
+    // authorization.k8s.io/v1: the object a Kubernetes API server decodes, field by field, as it was sent before the bodies were written directly.
+    const attributes = (r: (typeof reviews)[number]) => ({
+      ...(r.namespace ? { namespace: r.namespace } : {}),
+      verb: r.verb,
+      group: r.apiGroup,
+      resource: r.resource,
+      ...('subresource' in r && r.subresource ? { subresource: r.subresource } : {}),
+      name: r.name,
+    });
+    const sar = (r: (typeof reviews)[number]) => ({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: r.user,
+        groups: [...r.groups],
+        ...('uid' in r && r.uid ? { uid: r.uid } : {}),
+        ...('extra' in r && r.extra ? { extra: Object.fromEntries(Object.entries(r.extra).map(([k, v]) => [k, [...v]])) } : {}),
+        resourceAttributes: attributes(r),
+      },
+    });
+    const ssar = (r: (typeof reviews)[number]) => ({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: attributes(r) },
+    });
+    answer = json(201, { status: { allowed: true } });
+    const kube = client();
+    const self = new KubeClient(
+      parseKubeconfig(kubeconfigFor(base), 'lean.kubeconfig'),
+      { ssar: true, timeoutMs: 5_000, namespaceSource: 'namespaces' },
+      new Limiter(4),
+      {
+        call() {},
+      },
+    );
+    try {
+      for (const r of reviews) {
+        assert.equal(await kube.review(r, signal()), true);
+        assert.equal(seen.at(-1)!.body, JSON.stringify(sar(r)));
+        assert.deepEqual(JSON.parse(seen.at(-1)!.body), sar(r));
+        assert.equal(await self.review(r, signal()), true);
+        assert.equal(seen.at(-1)!.body, JSON.stringify(ssar(r)));
+        assert.equal(seen.at(-1)!.headers.authorization, `Bearer ${r.token}`);
+      }
+    } finally {
+      kube.close();
+      self.close();
+    }
+  });
+
+  it("a call past --kube.timeout is a kube_timeout; finished, timed out or cancelled, a call leaves no listener on the caller's signal", async () => {
+    const slow = new KubeClient(
+      parseKubeconfig(kubeconfigFor(base), 'lean.kubeconfig'),
+      { ssar: false, timeoutMs: 200, namespaceSource: 'namespaces' },
+      new Limiter(4),
+      {
+        call() {},
+      },
+    );
+    const ac = new AbortController();
+    try {
+      answer = json(201, { status: { allowed: true } });
+      assert.equal(await slow.review(bob, ac.signal), true);
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after an answer');
+      answer = () => {}; // never answers
+      await assert.rejects(slow.review(bob, ac.signal), (err: unknown) => err instanceof KubeError && err.code === 'kube_timeout');
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after a timeout');
+      const pending = slow.review(bob, ac.signal);
+      for (let i = 0; i < 1000 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      ac.abort(new Error('client went away'));
+      await assert.rejects(pending, (err: unknown) => err instanceof KubeError && err.code === 'kube_aborted');
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0, 'after a cancellation');
+      await assert.rejects(slow.review(bob, ac.signal), (err: unknown) => err instanceof KubeError && err.code === 'kube_aborted');
+      assert.equal(seen.length, 3, 'a call for a caller already gone is not sent');
+    } finally {
+      slow.close();
+    }
+  });
 });
+
+function kubeconfigFor(base: string): string {
+  return JSON.stringify({
+    clusters: [{ name: 'c', cluster: { server: `${base}/prefix/` } }],
+    users: [{ name: 'svc', user: { token: 'service-account-token' } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'svc' } }],
+    'current-context': 'x',
+  });
+}

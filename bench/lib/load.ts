@@ -24,6 +24,8 @@ export interface LoadOptions {
   requests: RequestTemplate[];
   /** Per-request timeout, seconds (autocannon's default is 10). */
   timeoutSec?: number;
+  /** Requests per second over all connections (autocannon's overallRate); absent: as fast as answered. */
+  overallRate?: number;
 }
 
 export interface LatencyStats {
@@ -86,6 +88,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         connections: options.connections,
         ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationSec ?? 10 }),
         timeout: options.timeoutSec ?? 10,
+        ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
         requests,
       },
       (err, res) => (err ? reject(err) : resolve(res)),

@@ -37,6 +37,11 @@ export class InFlight<T> {
     return p;
   }
 
+  /** Whether a call for `key` is in flight now. */
+  has(key: string): boolean {
+    return this.running.has(key);
+  }
+
   /** Calls in flight now. */
   get size(): number {
     return this.running.size;

@@ -44,6 +44,10 @@ export class MemoryStore implements CacheStore {
     return this.lru.get(key);
   }
 
+  peek(key: string): string | undefined {
+    return this.lru.get(key);
+  }
+
   async set(key: string, value: string, ttlMs: number): Promise<void> {
     this.lru.set(key, this.share(value), { ttl: ttlMs });
   }

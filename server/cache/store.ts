@@ -5,6 +5,8 @@
 export interface CacheStore {
   readonly kind: 'memory' | 'memcached';
   get(key: string): Promise<string | undefined>;
+  /** A synchronous get, for a store in this process: a hit is then answered without a promise chain. */
+  peek?(key: string): string | undefined;
   set(key: string, value: string, ttlMs: number): Promise<void>;
   /** Entries held now, where the store can tell (memory). */
   size(): number | undefined;

@@ -49,34 +49,39 @@ export function parseGatewayInputs(occurrences: readonly unknown[]): GatewayInpu
     tenant: '',
     extras: { selectors: new Map(), wildcardSelectors: false, metadataOnly: false },
   };
-  for (const [key, value] of occurrences.filter((o) => o !== undefined && o !== null).flatMap(members)) {
-    switch (fieldOf(key, FIELDS)) {
-      case 'groups':
-        out.groups = stringList(value);
-        break;
-      case 'permission':
-        out.permission = str(value, out.permission);
-        break;
-      case 'resource':
-        out.resource = str(value, out.resource);
-        break;
-      case 'subject':
-        out.subject = str(value, out.subject);
-        break;
-      case 'tenant':
-        out.tenant = str(value, out.tenant);
-        break;
-      case 'extras':
-        if (value !== null) decodeExtras(value, out.extras);
-        break;
+  // Every occurrence is checked to be an object before any field is read, as Go's decoder fails a
+  // request whose input has a wrong type anywhere.
+  const objects: Array<ReadonlyArray<readonly [string, unknown]>> = [];
+  for (const o of occurrences) if (o !== undefined && o !== null) objects.push(members(o));
+  for (const entries of objects)
+    for (const [key, value] of entries) {
+      switch (field(key, FIELDS)) {
+        case 'groups':
+          out.groups = stringList(value);
+          break;
+        case 'permission':
+          out.permission = str(value, out.permission);
+          break;
+        case 'resource':
+          out.resource = str(value, out.resource);
+          break;
+        case 'subject':
+          out.subject = str(value, out.subject);
+          break;
+        case 'tenant':
+          out.tenant = str(value, out.tenant);
+          break;
+        case 'extras':
+          if (value !== null) decodeExtras(value, out.extras);
+          break;
+      }
     }
-  }
   return out;
 }
 
 function decodeExtras(value: unknown, extras: GatewayInput['extras']): void {
   for (const [key, v] of members(value)) {
-    switch (fieldOf(key, EXTRAS_FIELDS)) {
+    switch (field(key, EXTRAS_FIELDS)) {
       case 'selectors':
         if (v === null) {
           extras.selectors = new Map();
@@ -111,6 +116,14 @@ export function withIdentity(input: unknown, subject: string, groups: readonly s
   out.subject = subject;
   out.groups = [...groups];
   return out;
+}
+
+// The gateway sends its fields in lower case: those are found at once, other spellings by Go's folding.
+const EXACT: ReadonlyMap<string, string> = new Map([...FIELDS, ...EXTRAS_FIELDS].map((f) => [f, f]));
+
+function field<N extends string>(key: string, names: readonly N[]): N | undefined {
+  const exact = EXACT.get(key) as N | undefined;
+  return exact !== undefined && names.includes(exact) ? exact : fieldOf(key, names);
 }
 
 const fail = (): never => {

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { DecisionCache } from '../cache/decision-cache.js';
-import { cacheKey, hashToken } from '../cache/decision-cache.js';
+import { CacheKeyShape, hashToken } from '../cache/decision-cache.js';
 import { deadline, SIGNAL_MAX_LISTENERS } from '../deadline.js';
 import type { OpenShiftDecisionOptions } from '../config/openshift-config.js';
 import { internalError, invalidParameter, reasonOf, unauthorized } from '../errors.js';
@@ -39,12 +39,14 @@ export class OpenShiftAuthorizer implements Authorizer {
   readonly mode: string;
   // A forged identity sent in a loop leaves a trail, not a flood.
   private readonly mismatches = new RateLimit(10_000);
+  private readonly noMatcher: MatcherConfig;
 
   constructor(
     private readonly options: OpenShiftOptions,
     private readonly deps: OpenShiftDeps,
   ) {
     this.mode = options.mode;
+    this.noMatcher = { keys: [], op: options.matcher.op };
   }
 
   ready(): boolean {
@@ -70,13 +72,13 @@ export class OpenShiftAuthorizer implements Authorizer {
     }
 
     // Bounded before anything is asked upstream: each namespace costs a review.
-    const namespaceCount = new Set([...input.extras.selectors.values()].flat()).size;
-    if (namespaceCount > o.maxNamespaces) {
-      throw invalidParameter(`too many namespaces in query: ${namespaceCount}, at most ${o.maxNamespaces}`);
+    const namespaces = queryNamespaces(input.extras.selectors);
+    if (namespaces.length > o.maxNamespaces) {
+      throw invalidParameter(`too many namespaces in query: ${namespaces.length}, at most ${o.maxNamespaces}`);
     }
     // The reviewed uid and extra (OpenShift's OAuth scopes) go into every SubjectAccessReview: a
     // token scoped to user:info must be judged as that token, not as its user.
-    const attributes = this.deps.tokenReviewer ? await this.verifyIdentity(this.deps.tokenReviewer, token, input, req) : {};
+    const attributes = this.deps.tokenReviewer ? await this.verifyIdentity(this.deps.tokenReviewer, token, input, req) : undefined;
 
     // opa-openshift's order: the wildcard check (when a matcher applies), then the ViaQ/OTel check
     // (for everyone, admins and skipped tenants included), then the OTel key choice.
@@ -85,16 +87,18 @@ export class OpenShiftAuthorizer implements Authorizer {
       throw invalidParameter('wildcard in query namespaces not allowed');
     }
     const matcher = this.migrateViaqToOtel(forRequest, input);
-    const namespaces = [...new Set([...input.extras.selectors.values()].flat())].sort();
 
-    const review = { user: input.subject, groups: input.groups, ...attributes, token, verb, apiGroup, resource: input.tenant, name: input.resource };
+    // The one hash of the token this request makes: the cache key holds it, and on a miss the
+    // Kubernetes client's limiter and the review cache key their caller by it.
+    const tokenHash = hashToken(token);
+    const review = { user: input.subject, groups: input.groups, ...attributes, token, tokenHash, verb, apiGroup, resource: input.tenant, name: input.resource };
     // Only when a reason is wanted: the reviews this request asked, filled as they answer.
     const trail = req.wantReason && req.audit ? new ReviewTrail(this.matcherNote(input)) : undefined;
     if (trail) req.audit!.reason = trail.reason();
     const compute = () => this.authorize(review, matcher, namespaces, input.extras.metadataOnly, trail);
     if (!this.deps.cache) return defined(await compute());
 
-    const key = cacheKey({
+    const key = KEY.key({
       verb,
       metadataOnly: input.extras.metadataOnly,
       apiGroup,
@@ -103,7 +107,7 @@ export class OpenShiftAuthorizer implements Authorizer {
       namespaces,
       user: input.subject,
       groups: input.groups,
-      token: hashToken(token),
+      token: tokenHash,
       matcherKeys: matcher.keys,
       matcherOp: matcher.op,
     });
@@ -164,9 +168,10 @@ export class OpenShiftAuthorizer implements Authorizer {
   private matcherFor(input: GatewayInput): MatcherConfig {
     const o = this.options;
     if (o.matcher.keys.length === 0 || o.skipTenants.has(input.tenant) || input.groups.some((g) => o.adminGroups.has(g))) {
-      return { keys: [], op: o.matcher.op };
+      return this.noMatcher;
     }
-    return { keys: [...o.matcher.keys], op: o.matcher.op };
+    // Shared, never changed: every later step builds a new config rather than editing this one.
+    return o.matcher;
   }
 
   /** --opa.viaq-to-otel-migration: never both namespace labels; the matcher keeps the one queried. */
@@ -263,9 +268,17 @@ export class OpenShiftAuthorizer implements Authorizer {
 
   /** One review per namespace, a bounded number at once; the first failure fails the decision. */
   private async reviewEach(base: Omit<AccessReview, 'namespace'>, namespaces: readonly string[], outer: AbortSignal, trail?: ReviewTrail): Promise<string[]> {
+    // One namespace (a query's usual case) has no sibling to stop: the decision's signal is enough.
+    if (namespaces.length === 1) return this.reviewOne(base, namespaces[0]!, outer, trail);
+    // The decision's signal, or the first failure: one controller linked by hand, not
+    // AbortSignal.any (its weak references and dependant-signal bookkeeping cost every decision).
     const stop = new AbortController();
-    const signal = AbortSignal.any([outer, stop.signal]);
+    const signal = stop.signal;
     setMaxListeners(SIGNAL_MAX_LISTENERS, signal);
+    let siblingFailed = false;
+    const onOuter = () => stop.abort(outer.reason);
+    if (outer.aborted) onOuter();
+    else outer.addEventListener('abort', onOuter, { once: true });
     const allowed = new Array<boolean>(namespaces.length).fill(false);
     let next = 0;
     const worker = async () => {
@@ -275,6 +288,7 @@ export class OpenShiftAuthorizer implements Authorizer {
         try {
           allowed[i] = await this.deps.kube.review({ ...base, namespace: ns }, signal);
         } catch (err) {
+          siblingFailed = true;
           stop.abort();
           throw err;
         }
@@ -283,12 +297,22 @@ export class OpenShiftAuthorizer implements Authorizer {
     };
     const workers = Array.from({ length: Math.min(this.options.reviewConcurrency, namespaces.length) }, worker);
     const results = await Promise.allSettled(workers);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbortAfterStop(r.reason, stop.signal));
+    outer.removeEventListener('abort', onOuter);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isAbortAfterStop(r.reason, siblingFailed));
     const first = failed ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (first) upstreamFailure('namespaced SAR failed', 'failed to create subject access review', first.reason);
     // In the namespaces' order, not the answers': the reason reads the same however they raced.
     namespaces.forEach((ns, i) => trail?.review(base, ns, allowed[i]!));
     return namespaces.filter((_, i) => allowed[i]);
+  }
+
+  private async reviewOne(base: Omit<AccessReview, 'namespace'>, namespace: string, signal: AbortSignal, trail?: ReviewTrail): Promise<string[]> {
+    const allowed = await this.deps.kube
+      .review({ ...base, namespace }, signal)
+      .catch((err: unknown) => upstreamFailure('namespaced SAR failed', 'failed to create subject access review', err));
+    this.deps.logger.debug({ user: base.user, res: base.resource, namespace, allowed }, 'namespace-scoped AccessReview');
+    trail?.review(base, namespace, allowed);
+    return allowed ? [namespace] : [];
   }
 
   private response(namespaces: readonly string[], matcher: MatcherConfig): OpenShiftResult {
@@ -297,14 +321,26 @@ export class OpenShiftAuthorizer implements Authorizer {
   }
 }
 
+// The decision cache's key: every part of the request that can change the answer (cacheKey's bytes,
+// so replicas of two versions share memcached entries during a rollout).
+const KEY = new CacheKeyShape(['verb', 'metadataOnly', 'apiGroup', 'name', 'tenant', 'namespaces', 'user', 'groups', 'token', 'matcherKeys', 'matcherOp']);
+
+/** The namespaces a query names under any label, each once, sorted. */
+function queryNamespaces(selectors: ReadonlyMap<string, readonly string[]>): string[] {
+  if (selectors.size === 0) return [];
+  const all = new Set<string>();
+  for (const values of selectors.values()) for (const ns of values) all.add(ns);
+  return [...all].sort();
+}
+
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   const x = new Set(a);
   const y = new Set(b);
   return x.size === y.size && [...x].every((g) => y.has(g));
 }
 
-function isAbortAfterStop(err: unknown, stop: AbortSignal): boolean {
-  return stop.aborted && err instanceof KubeError && err.code === 'kube_aborted';
+function isAbortAfterStop(err: unknown, siblingFailed: boolean): boolean {
+  return siblingFailed && err instanceof KubeError && err.code === 'kube_aborted';
 }
 
 /** opa-openshift answers every failed Kubernetes call with 401 and the call's error. */

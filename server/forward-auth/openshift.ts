@@ -1,3 +1,4 @@
+import { hashToken } from '../cache/decision-cache.js';
 import { ConfigError, DecisionError, reasonOf, upstreamUnavailable } from '../errors.js';
 import type { AccessReview, KubeAuthz, TokenReviewer } from '../kube/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -68,6 +69,8 @@ interface Caller {
   user: string;
   groups: readonly string[];
   token: string;
+  /** hashToken(token), once per request: the Kubernetes client keys its limiter by it (AccessReview.tokenHash). */
+  tokenHash: string;
   uid?: string;
   extra?: Readonly<Record<string, readonly string[]>>;
 }
@@ -115,6 +118,7 @@ export class OpenShiftForwardAuthorizer implements ForwardAuthorizer {
       user: reviewed.user,
       groups: reviewed.groups,
       token: bearer.token,
+      tokenHash: hashToken(bearer.token),
       ...(reviewed.uid ? { uid: reviewed.uid } : {}),
       ...(reviewed.extra ? { extra: reviewed.extra } : {}),
     };

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createSecureContext } from 'node:tls';
 import { KubeError, type AccessReview, type KubeAuthz, type TokenReviewer, type TokenReviewResult } from './types.js';
 import type { KubeTarget } from './kubeconfig.js';
-import { deadline } from '../deadline.js';
 import type { Limiter } from './limiter.js';
+import { hashToken } from '../cache/decision-cache.js';
 
 export type NamespaceSource = 'projects' | 'namespaces' | 'auto';
 
@@ -57,9 +57,15 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     const common = { keepAlive: true, maxSockets: limiter.limit, maxFreeSockets: limiter.limit, timeout: 60_000 };
     if (target.server.startsWith('https:')) {
       const { ca, cert, key, rejectUnauthorized, servername } = target.tls;
-      const trust = { ...common, rejectUnauthorized, ...(ca ? { ca } : {}), ...(servername ? { servername } : {}) };
-      this.serviceAgent = new HttpsAgent({ ...trust, ...(cert && key ? { cert, key } : {}) });
-      this.userAgent = new HttpsAgent(trust);
+      // The CA, certificate and key as prebuilt contexts, not as agent options: https.Agent names
+      // its connection pool by concatenating every TLS option into a string on each request (the
+      // CA bundle and key decoded from their Buffers each time: KiBs per call, tens of KiB with a
+      // cluster's CA bundle), and tls.connect parses them into a new context per connection.
+      // Without `ca` the context trusts Node's default roots, as tls.connect would.
+      const context = (withIdentity: boolean) => createSecureContext({ ...(ca ? { ca } : {}), ...(withIdentity && cert && key ? { cert, key } : {}) });
+      const trust = { ...common, rejectUnauthorized, ...(servername ? { servername } : {}) };
+      this.serviceAgent = new HttpsAgent({ ...trust, secureContext: context(true) });
+      this.userAgent = new HttpsAgent({ ...trust, secureContext: context(false) });
       this.send = httpsRequest;
     } else {
       this.serviceAgent = new HttpAgent(common);
@@ -69,53 +75,25 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
   }
 
   async review(req: AccessReview, signal: AbortSignal): Promise<boolean> {
-    const resourceAttributes = {
-      ...(req.namespace ? { namespace: req.namespace } : {}),
-      verb: req.verb,
-      group: req.apiGroup,
-      resource: req.resource,
-      ...(req.subresource ? { subresource: req.subresource } : {}),
-      name: req.name,
-    };
-    if (this.options.ssar) {
-      const res = (await this.call('post', 'selfsubjectaccessreviews', signal, callerOf(req.token), (callSignal) =>
-        this.request(
-          'POST',
-          '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-          { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes } },
-          req.token,
-          callSignal,
-        ),
-      )) as Reviewed;
-      return res?.status?.allowed === true;
-    }
-    const body = {
-      apiVersion: 'authorization.k8s.io/v1',
-      kind: 'SubjectAccessReview',
-      spec: {
-        user: req.user,
-        groups: [...req.groups],
-        ...(req.uid ? { uid: req.uid } : {}),
-        ...(req.extra ? { extra: Object.fromEntries(Object.entries(req.extra).map(([k, v]) => [k, [...v]])) } : {}),
-        resourceAttributes,
-      },
-    };
-    const res = (await this.call('post', 'subjectaccessreviews', signal, callerOf(req.token), (callSignal) =>
-      this.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', body, undefined, callSignal),
-    )) as Reviewed;
+    const res = (
+      this.options.ssar
+        ? await this.call(
+            { method: 'POST', name: 'selfsubjectaccessreviews', path: SSAR_PATH, body: selfSubjectAccessReviewJson(req), userToken: req.token },
+            signal,
+            callerOf(req),
+          )
+        : await this.call({ method: 'POST', name: 'subjectaccessreviews', path: SAR_PATH, body: subjectAccessReviewJson(req) }, signal, callerOf(req))
+    ) as Reviewed;
     return res?.status?.allowed === true;
   }
 
   /** A TokenReview made as the service, for the API server's default audience. */
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
-    const res = (await this.call('post', 'tokenreviews', signal, callerOf(token), (callSignal) =>
-      this.request(
-        'POST',
-        '/apis/authentication.k8s.io/v1/tokenreviews',
-        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-        undefined,
-        callSignal,
-      ),
+    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+    const res = (await this.call(
+      { method: 'POST', name: 'tokenreviews', path: '/apis/authentication.k8s.io/v1/tokenreviews', body },
+      signal,
+      callerOf({ token }),
     )) as TokenReviewAnswer | null;
     const status = res?.status;
     if (status?.authenticated !== true)
@@ -144,17 +122,16 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
     };
   }
 
-  async listNamespaces(user: { token: string }, signal: AbortSignal): Promise<string[]> {
+  async listNamespaces(user: { token: string; tokenHash?: string }, signal: AbortSignal): Promise<string[]> {
     const source = await this.namespaceSource(signal);
-    if (source === 'projects') {
-      const list = await this.call('get', 'projects', signal, callerOf(user.token), (callSignal) =>
-        this.request('GET', '/apis/project.openshift.io/v1/projects', undefined, user.token, callSignal, MAX_LIST_BYTES),
-      );
-      return names(list);
-    }
-    const list = await this.call('get', 'namespaces', signal, callerOf(user.token), (callSignal) =>
-      this.request('GET', '/api/v1/namespaces', undefined, undefined, callSignal, MAX_LIST_BYTES),
-    );
+    const list =
+      source === 'projects'
+        ? await this.call(
+            { method: 'GET', name: 'projects', path: '/apis/project.openshift.io/v1/projects', userToken: user.token, maxBytes: MAX_LIST_BYTES },
+            signal,
+            callerOf(user),
+          )
+        : await this.call({ method: 'GET', name: 'namespaces', path: '/api/v1/namespaces', maxBytes: MAX_LIST_BYTES }, signal, callerOf(user));
     return names(list);
   }
 
@@ -168,30 +145,49 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
    * One request: as the service (its token, its client certificate) when `userToken` is undefined,
    * else with the user's token only. The answer is read up to `maxBytes`; a non-2xx answer is a
    * `kube_status` KubeError with the Status message (never a token: the API does not echo it).
+   * The call's deadline and the caller's cancellation are one timer and one listener on the
+   * caller's signal, not an AbortController per call (issue 14: a cold decision makes two or more).
    */
-  private request(
-    method: 'GET' | 'POST',
-    path: string,
-    body: unknown,
-    userToken: string | undefined,
-    signal: AbortSignal,
-    maxBytes = MAX_ANSWER_BYTES,
-  ): Promise<unknown> {
-    const bearer = userToken ?? this.target.token?.current();
-    const text = body === undefined ? undefined : JSON.stringify(body);
+  private request(c: KubeCall, outer: AbortSignal): Promise<unknown> {
+    const bearer = c.userToken ?? this.target.token?.current();
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (bearer !== undefined) headers.Authorization = `Bearer ${bearer}`;
-    if (text !== undefined) {
+    if (c.body !== undefined) {
       headers['Content-Type'] = 'application/json';
-      headers['Content-Length'] = String(Buffer.byteLength(text));
+      headers['Content-Length'] = String(Buffer.byteLength(c.body));
     }
-    signal.throwIfAborted();
+    if (outer.aborted) return Promise.reject(aborted(outer.reason));
     return new Promise((resolve, reject) => {
       const { protocol, hostname, port, prefix } = this.at;
+      let settled = false;
+      // Settles once: a destroyed request reports its own error after the one that destroyed it.
+      const settle = (err: unknown, value?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        outer.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve(value);
+        else reject(err);
+      };
+      const stop = (err: KubeError) => {
+        settle(err);
+        req.destroy(err);
+      };
+      const onAbort = () => stop(aborted(outer.reason));
+      const timer = setTimeout(() => stop(new KubeError('kube_timeout', 0, `no answer within ${this.options.timeoutMs}ms`)), this.options.timeoutMs);
+      timer.unref();
       const req = this.send(
-        { protocol, hostname, port, path: `${prefix}${path}`, method, headers, signal, agent: userToken === undefined ? this.serviceAgent : this.userAgent },
+        {
+          protocol,
+          hostname,
+          port,
+          path: `${prefix}${c.path}`,
+          method: c.method,
+          headers,
+          agent: c.userToken === undefined ? this.serviceAgent : this.userAgent,
+        },
         (res) => {
-          readAnswer(res, maxBytes).then(({ status, text: answer }) => {
+          readAnswer(res, c.maxBytes ?? MAX_ANSWER_BYTES).then(({ status, text: answer }) => {
             let parsed: unknown;
             try {
               parsed = answer === '' ? null : JSON.parse(answer);
@@ -199,27 +195,26 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
               parsed = undefined;
             }
             if (status >= 200 && status < 300) {
-              if (parsed === undefined) reject(new KubeError('kube_status', status, `${status} the answer is not JSON`));
-              else resolve(parsed);
+              if (parsed === undefined) settle(new KubeError('kube_status', status, `${status} the answer is not JSON`));
+              else settle(undefined, parsed);
               return;
             }
             const s = parsed as { message?: unknown; reason?: unknown } | null | undefined;
             const message = typeof s?.message === 'string' ? s.message : typeof s?.reason === 'string' ? s.reason : '';
-            reject(new KubeError('kube_status', status, `${status}${message ? ` ${message}` : ''}`.slice(0, 500)));
-          }, reject);
+            settle(new KubeError('kube_status', status, `${status}${message ? ` ${message}` : ''}`.slice(0, 500)));
+          }, settle);
         },
       );
-      req.on('error', reject);
-      req.end(text);
+      outer.addEventListener('abort', onAbort, { once: true });
+      req.on('error', settle);
+      req.end(c.body);
     });
   }
 
   /** Which list answers "namespaces the user may see": decided once per process, on first use. */
   private namespaceSource(signal: AbortSignal): Promise<'projects' | 'namespaces'> {
     if (this.options.namespaceSource !== 'auto') return Promise.resolve(this.options.namespaceSource);
-    this.detected ??= this.call('get', 'discovery', signal, '', (callSignal) =>
-      this.request('GET', '/apis', undefined, undefined, callSignal, MAX_LIST_BYTES),
-    ).then((list) => {
+    this.detected ??= this.call({ method: 'GET', name: 'discovery', path: '/apis', maxBytes: MAX_LIST_BYTES }, signal, '').then((list) => {
       const groups = (list as { groups?: unknown } | null)?.groups;
       if (!Array.isArray(groups)) throw new KubeError('kube_status', 200, '200 the API group list has no groups');
       return groups.some((g) => (g as { name?: unknown } | null)?.name === 'project.openshift.io') ? 'projects' : 'namespaces';
@@ -231,30 +226,45 @@ export class KubeClient implements KubeAuthz, TokenReviewer {
   }
 
   /** One call: a slot of the limiter in the caller's turn, the per-call deadline, metrics, a warn on failure. */
-  private async call<T>(method: string, name: KubeCallName, outer: AbortSignal, caller: string, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  private call(c: KubeCall, outer: AbortSignal, caller: string): Promise<unknown> {
     return this.limiter.run(
       async () => {
-        const limit = deadline(this.options.timeoutMs, outer);
-        const signal = limit.signal;
+        const method = c.method === 'POST' ? 'post' : 'get';
         const started = process.hrtime.bigint();
-        const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
         try {
-          const res = await run(signal);
-          this.observer.call(method, method === 'post' ? '201' : '200', seconds());
+          const res = await this.request(c, outer);
+          this.observer.call(method, method === 'post' ? '201' : '200', secondsSince(started));
           return res;
         } catch (err) {
-          const e = toKubeError(err, limit.timedOut(), this.options.timeoutMs, signal.aborted);
-          this.observer.call(method, e.status > 0 ? String(e.status) : 'error', seconds());
-          if (e.code !== 'kube_aborted') this.observer.failed?.(name, e);
+          const e = toKubeError(err);
+          this.observer.call(method, e.status > 0 ? String(e.status) : 'error', secondsSince(started));
+          if (e.code !== 'kube_aborted') this.observer.failed?.(c.name, e);
           throw e;
-        } finally {
-          limit.release();
         }
       },
       outer,
       caller,
     );
   }
+}
+
+/** One Kubernetes API call: what is sent, and as whom (the service unless `userToken`). */
+interface KubeCall {
+  method: 'GET' | 'POST';
+  name: KubeCallName;
+  path: string;
+  /** JSON text. */
+  body?: string;
+  userToken?: string;
+  maxBytes?: number;
+}
+
+function secondsSince(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+function aborted(reason: unknown): KubeError {
+  return new KubeError('kube_aborted', 0, 'the request was cancelled', { cause: reason });
 }
 
 /** A review's answer as the API writes it, read as untrusted JSON. */
@@ -290,15 +300,46 @@ function readAnswer(res: IncomingMessage, maxBytes: number): Promise<{ status: n
       }
       chunks.push(chunk);
     });
-    res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks, size).toString('utf8') }));
+    // One chunk (a review's answer mostly is) is decoded where it lies, not copied first.
+    res.on('end', () => resolve({ status: res.statusCode ?? 0, text: (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)).toString('utf8') }));
     res.on('error', reject);
     res.on('aborted', () => reject(new Error('aborted')));
   });
 }
 
-/** The limiter's key for a caller: its token, hashed (the asserted subject is forgeable). */
-function callerOf(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+/** The limiter's key for a caller: its token, hashed (the asserted subject is forgeable), once per decision when the decision did. */
+function callerOf(who: { token: string; tokenHash?: string }): string {
+  return who.tokenHash ?? hashToken(who.token);
+}
+
+const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
+const SSAR_PATH = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+const str = (s: string): string => JSON.stringify(s);
+
+/**
+ * The review's resourceAttributes as JSON, written directly: the same bytes as JSON.stringify of
+ * {namespace?, verb, group, resource, subresource?, name} without building that object per call.
+ */
+function resourceAttributesJson(r: AccessReview): string {
+  return (
+    `{${r.namespace ? `"namespace":${str(r.namespace)},` : ''}"verb":${str(r.verb)},"group":${str(r.apiGroup)},"resource":${str(r.resource)},` +
+    `${r.subresource ? `"subresource":${str(r.subresource)},` : ''}"name":${str(r.name)}}`
+  );
+}
+
+/** A SubjectAccessReview (authorization.k8s.io/v1) for the review's user, groups, uid and extra. */
+export function subjectAccessReviewJson(r: AccessReview): string {
+  // extra is rare (forward-auth's reviewed scopes): stringified as a fresh object, whatever keys it holds.
+  const extra = r.extra ? `"extra":${JSON.stringify(Object.fromEntries(Object.entries(r.extra).map(([k, v]) => [k, [...v]])))},` : '';
+  return (
+    `{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":${str(r.user)},"groups":${JSON.stringify(r.groups)},` +
+    `${r.uid ? `"uid":${str(r.uid)},` : ''}${extra}"resourceAttributes":${resourceAttributesJson(r)}}}`
+  );
+}
+
+/** A SelfSubjectAccessReview: the user is the token's, so only the attributes are sent. */
+export function selfSubjectAccessReviewJson(r: AccessReview): string {
+  return `{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":${resourceAttributesJson(r)}}}`;
 }
 
 /**
@@ -315,10 +356,8 @@ function names(list: unknown): string[] {
 }
 
 /** A KubeError whose message carries the API's Status message or the transport fault, never a token. */
-function toKubeError(err: unknown, timedOut: boolean, timeoutMs: number, aborted: boolean): KubeError {
+function toKubeError(err: unknown): KubeError {
   if (err instanceof KubeError) return err;
-  if (timedOut) return new KubeError('kube_timeout', 0, `no answer within ${timeoutMs}ms`, { cause: err });
-  if (aborted) return new KubeError('kube_aborted', 0, 'the request was cancelled', { cause: err });
   const e = err as { code?: string; message?: string };
   return new KubeError('kube_unreachable', 0, `the API server is unreachable: ${e.code ?? e.message ?? String(err)}`, { cause: err });
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hashToken } from '../cache/decision-cache.js';
 import { CachedCalls } from './cached-calls.js';
 import type { AccessReview, KubeAuthz } from './types.js';
 
@@ -35,10 +35,10 @@ export class ReviewCache implements KubeAuthz {
     const key = this.keyOf(req);
     // Shared within one caller only (above). A call joined and then cancelled by its own decision
     // (a sibling review failed, or its deadline passed) is made again for whoever still waits.
-    return this.verdicts.get(key, () => this.inner.review(req, signal), signal, `${sha256(req.token)}\0${key}`);
+    return this.verdicts.get(key, () => this.inner.review(req, signal), signal, `${req.tokenHash ?? hashToken(req.token)}\0${key}`);
   }
 
-  listNamespaces(user: { user: string; groups: readonly string[]; token: string }, signal: AbortSignal): Promise<string[]> {
+  listNamespaces(user: { user: string; groups: readonly string[]; token: string; tokenHash?: string }, signal: AbortSignal): Promise<string[]> {
     return this.inner.listNamespaces(user, signal);
   }
 
@@ -50,11 +50,7 @@ export class ReviewCache implements KubeAuthz {
           .map(([k, v]) => [k, [...v].sort()])
           .sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0))
       : undefined;
-    const who = this.options.ssar ? ['ssar', sha256(req.token)] : ['sar', req.user, [...req.groups].sort(), ...(extra ? [extra] : [])];
+    const who = this.options.ssar ? ['ssar', req.tokenHash ?? hashToken(req.token)] : ['sar', req.user, [...req.groups].sort(), ...(extra ? [extra] : [])];
     return JSON.stringify([who, req.verb, req.apiGroup, req.resource, req.name, req.namespace, ...(req.subresource ? [req.subresource] : [])]);
   }
-}
-
-function sha256(s: string): string {
-  return createHash('sha256').update(s).digest('base64url');
 }

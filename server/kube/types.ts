@@ -14,6 +14,12 @@ export interface AccessReview {
   uid?: string;
   /** The user's bearer token (SelfSubjectAccessReview mode, and project lists). Never logged. */
   token: string;
+  /**
+   * hashToken(token), when the decision computed it already (its cache key holds it): the limiter's
+   * caller key and the review cache's sharing key, so the token is hashed once per decision rather
+   * than once per call. Only ever set from `token` itself.
+   */
+  tokenHash?: string;
   /** opa-openshift asks get and create; forward-auth's configured attributes may name any verb. */
   verb: 'get' | 'create' | (string & {});
   apiGroup: string;
@@ -31,7 +37,7 @@ export interface KubeAuthz {
   review(req: AccessReview, signal: AbortSignal): Promise<boolean>;
   /** Namespaces the user may see: OpenShift projects listed with the user's token, or on plain
    *  Kubernetes the namespaces the user may `get` (listed with the service's identity). */
-  listNamespaces(user: { user: string; groups: readonly string[]; token: string }, signal: AbortSignal): Promise<string[]>;
+  listNamespaces(user: { user: string; groups: readonly string[]; token: string; tokenHash?: string }, signal: AbortSignal): Promise<string[]>;
 }
 
 /** Who a token belongs to, as the cluster's authenticator says (TokenReview). */
