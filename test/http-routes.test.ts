@@ -239,6 +239,10 @@ const CASES: Array<[Listener, string, string, string, Answer, ('health' | 'other
   ['public', 'GET', '/health?#', '', OK_EMPTY, 'health'],
   ['public', 'GET', '/health\\#', '', OK_EMPTY, 'other'],
   ['public', 'GET', '/health/?bundles', '', OK_EMPTY, 'other'],
+  // The one deliberate change: an absolute-form target with no path got express's own HTML 404
+  // page ("Cannot GET"); now it gets Go's, as every other path no route serves.
+  ['internal', 'GET', 'foo://x', '', NOT_FOUND],
+  ['public', 'GET', 'foo://x', '', NOT_FOUND, 'other'],
 ];
 
 describe('routes off the hot paths, on the wire', () => {
