@@ -1,7 +1,5 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { isForwardAuthPath } from '../forward-auth/contracts.js';
-import { forwardAuthHandler, type ForwardAuthCoreOptions } from '../forward-auth/core.js';
-import type { ForwardAuthorizer } from '../forward-auth/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { dataApiHandler, isDataApiPath, type DataApiDeps } from './data-api.js';
 import { notFound, writeError } from './error-handler.js';
@@ -11,8 +9,11 @@ import { createRouter } from './router.js';
 /** The Data API's dependencies (its decision log and body budget serve /forward-auth too), and the rest of the listener's. */
 export interface AppDeps extends DataApiDeps {
   health: HealthChecks;
-  /** /forward-auth, when the mode serves it and it is enabled; 404 otherwise. */
-  forwardAuth?: { authorizer: ForwardAuthorizer; options: ForwardAuthCoreOptions };
+  /**
+   * /forward-auth's handler (forward-auth/core.ts's forwardAuthHandler), when the mode serves it and
+   * it is enabled; 404 otherwise. Built by the caller, which loads the core only then.
+   */
+  forwardAuth?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 /**
@@ -30,17 +31,7 @@ export function createPublicApp(deps: AppDeps): RequestListener {
 
   const data = dataApiHandler(deps);
   const observe = observer(deps.metrics, 'data');
-  const fa = deps.forwardAuth;
-  const forwardAuth =
-    fa &&
-    forwardAuthHandler({
-      authorizer: fa.authorizer,
-      options: fa.options,
-      metrics: deps.metrics,
-      logger: deps.logger,
-      ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}),
-      ...(deps.bodyBudget ? { bodyBudget: deps.bodyBudget } : {}),
-    });
+  const { forwardAuth } = deps;
   const observeForwardAuth = observer(deps.metrics, 'forward-auth');
   return (req, res) => {
     if (forwardAuth && isForwardAuthPath(req.url ?? '')) {
