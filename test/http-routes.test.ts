@@ -6,6 +6,7 @@
  * request is counted under are pinned too.
  */
 import { strict as assert } from 'node:assert';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { Gauge } from 'prom-client';
@@ -304,4 +305,15 @@ describe('routes off the hot paths, on the wire', () => {
       }
     });
   }
+});
+
+describe('no HTTP framework at run time (issue 14: express held some 2.5 MiB of every idle sidecar)', () => {
+  it('the image installs no express (package.json), and no module of server/ imports it', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+    assert.equal(pkg.dependencies.express, undefined);
+    const importers = (readdirSync('server', { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .filter((f) => /from ['"]express['"]|import\(['"]express['"]\)|require\(['"]express['"]\)/.test(readFileSync(`server/${f}`, 'utf8')));
+    assert.deepEqual(importers, []);
+  });
 });
