@@ -417,7 +417,7 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
   const scenario: Scenario = {
     id: 'static',
     title: 'static decision',
-    what: "POST /v1/data/lokistack/allow with the gateway's input shape (groups, permission, resource, subject, tenant, tenantID, token, extras), a mix of four allowed and four denied inputs, cycled per connection. Ours: `--rbac.config=deploy/examples/rbac.yaml`. Peer: `opa run --server policies/lokistack.rego deploy/examples/rbac.yaml` (same Rego, same data). Both answer every input identically (checked first).",
+    what: "POST /v1/data/lokistack/allow with the gateway's input shape (groups, permission, resource, subject, tenant, tenantID, token, extras), a mix of four allowed and four denied inputs, cycled per connection. Ours: `--rbac.config=deploy/examples/rbac.yaml`, which answers a repeated request from its memo of decisions (`--policy.memo-bytes`, docs/static.md), and the same with `--policy.memo-bytes=0` (every request parsed and evaluated). Peer: `opa run --server policies/lokistack.rego deploy/examples/rbac.yaml` (same Rego, same data). Both answer every input identically (checked first).",
     settings: { connections: CONNECTIONS, durationSec: DURATION, warmupSec: WARMUP, inputs: templates.length, rounds: STATIC_ROUNDS },
     runs: [],
     ratios: [],
@@ -430,6 +430,8 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
     const opa = 'path' in ctx.opa ? track(await startOpa(ctx.opa.path, policy, rbac, logFile('static-opa'))) : undefined;
     // The limit (issue 14): node:http alone, parsing the same bodies and answering {"result":true}.
     const bare = track(await startBare(logFile('static-bare')));
+    // Ours again, remembering nothing (--policy.memo-bytes=0): every request parsed and evaluated.
+    const unremembered = track(await startOurs(ctx.build, [...oursFlags, '--policy.memo-bytes=0'], logFile('static-ours-no-memo')));
     // Same answers before measuring.
     const mismatches: string[] = [];
     let bytesSame = 0;
@@ -459,6 +461,7 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
     const oursRounds: RunStats[] = [];
     const opaRounds: RunStats[] = [];
     const bareRounds: RunStats[] = [];
+    const unrememberedRounds: RunStats[] = [];
     for (let round = 1; round <= STATIC_ROUNDS; round++) {
       log(`static: round ${round}/${STATIC_ROUNDS}: ours`);
       oursRounds.push(await measure('ours', ours, load, undefined, WARMUP));
@@ -466,10 +469,12 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
         log(`static: round ${round}/${STATIC_ROUNDS}: opa`);
         opaRounds.push(await measure('opa', opa, load, undefined, WARMUP));
       }
+      log(`static: round ${round}/${STATIC_ROUNDS}: ours, nothing remembered`);
+      unrememberedRounds.push(await measure('ours', unremembered, load, undefined, WARMUP));
       log(`static: round ${round}/${STATIC_ROUNDS}: bare node:http`);
       bareRounds.push(await measure('bare', bare, load, undefined, WARMUP));
     }
-    await Promise.all([ours.proc.stop(), opa?.proc.stop(), bare.proc.stop()]);
+    await Promise.all([ours.proc.stop(), opa?.proc.stop(), bare.proc.stop(), unremembered.proc.stop()]);
     const oursRun = medianRound(oursRounds);
     if (oursRun.memory && idleRss !== undefined) oursRun.memory = { ...oursRun.memory, idleRssBytes: idleRss };
     scenario.runs.push(oursRun);
@@ -485,6 +490,12 @@ async function scenarioStatic(ctx: Ctx, report: Report): Promise<Scenario> {
     ];
     scenario.runs.push(bareRun);
     scenario.ratios.push(ratio(oursRun, bareRun));
+    const unrememberedRun = { ...medianRound(unrememberedRounds), variant: 'nothing remembered' };
+    unrememberedRun.notes = [
+      ...(unrememberedRun.notes ?? []),
+      '`--policy.memo-bytes=0`: every request parsed and evaluated, as when every input is new; the targets are judged on the default (`ours`), which answers a repeated request from its memo',
+    ];
+    scenario.runs.push(unrememberedRun);
     const behind = opaRun?.load && oursRun.load && oursRun.load.rps < opaRun.load.rps;
     // Always profiled (issue 14: the report carries a CPU profile of the static path).
     if (PROFILE) {

@@ -124,8 +124,8 @@ export function registeredMetrics(): MetricSpec[] {
   const metrics = new Metrics({ processMetrics: false });
   return metrics.registry.getMetricsAsArray().map((m) => {
     // prom-client keeps these on the instance but leaves them out of its public types.
-    const raw = m as unknown as { name: string; help: string; labelNames?: string[]; upperBounds?: number[]; percentiles?: number[] };
-    const type = m.constructor.name.toLowerCase();
+    const raw = m as unknown as { name: string; type: string; help: string; labelNames?: string[]; upperBounds?: number[]; percentiles?: number[] };
+    const type = raw.type;
     const bounds = type === 'histogram' ? raw.upperBounds : type === 'summary' ? raw.percentiles : undefined;
     return { name: raw.name, type, help: raw.help, labelNames: raw.labelNames ?? [], ...(bounds ? { bounds } : {}) };
   });

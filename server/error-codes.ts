@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   file_unsettled: { meaning: 'a watched file kept changing while read; the previous content keeps serving' },
   invalid_config: { meaning: 'a configuration file or flag value is invalid; the message names the source, the field and the fault' },
   invalid_flag: { meaning: 'the command line is invalid: an unknown flag, a missing or malformed value' },
+  listen_failed: { meaning: 'a listener cannot take its address (in use, no permission, no such address); the flag that set it is named' },
   invalid_case: { meaning: '`lokistack-authz test`: a cases file is invalid' },
   service_unreachable: { meaning: '`lokistack-authz test --url`: the service or token endpoint did not answer' },
 

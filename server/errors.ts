@@ -88,3 +88,6 @@ export class ConfigError extends Error {
 
 /** A compiled policy that cannot serve: wrong ABI, missing entrypoint, not WebAssembly. */
 export class PolicyLoadError extends CodedError<'not_wasm' | 'abi_version' | 'missing_export' | 'missing_builtin' | 'missing_entrypoint' | 'instantiate'> {}
+
+/** A listener could not take its address at startup; the message names the flag that set it. */
+export class ListenError extends CodedError<'listen_failed'> {}

@@ -56,7 +56,9 @@ async function main(argv: string[]): Promise<number> {
   try {
     service = await startService(config, { logger });
   } catch (err) {
-    logger.fatal({ reason: reasonOf(err) }, 'cannot start');
+    // The stable code (listen_failed, invalid_config, ...) is what an operator greps for.
+    const code = (err as { code?: unknown } | null)?.code;
+    logger.fatal({ ...(typeof code === 'string' ? { code } : {}), reason: reasonOf(err) }, 'cannot start');
     logger.flush();
     return 1;
   }

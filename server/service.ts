@@ -15,7 +15,7 @@ import { Metrics } from './observability/metrics.js';
 import { VERSION } from './version.js';
 import { lazy } from './wiring/lazy.js';
 import type { WiredMode } from './wiring/mode.js';
-import { reasonOf } from './errors.js';
+import { ListenError, reasonOf } from './errors.js';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -98,6 +98,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       decisionTimeoutMs: config.web.decisionTimeoutMs,
       reasons: config.web.reasons,
       logReasons: config.decisionLog?.reasons ?? false,
+      memoBytes: config.mode === 'static' ? config.policy.memoBytes : 0,
     },
   });
   const internalApp = createInternalApp({ metrics, logger, health });
@@ -288,7 +289,7 @@ function listen(server: Server, flag: 'web.listen' | 'web.internal.listen', addr
           : err.code === 'EACCES'
             ? 'permission denied (ports below 1024 need privileges)'
             : err.message;
-      reject(new Error(`cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
+      reject(new ListenError('listen_failed', `cannot listen on --${flag}=${where}: ${why}`, { cause: err }));
     };
     server.once('error', failed);
     server.listen({ port: address.port, ...(address.host ? { host: address.host } : {}) }, () => {

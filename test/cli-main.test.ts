@@ -138,6 +138,7 @@ describe('lokistack-authz on the command line', function () {
         const err = child.stderr();
         assert.ok(err.includes(`--${flag}=127.0.0.1:${port}`), `the flag and address are named: ${err}`);
         assert.match(err, /already in use/);
+        assert.match(err, /listen_failed/, 'the stable code is logged');
       });
     }
   });

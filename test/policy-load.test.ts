@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { ConfigError } from '../server/errors.js';
 import { runPolicyLoad } from '../server/policy/load-runner.js';
 import { CompiledPolicy } from '../server/policy/wasm-policy.js';
 import { ALLOWED_INPUT, eventually, makeTempDir, metricValue, startTestService, writeTempFile } from './support/service.js';
@@ -124,6 +125,38 @@ describe('policy loads: large bundles and data (issue 10 item 3)', function () {
       runPolicyLoad(spec, files as Map<string, Uint8Array<ArrayBuffer>>, { timeoutMs: 50_000, maxHeapMb: 128 }),
       /needs more than the 128 MiB heap a load may use/,
     );
+  });
+});
+
+describe('policy loads: errors keep their class across the loading thread', function () {
+  this.timeout(60_000);
+
+  it('an invalid rbac file rejects with a ConfigError (code invalid_config) naming the file and the field, as a load on the main thread would', async () => {
+    const rbac = 'roles:\n  - name: r\n    resources: [logs]\n    tenants: [application]\n    permissions: [fly]\nroleBindings: []\n';
+    const files = new Map([
+      ['policy.wasm', new Uint8Array(await stubModule())],
+      ['rbac.yaml', new Uint8Array(Buffer.from(rbac))],
+    ]);
+    const spec = {
+      entrypoint: 'lokistack/allow',
+      policyFile: 'policy.wasm',
+      rbacFile: 'rbac.yaml',
+      claims: false,
+      reload: false,
+      maxMemoryBytes: 256 << 20,
+      instanceMaxBytes: 128 << 20,
+      maxBundleBytes: 64 << 20,
+      maxDataBytes: 64 << 20,
+    };
+    const err = await runPolicyLoad(spec, files as Map<string, Uint8Array<ArrayBuffer>>, { timeoutMs: 50_000, maxHeapMb: 128 }).then(
+      () => assert.fail('the load succeeded'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ConfigError, `a ConfigError: ${String(err)}`);
+    assert.equal(err.code, 'invalid_config');
+    assert.equal(err.source, 'rbac.yaml');
+    assert.match(err.field, /permissions/);
+    assert.match(err.message, /^rbac\.yaml: .*permissions.*fly/);
   });
 });
 

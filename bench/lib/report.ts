@@ -34,10 +34,13 @@ function upstreamCell(r: RunStats): string {
   return `${fmtNum(r.upstream.total)} (${fmtNum(r.upstream.perDecision, 2)}/decision)`;
 }
 
+/** A run's server, with its variant when the scenario has several runs of it. */
+const who = (r: RunStats): string => (r.variant ? `${r.server} (${r.variant})` : r.server);
+
 function runRow(s: Scenario, r: RunStats, label = s.title): string {
-  if (r.unavailable) return `| ${label} | ${r.server} | unavailable (see above) | | | | | | | |`;
+  if (r.unavailable) return `| ${label} | ${who(r)} | unavailable (see above) | | | | | | | |`;
   const l = r.load;
-  return `| ${label} | ${r.server} | ${fmtNum(l?.rps, l && l.rps < 10 ? 2 : 0)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
+  return `| ${label} | ${who(r)} | ${fmtNum(l?.rps, l && l.rps < 10 ? 2 : 0)} | ${fmtMs(l?.latencyMs.p50)} | ${fmtMs(l?.latencyMs.p99)} | ${fmtMs(l?.latencyMs.max)} | ${errorsCell(r)} | ${upstreamCell(r)} | ${fmtBytes(r.memory?.peakRssBytes)} | ${r.cpu ? fmtMs(r.cpu.serverMsPerRequest) : '–'} |`;
 }
 
 function ratioLines(s: Scenario): string[] {
@@ -171,8 +174,8 @@ export function markdown(report: Report): string {
       if (peerRows.length) table('opa-openshift', peerRows);
       if (s.scaling.peerNote) out.push(s.scaling.peerNote, '');
       for (const run of s.runs) {
-        if (run.unavailable) out.push(`${run.server}: unavailable (${shortReason(run.unavailable)}).`, '');
-        for (const n of run.notes ?? []) out.push(`- Note (${run.server}): ${n}`);
+        if (run.unavailable) out.push(`${who(run)}: unavailable (${shortReason(run.unavailable)}).`, '');
+        for (const n of run.notes ?? []) out.push(`- Note (${who(run)}): ${n}`);
       }
       for (const p of peerRows) {
         const w = p.warm;
@@ -191,25 +194,25 @@ export function markdown(report: Report): string {
       for (const run of s.runs) {
         if (run.upstream && Object.keys(run.upstream.byEndpoint).length) {
           out.push(
-            `Upstream calls by ${run.server}: ${Object.entries(run.upstream.byEndpoint)
+            `Upstream calls by ${who(run)}: ${Object.entries(run.upstream.byEndpoint)
               .map(([k, v]) => `${k} ${fmtNum(v)}`)
               .join(', ')}; access reviews cluster-wide ${fmtNum(run.upstream.reviews.clusterWide)}, namespaced ${fmtNum(run.upstream.reviews.namespaced)}.`,
           );
         }
         if (run.cpu)
           out.push(
-            `CPU during the load: ${run.server} ${run.cpu.serverSec.toFixed(2)} s (${fmtMs(run.cpu.serverMsPerRequest)} per request)${run.cpu.fakeKubeSec !== undefined ? `, the fake Kubernetes API ${run.cpu.fakeKubeSec.toFixed(2)} s` : ''}.`,
+            `CPU during the load: ${who(run)} ${run.cpu.serverSec.toFixed(2)} s (${fmtMs(run.cpu.serverMsPerRequest)} per request)${run.cpu.fakeKubeSec !== undefined ? `, the fake Kubernetes API ${run.cpu.fakeKubeSec.toFixed(2)} s` : ''}.`,
           );
         if (run.cache)
           out.push(
-            `Decision cache of ${run.server} during the load: ${fmtNum(run.cache.hits)} hits, ${fmtNum(run.cache.misses)} misses, ${fmtNum(run.cache.sharedInFlight)} joined a computation in flight.`,
+            `Decision cache of ${who(run)} during the load: ${fmtNum(run.cache.hits)} hits, ${fmtNum(run.cache.misses)} misses, ${fmtNum(run.cache.sharedInFlight)} joined a computation in flight.`,
           );
-        if (run.responseBytes !== undefined) out.push(`Answer size (${run.server}, first request): ${fmtBytes(run.responseBytes)}.`);
+        if (run.responseBytes !== undefined) out.push(`Answer size (${who(run)}, first request): ${fmtBytes(run.responseBytes)}.`);
         if (run.memory)
           out.push(
-            `RSS of ${run.server}: ${fmtBytes(run.memory.startRssBytes)} at the start of the measured load, ${fmtBytes(run.memory.endRssBytes)} at its end, peak ${fmtBytes(run.memory.peakRssBytes)}.`,
+            `RSS of ${who(run)}: ${fmtBytes(run.memory.startRssBytes)} at the start of the measured load, ${fmtBytes(run.memory.endRssBytes)} at its end, peak ${fmtBytes(run.memory.peakRssBytes)}.`,
           );
-        for (const n of run.notes ?? []) out.push(`Note (${run.server}): ${n}`);
+        for (const n of run.notes ?? []) out.push(`Note (${who(run)}): ${n}`);
       }
       out.push('');
       for (const l of ratioLines(s)) out.push(l);

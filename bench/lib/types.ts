@@ -27,6 +27,8 @@ export interface Upstream {
 
 export interface RunStats {
   server: ServerName;
+  /** Told apart from the same server's other runs in the scenario (e.g. a flag turned off). */
+  variant?: string;
   /** Set when the server could not be run: why. No numbers then. */
   unavailable?: string;
   load?: LoadResult;

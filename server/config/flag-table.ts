@@ -1,7 +1,7 @@
 import { FORWARD_AUTH_MODES_FLAGS } from './forward-auth-modes.js';
 import { FORWARD_AUTH_FLAGS } from './forward-auth.js';
 import type { FlagSpec } from './flags.js';
-import { DYNAMIC_MODE, MODES, OPENSHIFT_MODES, POLICY_MODES } from './mode.js';
+import { DYNAMIC_MODE, MODES, OPENSHIFT_MODES, POLICY_MODES, STATIC_MODE } from './mode.js';
 import { TLS_VERSIONS } from './tls.js';
 
 /**
@@ -115,6 +115,13 @@ export const FLAGS: readonly FlagSpec[] = [
     default: 8192,
     help: 'Inputs up to this many bytes (serialized JSON) are evaluated on the main thread, larger ones on a worker.',
     modes: POLICY_MODES,
+  },
+  {
+    name: 'policy.memo-bytes',
+    type: 'int',
+    default: 2 << 20,
+    help: "Bytes of Data API requests (path, Content-Type and body, byte for byte) remembered with the decision the policy made for them, while the same policy and data serve: the same request again is answered without parsing or evaluating. Only for a policy that calls none of OPA's nondeterministic built-ins, and never with a decision log, query parameters or label-restricted roles. 0: off.",
+    modes: STATIC_MODE,
   },
   {
     name: 'policy.max-queued-evaluations',

@@ -12,6 +12,8 @@ export interface PolicyConfig {
   /** Evaluation workers; 0 for none. */
   workers: number;
   inlineMaxInputBytes: number;
+  /** Static mode's decision memo (decision/memo.ts); 0 for none. */
+  memoBytes: number;
   maxQueuedEvaluations: number;
   memoryResetBytes: number;
   /** Decompressed bundle bound (and bound on a policy file as read). */
@@ -46,6 +48,7 @@ export function policyConfig(r: FlagReader, mode: Mode): { policy: PolicyConfig;
       maxMemoryBytes: positive('policy.max-memory-bytes'),
       workers: notNegative('policy.workers'),
       inlineMaxInputBytes: notNegative('policy.inline-max-input-bytes'),
+      memoBytes: notNegative('policy.memo-bytes'),
       maxQueuedEvaluations: notNegative('policy.max-queued-evaluations'),
       memoryResetBytes: positive('policy.memory-reset-bytes'),
       maxBundleBytes: positive('policy.max-bundle-bytes'),

@@ -46,6 +46,11 @@ export class LabelGatewayAuthorizer implements Authorizer {
     return this.deps.policy.ready();
   }
 
+  /** With label-restricted roles, a denial is logged each time it is made: nothing is remembered then. */
+  memoGeneration(): object | undefined {
+    return this.deps.hasSelectors() ? undefined : this.deps.policy.memoGeneration?.();
+  }
+
   async decide(req: DecisionRequest): Promise<Decision> {
     const decision = await this.deps.policy.decide(req);
     if (!decision.defined || decision.value !== true || !isGatewayPath(req.path) || !isLogsRead(req.input) || !this.deps.hasSelectors()) {

@@ -29,6 +29,12 @@ export class StaticAuthorizer implements Authorizer {
     return this.deps.store.ready();
   }
 
+  /** The document serving, when its policy calls no nondeterministic built-in: it holds the policy and data together. */
+  memoGeneration(): object | undefined {
+    const doc = this.deps.store.current();
+    return doc?.policy.deterministic ? doc : undefined;
+  }
+
   /** Linear memory of every instance serving: the inline one plus each worker's. */
   memoryBytes(): number {
     return (this.deps.store.current()?.memoryBytes() ?? 0) + (this.deps.pool?.memoryBytes() ?? 0);

@@ -50,6 +50,12 @@ export interface Authorizer {
   /** Whether the authorizer can decide (policy and data loaded); /ready reports it. */
   ready(): boolean;
   decide(req: DecisionRequest): Promise<Decision>;
+  /**
+   * When a decision depends on nothing but the request's path and input (no token, no clock, no
+   * upstream, no randomness): an object standing for the policy and data serving now, a new one
+   * whenever either changes. Undefined (or absent) when decisions cannot be remembered now.
+   */
+  memoGeneration?(): object | undefined;
 }
 
 /** How a decision counts in `decisions_total{result}`. */

@@ -15,6 +15,7 @@ import { DEFAULT_INPUT_LIMITS } from './input-limits.js';
 import { goStruct } from './json.js';
 import { sendJson } from './send.js';
 import { closedSignal } from './closed-signal.js';
+import { DecisionMemo } from '../decision/memo.js';
 
 export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, 'maxDepth'>> {
   /** Deepest nesting of arrays and objects accepted in `input`. */
@@ -28,6 +29,8 @@ export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, '
   reasons?: boolean;
   /** --decision-log.reasons: decision log events carry their reason (default with a decision log). */
   logReasons?: boolean;
+  /** --policy.memo-bytes: requests remembered with their decisions when the authorizer allows it (0 or absent: none). */
+  memoBytes?: number;
 }
 
 export interface DataApiDeps {
@@ -70,6 +73,16 @@ export function dataApiHandler(deps: DataApiDeps) {
     error: { mode, result: 'error' },
   } as const;
   const wantReasonAlways = Boolean(deps.decisionLog && deps.options.logReasons !== false);
+  // A decision log records each decision's input, which a remembered answer never parses.
+  const memo =
+    deps.authorizer.memoGeneration && !deps.decisionLog && (deps.options.memoBytes ?? 0) > 0 ? new DecisionMemo(deps.options.memoBytes ?? 0) : undefined;
+  // Every decision made or remembered is counted, and logged at debug level.
+  const record = (outcome: ReturnType<typeof outcomeOf>, path: readonly string[], started: bigint): void => {
+    deps.metrics.decisions.inc(decisionLabels[outcome]);
+    if (deps.logger.isLevelEnabled('debug')) {
+      deps.logger.debug({ path: path.join('/'), result: outcome, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'decision');
+    }
+  };
   // The gateway asks one path over and over: its segments are parsed once and shared (frozen).
   let lastRawPath = '';
   let lastPath: readonly string[] = [];
@@ -100,12 +113,28 @@ export function dataApiHandler(deps: DataApiDeps) {
     }
     const path = lastPath;
     let parsed: ParsedInput;
+    // Set when this request's decision may be remembered: the generation it was made for, and the request as its key.
+    let memoGeneration: object | undefined;
+    let memoKey = '';
     if (req.method === 'POST') {
       const lease = deps.bodyBudget?.lease();
       // The bytes stay taken while the request lives, and so does an estimate of the decoded input's
       // heap: a 1 MiB body of small strings decodes to several times its size.
       if (lease) res.on('close', () => lease.release());
-      parsed = parsePostBody(await readBody(req, deps.options, lease), req.headers['content-type'], limits);
+      const body = await readBody(req, deps.options, lease);
+      const contentType = req.headers['content-type'] ?? '';
+      if (memo && params === NO_PARAMS && memo.fits(rawPath.length + contentType.length + body.length + 2)) {
+        memoGeneration = deps.authorizer.memoGeneration?.();
+        // latin1 maps each byte to one character: two bodies share a key only when byte-identical.
+        if (memoGeneration) memoKey = `${rawPath}\n${contentType}\n${body.toString('latin1')}`;
+        const remembered = memoGeneration && memo.get(memoGeneration, memoKey);
+        if (remembered) {
+          record(outcomeOf(remembered), path, started);
+          sendJson(res, 200, !remembered.defined ? RESULT_NONE : remembered.value ? RESULT_TRUE : RESULT_FALSE);
+          return;
+        }
+      }
+      parsed = parsePostBody(body, contentType, limits);
       lease?.take(parsed.footprint);
     } else {
       parsed = parseInputParam(q < 0 ? undefined : lastQueryBytes(url.slice(q + 1), 'input'), limits);
@@ -161,12 +190,10 @@ export function dataApiHandler(deps: DataApiDeps) {
       throw err;
     }
     if (decisionLog) logDecision(decision.defined ? { result: decision.value } : {});
-    const outcome = outcomeOf(decision);
-    deps.metrics.decisions.inc(decisionLabels[outcome]);
+    // Remembered only for the generation that decided it: a reload meanwhile leaves nothing behind.
+    if (memo && memoGeneration && !parsed.missing && deps.authorizer.memoGeneration?.() === memoGeneration) memo.set(memoGeneration, memoKey, decision);
     const done = process.hrtime.bigint();
-    if (deps.logger.isLevelEnabled('debug')) {
-      deps.logger.debug({ path: path.join('/'), result: outcome, durationMs: Number(done - started) / 1e6 }, 'decision');
-    }
+    record(outcomeOf(decision), path, started);
 
     // The gateway's common answer, `{"result":true}` or false, with nothing beside it: written as made once.
     if (params === NO_PARAMS && decisionId === undefined && !parsed.missing && decision.defined && typeof decision.value === 'boolean') {
@@ -252,6 +279,8 @@ export function parsePath(rawPath: string): string[] {
 
 const RESULT_TRUE = '{"result":true}\n';
 const RESULT_FALSE = '{"result":false}\n';
+/** An undefined decision with nothing beside it: OPA's empty object. */
+const RESULT_NONE = '{}\n';
 
 /** What a path no authorizer explains gets (a path outside the policy, an openshift mode's other paths). */
 const NO_REASON = Object.freeze({ code: 'no_reason', message: 'nothing decided at this path gives a reason' });

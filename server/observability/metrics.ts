@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
+import { collectDefaultMetrics, type Counter, Gauge, type Histogram, Registry, type Summary } from 'prom-client';
+import { HotCounter, HotHistogram, HotSummary } from './hot-metrics.js';
 
 /**
  * The service's metrics, on one registry per process (tests make their own). Names follow
@@ -169,7 +170,7 @@ export class Metrics {
   // Declarations on this registry. Label names are typed from the list given, so observing with a
   // label the metric does not declare is a compile error.
   private counter<L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-    return new Counter({ name, help, labelNames, registers: [this.registry] });
+    return new HotCounter({ name, help, labelNames, registers: [this.registry] });
   }
 
   private gauge<L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
@@ -177,12 +178,12 @@ export class Metrics {
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]): Histogram<L> {
-    return new Histogram({ name, help, labelNames, buckets, registers: [this.registry] });
+    return new HotHistogram({ name, help, labelNames, buckets, registers: [this.registry] });
   }
 
   // No quantiles, as opa-openshift's (client_golang's default objectives are none since v1.0): the
   // same exposition, and no quantile estimator fed on every request.
   private summary<L extends string>(name: string, help: string, labelNames: readonly L[]): Summary<L> {
-    return new Summary({ name, help, labelNames, percentiles: [], registers: [this.registry] });
+    return new HotSummary({ name, help, labelNames, percentiles: [], registers: [this.registry] });
   }
 }

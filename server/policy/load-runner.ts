@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PolicyLoadError } from '../errors.js';
+import { ConfigError, PolicyLoadError } from '../errors.js';
 import { PolicyFileError } from './file-error.js';
 import type { LoadSpec } from './loader.js';
 import type { LoadAnswer } from './load-worker.js';
@@ -71,7 +71,7 @@ export function runPolicyLoad(
     worker.on('message', (msg: LoadAnswer) => {
       if (msg.kind === 'print') print?.(msg.line);
       else if (msg.kind === 'loaded') {
-        const policy = CompiledPolicy.adopt(spec.policyFile, msg.module, new Map(msg.entrypoints), { maxBytes: spec.maxMemoryBytes }, print);
+        const policy = CompiledPolicy.adopt(spec.policyFile, msg.module, new Map(msg.entrypoints), { maxBytes: spec.maxMemoryBytes }, print, msg.hostBuiltins);
         finish({ ok: { policy, data: msg.data, warnings: msg.warnings } });
       } else finish({ err: rebuild(msg) });
     });
@@ -92,6 +92,7 @@ export function runPolicyLoad(
 function rebuild(msg: Extract<LoadAnswer, { kind: 'failed' }>): Error {
   if (msg.name === 'PolicyLoadError' && msg.code) return new PolicyLoadError(msg.code as PolicyLoadError['code'], msg.message);
   if (msg.name === 'PolicyFileError' && msg.code) return new PolicyFileError(msg.code as PolicyFileError['code'], msg.message);
+  if (msg.config) return new ConfigError(msg.config.source, msg.config.field, msg.config.fault);
   const err = new Error(msg.message);
   err.name = msg.name;
   return err;

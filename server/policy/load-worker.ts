@@ -5,6 +5,7 @@
  * this thread, not the service.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ConfigError } from '../errors.js';
 import { loadPolicyFiles, type LoadSpec } from './loader.js';
 import { clipPrint } from './prints.js';
 import { describe } from './wasm-policy.js';
@@ -16,8 +17,8 @@ const { spec, files } = workerData as { spec: LoadSpec; files: Array<[string, Ui
 /** What the loading thread answers; errors keep their class name, code and message. */
 export type LoadAnswer =
   | { kind: 'print'; line: string }
-  | { kind: 'loaded'; module: WebAssembly.Module; entrypoints: Array<[string, number]>; data: unknown; warnings: string[] }
-  | { kind: 'failed'; name: string; code?: string; message: string };
+  | { kind: 'loaded'; module: WebAssembly.Module; entrypoints: Array<[string, number]>; hostBuiltins: string[]; data: unknown; warnings: string[] }
+  | { kind: 'failed'; name: string; code?: string; message: string; config?: { source: string; field: string; fault: string } };
 
 const print = (line: string) => port.postMessage({ kind: 'print', line: clipPrint(line) } satisfies LoadAnswer);
 
@@ -30,6 +31,8 @@ loadPolicyFiles(spec, new Map(files), print).then(
       name: err instanceof Error ? err.name : 'Error',
       ...(typeof code === 'string' ? { code } : {}),
       message: describe(err),
+      // A configuration fault is rebuilt whole: its source, field and fault are what the operator reads.
+      ...(err instanceof ConfigError ? { config: { source: err.source, field: err.field, fault: err.fault } } : {}),
     } satisfies LoadAnswer);
   },
 );

@@ -27,6 +27,8 @@ export interface LoadSpec {
 export interface LoadResult {
   module: WebAssembly.Module;
   entrypoints: Array<[string, number]>;
+  /** The built-ins the policy calls out to the host for: whether its decisions can be remembered. */
+  hostBuiltins: string[];
   data: unknown;
   warnings: string[];
 }
@@ -74,7 +76,7 @@ export async function loadPolicyFiles(
   } catch {
     // An evaluation error is not a load failure: inputs decide whether it happens.
   }
-  return { module: policy.module, entrypoints: [...policy.entrypoints], data, warnings };
+  return { module: policy.module, entrypoints: [...policy.entrypoints], hostBuiltins: [...(policy.hostBuiltins ?? [])], data, warnings };
 }
 
 /** A data document for a user's own policy: a JSON or YAML object, read as OPA reads data files. */

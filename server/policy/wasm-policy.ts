@@ -29,6 +29,25 @@ export interface MemoryLimits {
 }
 
 /**
+ * The built-ins `opa capabilities` marks nondeterministic (OPA 1.22): a policy calling one may
+ * decide the same input differently from one call to the next. test/decision-memo.test.ts checks
+ * the list against the real OPA's capabilities and that each is a host call in a compiled policy.
+ */
+export const NONDETERMINISTIC_BUILTINS: ReadonlySet<string> = new Set([
+  'http.send',
+  'io.jwt.decode_verify',
+  'io.jwt.encode_sign',
+  'io.jwt.encode_sign_raw',
+  'json.match_schema',
+  'json.verify_schema',
+  'net.lookup_ip_addr',
+  'opa.runtime',
+  'rand.intn',
+  'time.now_ns',
+  'uuid.rfc4122',
+]);
+
+/**
  * A compiled policy checked against the runtime: a WebAssembly module whose ABI, exports and
  * built-ins the SDK can serve. It makes instances; each instance holds one data document.
  */
@@ -41,7 +60,18 @@ export class CompiledPolicy {
     readonly limits: MemoryLimits,
     /** The policy's print() lines; dropped when undefined. */
     readonly print?: PolicyPrinter,
+    /** The built-ins it calls out to the host for; unknown (undefined) on an evaluation worker. */
+    readonly hostBuiltins?: readonly string[],
   ) {}
+
+  /**
+   * Whether every evaluation is a function of the input and data alone, so a decision made once
+   * holds for the same input until the data or policy changes. The built-ins OPA marks
+   * nondeterministic are all host calls in the Wasm target; unknown built-ins count as impure.
+   */
+  get deterministic(): boolean {
+    return this.hostBuiltins !== undefined && !this.hostBuiltins.some((name) => NONDETERMINISTIC_BUILTINS.has(name));
+  }
 
   /**
    * A policy already checked by `load` on another thread, rebuilt from its parts (an evaluation
@@ -53,8 +83,9 @@ export class CompiledPolicy {
     entrypoints: ReadonlyMap<string, number>,
     limits: MemoryLimits,
     print?: PolicyPrinter,
+    hostBuiltins?: readonly string[],
   ): CompiledPolicy {
-    return new CompiledPolicy(source, module, entrypoints, limits, print);
+    return new CompiledPolicy(source, module, entrypoints, limits, print, hostBuiltins);
   }
 
   /**
@@ -80,7 +111,8 @@ export class CompiledPolicy {
       throw new PolicyLoadError('missing_export', `${source}: not an OPA policy module: exports neither opa_eval nor eval`);
     }
     const probe = instantiate(source, module, limits, print);
-    const lacking = policyBuiltins(probe).filter((name) => !runtimeBuiltins.has(name));
+    const hostBuiltins = policyBuiltins(probe);
+    const lacking = hostBuiltins.filter((name) => !runtimeBuiltins.has(name));
     if (lacking.length > 0) {
       throw new PolicyLoadError(
         'missing_builtin',
@@ -95,7 +127,7 @@ export class CompiledPolicy {
         `${source}: entrypoint ${absent.map((e) => `"${e}"`).join(', ')} not found; the policy has ${[...entrypoints.keys()].map((e) => `"${e}"`).join(', ') || 'none'}`,
       );
     }
-    return new CompiledPolicy(source, module, entrypoints, limits, print);
+    return new CompiledPolicy(source, module, entrypoints, limits, print, hostBuiltins);
   }
 
   /**
