@@ -1,22 +1,36 @@
 #!/usr/bin/env node
-import { runTestCommand, TEST_USAGE } from './cli/test-command.js';
 import { FLAGS, loadConfig } from './config/config.js';
 import { FlagError, usage } from './config/flags.js';
 import { createLogger } from './observability/logger.js';
 import { startService } from './service.js';
 import { VERSION } from './version.js';
 import { reasonOf } from './errors.js';
+import { lazy } from './wiring/lazy.js';
+
+/**
+ * The `test` subcommand, loaded only when asked for: its case files, comparisons and YAML readers
+ * would otherwise be resident in every sidecar that never runs it (issue 14).
+ */
+const testCommand = () =>
+  lazy(
+    () => import('./cli/test-command.js'),
+    () => require('./cli/test-command.js'),
+  );
 
 // The subcommand's synopsis comes from its own usage text, so the two cannot disagree.
-const COMMANDS = [
-  {
-    synopsis: /^Usage: lokistack-authz (test .*)$/m.exec(TEST_USAGE)?.[1] ?? 'test [options] FILE|DIR...',
-    summary: 'Runs decision fixtures against the policy, or against a running service with --url (lokistack-authz test --help).',
-  },
-];
+async function commands() {
+  const { TEST_USAGE } = await testCommand();
+  return [
+    {
+      synopsis: /^Usage: lokistack-authz (test .*)$/m.exec(TEST_USAGE)?.[1] ?? 'test [options] FILE|DIR...',
+      summary: 'Runs decision fixtures against the policy, or against a running service with --url (lokistack-authz test --help).',
+    },
+  ];
+}
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'test') {
+    const { runTestCommand } = await testCommand();
     return runTestCommand(argv.slice(1), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
   }
   let loaded;
@@ -30,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (loaded.help) {
-    process.stdout.write(loaded.version ? `lokistack-authz ${VERSION}\n` : usage('lokistack-authz', FLAGS, COMMANDS));
+    process.stdout.write(loaded.version ? `lokistack-authz ${VERSION}\n` : usage('lokistack-authz', FLAGS, await commands()));
     return 0;
   }
   const { config, warnings } = loaded;

@@ -60,6 +60,24 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     },
   };
   const decisionLog = config.decisionLog && makeDecisionLog(config.decisionLog, metrics, logger);
+  const bodyBudget = new ByteBudget(config.web.maxBufferedBytes);
+  // The forward-auth core is loaded only when served (issue 14): off by default, and in no mode's wiring.
+  const forwardAuth =
+    mode.forwardAuth && config.forwardAuth
+      ? (
+          await lazy(
+            () => import('./forward-auth/core.js'),
+            () => require('./forward-auth/core.js'),
+          )
+        ).forwardAuthHandler({
+          authorizer: mode.forwardAuth,
+          options: config.forwardAuth,
+          metrics,
+          logger,
+          ...(decisionLog ? { decisionLog } : {}),
+          bodyBudget,
+        })
+      : undefined;
   const publicApp = createPublicApp({
     authorizer: mode.authorizer,
     ...(decisionLog ? { decisionLog } : {}),
@@ -67,8 +85,8 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
     logger,
     health,
     version: VERSION,
-    bodyBudget: new ByteBudget(config.web.maxBufferedBytes),
-    ...(mode.forwardAuth && config.forwardAuth ? { forwardAuth: { authorizer: mode.forwardAuth, options: config.forwardAuth } } : {}),
+    bodyBudget,
+    ...(forwardAuth ? { forwardAuth } : {}),
     options: {
       maxBytes: config.web.maxBodyBytes,
       maxDepth: config.web.maxDepth,

@@ -60,7 +60,10 @@ export async function buildOurs(root: string, relDir = 'bench/.build'): Promise<
   }
   const entry = join(outDir, 'server/main.js');
   const v8 = oursNodeOptions(root);
-  const v8Note = v8.flags.length ? `; node ${v8.flags.join(' ')} (${v8.from})` : `; no V8 flags (${v8.from})`;
+  const malloc = Object.entries(oursEnv(root)).filter(([k]) => k.startsWith('MALLOC_'));
+  const v8Note =
+    (v8.flags.length ? `; node ${v8.flags.join(' ')} (${v8.from})` : `; no V8 flags (${v8.from})`) +
+    (malloc.length ? `; ${malloc.map(([k, v]) => `${k}=${v}`).join(' ')}` : '');
   if (existsSync(entry)) {
     return {
       command: process.execPath,
@@ -90,6 +93,17 @@ export function oursNodeOptions(root: string): { flags: string[]; from: string }
     : { flags: [], from: 'deploy/Containerfile sets no NODE_OPTIONS' };
 }
 
+/**
+ * The environment ours runs with: the caller's, plus the image's glibc allocator settings
+ * (deploy/Containerfile's `ENV MALLOC_*` lines) that the caller does not set itself, so memory is
+ * measured as a pod holds it.
+ */
+export function oursEnv(root: string): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const m of readFileSync(join(root, 'deploy/Containerfile'), 'utf8').matchAll(/^ENV (MALLOC_[A-Z_]+)=(\S+)$/gm)) env[m[1]!] ??= m[2]!;
+  return env;
+}
+
 export interface Running {
   proc: Proc;
   /** http://127.0.0.1:PORT of the public listener */
@@ -106,6 +120,7 @@ export async function startOurs(build: OursBuild, flags: string[], logFile: stri
     build.command,
     [...nodeFlags, ...build.args, `--web.listen=127.0.0.1:${port}`, `--web.internal.listen=127.0.0.1:${internalPort}`, ...flags],
     logFile,
+    oursEnv(fileURLToPath(new URL('../../', import.meta.url))),
   );
   const internal = `http://127.0.0.1:${internalPort}`;
   await waitReady(proc, `${internal}/ready`);

@@ -1,15 +1,19 @@
 /**
- * Probe (not part of `npm run bench`): idle RSS of the compiled service in static and openshift
- * mode, as the bench's Targets table judges it (VmRSS one second after /ready, before any request),
- * with the image's V8 flags. Rounds alternate the modes; the median of each is printed, because
- * this machine is shared and a single reading moves by several MiB.
+ * Probe (not part of `npm run bench`): idle RSS of the compiled service in static, dynamic and
+ * openshift mode, as the bench's Targets table judges it (VmRSS one second after /ready, before any
+ * request), with the image's V8 flags. Rounds alternate the modes; the median of each is printed,
+ * because this machine is shared and a single reading moves by several MiB. Dynamic mode runs with
+ * deploy/overlays/dynamic/tenants.yaml: its issuers are only asked on the first request.
+ * With `--modules`, it then prints what each runtime dependency costs loaded alone into a bare node
+ * with the same flags (bench/probes/module-rss.mjs), beside the bare process.
  * With `--cold N`, the openshift round then sends N cold decisions (a fresh token each, one
  * namespace, against the fake API with its default latency) and prints the service's CPU per
  * decision and its VmHWM afterwards.
  *
- *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--cold 2000] [--hit 5000] [--cpu-prof DIR] [--prebuilt DIR]
+ *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--modules] [--cold 2000] [--hit 5000] [--cpu-prof DIR] [--prebuilt DIR]
  */
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildOurs, oursLoggingFlags, oursNodeOptions, startOurs } from '../lib/servers.js';
@@ -63,7 +67,7 @@ const COLD = [
   { who: 'alice', body: gatewayInput('alice', {}) },
 ] as const;
 
-const figures: Record<string, number[]> = { static: [], openshift: [], 'openshift peak after cold': [], 'openshift cold CPU ms/decision': [] };
+const figures: Record<string, number[]> = { static: [], dynamic: [], openshift: [], 'openshift peak after cold': [], 'openshift cold CPU ms/decision': [] };
 try {
   if (cold > 0) for (const c of COLD) await fake.tokens(`probe-cold-${c.who}-`, cold, { username: c.who, groups: ['system:authenticated:oauth'] });
   for (let r = 0; r < rounds; r++) {
@@ -71,6 +75,20 @@ try {
     await sleep(1000);
     figures.static!.push(mib(stat.proc.memory()?.rssBytes));
     await stat.proc.stop();
+
+    const dyn = await startOurs(
+      build,
+      [
+        '--log.level=warn',
+        '--mode=dynamic',
+        `--rbac.config=${join(ROOT, 'deploy/examples/rbac.yaml')}`,
+        `--tenants.config=${join(ROOT, 'deploy/overlays/dynamic/tenants.yaml')}`,
+      ],
+      join(TMP, 'probe-idle-dynamic.log'),
+    );
+    await sleep(1000);
+    figures.dynamic!.push(mib(dyn.proc.memory()?.rssBytes));
+    await dyn.proc.stop();
 
     const os = await startOurs(
       build,
@@ -126,4 +144,20 @@ try {
 }
 for (const [name, xs] of Object.entries(figures)) {
   if (xs.length) console.log(`${name}: median ${median(xs).toFixed(2)} (${xs.map((x) => x.toFixed(2)).join(', ')})`);
+}
+
+if (process.argv.includes('--modules')) {
+  // Each package alone, as rounds of its own; the overlap between them (Node's CommonJS loader,
+  // shared dependencies) is counted in each, so the costs do not add up to the service's RSS.
+  const deps = Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+  const script = join(ROOT, 'bench/probes/module-rss.mjs');
+  const alone = (mod: string): number => {
+    const xs = Array.from({ length: rounds }, () =>
+      Number(execFileSync(process.execPath, [...oursNodeOptions(ROOT).flags, script, mod], { cwd: ROOT, encoding: 'utf8' }).trim()),
+    );
+    return median(xs) / 1048576;
+  };
+  const bare = alone('');
+  console.log(`bare node: ${bare.toFixed(2)} MiB`);
+  for (const mod of deps) console.log(`${mod}: +${(alone(mod) - bare).toFixed(2)} MiB`);
 }

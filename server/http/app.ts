@@ -1,45 +1,37 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { isForwardAuthPath } from '../forward-auth/contracts.js';
-import { forwardAuthHandler, type ForwardAuthCoreOptions } from '../forward-auth/core.js';
-import type { ForwardAuthorizer } from '../forward-auth/types.js';
 import type { Metrics } from '../observability/metrics.js';
 import { dataApiHandler, isDataApiPath, type DataApiDeps } from './data-api.js';
-import { errorHandler, notFound, writeError } from './error-handler.js';
+import { notFound, writeError } from './error-handler.js';
 import { healthHandlers, type HealthChecks } from './health.js';
+import { createRouter } from './router.js';
 
 /** The Data API's dependencies (its decision log and body budget serve /forward-auth too), and the rest of the listener's. */
 export interface AppDeps extends DataApiDeps {
   health: HealthChecks;
-  /** /forward-auth, when the mode serves it and it is enabled; 404 otherwise. */
-  forwardAuth?: { authorizer: ForwardAuthorizer; options: ForwardAuthCoreOptions };
+  /**
+   * /forward-auth's handler (forward-auth/core.ts's forwardAuthHandler), when the mode serves it and
+   * it is enabled; 404 otherwise. Built by the caller, which loads the core only then.
+   */
+  forwardAuth?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 /**
  * The public listener: OPA's Data API, /health and, when enabled, /forward-auth. Everything else
- * is Go's 404, as OPA and opa-openshift answer. The Data API and /forward-auth, the hot paths, run
- * on Node's request and response directly; express serves the rest.
+ * is Go's 404, as OPA and opa-openshift answer. The Data API and /forward-auth are the hot paths;
+ * the router serves the rest.
  */
 export function createPublicApp(deps: AppDeps): RequestListener {
-  const app = baseApp();
-  app.use(instrument(deps.metrics, (req) => (req.path === '/health' ? 'health' : 'other')));
-  app.get('/health', healthHandlers(deps.health).opaHealth);
-  app.use(notFound);
-  app.use(errorHandler(deps.logger));
+  const app = createRouter({
+    get: { '/health': healthHandlers(deps.health).opaHealth },
+    notFound,
+    onError: (req, res, err) => writeError(deps.logger, req, res, err),
+    observe: instrument(deps.metrics, (pathname) => (pathname === '/health' ? 'health' : 'other')),
+  });
 
   const data = dataApiHandler(deps);
   const observe = observer(deps.metrics, 'data');
-  const fa = deps.forwardAuth;
-  const forwardAuth =
-    fa &&
-    forwardAuthHandler({
-      authorizer: fa.authorizer,
-      options: fa.options,
-      metrics: deps.metrics,
-      logger: deps.logger,
-      ...(deps.decisionLog ? { decisionLog: deps.decisionLog } : {}),
-      ...(deps.bodyBudget ? { bodyBudget: deps.bodyBudget } : {}),
-    });
+  const { forwardAuth } = deps;
   const observeForwardAuth = observer(deps.metrics, 'forward-auth');
   return (req, res) => {
     if (forwardAuth && isForwardAuthPath(req.url ?? '')) {
@@ -57,41 +49,37 @@ export function createPublicApp(deps: AppDeps): RequestListener {
 }
 
 /** The internal listener: /live, /ready, /metrics and OPA's /health. */
-export function createInternalApp(deps: Pick<AppDeps, 'metrics' | 'logger' | 'health'>): Express {
-  const app = baseApp();
+export function createInternalApp(deps: Pick<AppDeps, 'metrics' | 'logger' | 'health'>): RequestListener {
   const health = healthHandlers(deps.health);
-  app.get('/live', health.live);
-  app.get('/ready', health.ready);
-  app.get('/health', health.opaHealth);
-  app.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  const { registry } = deps.metrics;
+  return createRouter({
+    get: {
+      '/live': health.live,
+      '/ready': health.ready,
+      '/health': health.opaHealth,
+      '/metrics': async (_req, res) => {
+        const text = await registry.metrics();
+        res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text) });
+        res.end(text);
+      },
+    },
+    notFound,
+    onError: (req, res, err) => writeError(deps.logger, req, res, err),
   });
-  app.use(notFound);
-  app.use(errorHandler(deps.logger));
-  return app;
-}
-
-function baseApp(): Express {
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', 'simple');
-  return app;
 }
 
 /** Counts and times every request by status code, lower-case method and handler. */
-function instrument(metrics: Metrics, handlerOf: (req: Request) => string) {
+function instrument(metrics: Metrics, handlerOf: (pathname: string) => string) {
   // One observer per handler name (a few fixed ones), each with its label sets.
   const observers = new Map<string, ReturnType<typeof observer>>();
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const handler = handlerOf(req);
+  return (req: IncomingMessage, res: ServerResponse, pathname: string): void => {
+    const handler = handlerOf(pathname);
     let observe = observers.get(handler);
     if (observe === undefined) {
       observe = observer(metrics, handler);
       observers.set(handler, observe);
     }
     observe(req, res);
-    next();
   };
 }
 

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { NextFunction, Request, Response } from 'express';
 import { BusyError, DecisionError, internalError, invalidParameter, reasonOf } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { ClientAbortError } from './body.js';
@@ -9,17 +8,6 @@ import { sendJson } from './send.js';
  * The one place errors become responses: OPA's envelope `{"code","message","errors"?}`, indented
  * as OPA writes it. Anything that is not a DecisionError is a 500 whose details stay in the log.
  */
-export function errorHandler(logger: Logger) {
-  return (err: unknown, req: Request, res: Response, next: NextFunction): void => {
-    if (res.headersSent) {
-      next(err);
-      return;
-    }
-    writeError(logger, req, res, err);
-  };
-}
-
-/** Answers `err`; for the express routes through errorHandler, for the Data API directly. */
 export function writeError(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
     res.destroy();
@@ -49,7 +37,7 @@ export function writeError(logger: Logger, req: IncomingMessage, res: ServerResp
 }
 
 function fromUnknown(err: unknown): DecisionError {
-  // body-parser style errors from express itself carry a status; keep client faults as 400s.
+  // Errors that carry an HTTP status (body-parser style) keep client faults as 400s.
   const status = typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : 500;
   if (status >= 400 && status < 500) {
     return invalidParameter(err instanceof Error ? reasonOf(err) : 'bad request');
@@ -70,7 +58,10 @@ function causeOf(err: Error): string | undefined {
   }
 }
 
+const NOT_FOUND = '404 page not found\n';
+
 /** Go's `404 page not found`, for every path no route serves. */
-export function notFound(_req: Request, res: Response): void {
-  res.status(404).set('X-Content-Type-Options', 'nosniff').type('text/plain; charset=utf-8').send('404 page not found\n');
+export function notFound(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(404, { 'X-Content-Type-Options': 'nosniff', 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': NOT_FOUND.length });
+  res.end(NOT_FOUND);
 }

@@ -1,4 +1,5 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
 import { sendJson } from './send.js';
 import { reasonOf } from '../errors.js';
 
@@ -18,7 +19,7 @@ export interface HealthChecks {
  * /health is OPA's: 200 `{}`, and with `?bundles` a 500 until the policy is loaded.
  */
 export function healthHandlers(checks: HealthChecks) {
-  const run = async (req: Request, res: Response, sets: Array<Record<string, Check>>): Promise<void> => {
+  const run = async (res: ServerResponse, query: ParsedUrlQuery, sets: Array<Record<string, Check>>): Promise<void> => {
     const results: Record<string, string> = {};
     let ok = true;
     for (const set of sets) {
@@ -32,14 +33,14 @@ export function healthHandlers(checks: HealthChecks) {
         }
       }
     }
-    const body = req.query.hide !== undefined ? {} : results;
+    const body = query.hide !== undefined ? {} : results;
     sendJson(res, ok ? 200 : 503, `${JSON.stringify(body, null, 4)}\n`);
   };
   return {
-    live: (req: Request, res: Response) => run(req, res, [checks.live]),
-    ready: (req: Request, res: Response) => run(req, res, [checks.ready, checks.live]),
-    opaHealth: async (req: Request, res: Response): Promise<void> => {
-      if (req.query.bundles !== undefined || req.query.bundle !== undefined) {
+    live: (_req: IncomingMessage, res: ServerResponse, query: ParsedUrlQuery) => run(res, query, [checks.live]),
+    ready: (_req: IncomingMessage, res: ServerResponse, query: ParsedUrlQuery) => run(res, query, [checks.ready, checks.live]),
+    opaHealth: async (_req: IncomingMessage, res: ServerResponse, query: ParsedUrlQuery): Promise<void> => {
+      if (query.bundles !== undefined || query.bundle !== undefined) {
         for (const check of Object.values(checks.ready)) {
           try {
             await check();

@@ -1,6 +1,13 @@
-import { isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Tags } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document, Node, Tags } from 'yaml';
 import { invalidParameter, reasonOf } from '../errors.js';
 import { overLimit, type InputLimits } from './input-limits.js';
+
+// The yaml package is loaded by the first YAML body, not at startup: it is some 1.2 MiB of every
+// idle sidecar's memory (issue 14), for a content type few callers send. require() is synchronous,
+// and loads the same CommonJS build an import of 'yaml' would.
+let yamlPackage: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlPackage ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
 
 /**
  * YAML bodies, bounded before anything is materialized. The yaml package costs ~20µs of CPU a node
@@ -20,7 +27,7 @@ export function parseYamlBounded(text: string, limits: InputLimits & { maxYamlNo
   }
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { version: '1.1', uniqueKeys: false, logLevel: 'silent', customTags: goYamlV2Tags, prettyErrors: false });
+    doc = yaml().parseDocument(text, { version: '1.1', uniqueKeys: false, logLevel: 'silent', customTags: goYamlV2Tags, prettyErrors: false });
   } catch (err) {
     throw malformed(err);
   }
@@ -74,6 +81,7 @@ interface Size {
  * over the parsed nodes however many times they are aliased.
  */
 function expandedSize(doc: Document.Parsed, root: Node, limits: InputLimits): Size {
+  const { isAlias, isMap, isPair, isScalar, isSeq } = yaml();
   const memo = new Map<Node, Size | 'open'>();
   const total: Size = { nodes: 0, bytes: 0 };
   const add = (s: Size) => {

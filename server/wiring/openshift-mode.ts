@@ -1,7 +1,4 @@
-import { AuthenticatedStore } from '../cache/authenticated-store.js';
 import { DecisionCache } from '../cache/decision-cache.js';
-import { KeyringFile } from '../config/keyring-file.js';
-import { MemcachedStore } from '../cache/memcached-store.js';
 import { MemoryStore } from '../cache/memory-store.js';
 import type { CacheStore } from '../cache/store.js';
 import type { Config } from '../config/config.js';
@@ -12,14 +9,14 @@ import { KubeClient } from '../kube/client.js';
 import { loadKubeTarget } from '../kube/kubeconfig.js';
 import { Limiter } from '../kube/limiter.js';
 import { ReviewCache } from '../kube/review-cache.js';
-import { BoundedTokenReviewer } from '../forward-auth/bounded-token-reviewer.js';
 import { TokenReviewCache } from '../kube/token-review-cache.js';
 import { upstreamWarner } from '../observability/rate-limit.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { RateLimit } from '../observability/rate-limit.js';
+import type { ForwardAuthorizer } from '../forward-auth/types.js';
 import type { WiredMode } from './mode.js';
-import { makeOpenShiftForwardAuthorizer } from '../forward-auth/openshift.js';
+import { lazy } from './lazy.js';
 
 /** The openshift modes: one Kubernetes client for the process, a bounded decision cache. */
 export async function wireOpenShiftMode(config: Config, logger: Logger, metrics: Metrics): Promise<WiredMode> {
@@ -42,6 +39,24 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
 
   let store: CacheStore | undefined;
   if (o.cache.enabled && o.cache.memcached.length > 0) {
+    // memcached's client and the entry keys are loaded only when configured (issue 14).
+    const [{ AuthenticatedStore }, { KeyringFile }, { MemcachedStore }] = await Promise.all([
+      lazy(
+        () => import('../cache/authenticated-store.js'),
+        () => require('../cache/authenticated-store.js'),
+      ),
+      lazy(
+        () => import('../config/keyring-file.js'),
+        () => require('../config/keyring-file.js'),
+      ),
+      lazy(
+        () => import('../cache/memcached-store.js'),
+        () => require('../cache/memcached-store.js'),
+      ),
+    ]).catch((err: unknown) => {
+      kube.close();
+      throw err;
+    });
     // Keys first: a key file that cannot serve stops startup before any connection is made.
     const keyFile = o.cache.memcachedHmacKeyFile;
     const keys =
@@ -123,11 +138,21 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
   });
   // Forward-auth always learns who the caller is from the cluster (a bearer token proves nothing by
   // itself), whatever --openshift.verify-token says about the Data API's input.
-  let forwardAuth;
+  let forwardAuth: ForwardAuthorizer | undefined;
   try {
-    forwardAuth =
-      config.forwardAuth &&
-      makeOpenShiftForwardAuthorizer({
+    if (config.forwardAuth) {
+      // Loaded only when /forward-auth is served (issue 14).
+      const [{ makeOpenShiftForwardAuthorizer }, { BoundedTokenReviewer }] = await Promise.all([
+        lazy(
+          () => import('../forward-auth/openshift.js'),
+          () => require('../forward-auth/openshift.js'),
+        ),
+        lazy(
+          () => import('../forward-auth/bounded-token-reviewer.js'),
+          () => require('../forward-auth/bounded-token-reviewer.js'),
+        ),
+      ]);
+      forwardAuth = makeOpenShiftForwardAuthorizer({
         mode: config.mode,
         openshift: { ...d, matcherKeys: d.matcher.keys, matcherOp: d.matcher.op },
         tenancy: config.forwardAuthModes!.kube,
@@ -135,6 +160,7 @@ export async function wireOpenShiftMode(config: Config, logger: Logger, metrics:
         tokenReviewer: new BoundedTokenReviewer(tokenReviewer ?? new TokenReviewCache(kube, o.tokenReview), config.forwardAuthModes!.maxConcurrentTokenReviews),
         logger,
       });
+    }
   } catch (err) {
     // Half wired is not wired: nothing may stay connected after a failed start.
     kube.close();
