@@ -265,16 +265,7 @@ function unavailable(call: string, err: unknown): never {
  */
 export function makeOpenShiftForwardAuthorizer(args: {
   mode: string;
-  openshift: {
-    mappings: ReadonlyMap<string, string>;
-    matcherKeys: readonly string[];
-    matcherOp: '' | 'and' | 'or';
-    skipTenants: ReadonlySet<string>;
-    adminGroups: ReadonlySet<string>;
-    matchAllForClusterReaders: boolean;
-    maxNamespaces: number;
-    reviewConcurrency: number;
-  };
+  openshift: Omit<Extract<KubeTenancy, { kind: 'mappings' }>, 'kind'> & { maxNamespaces: number; reviewConcurrency: number };
   tenancy: KubeTenancyConfig;
   kube: KubeAuthz;
   tokenReviewer: TokenReviewer;
@@ -288,15 +279,8 @@ export function makeOpenShiftForwardAuthorizer(args: {
     const bad = o.matcherKeys.find((k) => !LABEL_NAME.test(k));
     // A key that is no label name would make every selector unparsable for Loki: refuse at startup.
     if (bad !== undefined) throw new ConfigError('forward-auth', '', `--opa.matcher ${JSON.stringify(bad)} is not a label name`);
-    tenancy = {
-      kind: 'mappings',
-      mappings: o.mappings,
-      matcherKeys: o.matcherKeys,
-      matcherOp: o.matcherOp,
-      skipTenants: o.skipTenants,
-      adminGroups: o.adminGroups,
-      matchAllForClusterReaders: o.matchAllForClusterReaders,
-    };
+    const { mappings, matcherKeys, matcherOp, skipTenants, adminGroups, matchAllForClusterReaders } = o;
+    tenancy = { kind: 'mappings', mappings, matcherKeys, matcherOp, skipTenants, adminGroups, matchAllForClusterReaders };
   }
   return new OpenShiftForwardAuthorizer(
     { mode: args.mode, tenancy, maxNamespaces: o.maxNamespaces, reviewConcurrency: o.reviewConcurrency },

@@ -97,10 +97,20 @@ function observeEntry(entry: SeriesEntry, bounds: readonly number[] | undefined,
 
 type Observe = (labels: object | number, value?: number) => void;
 
-/** `observe` for a histogram (with its bounds) or a summary (none), over prom-client's `slow` one. */
-function rememberingObserve(metric: object, bounds: readonly number[] | undefined, slow: Observe): { observe: Observe; forget: () => void } {
+interface Observed {
+  observe: unknown;
+  reset(): void;
+  remove(...args: unknown[]): void;
+}
+
+/**
+ * Makes a histogram's (with its bounds) or a summary's (none) `observe` add to remembered series
+ * entries, and its `reset` and `remove` forget them, as instance properties over prom-client's own.
+ */
+function rememberObservations(metric: Observed, bounds: readonly number[] | undefined): void {
+  const slow = (metric.observe as Observe).bind(metric);
   let remembered = new Map<object, SeriesEntry>();
-  const observe: Observe = (labels, value) => {
+  metric.observe = ((labels, value) => {
     if (typeof labels !== 'object' || typeof value !== 'number' || !Number.isFinite(value)) return slow(labels, value);
     const entry = remembered.get(labels);
     if (entry !== undefined) return observeEntry(entry, bounds, value);
@@ -109,31 +119,23 @@ function rememberingObserve(metric: object, bounds: readonly number[] | undefine
       const found = entryOf<SeriesEntry>(metric, labels);
       if (found) remembered.set(labels, found);
     }
+  }) satisfies Observe;
+  const reset = metric.reset.bind(metric);
+  const remove = metric.remove.bind(metric);
+  metric.reset = () => {
+    reset();
+    remembered = new Map();
   };
-  return { observe, forget: () => (remembered = new Map()) };
+  metric.remove = (...args: unknown[]) => {
+    remove(...args);
+    remembered = new Map();
+  };
 }
 
 export class HotHistogram<T extends string = string> extends Histogram<T> {
-  // prom-client's constructor calls reset() before this class's fields exist.
-  private forget: (() => unknown) | undefined;
-
   constructor(config: HistogramConfiguration<T>) {
     super(config);
-    if (config.enableExemplars) return;
-    const bounds = (this as unknown as { upperBounds: number[] }).upperBounds;
-    const hot = rememberingObserve(this, bounds, this.observe.bind(this) as Observe);
-    this.observe = hot.observe as Histogram<T>['observe'];
-    this.forget = hot.forget;
-  }
-
-  override reset(): void {
-    super.reset();
-    this.forget?.();
-  }
-
-  override remove(...args: unknown[]): void {
-    (super.remove as (...a: unknown[]) => void)(...args);
-    this.forget?.();
+    if (!config.enableExemplars) rememberObservations(this as unknown as Observed, (this as unknown as { upperBounds: number[] }).upperBounds);
   }
 }
 
@@ -142,25 +144,10 @@ export class HotHistogram<T extends string = string> extends Histogram<T> {
  * quantiles it is prom-client's own, unchanged, as the estimator must see every value.
  */
 export class HotSummary<T extends string = string> extends Summary<T> {
-  // prom-client's constructor calls reset() before this class's fields exist.
-  private forget: (() => unknown) | undefined;
-
   constructor(config: SummaryConfiguration<T>) {
     super(config);
     // Aged buckets prune a series whose estimator is empty: it must see every value too.
-    if ((config.percentiles ?? [0.01]).length > 0 || config.maxAgeSeconds !== undefined || config.pruneAgedBuckets) return;
-    const hot = rememberingObserve(this, undefined, this.observe.bind(this) as Observe);
-    this.observe = hot.observe as Summary<T>['observe'];
-    this.forget = hot.forget;
-  }
-
-  override reset(): void {
-    super.reset();
-    this.forget?.();
-  }
-
-  override remove(...args: unknown[]): void {
-    (super.remove as (...a: unknown[]) => void)(...args);
-    this.forget?.();
+    const estimated = (config.percentiles ?? [0.01]).length > 0 || config.maxAgeSeconds !== undefined || config.pruneAgedBuckets;
+    if (!estimated) rememberObservations(this as unknown as Observed, undefined);
   }
 }
