@@ -140,11 +140,11 @@ export const FORWARD_AUTH_OPENSHIFT_EXAMPLES: readonly DemoExample[] = [
     'one TokenReview, a cluster-wide SubjectAccessReview per tenant (denied), one per project of his (allowed)',
   ),
   ask(
-    'alice reads every tenant cluster-wide: all three, whole (a multi-tenant read)',
+    'alice reads every tenant cluster-wide (a multi-tenant read): application limited to the projects she can list, as the gateway answers; audit and infrastructure whole',
     'GET',
     QUERY,
     [['Authorization', 'Bearer token-alice']],
-    'status=200 tenant=application|audit|infrastructure policy=',
+    'status=200 tenant=application|audit|infrastructure policy=application:%7Bkubernetes_namespace_name%3D~%22kube-system%7Clog-test-0%7Clog-test-1%7Clog-test-2%7Copenshift-logging%22%7D',
   ),
   ask(
     'the collector pushes to application',
