@@ -98,7 +98,7 @@ export async function startService(config: Config, deps: ServiceDeps): Promise<S
       decisionTimeoutMs: config.web.decisionTimeoutMs,
       reasons: config.web.reasons,
       logReasons: config.decisionLog?.reasons ?? false,
-      memoBytes: config.mode === 'static' ? config.policy.memoBytes : 0,
+      memoBytes: config.mode === 'static' ? config.policy.memoBytes : config.openshift ? config.openshift.cache.memoBytes : 0,
     },
   });
   const internalApp = createInternalApp({ metrics, logger, health });

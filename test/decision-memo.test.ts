@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import { DecisionMemo } from '../server/decision/memo.js';
+import { DecisionMemo, type RememberedAnswer } from '../server/decision/memo.js';
 import { UNDEFINED, type Authorizer, type Decision, type DecisionRequest } from '../server/decision/types.js';
 import { createPublicApp } from '../server/http/app.js';
 import { DecisionLog } from '../server/observability/decision-log.js';
@@ -274,27 +274,27 @@ describe('decision memo: when the Data API asks the authorizer again', () => {
     }
   });
 
-  it('only plain answers are remembered: an object result is decided each time', async () => {
+  it('an object result is remembered as the bytes it was answered with', async () => {
     const app = await countingApp();
     try {
-      app.state.value = { allowed: true };
-      for (let i = 0; i < 3; i++) assert.equal(await post(app.base, body), '200 {"result":{"allowed":true}}\n');
-      assert.equal(app.state.calls, 3);
+      app.state.value = { allowed: true, z: ['<a>'], a: 1 };
+      for (let i = 0; i < 3; i++) assert.equal(await post(app.base, body), '200 {"result":{"a":1,"allowed":true,"z":["\\u003ca\\u003e"]}}\n');
+      assert.equal(app.state.calls, 1);
     } finally {
       await app.close();
     }
   });
 });
 
-describe('DecisionMemo: bounded by bytes, oldest forgotten first', () => {
-  const allow: Decision = { defined: true, value: true };
+describe('DecisionMemo: bounded by bytes, oldest forgotten first, expired never answered', () => {
+  const allow: RememberedAnswer = { outcome: 'allow', text: '{"result":true}\n', until: Infinity };
 
   it('holds no more than its bytes, and forgets the oldest requests first', () => {
     const memo = new DecisionMemo(10_000);
     const generation = {};
     for (let i = 0; i < 1000; i++) memo.set(generation, `request-${String(i).padStart(4, '0')}${'x'.repeat(100)}`, allow);
-    // Each key is 108 characters: 2 bytes each plus the entry overhead.
-    assert.ok(memo.size > 0 && memo.size <= Math.floor(10_000 / (2 * 108)), `size ${memo.size}`);
+    // Each key is 108 characters and its answer 16: 2 bytes each plus the entry overhead.
+    assert.ok(memo.size > 0 && memo.size <= Math.floor(10_000 / (2 * (108 + 16))), `size ${memo.size}`);
     assert.deepEqual(memo.get(generation, `request-0999${'x'.repeat(100)}`), allow);
     assert.equal(memo.get(generation, `request-0000${'x'.repeat(100)}`), undefined);
   });
@@ -309,5 +309,31 @@ describe('DecisionMemo: bounded by bytes, oldest forgotten first', () => {
     assert.deepEqual(memo.get(generation, 'small'), allow);
     memo.set({}, 'other', allow);
     assert.equal(memo.get(generation, 'small'), undefined, 'a new generation forgets the old one');
+  });
+
+  it('an answer given a time is answered until then and never after; a later time replaces an earlier one', () => {
+    let now = 1000;
+    const memo = new DecisionMemo(10_000, () => now);
+    const generation = {};
+    const until = (t: number): RememberedAnswer => ({ outcome: 'allow', text: '{"result":{"allowed":true}}\n', until: t });
+    memo.set(generation, 'past', until(999));
+    assert.equal(memo.size, 0, 'an answer already expired is not kept');
+    memo.set(generation, 'k', until(1500));
+    now = 1500;
+    assert.equal(memo.get(generation, 'k')?.until, 1500, 'answered up to its time, as the decision cache judges its entries');
+    memo.set(generation, 'k', until(1400));
+    assert.equal(memo.get(generation, 'k')?.until, 1500, 'an earlier time does not shorten it');
+    memo.set(generation, 'k', until(2500));
+    assert.equal(memo.get(generation, 'k')?.until, 2500);
+    now = 2500.001;
+    assert.equal(memo.get(generation, 'k'), undefined, 'past its time');
+    assert.equal(memo.size, 0, 'and forgotten');
+    // The bytes of what was forgotten are given back: a full memo of expired answers takes new ones.
+    for (let i = 0; i < 100; i++) memo.set(generation, `a${i}`, until(3000));
+    const held = memo.size;
+    now = 3001;
+    for (let i = 0; i < 100; i++) assert.equal(memo.get(generation, `a${i}`), undefined);
+    for (let i = 0; i < 100; i++) memo.set(generation, `b${i}`, until(4000));
+    assert.equal(memo.size, held, 'as many new answers fit as expired ones left');
   });
 });

@@ -62,6 +62,21 @@ export class DecisionCache<T> {
     }
   }
 
+  /** Whether the store can say when its entries expire (a store in this process): `until` answers then. */
+  knowsExpiry(): boolean {
+    return this.store.until !== undefined;
+  }
+
+  /** When the decision cached under `key` expires (performance.now() milliseconds); undefined when none is cached or the store cannot say. */
+  until(key: string): number | undefined {
+    return this.store.until?.(key);
+  }
+
+  /** A request answered from what a hit here gave earlier (the Data API's memo): counted as the hit it stands for. */
+  countHit(): void {
+    this.events.hit();
+  }
+
   /** Lookups in flight now (bounded by the callers' concurrency). */
   inflightCount(): number {
     return this.inflight.size;

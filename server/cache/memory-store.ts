@@ -32,6 +32,9 @@ export class MemoryStore implements CacheStore {
       maxSize: options.maxBytes,
       sizeCalculation: (value, key) => (value.length + key.length) * 2,
       ttlAutopurge: false,
+      // The clock read at every lookup, not once a millisecond: expiry is then exact, and what
+      // `until` reports agrees with it.
+      ttlResolution: 0,
       updateAgeOnGet: false,
       allowStale: false,
       dispose: (_value, _key, reason) => {
@@ -46,6 +49,13 @@ export class MemoryStore implements CacheStore {
 
   peek(key: string): string | undefined {
     return this.lru.get(key);
+  }
+
+  until(key: string): number | undefined {
+    // The clock read before the cache reads its own: never later than the entry's expiry.
+    const now = performance.now();
+    const left = this.lru.getRemainingTTL(key);
+    return left > 0 && Number.isFinite(left) ? now + left : undefined;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {

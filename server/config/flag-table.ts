@@ -365,6 +365,13 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'cache.max-entries', type: 'int', default: 100_000, help: 'Most decisions the in-memory cache holds.', modes: OPENSHIFT_MODES },
   { name: 'cache.max-bytes', type: 'int', default: 64 << 20, help: 'Most bytes the in-memory cache holds.', modes: OPENSHIFT_MODES },
   {
+    name: 'cache.memo-bytes',
+    type: 'int',
+    default: 2 << 20,
+    help: "Bytes of Data API requests (the token's SHA-256, path, Content-Type and body, byte for byte) remembered with the answer they got, for as long as the in-memory cache holds that decision (and, with --openshift.verify-token, the token's review): the same request again is answered without parsing it or looking it up. Not with --memcached, a decision log or query parameters. 0: off.",
+    modes: OPENSHIFT_MODES,
+  },
+  {
     name: 'memcached',
     type: 'list',
     default: [],

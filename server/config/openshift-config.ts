@@ -55,6 +55,8 @@ export interface OpenShiftConfig {
     denyTtlMs: number;
     maxEntries: number;
     maxBytes: number;
+    /** Bytes of requests the Data API remembers with their answers while the in-memory cache holds them; 0: off. */
+    memoBytes: number;
     memcachedTimeoutMs: number;
     memcachedDnsIntervalMs: number;
     /** Keys that sign and verify memcached entries; absent only with --memcached.insecure-no-hmac. */
@@ -143,6 +145,7 @@ export function openShiftConfig(r: FlagReader, mode: OpenShiftMode, decisionPath
       denyTtlMs: ttl('cache.deny-ttl'),
       maxEntries: positive('cache.max-entries'),
       maxBytes: positive('cache.max-bytes'),
+      memoBytes: notNegative('cache.memo-bytes'),
       memcachedTimeoutMs: positive('memcached.timeout'),
       memcachedDnsIntervalMs: interval * 1000,
       ...(hmacKeyFile !== '' ? { memcachedHmacKeyFile: hmacKeyFile } : {}),

@@ -40,6 +40,9 @@ export class OpenShiftAuthorizer implements Authorizer {
   // A forged identity sent in a loop leaves a trail, not a flood.
   private readonly mismatches = new RateLimit(10_000);
   private readonly noMatcher: MatcherConfig;
+  // The configuration is the process's: one generation for its life.
+  private readonly generation = Object.freeze({});
+  readonly memoByToken?: { remembered(): void };
 
   constructor(
     private readonly options: OpenShiftOptions,
@@ -47,10 +50,18 @@ export class OpenShiftAuthorizer implements Authorizer {
   ) {
     this.mode = options.mode;
     this.noMatcher = { keys: [], op: options.matcher.op };
+    // A decision is remembered only as long as its cache entry lives, which only a cache in this
+    // process can tell (memcached's entries are other processes' too).
+    const cache = deps.cache;
+    if (cache?.knowsExpiry()) this.memoByToken = { remembered: () => cache.countHit() };
   }
 
   ready(): boolean {
     return true;
+  }
+
+  memoGeneration(): object | undefined {
+    return this.memoByToken ? this.generation : undefined;
   }
 
   async decide(req: DecisionRequest): Promise<Decision> {
@@ -65,6 +76,8 @@ export class OpenShiftAuthorizer implements Authorizer {
     if (!verb) throw invalidParameter('unknown permission');
 
     let token = req.token ?? '';
+    // A request on the debug token is warned about every time: it is never remembered.
+    const rememberable = token !== '';
     if (token === '') {
       if (!o.debugToken) throw invalidParameter('missing forwarded access token');
       token = o.debugToken;
@@ -78,7 +91,8 @@ export class OpenShiftAuthorizer implements Authorizer {
     }
     // The reviewed uid and extra (OpenShift's OAuth scopes) go into every SubjectAccessReview: a
     // token scoped to user:info must be judged as that token, not as its user.
-    const attributes = this.deps.tokenReviewer ? await this.verifyIdentity(this.deps.tokenReviewer, token, input, req) : undefined;
+    const verified = this.deps.tokenReviewer ? await this.verifyIdentity(this.deps.tokenReviewer, token, input, req) : undefined;
+    const attributes = verified?.attributes;
 
     // opa-openshift's order: the wildcard check (when a matcher applies), then the ViaQ/OTel check
     // (for everyone, admins and skipped tenants included), then the OTel key choice.
@@ -111,7 +125,15 @@ export class OpenShiftAuthorizer implements Authorizer {
       matcherKeys: matcher.keys,
       matcherOp: matcher.op,
     });
-    return defined(await this.deps.cache.get(key, compute));
+    const result = await this.deps.cache.get(key, compute);
+    if (this.memoByToken && rememberable) {
+      // As long as the cached decision, and with --openshift.verify-token no longer than the token's
+      // review (a forged identity, which is logged each time, not at all).
+      const until = this.deps.cache.until(key);
+      const reviewed = verified ? verified.until : Infinity;
+      if (until !== undefined && reviewed !== undefined) req.rememberUntil = Math.min(until, reviewed);
+    }
+    return defined(result);
   }
 
   /** Why this caller gets no namespace matcher, when the mode has matcher keys. */
@@ -133,7 +155,7 @@ export class OpenShiftAuthorizer implements Authorizer {
     token: string,
     input: GatewayInput,
     req: DecisionRequest,
-  ): Promise<{ uid?: string; extra?: Record<string, string[]> }> {
+  ): Promise<{ attributes: { uid?: string; extra?: Record<string, string[]> }; until?: number }> {
     const reviewed = await reviewer
       .reviewToken(token, req.signal)
       .catch((err: unknown) => upstreamFailure('token review failed', 'failed to create token review', err));
@@ -148,7 +170,8 @@ export class OpenShiftAuthorizer implements Authorizer {
     const attributes = { ...(reviewed.uid !== undefined ? { uid: reviewed.uid } : {}), ...(reviewed.extra ? { extra: reviewed.extra } : {}) };
     if (same) {
       if (req.audit) req.audit.identity = { check: 'token_review' };
-      return attributes;
+      const until = reviewer.answeredUntil?.(token);
+      return until === undefined ? { attributes } : { attributes, until };
     }
     if (req.audit) {
       req.audit.input = withIdentity(req.input, input.subject, input.groups);
@@ -161,7 +184,7 @@ export class OpenShiftAuthorizer implements Authorizer {
         "the input's subject or groups differ from the token's; deciding on the token's",
       );
     }
-    return attributes;
+    return { attributes };
   }
 
   /** The request's matcher: none for skipped tenants and admin groups. */

@@ -22,6 +22,12 @@ export interface DecisionRequest {
    * computing it can cost another evaluation, which the hot path does not pay otherwise.
    */
   wantReason?: boolean;
+  /**
+   * Set by an authorizer with `memoByToken` when this decision may be remembered: the time
+   * (performance.now() milliseconds) until which the same request and token get the same answer.
+   * Unset, the decision is not remembered.
+   */
+  rememberUntil?: number;
 }
 
 /**
@@ -52,10 +58,18 @@ export interface Authorizer {
   decide(req: DecisionRequest): Promise<Decision>;
   /**
    * When a decision depends on nothing but the request's path and input (no token, no clock, no
-   * upstream, no randomness): an object standing for the policy and data serving now, a new one
-   * whenever either changes. Undefined (or absent) when decisions cannot be remembered now.
+   * upstream, no randomness), or on those and what `memoByToken` says: an object standing for what
+   * decides now (policy and data, configuration), a new one whenever it changes. Undefined (or
+   * absent) when decisions cannot be remembered now.
    */
   memoGeneration?(): object | undefined;
+  /**
+   * Present when decisions also depend on the caller's token and on upstream answers that expire
+   * (the openshift modes' decision cache): remembered decisions are then keyed by the token's hash
+   * too, each kept only until the `rememberUntil` decide() set on its request, and every answer
+   * given from memory is reported here (it is a decision cache hit in all but the lookup).
+   */
+  readonly memoByToken?: { remembered(): void };
 }
 
 /** How a decision counts in `decisions_total{result}`. */

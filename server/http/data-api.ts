@@ -1,8 +1,9 @@
+import { hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { posix } from 'node:path';
 import { parse as parseQuery, type ParsedUrlQuery } from 'node:querystring';
 import { boundReason } from '../decision/reasons.js';
-import { outcomeOf, type Authorizer, type Decision, type DecisionAudit, type DecisionRequest } from '../decision/types.js';
+import { outcomeOf, type Authorizer, type Decision, type DecisionAudit, type DecisionOutcome, type DecisionRequest } from '../decision/types.js';
 import { deadline } from '../deadline.js';
 import { DecisionError, invalidParameter } from '../errors.js';
 import type { DecisionLog } from '../observability/decision-log.js';
@@ -15,7 +16,7 @@ import { DEFAULT_INPUT_LIMITS } from './input-limits.js';
 import { goStruct } from './json.js';
 import { sendJson } from './send.js';
 import { closedSignal } from './closed-signal.js';
-import { DecisionMemo } from '../decision/memo.js';
+import { DecisionMemo, type RememberedAnswer } from '../decision/memo.js';
 
 export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, 'maxDepth'>> {
   /** Deepest nesting of arrays and objects accepted in `input`. */
@@ -29,7 +30,7 @@ export interface DataApiOptions extends BodyLimits, Partial<Omit<InputOptions, '
   reasons?: boolean;
   /** --decision-log.reasons: decision log events carry their reason (default with a decision log). */
   logReasons?: boolean;
-  /** --policy.memo-bytes: requests remembered with their decisions when the authorizer allows it (0 or absent: none). */
+  /** --policy.memo-bytes, --cache.memo-bytes: requests remembered with their answers when the authorizer allows it (0 or absent: none). */
   memoBytes?: number;
 }
 
@@ -76,8 +77,9 @@ export function dataApiHandler(deps: DataApiDeps) {
   // A decision log records each decision's input, which a remembered answer never parses.
   const memo =
     deps.authorizer.memoGeneration && !deps.decisionLog && (deps.options.memoBytes ?? 0) > 0 ? new DecisionMemo(deps.options.memoBytes ?? 0) : undefined;
+  const byToken = deps.authorizer.memoByToken;
   // Every decision made or remembered is counted, and logged at debug level.
-  const record = (outcome: ReturnType<typeof outcomeOf>, path: readonly string[], started: bigint): void => {
+  const record = (outcome: DecisionOutcome, path: readonly string[], started: bigint): void => {
     deps.metrics.decisions.inc(decisionLabels[outcome]);
     if (deps.logger.isLevelEnabled('debug')) {
       deps.logger.debug({ path: path.join('/'), result: outcome, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, 'decision');
@@ -116,6 +118,7 @@ export function dataApiHandler(deps: DataApiDeps) {
     // Set when this request's decision may be remembered: the generation it was made for, and the request as its key.
     let memoGeneration: object | undefined;
     let memoKey = '';
+    const token = bearerToken(req);
     if (req.method === 'POST') {
       const lease = deps.bodyBudget?.lease();
       // The bytes stay taken while the request lives, and so does an estimate of the decoded input's
@@ -123,14 +126,16 @@ export function dataApiHandler(deps: DataApiDeps) {
       if (lease) res.on('close', () => lease.release());
       const body = await readBody(req, deps.options, lease);
       const contentType = req.headers['content-type'] ?? '';
-      if (memo && params === NO_PARAMS && memo.fits(rawPath.length + contentType.length + body.length + 2)) {
+      if (memo && params === NO_PARAMS && memo.fits((byToken ? TOKEN_KEY_CHARS : 0) + rawPath.length + contentType.length + body.length + 2)) {
         memoGeneration = deps.authorizer.memoGeneration?.();
         // latin1 maps each byte to one character: two bodies share a key only when byte-identical.
-        if (memoGeneration) memoKey = `${rawPath}\n${contentType}\n${body.toString('latin1')}`;
+        // The token only by its hash: a remembered answer must not keep a credential in the heap.
+        if (memoGeneration) memoKey = `${byToken ? `${hash('sha256', token ?? '')}\n` : ''}${rawPath}\n${contentType}\n${body.toString('latin1')}`;
         const remembered = memoGeneration && memo.get(memoGeneration, memoKey);
         if (remembered) {
-          record(outcomeOf(remembered), path, started);
-          sendJson(res, 200, !remembered.defined ? RESULT_NONE : remembered.value ? RESULT_TRUE : RESULT_FALSE);
+          byToken?.remembered();
+          record(remembered.outcome, path, started);
+          sendJson(res, 200, remembered.text);
           return;
         }
       }
@@ -170,7 +175,7 @@ export function dataApiHandler(deps: DataApiDeps) {
     const decisionRequest: DecisionRequest = {
       path,
       input: parsed.input,
-      token: bearerToken(req),
+      token,
       audit,
       get signal() {
         return lazySignal();
@@ -190,14 +195,20 @@ export function dataApiHandler(deps: DataApiDeps) {
       throw err;
     }
     if (decisionLog) logDecision(decision.defined ? { result: decision.value } : {});
-    // Remembered only for the generation that decided it: a reload meanwhile leaves nothing behind.
-    if (memo && memoGeneration && !parsed.missing && deps.authorizer.memoGeneration?.() === memoGeneration) memo.set(memoGeneration, memoKey, decision);
     const done = process.hrtime.bigint();
-    record(outcomeOf(decision), path, started);
+    const outcome = outcomeOf(decision);
+    record(outcome, path, started);
 
-    // The gateway's common answer, `{"result":true}` or false, with nothing beside it: written as made once.
-    if (params === NO_PARAMS && decisionId === undefined && !parsed.missing && decision.defined && typeof decision.value === 'boolean') {
-      sendJson(res, 200, decision.value ? RESULT_TRUE : RESULT_FALSE);
+    // The gateway's common answer, the result with nothing beside it: the one a request may be remembered with.
+    if (params === NO_PARAMS && decisionId === undefined && !parsed.missing) {
+      const text = plainAnswer(decision);
+      // Remembered only for the generation that decided it (a reload meanwhile leaves nothing
+      // behind), and by token only as long as the authorizer said the answer stands.
+      const until = byToken ? decisionRequest.rememberUntil : Infinity;
+      if (memo && memoGeneration && until !== undefined && deps.authorizer.memoGeneration?.() === memoGeneration) {
+        memo.set(memoGeneration, memoKey, rememberedAnswer(outcome, text, until));
+      }
+      sendJson(res, 200, text);
       return;
     }
     const body = goStruct(
@@ -281,6 +292,33 @@ const RESULT_TRUE = '{"result":true}\n';
 const RESULT_FALSE = '{"result":false}\n';
 /** An undefined decision with nothing beside it: OPA's empty object. */
 const RESULT_NONE = '{}\n';
+
+/** A SHA-256 in hex and its separator, ahead of a key remembered by token. */
+const TOKEN_KEY_CHARS = 65;
+
+/** The body answering `decision` with nothing beside it; the common ones written as made once. */
+function plainAnswer(decision: Decision): string {
+  if (!decision.defined) return RESULT_NONE;
+  if (decision.value === true) return RESULT_TRUE;
+  if (decision.value === false) return RESULT_FALSE;
+  return `${goStruct([['result', decision.value]])}\n`;
+}
+
+// The static mode's answers, shared by every request remembered with one.
+const PLAIN_ANSWERS: ReadonlyMap<string, RememberedAnswer> = new Map(
+  (
+    [
+      ['allow', RESULT_TRUE],
+      ['deny', RESULT_FALSE],
+      ['undefined', RESULT_NONE],
+    ] as const
+  ).map(([outcome, text]) => [text, Object.freeze({ outcome, text, until: Infinity })]),
+);
+
+function rememberedAnswer(outcome: DecisionOutcome, text: string, until: number): RememberedAnswer {
+  const shared = until === Infinity ? PLAIN_ANSWERS.get(text) : undefined;
+  return shared ?? { outcome, text, until };
+}
 
 /** What a path no authorizer explains gets (a path outside the policy, an openshift mode's other paths). */
 const NO_REASON = Object.freeze({ code: 'no_reason', message: 'nothing decided at this path gives a reason' });

@@ -19,6 +19,11 @@ export class CachedCalls<T extends {}> {
     this.answers = new ExpiringLru(options.maxEntries, options.ttlMs, options.now);
   }
 
+  /** When the answer kept under `key` goes stale (undefined: none is kept). */
+  until(key: string): number | undefined {
+    return this.answers.expiresAt(key);
+  }
+
   /** The answer kept under `key`, else `call`'s, shared with every caller of the same `flight`. */
   async get(key: string, call: () => Promise<T>, signal: AbortSignal, flight = key): Promise<T> {
     const known = this.answers.get(key);

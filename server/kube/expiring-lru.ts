@@ -30,6 +30,12 @@ export class ExpiringLru<T> {
     return e.value;
   }
 
+  /** When the entry under `key` goes stale, unless it already has (or there is none); its place in the order is kept. */
+  expiresAt(key: string): number | undefined {
+    const e = this.entries.get(key);
+    return e && this.now() <= e.expires ? e.expires : undefined;
+  }
+
   set(key: string, value: T): void {
     this.entries.delete(key);
     this.entries.set(key, { value, expires: this.now() + this.ttlMs });

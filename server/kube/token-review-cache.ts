@@ -24,7 +24,14 @@ export class TokenReviewCache implements TokenReviewer {
   }
 
   async reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult> {
-    const key = createHash('sha256').update(token).digest('base64url');
-    return this.answers.get(key, () => this.inner.reviewToken(token, signal).then((answer) => Object.freeze(answer)), signal);
+    return this.answers.get(keyOf(token), () => this.inner.reviewToken(token, signal).then((answer) => Object.freeze(answer)), signal);
   }
+
+  answeredUntil(token: string): number | undefined {
+    return this.answers.until(keyOf(token));
+  }
+}
+
+function keyOf(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }

@@ -53,6 +53,11 @@ export type TokenReviewResult =
 export interface TokenReviewer {
   /** Throws KubeError when the API cannot answer; an invalid token is an answer, not an error. */
   reviewToken(token: string, signal: AbortSignal): Promise<TokenReviewResult>;
+  /**
+   * Until when the answer kept for `token` stands (performance.now() milliseconds), for a reviewer
+   * that keeps answers; undefined when it keeps none for it. Past it, the token is reviewed again.
+   */
+  answeredUntil?(token: string): number | undefined;
 }
 
 /** A failed Kubernetes call: status is the API's HTTP status, or 0 when no answer came. */
