@@ -20,7 +20,7 @@ import { rememberedInputJson } from '../server/decision/input-json.js';
 import { parseGatewayInputs } from '../server/decision/openshift-input.js';
 import { DecisionError } from '../server/errors.js';
 import { ENTRIES } from '../server/go-keys.js';
-import { parseGoJson } from '../server/http/go-json.js';
+import { parseGoJson } from '../server/go-json.js';
 import { parseInputParam, parsePostBody, type InputOptions } from '../server/http/input.js';
 import { goJson } from '../server/http/json.js';
 import { makeTempDir } from './support/service.js';

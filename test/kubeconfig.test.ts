@@ -31,6 +31,7 @@ import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { fakeKubeCertificates } from './support/fake-kube/tls.js';
 import { makeTempDir } from './support/service.js';
+import { ROOT } from './support/tools.js';
 
 /** What a client would send: the resolved server, trust, identity. */
 interface Resolved {
@@ -268,6 +269,37 @@ describe('kubeconfig: the lean loader resolves what @kubernetes/client-node reso
         () => loadKubeconfigFile(file),
         (e: unknown) => e instanceof ConfigError && !e.message.includes('X-Remote-User'),
       );
+    });
+
+    it('JSON with a duplicate key is refused, as YAML refuses it (the first or the last server would be a guess)', async () => {
+      const doc = JSON.stringify(kubeconfigJson({ cluster: { server: 'https://first.example.com' }, user: { token: 't' } }));
+      const duplicated = doc.replace('"server":"https://first.example.com"', '"server":"https://first.example.com","server":"https://second.example.com"');
+      assert.notEqual(duplicated, doc);
+      const file = write(duplicated);
+      assert.throws(
+        () => loadKubeconfigFile(file),
+        (e: unknown) => e instanceof ConfigError && /not YAML or JSON/.test(e.message),
+      );
+      // client-node refuses it too.
+      await assert.rejects(viaClientNode(file));
+    });
+
+    it('a JSON kubeconfig is read without loading the yaml package (some 2 MiB of every idle sidecar); a YAML one loads it', () => {
+      const json = write(JSON.stringify(kubeconfigJson({ cluster: { server: 'https://json.example.com' }, user: { token: 't' } })));
+      const yaml = write(toYaml(kubeconfigJson({ cluster: { server: 'https://yaml.example.com' }, user: { token: 't' } })));
+      // A fresh process: which CommonJS packages it loaded (tsx puts imported ones in require's cache too).
+      const script = [
+        "import { createRequire } from 'node:module';",
+        "import { loadKubeconfigFile } from './server/kube/kubeconfig.ts';",
+        'const cache = createRequire(import.meta.url).cache;',
+        "const yamlLoaded = () => Object.keys(cache).some((k) => k.includes('/node_modules/yaml/'));",
+        `const a = loadKubeconfigFile(${JSON.stringify(json)}).server;`,
+        'const before = yamlLoaded();',
+        `const b = loadKubeconfigFile(${JSON.stringify(yaml)}).server;`,
+        'console.log(JSON.stringify({ a, before, b, after: yamlLoaded() }));',
+      ].join('\n');
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out), { a: 'https://json.example.com', before: false, b: 'https://yaml.example.com', after: true });
     });
 
     it('bounded: a kubeconfig over the size limit is refused unread, and an alias bomb is refused', () => {

@@ -1,7 +1,7 @@
 import { invalidParameter, reasonOf } from '../errors.js';
 import { entriesOf, foldsTo } from '../go-keys.js';
 import { rememberInputJson } from '../decision/input-json.js';
-import { goField, goUtf8, parseGoJson, parseGoJsonExact } from './go-json.js';
+import { goField, goUtf8, parseGoJson, parseGoJsonExact } from '../go-json.js';
 import { checkInput, type InputLimits } from './input-limits.js';
 import { parseYamlBounded } from './yaml-input.js';
 

@@ -9,11 +9,12 @@
  * refused at startup, naming the field: a credential silently dropped would make calls as nobody,
  * or with an identity the operator did not mean.
  */
+import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { readRegularFileSync } from '../files.js';
+import { parseGoJsonExact } from '../go-json.js';
 
 /** A kubeconfig with a few contexts and their certificates inline is tens of KiB. */
 export const MAX_KUBECONFIG_BYTES = 1 << 20;
@@ -102,12 +103,32 @@ const USER_KEYS = new Set(['token', 'tokenFile', 'client-certificate', 'client-c
 const SUPPORTED =
   'supported: cluster server, certificate-authority(-data), insecure-skip-tls-verify, tls-server-name; user token, tokenFile, client-certificate(-data), client-key(-data)';
 
+/**
+ * A kubeconfig's document. JSON that JSON.parse reads exactly (no duplicate key, no escaped
+ * surrogate) is what YAML reads too, and needs no YAML parser: the yaml package, some 2 MiB of
+ * every sidecar's idle memory (issue 14), is loaded only for a kubeconfig in YAML, and in a pod
+ * (its service account) never. Anything else goes to YAML, which reads JSON too and refuses
+ * duplicate keys as before.
+ */
+function parseText(text: string): unknown {
+  if (/^\s*\{/.test(text)) {
+    try {
+      const json = parseGoJsonExact(text);
+      if (json.exact) return json.value;
+    } catch {
+      // Not JSON after all: YAML reads it, or says why not.
+    }
+  }
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  // A kubeconfig has no use for aliases: a few bound an alias bomb to nothing.
+  return yaml.parse(text, { maxAliasCount: 16, uniqueKeys: true });
+}
+
 /** The current context's cluster and user, from kubeconfig text; `file` names it and anchors relative paths. */
 export function parseKubeconfig(text: string, file: string, now: () => number = Date.now): KubeTarget {
   let doc: unknown;
   try {
-    // A kubeconfig has no use for aliases: a few bound an alias bomb to nothing.
-    doc = parse(text, { maxAliasCount: 16, uniqueKeys: true });
+    doc = parseText(text);
   } catch (err) {
     throw new ConfigError(`kubeconfig ${file}`, '', `not YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
   }

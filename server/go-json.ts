@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { ENTRIES, foldsTo, type Entries } from '../go-keys.js';
+import { ENTRIES, foldsTo, type Entries } from './go-keys.js';
 
 /**
  * JSON decoded as Go's encoding/json decodes it, which is what OPA and opa-openshift see. Three
