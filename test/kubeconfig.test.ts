@@ -31,7 +31,7 @@ import { startFakeKube, type FakeKube } from './support/fake-kube/server.js';
 import { LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { fakeKubeCertificates } from './support/fake-kube/tls.js';
 import { makeTempDir } from './support/service.js';
-import { ROOT } from './support/tools.js';
+import { packagesLoadedBy } from './support/loaded-packages.js';
 
 /** What a client would send: the resolved server, trust, identity. */
 interface Resolved {
@@ -287,19 +287,14 @@ describe('kubeconfig: the lean loader resolves what @kubernetes/client-node reso
     it('a JSON kubeconfig is read without loading the yaml package (some 2 MiB of every idle sidecar); a YAML one loads it', () => {
       const json = write(JSON.stringify(kubeconfigJson({ cluster: { server: 'https://json.example.com' }, user: { token: 't' } })));
       const yaml = write(toYaml(kubeconfigJson({ cluster: { server: 'https://yaml.example.com' }, user: { token: 't' } })));
-      // A fresh process: which CommonJS packages it loaded (tsx puts imported ones in require's cache too).
-      const script = [
-        "import { createRequire } from 'node:module';",
-        "import { loadKubeconfigFile } from './server/kube/kubeconfig.ts';",
-        'const cache = createRequire(import.meta.url).cache;',
-        "const yamlLoaded = () => Object.keys(cache).some((k) => k.includes('/node_modules/yaml/'));",
-        `const a = loadKubeconfigFile(${JSON.stringify(json)}).server;`,
-        'const before = yamlLoaded();',
-        `const b = loadKubeconfigFile(${JSON.stringify(yaml)}).server;`,
-        'console.log(JSON.stringify({ a, before, b, after: yamlLoaded() }));',
-      ].join('\n');
-      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
-      assert.deepEqual(JSON.parse(out), { a: 'https://json.example.com', before: false, b: 'https://yaml.example.com', after: true });
+      const read = (file: string) =>
+        packagesLoadedBy(`import { loadKubeconfigFile } from './server/kube/kubeconfig.ts';\nconsole.log(loadKubeconfigFile(${JSON.stringify(file)}).server);`);
+      const fromJson = read(json);
+      assert.equal(fromJson.stdout.trim(), 'https://json.example.com');
+      assert.ok(!fromJson.packages.has('yaml'), [...fromJson.packages].join(', '));
+      const fromYaml = read(yaml);
+      assert.equal(fromYaml.stdout.trim(), 'https://yaml.example.com');
+      assert.ok(fromYaml.packages.has('yaml'), 'the record sees the package when it is loaded');
     });
 
     it('bounded: a kubeconfig over the size limit is refused unread, and an alias bomb is refused', () => {

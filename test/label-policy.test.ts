@@ -6,6 +6,7 @@
  * attacker's goal (an entry readable as another tenant's, a policy read wider than it is).
  */
 import { strict as assert } from 'node:assert';
+import { packagesLoadedBy } from './support/loaded-packages.js';
 import { LabelPolicyError, labelPolicyFrom, parseSelector, percentEncode, policyHeaderEntries, re2Fault, unquote } from '../server/policy/label-policy.js';
 
 const fails = (fn: () => unknown, code: string, fault?: RegExp) =>
@@ -240,5 +241,23 @@ describe('label policy: X-Prom-Label-Policy entries (policyHeaderEntries)', () =
 
   it('refuses a selector with no UTF-8 form', () => {
     fails(() => policyHeaderEntries('tenant-a', ['{a="\ud800"}']), 'invalid_selector');
+  });
+});
+
+describe('label policy: the LogQL grammar is loaded only for a role with selectors', () => {
+  it('an rbac file without selectors is read without @grafana/lezer-logql; a role with one loads it', () => {
+    const role = (extra: string) =>
+      `roles:\n  - {name: r, resources: [logs], tenants: [application], permissions: [read]${extra}}\nroleBindings:\n  - {name: b, roles: [r], subjects: [{kind: user, name: alice}]}\n`;
+    const read = (text: string) =>
+      packagesLoadedBy(
+        `import { parseRbac } from './server/policy/rbac.ts';\nconsole.log(JSON.stringify(parseRbac('rbac.yaml', ${JSON.stringify(text)}).rbac.roles.map((r) => r.selectors ?? null)));`,
+      );
+    const plain = read(role(''));
+    assert.deepEqual(JSON.parse(plain.stdout), [null]);
+    assert.ok(plain.packages.has('yaml'), 'the record sees the packages the file needs');
+    assert.ok(!plain.packages.has('@grafana/lezer-logql'), [...plain.packages].join(', '));
+    const restricted = read(role(`, selectors: ['{env="prod"}']`));
+    assert.deepEqual(JSON.parse(restricted.stdout), [['{env="prod"}']]);
+    assert.ok(restricted.packages.has('@grafana/lezer-logql'));
   });
 });

@@ -1,4 +1,4 @@
-import { parser } from '@grafana/lezer-logql';
+import { createRequire } from 'node:module';
 import type { SyntaxNode } from '@lezer/common';
 import type { Decision } from '../document.js';
 import { CodedError, reasonOf } from '../errors.js';
@@ -100,10 +100,15 @@ const OPS: Record<string, MatchOp> = { Eq: '=', Neq: '!=', Re: '=~', Nre: '!~' }
  * an empty selector, a string LogQL (Go's strconv.Unquote) would not read, a regex RE2 would not
  * compile. Throws LabelPolicyError('invalid_selector') with the fault.
  */
+// The LogQL grammar is loaded by the first selector read (a role that carries one), not at startup:
+// most deployments have none, and every idle sidecar would pay for its parse tables (issue 14).
+let logqlParser: typeof import('@grafana/lezer-logql')['parser'] | undefined;
+const logql = () => (logqlParser ??= (createRequire(import.meta.url)('@grafana/lezer-logql') as typeof import('@grafana/lezer-logql')).parser);
+
 export function parseSelector(text: string): LabelMatcher[] {
   if (text.length > MAX_SELECTOR_LENGTH) throw invalid(`longer than ${MAX_SELECTOR_LENGTH} characters`);
   if (!text.isWellFormed()) throw invalid('holds an unpaired surrogate');
-  const tree = parser.parse(text);
+  const tree = logql().parse(text);
   let fault: string | undefined;
   tree.iterate({
     enter(n) {
