@@ -469,13 +469,14 @@ class HeldOps implements FdOps {
 const turn = () => new Promise<void>((r) => setImmediate(r));
 const numbered = (n: number, width = 20) => Array.from({ length: n }, (_, i) => `${`line ${i}`.padEnd(width - 1, '.')}\n`);
 
-function held(maxBuffered: number) {
+function held(maxBuffered: number, retryMs?: number) {
   const ops = new HeldOps();
   const reports: number[] = [];
   const dest = new FdDestination({
     fd: 99,
     maxBuffered,
     ops,
+    ...(retryMs === undefined ? {} : { retryMs }),
     onRecovered: (dropped) => {
       reports.push(dropped);
       dest.write(`dropped ${dropped}\n`);
@@ -483,6 +484,19 @@ function held(maxBuffered: number) {
   });
   return { ops, dest, reports };
 }
+
+/** A destination whose first write ('a') the pipe refused (EAGAIN), with 'b' queued behind it; its retry waits 1 ms. */
+async function refusedOnce() {
+  const h = held(1_000, 1);
+  h.dest.write('a\n');
+  await turn();
+  h.ops.complete({ code: 'EAGAIN' });
+  h.dest.write('b\n');
+  return h;
+}
+
+/** Past a 1 ms retry: a timer set later for longer fires after it (Node keeps timers in order). */
+const afterRetry = () => new Promise((r) => setTimeout(r, 5));
 
 describe('logger: the stderr destination', () => {
   it('a flood while the reader is stuck keeps at most maxBuffered characters, counts the rest, and says so once when it has caught up', async () => {
@@ -547,12 +561,9 @@ describe('logger: the stderr destination', () => {
   });
 
   it('a full non-blocking pipe (EAGAIN) is written again, once, in order', async () => {
-    const { ops, dest } = held(1_000);
-    dest.write('a\n');
-    await turn();
-    ops.complete({ code: 'EAGAIN' });
-    dest.write('b\n');
-    while (ops.pending.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const { ops } = await refusedOnce();
+    await afterRetry();
+    assert.equal(ops.pending.length, 1, 'the refused batch, again');
     ops.complete();
     await turn();
     ops.complete();
@@ -560,14 +571,10 @@ describe('logger: the stderr destination', () => {
   });
 
   it('flush() writes what waits synchronously, a batch waiting on EAGAIN first, and nothing twice', async () => {
-    const { ops, dest } = held(1_000);
-    dest.write('a\n');
-    await turn();
-    ops.complete({ code: 'EAGAIN' });
-    dest.write('b\n');
+    const { ops, dest } = await refusedOnce();
     dest.flush();
     assert.deepEqual(ops.written, ['a\n', 'b\n']);
-    await new Promise((r) => setTimeout(r, 30));
+    await afterRetry();
     assert.equal(ops.pending.length, 0, 'the retry was called off');
   });
 

@@ -29,12 +29,12 @@ export interface FdDestinationOptions {
   /** Called once the destination has caught up after dropping lines, with how many were dropped. */
   onRecovered(dropped: number): void;
   ops?: FdOps;
+  /** How long a full non-blocking pipe (EAGAIN) rests before the write is tried again; 10 ms by default. */
+  retryMs?: number;
 }
 
 /** Characters written in one system call at most. */
 const MAX_BATCH = 64 * 1024;
-/** A full non-blocking pipe (EAGAIN) is tried again after this many milliseconds. */
-const RETRY_MS = 10;
 /** flush() waits for a full pipe this long at most before it gives the lines up. */
 const FLUSH_PATIENCE_MS = 2_000;
 
@@ -100,7 +100,7 @@ export class FdDestination implements LogDestination {
         this.retry = setTimeout(() => {
           this.retry = undefined;
           if (this.batch === b) this.writeBatch();
-        }, RETRY_MS);
+        }, this.options.retryMs ?? 10);
         // Waiting on a pipe nobody reads must not keep the process from exiting; main's flush()
         // writes what is left.
         this.retry.unref();
