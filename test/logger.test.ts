@@ -560,6 +560,21 @@ describe('logger: the stderr destination', () => {
     assert.deepEqual(ops.written, ['c\n', 'dropped 2\n'], 'the next write that works says how many were lost');
   });
 
+  it('a write that takes nothing is a failure, not a loop', async () => {
+    const { ops, dest } = held(1_000);
+    dest.write('a\n');
+    await turn();
+    ops.complete({ n: 0 });
+    for (let i = 0; i < 5; i++) await turn();
+    assert.equal(ops.pending.length, 0);
+    dest.write('b\n');
+    await turn();
+    ops.complete();
+    await turn();
+    ops.complete();
+    assert.deepEqual(ops.written, ['', 'b\n', 'dropped 1\n']);
+  });
+
   it('a full non-blocking pipe (EAGAIN) is written again, once, in order', async () => {
     const { ops } = await refusedOnce();
     await afterRetry();

@@ -106,13 +106,15 @@ export class FdDestination implements LogDestination {
         this.retry.unref();
         return;
       }
-      if (err) this.dropped += b.lines;
+      // A write that takes nothing without an error would be asked again forever: a failure too.
+      const failed = err !== null || written <= 0;
+      if (failed) this.dropped += b.lines;
       else if ((b.off += written) < b.buf.length) return this.writeBatch();
       this.batch = undefined;
       this.buffered -= b.chars;
       // Caught up after dropping: say so. Only after a write that worked: a destination that
       // fails every write (EPIPE) gets no line about it, or each would fail and call for another.
-      if (!err && this.queue.length === 0 && this.dropped > 0) this.report();
+      if (!failed && this.queue.length === 0 && this.dropped > 0) this.report();
       this.next();
     });
   }
