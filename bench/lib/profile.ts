@@ -64,7 +64,7 @@ export function areaOf(frame: CallFrame): string {
   )
     return 'express deps';
   if (u.includes('/node_modules/prom-client/') || u.includes('/node_modules/tdigest/') || u.includes('/node_modules/bintrees/')) return 'metrics (prom-client)';
-  if (u.includes('/node_modules/pino')) return 'logging (pino)';
+  if (/\/server\/observability\/log(ger|-fields|-destination)\.[jt]s$/.test(u)) return 'logging';
   if (u.includes('/node_modules/lru-cache/')) return 'cache (lru-cache)';
   if (u.includes('/node_modules/@kubernetes/')) return 'kube client';
   if (u.includes('/node_modules/')) return `other deps (${/\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1] ?? '?'})`;
