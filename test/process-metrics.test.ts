@@ -241,6 +241,25 @@ describe('process metrics (process_*, nodejs_*)', () => {
     assert.ok(value(ours, 'nodejs_eventloop_lag_seconds') >= 0);
   });
 
+  it('a reading that throws leaves its metrics without samples, and the rest of the scrape whole', async () => {
+    const metrics = new Metrics();
+    metrics.decisions.inc({ mode: 'static', result: 'allow' });
+    const real = process.memoryUsage;
+    process.memoryUsage = (() => {
+      throw new Error('EPERM');
+    }) as unknown as typeof process.memoryUsage;
+    let text: string;
+    try {
+      text = await metrics.registry.metrics();
+    } finally {
+      process.memoryUsage = real;
+    }
+    const fams = families(text);
+    assert.equal(fams.get('nodejs_heap_size_used_bytes')?.samples.length, 0);
+    assert.equal(value(fams, 'decisions_total', { mode: 'static', result: 'allow' }), 1);
+    assert.ok(value(fams, 'process_resident_memory_bytes') > 0);
+  });
+
   // A child process, so that what this suite loads (prom-client's index, as the oracle) does not count.
   it("a running service loads prom-client's core only: no index, pushgateway, cluster, defaultMetrics, @opentelemetry/api", () => {
     const script = `

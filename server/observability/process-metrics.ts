@@ -48,7 +48,15 @@ class ScrapedMetric {
   ) {}
 
   async get() {
-    return { name: this.name, help: this.help, type: this.type, values: await this.read(), aggregator: this.aggregator };
+    let values: Sample[];
+    try {
+      values = await this.read();
+    } catch {
+      // A platform where a reading throws (prom-client guards process.memoryUsage() for one): no
+      // sample, rather than failing the whole scrape and the service's own metrics with it.
+      values = [];
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
   reset(): void {}
@@ -103,15 +111,21 @@ function openFds(): number | undefined {
   }
 }
 
-/** How many of `items` there are per constructor name (the libuv handle or request class). */
-function countByClass(items: readonly unknown[]): Map<string, number> {
+/**
+ * How many of `items` there are per key. Counts, not the items: holding the handle objects until the
+ * next scrape would keep them alive.
+ */
+function countBy<T>(items: readonly T[], key: (item: T) => string | undefined): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) {
-    const name = (item as { constructor?: { name?: string } } | null)?.constructor?.name;
-    if (name !== undefined) counts.set(name, (counts.get(name) ?? 0) + 1);
+    const k = key(item);
+    if (k !== undefined) counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   return counts;
 }
+
+/** A libuv handle's or request's C++ class, as its JavaScript constructor is named. */
+const className = (item: unknown): string | undefined => (item as { constructor?: { name?: string } } | null)?.constructor?.name;
 
 const byType = (counts: Map<string, number>): Sample[] => [...counts].map(([type, value]) => ({ labels: { type }, value }));
 
@@ -196,39 +210,21 @@ export function registerProcessMetrics(registry: Registry): void {
     add(`nodejs_eventloop_lag_${figure}_seconds`, 'gauge', help, () => one(nodeNanos(read()?.[figure])), [], aggregator);
   }
 
-  const resources = shared(() => {
-    const counts = new Map<string, number>();
-    for (const type of process.getActiveResourcesInfo()) counts.set(type, (counts.get(type) ?? 0) + 1);
-    return counts;
-  });
-  add(
-    'nodejs_active_resources',
-    'gauge',
-    'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
-    () => byType(resources.fresh()),
-    ['type'],
+  // By type and in all, from one count per scrape.
+  const active = (kind: string, help: string, count: () => Map<string, number>) => {
+    const counts = shared(count);
+    add(`nodejs_active_${kind}`, 'gauge', help, () => byType(counts.fresh()), ['type']);
+    add(`nodejs_active_${kind}_total`, 'gauge', `Total number of active ${kind}.`, () => one(total(counts.last())));
+  };
+  active('resources', 'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.', () =>
+    countBy(process.getActiveResourcesInfo(), (type) => type),
   );
-  add('nodejs_active_resources_total', 'gauge', 'Total number of active resources.', () => one(total(resources.last())));
-
-  // Counted, not kept: holding the handle objects until the next scrape would keep them alive.
-  const handles = shared(() => countByClass(internals._getActiveHandles?.() ?? []));
-  add(
-    'nodejs_active_handles',
-    'gauge',
-    'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
-    () => byType(handles.fresh()),
-    ['type'],
+  active('handles', 'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.', () =>
+    countBy(internals._getActiveHandles?.() ?? [], className),
   );
-  add('nodejs_active_handles_total', 'gauge', 'Total number of active handles.', () => one(total(handles.last())));
-  const requests = shared(() => countByClass(internals._getActiveRequests?.() ?? []));
-  add(
-    'nodejs_active_requests',
-    'gauge',
-    'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
-    () => byType(requests.fresh()),
-    ['type'],
+  active('requests', 'Number of active libuv requests grouped by request type. Every request type is C++ class name.', () =>
+    countBy(internals._getActiveRequests?.() ?? [], className),
   );
-  add('nodejs_active_requests_total', 'gauge', 'Total number of active requests.', () => one(total(requests.last())));
 
   const memory = shared(() => process.memoryUsage());
   add('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', () => one(memory.fresh().heapTotal));
