@@ -7,11 +7,11 @@ import type { Registry } from './prom.js';
  * The process_* and nodejs_* metrics that prom-client 15's collectDefaultMetrics gives, with its
  * names, types, help and labels (test/process-metrics.test.ts holds them to it), read at scrape
  * time. Ours so that prom-client's index and @opentelemetry/api (which its CPU counter requires)
- * stay unloaded: about 4 MiB of idle RSS.
+ * stay unloaded: 3-4 MiB loaded alone, 0.5-1.2 MiB of the service's idle RSS (bench/README.md).
  *
  * Differences from prom-client's, all listed in CHANGELOG.md:
  * - no nodejs_gc_duration_seconds: it observes every garbage collection through a
- *   PerformanceObserver (about a fifth more CPU in an allocation-bound loop), and nothing we ship
+ *   PerformanceObserver (a quarter more CPU in an allocation-bound loop), and nothing we ship
  *   reads it;
  * - the CPU counters count from the process's start, as client_golang's do, not from the registry's
  *   creation (rate() is the same);
