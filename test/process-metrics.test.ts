@@ -261,7 +261,9 @@ describe('process metrics (process_*, nodejs_*)', () => {
   });
 
   // A child process, so that what this suite loads (prom-client's index, as the oracle) does not count.
-  it("a running service loads prom-client's core only: no index, pushgateway, cluster, defaultMetrics, @opentelemetry/api", () => {
+  it("a running service loads prom-client's core only: no index, pushgateway, cluster, defaultMetrics, @opentelemetry/api", function () {
+    // A fresh node compiling the service's TypeScript: slow on a loaded machine.
+    this.timeout(120_000);
     const script = `
       import { createRequire } from 'node:module';
       const { startTestService } = await import('./test/support/service.ts');
