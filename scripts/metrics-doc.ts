@@ -10,6 +10,8 @@
  */
 import { docFile, generatedDocCommand, isScript } from './lib/generated-doc.js';
 import { Metrics } from '../server/observability/metrics.js';
+import { registerProcessMetrics } from '../server/observability/process-metrics.js';
+import { Registry } from '../server/observability/prom.js';
 
 export const METRICS_DOC = docFile('metrics');
 
@@ -121,14 +123,38 @@ export interface MetricSpec {
 
 /** The service's metrics, in the order the class registers them (process metrics left out). */
 export function registeredMetrics(): MetricSpec[] {
-  const metrics = new Metrics({ processMetrics: false });
-  return metrics.registry.getMetricsAsArray().map((m) => {
+  return specsOf(new Metrics({ processMetrics: false }).registry);
+}
+
+/** The process_* and nodejs_* metrics (server/observability/process-metrics.ts), in their order. */
+export function processMetrics(): MetricSpec[] {
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+  return specsOf(registry);
+}
+
+function specsOf(registry: Registry): MetricSpec[] {
+  return registry.getMetricsAsArray().map((m) => {
     // prom-client keeps these on the instance but leaves them out of its public types.
     const raw = m as unknown as { name: string; type: string; help: string; labelNames?: string[]; upperBounds?: number[]; percentiles?: number[] };
     const type = raw.type;
     const bounds = type === 'histogram' ? raw.upperBounds : type === 'summary' ? raw.percentiles : undefined;
     return { name: raw.name, type, help: raw.help, labelNames: raw.labelNames ?? [], ...(bounds ? { bounds } : {}) };
   });
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces (as the page's prose is). */
+function wrap(text: string, width = 120): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 /** Text for a table cell: `|` would end the cell. */
@@ -146,7 +172,12 @@ function row(m: MetricSpec, note: MetricNote | undefined): string {
 }
 
 /** The whole of docs/metrics.md. */
-export function metricsMarkdown(specs: readonly MetricSpec[] = registeredMetrics(), notes: Readonly<Record<string, MetricNote>> = NOTES): string {
+export function metricsMarkdown(
+  specs: readonly MetricSpec[] = registeredMetrics(),
+  notes: Readonly<Record<string, MetricNote>> = NOTES,
+  processSpecs: readonly MetricSpec[] = processMetrics(),
+): string {
+  const processNames = processSpecs.map((m) => `\`${m.name}${m.labelNames.length ? `{${m.labelNames.join(',')}}` : ''}\``);
   const out = [
     '# Metrics',
     '',
@@ -163,8 +194,11 @@ export function metricsMarkdown(specs: readonly MetricSpec[] = registeredMetrics
     '|---|---|---|---|---|',
     ...specs.map((m) => row(m, notes[m.name])),
     '',
-    "Plus prom-client's default `process_*` and `nodejs_*` metrics (CPU, resident memory, heap, event loop lag, open file",
-    'descriptors).',
+    "Plus the process metrics, with the names, types, help and labels that prom-client's `collectDefaultMetrics` gives them",
+    '(dashboards made for Node.js services read them), computed by the service at each scrape:',
+    ...wrap(`${processNames.join(', ')}.`),
+    "Unlike prom-client's: no `nodejs_gc_duration_seconds` (it observed every garbage collection); the CPU counters count",
+    "from the process's start, as client_golang's do; a figure that cannot be read (no `/proc`) has no sample.",
     '',
   ];
   return out.join('\n');

@@ -74,6 +74,16 @@ describe('docs/metrics.md (generated from the Metrics class)', () => {
       for (const [name, type] of exported) assert.equal(rows.get(name)!.type, type, `${name}: documented type`);
     });
 
+    it('names every process_* and nodejs_* metric the scrape declares', () => {
+      const page = read('docs/metrics.md');
+      const declared = [...exposition.matchAll(/^# TYPE ((?:process|nodejs)_\S+) /gm)].map((m) => m[1]!);
+      assert.ok(declared.includes('process_resident_memory_bytes'), 'the scrape has process metrics');
+      assert.deepEqual(
+        declared.filter((n) => !page.includes(`\`${n}\``) && !page.includes(`\`${n}{`)),
+        [],
+      );
+    });
+
     it('names every label a sample of the scrape carries', () => {
       const rows = documented(read('docs/metrics.md'));
       const unlisted: string[] = [];

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Summary, type CounterConfiguration, type HistogramConfiguration, type LabelValues, type SummaryConfiguration } from 'prom-client';
+import { Counter, type CounterConfiguration, Histogram, type HistogramConfiguration, type LabelValues, Summary, type SummaryConfiguration } from './prom.js';
 
 /*
  * prom-client's metrics for the per-request path. prom-client validates and hashes the label set

@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, type Counter, Gauge, type Histogram, Registry, type Summary } from 'prom-client';
 import { HotCounter, HotHistogram, HotSummary } from './hot-metrics.js';
+import { registerProcessMetrics } from './process-metrics.js';
+import { type Counter, Gauge, type Histogram, Registry, type Summary } from './prom.js';
 
 /**
  * The service's metrics, on one registry per process (tests make their own). Names follow
@@ -164,7 +165,7 @@ export class Metrics {
   ]);
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) registerProcessMetrics(this.registry);
   }
 
   // Declarations on this registry. Label names are typed from the list given, so observing with a
