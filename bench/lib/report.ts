@@ -88,7 +88,7 @@ export function markdown(report: Report): string {
     out.push('## Targets (issue 14)');
     out.push('');
     out.push(
-      'Each target judged from this report\'s scenarios (a scenario carried over from an earlier run says so below). Static: each server\'s median round of the alternating rounds; the bare server is `node:http` alone parsing the same body and answering `{"result":true}` (`bench/lib/bare-server.mjs`). Idle RSS: VmRSS one second after ready, before any request. Peak RSS: VmHWM after the 32-connection load.',
+      "Each target judged from this report's scenarios (a scenario carried over from an earlier run says so below). Static: each server's median round of the alternating rounds; the bare server is `node:http` alone parsing the same body and answering `{\"result\":true}` (`bench/lib/bare-server.mjs`). Idle RSS: VmRSS of a process that has served nothing, 12 s after ready, once V8's memory reducer (about 8 s after start-up's allocation stops) has given back start-up's transient; the reading one second after ready is shown beside it. Peak RSS: VmHWM after the 32-connection load.",
     );
     out.push('');
     out.push(...targetsMarkdown(r.targets));

@@ -12,8 +12,14 @@ export interface Memory {
   endRssBytes: number;
   /** VmHWM at the end: the process's peak RSS over its life (it is started per scenario). */
   peakRssBytes: number;
-  /** VmRSS once ready and settled, before any request: what an idle pod holds. */
+  /**
+   * VmRSS of a process that has served nothing, settled: IDLE_SETTLED_MS after ready, once V8's
+   * memory reducer (about 8 s after start-up's allocation stops) has given back start-up's
+   * transient. What an idle pod holds for the rest of its life.
+   */
   idleRssBytes?: number;
+  /** VmRSS one second after ready, before any request: start-up's transient included. */
+  readyRssBytes?: number;
 }
 
 export interface Upstream {

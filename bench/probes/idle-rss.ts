@@ -10,7 +10,7 @@
  * namespace, against the fake API with its default latency) and prints the service's CPU per
  * decision and its VmHWM afterwards.
  *
- *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--modules] [--cold 2000] [--hit 5000] [--cpu-prof DIR] [--prebuilt DIR]
+ *   node --import tsx bench/probes/idle-rss.ts [--rounds 3] [--settled 12] [--modules] [--cold 2000] [--hit 5000] [--cpu-prof DIR] [--prebuilt DIR]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -29,6 +29,9 @@ const rounds = arg('--rounds', 3);
 const cold = arg('--cold', 0);
 // --hit N: then N decisions of one user and token, all but the first answered from the decision cache.
 const hit = arg('--hit', 0);
+// --settled S: each mode's VmRSS is read again S seconds after ready (12 in the bench): once V8's
+// memory reducer, some 8 s after start-up's allocation stops, has given back start-up's transient.
+const settled = arg('--settled', 0);
 // --cpu-prof DIR: the openshift rounds write V8 CPU profiles there (bench/lib/profile.ts reads them).
 const profDir = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1]! : undefined;
 const mib = (b: number | undefined) => (b === undefined ? NaN : b / 1048576);
@@ -68,12 +71,19 @@ const COLD = [
 ] as const;
 
 const figures: Record<string, number[]> = { static: [], dynamic: [], openshift: [], 'openshift peak after cold': [], 'openshift cold CPU ms/decision': [] };
+/** VmRSS 1 s after ready under `mode`, and with --settled, again that many seconds after ready under `<mode> settled`. */
+async function idle(mode: string, proc: { memory(): { rssBytes: number } | undefined }): Promise<void> {
+  await sleep(1000);
+  figures[mode]!.push(mib(proc.memory()?.rssBytes));
+  if (settled <= 1) return;
+  await sleep((settled - 1) * 1000);
+  (figures[`${mode} settled`] ??= []).push(mib(proc.memory()?.rssBytes));
+}
 try {
   if (cold > 0) for (const c of COLD) await fake.tokens(`probe-cold-${c.who}-`, cold, { username: c.who, groups: ['system:authenticated:oauth'] });
   for (let r = 0; r < rounds; r++) {
     const stat = await startOurs(build, ['--log.level=warn', `--rbac.config=${join(ROOT, 'deploy/examples/rbac.yaml')}`], join(TMP, 'probe-idle-static.log'));
-    await sleep(1000);
-    figures.static!.push(mib(stat.proc.memory()?.rssBytes));
+    await idle('static', stat.proc);
     await stat.proc.stop();
 
     const dyn = await startOurs(
@@ -86,8 +96,7 @@ try {
       ],
       join(TMP, 'probe-idle-dynamic.log'),
     );
-    await sleep(1000);
-    figures.dynamic!.push(mib(dyn.proc.memory()?.rssBytes));
+    await idle('dynamic', dyn.proc);
     await dyn.proc.stop();
 
     const os = await startOurs(
@@ -96,8 +105,7 @@ try {
       join(TMP, 'probe-idle-openshift.log'),
       profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
     );
-    await sleep(1000);
-    figures.openshift!.push(mib(os.proc.memory()?.rssBytes));
+    await idle('openshift', os.proc);
     if (cold > 0) {
       const cpu0 = os.proc.cpuSeconds() ?? 0;
       let next = 0;
