@@ -368,7 +368,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'cache.memo-bytes',
     type: 'int',
     default: 2 << 20,
-    help: "Bytes of Data API requests (the token's SHA-256, path, Content-Type and body, byte for byte) remembered with the answer they got, for as long as the in-memory cache holds that decision (and, with --openshift.verify-token, the token's review): the same request again is answered without parsing it or looking it up. Not with --memcached, a decision log or query parameters. 0: off.",
+    help: "Bytes of Data API requests (the token's SHA-256, path, Content-Type and body, byte for byte) remembered with the answer they got, until the decision it rests on expires from the in-memory cache (and, with --openshift.verify-token, no later than the token's review): the same request again is answered without parsing it or looking it up. Not with --memcached, a decision log or query parameters. 0: off.",
     modes: OPENSHIFT_MODES,
   },
   {
