@@ -80,7 +80,7 @@ bench/results/latest.md, latest.json and scaling.svg (or the --out directory). S
   -h, --help           this text; nothing is run or written
 
 Environment: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_SCALING_CONNECTIONS (4), BENCH_ROUNDS (static:
-alternating rounds of ours and OPA; 3, quick: 1).
+alternating rounds of ours and OPA; 5, quick: 1).
 
 Exit status: 1 when a scenario fails or one of its checks does not hold (the report is written
 first), and under CI also when opa-openshift could not be found for an openshift scenario; 2 for
@@ -203,7 +203,9 @@ const PEER_MAX_NAMESPACES = QUICK ? 10 : 100;
 // no review; the cold scenarios turn that off so both servers do the same upstream work per decision.
 const NO_REVIEW_CACHE = ['--kube.review-cache-ttl=0'];
 const PEER_COLD_DECISIONS = QUICK ? 4 : 8;
-const STATIC_ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', process.env.BENCH_ROUNDS, QUICK ? 1 : 3));
+// Five: CPU per request moved by ±10% between single runs of three on this shared machine, about
+// the margin of issue 14's 1.5× bound; the median of five holds still.
+const STATIC_ROUNDS = Math.round(positiveNumber('BENCH_ROUNDS', process.env.BENCH_ROUNDS, QUICK ? 1 : 5));
 const CACHE_MAX_ENTRIES_DEFAULT = 100_000;
 
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
