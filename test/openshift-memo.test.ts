@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { LOKISTACK_CLUSTER_YAML, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import type { RecordedRequest } from './support/fake-kube/server.js';
-import { memcachedBinary, memcachedKeyFile, startMemcached, type MemcachedServer } from './support/memcached.js';
+import { memcachedKeyFile, memcachedPerTest } from './support/memcached.js';
 import {
   gatewayInput,
   matcherValues,
@@ -125,18 +125,10 @@ describe('openshift modes: answers remembered by request and token', function ()
   });
 
   describe('with --memcached', () => {
-    const binary = memcachedBinary();
-    let memcached: MemcachedServer | undefined;
-    before(function () {
-      if (!binary) this.skip();
-    });
-    afterEach(async () => {
-      await memcached?.stop();
-      memcached = undefined;
-    });
+    const memcacheds = memcachedPerTest();
 
     it('every request is looked up in memcached: an entry flushed there is decided again', async () => {
-      memcached = await startMemcached(binary!);
+      const memcached = await memcacheds.start();
       const authz = await apiServer.authz([
         ...FLAGS,
         `--memcached=${memcached.address}`,

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { LOKISTACK_CLUSTER_YAML, LOKISTACK_IDENTITIES, LOKISTACK_TOKENS, lokistackFakeKubeOptions } from './support/fake-kube/fixtures.js';
 import { SCOPES_KEY } from './support/fake-kube/rbac.js';
 import { startFakeKube, type FakeKube, type FakeKubeOptions, type RecordedRequest } from './support/fake-kube/server.js';
-import { freePort, memcachedBinary, memcachedKeyFile, startMemcached, type MemcachedServer } from './support/memcached.js';
+import { freePort, memcachedKeyFile, memcachedPerTest, type MemcachedServer } from './support/memcached.js';
 import { loadOpenShiftSet, OPENSHIFT_FIXTURES } from './support/openshift-fixtures.js';
 import {
   KUBECONFIG_PLACEHOLDER,
@@ -345,16 +345,7 @@ describe('openshift mode', () => {
   });
 
   describe('memcached shared by two instances', () => {
-    const binary = memcachedBinary();
-    let memcached: MemcachedServer | undefined;
-
-    before(function () {
-      if (!binary) this.skip();
-    });
-    afterEach(async () => {
-      await memcached?.stop();
-      memcached = undefined;
-    });
+    const memcacheds = memcachedPerTest();
 
     // The review cache off: what the decision cache misses then shows as upstream calls.
     // Replicas share the entry key (one Secret), or none could verify another's entries.
@@ -369,7 +360,7 @@ describe('openshift mode', () => {
     ];
 
     it('a decision made by instance A is a hit on instance B, which makes no upstream call', async () => {
-      memcached = await startMemcached(binary!);
+      const memcached = await memcacheds.start();
       const a = await apiServer.authz(flagsFor(memcached));
       const b = await apiServer.authz(flagsFor(memcached));
       const fromA = await ask(a, 'bob', { extras: { metadataOnly: true } });
@@ -383,7 +374,7 @@ describe('openshift mode', () => {
     });
 
     it('memcached killed mid-run: decisions are still answered (as misses); after a restart the cache is shared again', async () => {
-      memcached = await startMemcached(binary!);
+      const memcached = await memcacheds.start();
       const port = memcached.port;
       const a = await apiServer.authz(flagsFor(memcached));
       const b = await apiServer.authz(flagsFor(memcached));
@@ -398,7 +389,7 @@ describe('openshift mode', () => {
       }
       assert.ok((await metric(a, 'decision_cache_errors_total')) > 0, 'the failures were counted');
 
-      memcached = await startMemcached(binary!, port);
+      await memcacheds.start(port);
       apiServer.fake.requests.length = 0;
       resultOf(await ask(a, 'carol', { extras: { metadataOnly: true } }));
       assert.ok(decisionCalls(apiServer.fake).length > 0, 'a miss on the empty restarted memcached');

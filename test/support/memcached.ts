@@ -27,7 +27,8 @@ export async function startMemcached(binary: string, port?: number): Promise<Mem
     port: p,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Killed by a signal, a child keeps exitCode null: stopping it twice must not wait for an exit already gone.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGKILL');
       }),
@@ -53,4 +54,27 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
 /** A memcached entry-key file (`--memcached.hmac-key-file`) with one fresh 32-byte key. */
 export function memcachedKeyFile(): string {
   return writeTempFile('memcached-keys', `k1=${randomBytes(32).toString('base64')}\n`);
+}
+
+/**
+ * Real memcached servers for the tests of the describe block it is called in (it registers mocha
+ * hooks: call it in the block's body). The block is skipped where Debian's memcached is missing;
+ * every server a test started is stopped after it, so a failing test leaks none.
+ */
+export function memcachedPerTest(): { start(port?: number): Promise<MemcachedServer> } {
+  const binary = memcachedBinary();
+  const started: MemcachedServer[] = [];
+  before(function () {
+    if (!binary) this.skip();
+  });
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((m) => m.stop()));
+  });
+  return {
+    async start(port) {
+      const m = await startMemcached(binary!, port);
+      started.push(m);
+      return m;
+    },
+  };
 }
