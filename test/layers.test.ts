@@ -12,7 +12,7 @@ import ts from 'typescript';
  * Data API is; what it decides with (decision, policy, oidc, kube) is below it either way.
  */
 const LAYERS: ReadonlyArray<readonly string[]> = [
-  ['errors.ts', 'error-codes.ts', 'version.ts', 'deadline.ts', 'document.ts', 'files.ts', 'file-format.ts', 'go-keys.ts', 'go-json.ts'],
+  ['errors.ts', 'error-codes.ts', 'version.ts', 'deadline.ts', 'document.ts', 'files.ts', 'file-format.ts', 'go-keys.ts', 'go-json.ts', 'lazy-package.ts'],
   ['observability', 'cache'],
   ['config', 'policy', 'kube', 'oidc'],
   ['decision'],

@@ -1,13 +1,11 @@
-import { createRequire } from 'node:module';
 import type { Document, Node, Tags } from 'yaml';
 import { invalidParameter, reasonOf } from '../errors.js';
+import { lazyPackage } from '../lazy-package.js';
 import { overLimit, type InputLimits } from './input-limits.js';
 
-// The yaml package is loaded by the first YAML body, not at startup: it is some 1.2 MiB of every
-// idle sidecar's memory (issue 14), for a content type few callers send. require() is synchronous,
-// and loads the same CommonJS build an import of 'yaml' would.
-let yamlPackage: typeof import('yaml') | undefined;
-const yaml = (): typeof import('yaml') => (yamlPackage ??= createRequire(import.meta.url)('yaml') as typeof import('yaml'));
+// The yaml package is loaded by the first YAML body: some 1.2 MiB of idle memory, for a content
+// type few callers send.
+const yaml = lazyPackage<typeof import('yaml')>('yaml');
 
 /**
  * YAML bodies, bounded before anything is materialized. The yaml package costs ~20µs of CPU a node

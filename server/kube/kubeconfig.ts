@@ -9,12 +9,12 @@
  * refused at startup, naming the field: a credential silently dropped would make calls as nobody,
  * or with an identity the operator did not mean.
  */
-import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { readRegularFileSync } from '../files.js';
 import { parseGoJsonExact } from '../go-json.js';
+import { lazyPackage } from '../lazy-package.js';
 
 /** A kubeconfig with a few contexts and their certificates inline is tens of KiB. */
 export const MAX_KUBECONFIG_BYTES = 1 << 20;
@@ -110,6 +110,8 @@ const SUPPORTED =
  * (its service account) never. Anything else goes to YAML, which reads JSON too and refuses
  * duplicate keys as before.
  */
+const yaml = lazyPackage<typeof import('yaml')>('yaml');
+
 function parseText(text: string): unknown {
   if (/^\s*\{/.test(text)) {
     try {
@@ -119,9 +121,8 @@ function parseText(text: string): unknown {
       // Not JSON after all: YAML reads it, or says why not.
     }
   }
-  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   // A kubeconfig has no use for aliases: a few bound an alias bomb to nothing.
-  return yaml.parse(text, { maxAliasCount: 16, uniqueKeys: true });
+  return yaml().parse(text, { maxAliasCount: 16, uniqueKeys: true });
 }
 
 /** The current context's cluster and user, from kubeconfig text; `file` names it and anchors relative paths. */

@@ -166,7 +166,7 @@ function logfmtLine(level: Method, time: string, name: string, fields: Field[]):
   return `${s}\n`;
 }
 
-/** A logfmt value: bare when it can be, else quoted with every unsafe character escaped as \uXXXX. */
+/** A logfmt value: bare when it can be, else quoted with every unsafe character escaped as `\u` and four hex digits. */
 export function logfmtValue(v: unknown): string {
   const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   UNSAFE.lastIndex = 0;

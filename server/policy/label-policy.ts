@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module';
 import type { SyntaxNode } from '@lezer/common';
 import type { Decision } from '../document.js';
 import { CodedError, reasonOf } from '../errors.js';
+import { lazyPackage } from '../lazy-package.js';
 
 /**
  * A user's label policy on one tenant, as the Rego rule `lokistack/label_policy` computes it: the
@@ -94,21 +94,20 @@ export interface LabelMatcher {
 
 const OPS: Record<string, MatchOp> = { Eq: '=', Neq: '!=', Re: '=~', Nre: '!~' };
 
+// The LogQL grammar is loaded by the first selector read (a role that carries one), not at startup:
+// most deployments have none, and every idle sidecar would pay for its parse tables (issue 14).
+const logql = lazyPackage<typeof import('@grafana/lezer-logql')>('@grafana/lezer-logql');
+
 /**
  * Parses a LogQL stream selector (`{env="prod", secret!="true"}`) into its matchers, with the
  * LogQL grammar Grafana maintains. Anything else is refused: a pipeline, a metric query, comments,
  * an empty selector, a string LogQL (Go's strconv.Unquote) would not read, a regex RE2 would not
  * compile. Throws LabelPolicyError('invalid_selector') with the fault.
  */
-// The LogQL grammar is loaded by the first selector read (a role that carries one), not at startup:
-// most deployments have none, and every idle sidecar would pay for its parse tables (issue 14).
-let logqlParser: typeof import('@grafana/lezer-logql')['parser'] | undefined;
-const logql = () => (logqlParser ??= (createRequire(import.meta.url)('@grafana/lezer-logql') as typeof import('@grafana/lezer-logql')).parser);
-
 export function parseSelector(text: string): LabelMatcher[] {
   if (text.length > MAX_SELECTOR_LENGTH) throw invalid(`longer than ${MAX_SELECTOR_LENGTH} characters`);
   if (!text.isWellFormed()) throw invalid('holds an unpaired surrogate');
-  const tree = logql().parse(text);
+  const tree = logql().parser.parse(text);
   let fault: string | undefined;
   tree.iterate({
     enter(n) {
