@@ -170,7 +170,8 @@ export class OpenShiftAuthorizer implements Authorizer {
     const attributes = { ...(reviewed.uid !== undefined ? { uid: reviewed.uid } : {}), ...(reviewed.extra ? { extra: reviewed.extra } : {}) };
     if (same) {
       if (req.audit) req.audit.identity = { check: 'token_review' };
-      const until = reviewer.answeredUntil?.(token);
+      // Asked only when an answer may be remembered: it hashes the token once more.
+      const until = this.memoByToken ? reviewer.answeredUntil?.(token) : undefined;
       return until === undefined ? { attributes } : { attributes, until };
     }
     if (req.audit) {
